@@ -1,0 +1,104 @@
+//! Why a transaction was refused.
+//!
+//! Two families, kept apart because they mean different things:
+//!
+//! - [`Rejection`]: the transaction may not enter a block at all (bad signature, wrong
+//!   chain, wrong nonce, unknown or revoked signer, undecodable body). The mempool refuses
+//!   it, and a proposed block containing one is invalid.
+//! - [`TxError`]: the transaction is well-formed and properly signed but a ledger rule
+//!   refuses it. It is still included: the signer's nonce advances and the failure, with
+//!   its stable [`TxError::code`], is recorded in the transparency log.
+
+use medledger_types::{DecodeError, MemberId, Nonce, OrgId, OutcomeCode, PublicKey, TxKind};
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Rejection {
+    #[error("transaction is for chain {got:?}, this is {expected:?}")]
+    WrongChain { expected: String, got: String },
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("signer {0} is not registered")]
+    UnknownSigner(PublicKey),
+    #[error("signer {0} has been revoked or rotated out")]
+    RevokedSigner(PublicKey),
+    #[error("nonce {got} was already used (next is {expected})")]
+    ReplayedNonce { expected: Nonce, got: Nonce },
+    #[error("nonce {got} is ahead of the next one ({expected})")]
+    NonceGap { expected: Nonce, got: Nonce },
+    #[error("unknown transaction kind {0:?}")]
+    UnknownKind(TxKind),
+    #[error("malformed transaction body: {0}")]
+    MalformedBody(DecodeError),
+}
+
+impl Rejection {
+    /// A short machine-readable name, used in API error bodies and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::WrongChain { .. } => "wrong_chain",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::UnknownSigner(_) => "unknown_signer",
+            Rejection::RevokedSigner(_) => "revoked_signer",
+            Rejection::ReplayedNonce { .. } => "replayed_nonce",
+            Rejection::NonceGap { .. } => "nonce_gap",
+            Rejection::UnknownKind(_) => "unknown_kind",
+            Rejection::MalformedBody(_) => "malformed_body",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TxError {
+    #[error("signer is not allowed to do this")]
+    NotAuthorized,
+    #[error("organisation {0} does not exist")]
+    UnknownOrg(OrgId),
+    #[error("member {org}/{member} already exists")]
+    MemberExists { org: OrgId, member: MemberId },
+    #[error("member {org}/{member} does not exist")]
+    UnknownMember { org: OrgId, member: MemberId },
+    #[error("member {org}/{member} is revoked")]
+    MemberRevoked { org: OrgId, member: MemberId },
+    #[error("key {0} is already registered")]
+    KeyInUse(PublicKey),
+}
+
+impl TxError {
+    /// The stable outcome code recorded in the log. Never renumber.
+    pub fn code(&self) -> OutcomeCode {
+        OutcomeCode(match self {
+            TxError::NotAuthorized => 1,
+            TxError::UnknownOrg(_) => 2,
+            TxError::MemberExists { .. } => 3,
+            TxError::UnknownMember { .. } => 4,
+            TxError::MemberRevoked { .. } => 5,
+            TxError::KeyInUse(_) => 6,
+        })
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TxError::NotAuthorized => "not_authorized",
+            TxError::UnknownOrg(_) => "unknown_org",
+            TxError::MemberExists { .. } => "member_exists",
+            TxError::UnknownMember { .. } => "unknown_member",
+            TxError::MemberRevoked { .. } => "member_revoked",
+            TxError::KeyInUse(_) => "key_in_use",
+        }
+    }
+}
+
+/// Describes an outcome code for people (CLI, API).
+pub fn describe_outcome(code: OutcomeCode) -> &'static str {
+    match code.0 {
+        0 => "ok",
+        1 => "not_authorized",
+        2 => "unknown_org",
+        3 => "member_exists",
+        4 => "unknown_member",
+        5 => "member_revoked",
+        6 => "key_in_use",
+        _ => "unknown_error",
+    }
+}

@@ -1,0 +1,172 @@
+//! The genesis file: the consortium's member organisations, their first admins and the
+//! validator set. Every node of a network starts from the same genesis; its hash is the
+//! parent hash of block 1.
+
+use std::collections::BTreeSet;
+
+use medledger_types::codec::{Encode, put};
+use medledger_types::{ChainId, Hash32, MemberId, OrgId, PublicKey, TimestampMs};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::identity::{KeyRecord, KeyStatus, MemberKind, MemberRecord, OrgRecord, OrgRole};
+use crate::identity::records::MAX_ORG_NAME;
+use crate::state::{Writes, keys};
+
+pub const GENESIS_HASH_DOMAIN: &[u8] = b"medledger/genesis/v1\0";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    pub chain_id: ChainId,
+    pub genesis_time: TimestampMs,
+    pub orgs: Vec<GenesisOrg>,
+    pub validators: Vec<GenesisValidator>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisOrg {
+    pub id: OrgId,
+    pub name: String,
+    pub role: OrgRole,
+    pub admins: Vec<GenesisAdmin>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAdmin {
+    pub member: MemberId,
+    pub public_key: PublicKey,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    pub org: OrgId,
+    pub public_key: PublicKey,
+    pub power: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum GenesisError {
+    #[error("genesis lists no organisations")]
+    NoOrgs,
+    #[error("genesis lists no validators")]
+    NoValidators,
+    #[error("organisation {0} is listed twice")]
+    DuplicateOrg(OrgId),
+    #[error("organisation {0} has no admin")]
+    NoAdmin(OrgId),
+    #[error("organisation {0}: name must be 1 to {MAX_ORG_NAME} bytes")]
+    BadOrgName(OrgId),
+    #[error("key {0} is listed twice")]
+    DuplicateKey(PublicKey),
+    #[error("validator {key} belongs to unknown organisation {org}")]
+    ValidatorOrg { key: PublicKey, org: OrgId },
+    #[error("validator {0} has zero voting power")]
+    ZeroPower(PublicKey),
+    #[error("total voting power overflows")]
+    PowerOverflow,
+}
+
+impl Genesis {
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        if self.orgs.is_empty() {
+            return Err(GenesisError::NoOrgs);
+        }
+        if self.validators.is_empty() {
+            return Err(GenesisError::NoValidators);
+        }
+        let mut org_ids = BTreeSet::new();
+        let mut seen_keys = BTreeSet::new();
+        for org in &self.orgs {
+            if !org_ids.insert(org.id.clone()) {
+                return Err(GenesisError::DuplicateOrg(org.id.clone()));
+            }
+            if org.name.is_empty() || org.name.len() > MAX_ORG_NAME {
+                return Err(GenesisError::BadOrgName(org.id.clone()));
+            }
+            if org.admins.is_empty() {
+                return Err(GenesisError::NoAdmin(org.id.clone()));
+            }
+            for admin in &org.admins {
+                if !seen_keys.insert(admin.public_key) {
+                    return Err(GenesisError::DuplicateKey(admin.public_key));
+                }
+            }
+        }
+        let mut total: u64 = 0;
+        let mut validator_keys = BTreeSet::new();
+        for v in &self.validators {
+            if !org_ids.contains(&v.org) {
+                return Err(GenesisError::ValidatorOrg {
+                    key: v.public_key,
+                    org: v.org.clone(),
+                });
+            }
+            if v.power == 0 {
+                return Err(GenesisError::ZeroPower(v.public_key));
+            }
+            if !validator_keys.insert(v.public_key) {
+                return Err(GenesisError::DuplicateKey(v.public_key));
+            }
+            total = total.checked_add(v.power).ok_or(GenesisError::PowerOverflow)?;
+        }
+        Ok(())
+    }
+
+    /// The state every node starts from.
+    pub fn initial_writes(&self) -> Writes {
+        let mut w = Writes::new();
+        for org in &self.orgs {
+            let rec = OrgRecord {
+                name: org.name.clone(),
+                role: org.role,
+            };
+            w.insert(keys::org(&org.id), Some(rec.encode()));
+            for admin in &org.admins {
+                let member = MemberRecord {
+                    kind: MemberKind::Admin,
+                    key: admin.public_key,
+                    active: true,
+                };
+                w.insert(keys::member(&org.id, &admin.member), Some(member.encode()));
+                let key = KeyRecord {
+                    org: org.id.clone(),
+                    member: admin.member.clone(),
+                    kind: MemberKind::Admin,
+                    status: KeyStatus::Active,
+                };
+                w.insert(keys::key(&admin.public_key), Some(key.encode()));
+            }
+        }
+        for v in &self.validators {
+            let mut value = Vec::new();
+            v.org.encode_to(&mut value);
+            put::u64(&mut value, v.power);
+            w.insert(keys::validator(&v.public_key), Some(value));
+        }
+        w
+    }
+
+    /// The hash that block 1 names as its parent: over the chain id, the genesis time and
+    /// the initial state, in key order.
+    pub fn hash(&self) -> Hash32 {
+        let mut out = GENESIS_HASH_DOMAIN.to_vec();
+        self.chain_id.encode_to(&mut out);
+        self.genesis_time.encode_to(&mut out);
+        let writes = self.initial_writes();
+        put::len(&mut out, writes.len());
+        for (k, v) in &writes {
+            put::bytes(&mut out, k);
+            put::bytes(&mut out, v.as_deref().unwrap_or_default());
+        }
+        Hash32::digest(&[&out])
+    }
+
+    /// Total voting power of the validator set.
+    pub fn total_power(&self) -> u64 {
+        self.validators.iter().map(|v| v.power).sum()
+    }
+}

@@ -1,0 +1,190 @@
+//! The deterministic state machine of medledger.
+//!
+//! `apply_tx(state, tx, block) -> outcome`: the same state, transaction and block context
+//! give the same writes, events and outcome on every node. There are no clocks, no
+//! randomness, no hash-map iteration and no floats here; time comes from the block
+//! context, which consensus agreed on.
+//!
+//! A transaction goes through three gates:
+//! 1. its signature ([`VerifiedTx`], checked in batches by the caller);
+//! 2. the envelope ([`check_envelope`]): chain id, an active registered signer, the
+//!    signer's next nonce, a known kind with a decodable body — failing any of these is a
+//!    [`Rejection`] and the transaction never enters a block;
+//! 3. the domain rules of its kind — failing those is a [`TxError`], recorded as the
+//!    transaction's outcome; the nonce still advances.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
+
+pub mod error;
+pub mod genesis;
+pub mod identity;
+pub mod payload;
+pub mod state;
+
+pub use error::{Rejection, TxError, describe_outcome};
+pub use genesis::Genesis;
+pub use payload::Payload;
+pub use state::{Overlay, StateRead, Writes, keys};
+
+use medledger_types::codec::{Decode, put};
+use medledger_types::{ChainId, Height, MemberId, Nonce, OrgId, OutcomeCode, PublicKey, SignedTx, TimestampMs};
+use serde::Serialize;
+
+use identity::{KeyRecord, KeyStatus, MemberKind};
+
+/// What every transaction in a block sees: agreed by consensus, not read from a clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockContext {
+    pub chain_id: ChainId,
+    pub height: Height,
+    pub timestamp: TimestampMs,
+}
+
+/// What applying a transaction changed, for clients and indexes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    MemberRegistered { org: OrgId, member: MemberId, kind: MemberKind },
+    MemberRevoked { org: OrgId, member: MemberId },
+    KeyRotated { org: OrgId, member: MemberId, old_key: PublicKey, new_key: PublicKey },
+}
+
+/// A transaction whose signature has been checked. Only [`verify_txs`] and
+/// [`VerifiedTx::verify`] make one, so `apply_tx` cannot be handed an unchecked signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedTx(SignedTx);
+
+impl VerifiedTx {
+    pub fn verify(tx: SignedTx) -> Result<VerifiedTx, Rejection> {
+        medledger_crypto::verify_tx(&tx).map_err(|_| Rejection::BadSignature)?;
+        Ok(VerifiedTx(tx))
+    }
+
+    pub fn signed(&self) -> &SignedTx {
+        &self.0
+    }
+
+    pub fn into_signed(self) -> SignedTx {
+        self.0
+    }
+}
+
+/// Verifies many signatures in one batch; one result per transaction, in order.
+pub fn verify_txs(txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, Rejection>> {
+    let results = medledger_crypto::verify_txs(&txs);
+    txs.into_iter()
+        .zip(results)
+        .map(|(tx, r)| r.map(|()| VerifiedTx(tx)).map_err(|_| Rejection::BadSignature))
+        .collect()
+}
+
+/// The signer's next nonce in `state`.
+pub fn next_nonce(state: &dyn StateRead, signer: &PublicKey) -> Nonce {
+    state
+        .get(&keys::nonce(signer))
+        .and_then(|raw| u64::decode(&raw).ok())
+        .map(Nonce)
+        .unwrap_or_default()
+}
+
+/// Checks everything about a transaction except its signature and domain rules.
+/// `expected_nonce` is the signer's next nonce, which the mempool may have advanced past
+/// the committed state for transactions still pending.
+pub fn check_envelope(
+    state: &dyn StateRead,
+    tx: &SignedTx,
+    chain_id: &ChainId,
+    expected_nonce: Nonce,
+) -> Result<Payload, Rejection> {
+    let t = &tx.tx;
+    if &t.chain_id != chain_id {
+        return Err(Rejection::WrongChain {
+            expected: chain_id.to_string(),
+            got: t.chain_id.to_string(),
+        });
+    }
+    let rec = state
+        .get(&keys::key(&t.signer))
+        .and_then(|raw| KeyRecord::decode(&raw).ok())
+        .ok_or(Rejection::UnknownSigner(t.signer))?;
+    if rec.status != KeyStatus::Active {
+        return Err(Rejection::RevokedSigner(t.signer));
+    }
+    if t.nonce < expected_nonce {
+        return Err(Rejection::ReplayedNonce {
+            expected: expected_nonce,
+            got: t.nonce,
+        });
+    }
+    if t.nonce > expected_nonce {
+        return Err(Rejection::NonceGap {
+            expected: expected_nonce,
+            got: t.nonce,
+        });
+    }
+    Payload::decode(t.kind, &t.body)
+}
+
+/// What one included transaction did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub outcome: OutcomeCode,
+    pub events: Vec<Event>,
+    pub error: Option<TxError>,
+}
+
+/// Applies one signature-checked transaction. `Err` means the transaction may not be in a
+/// block at all; `Ok` carries its outcome, success or ledger error.
+pub fn apply_tx(state: &mut Overlay<'_>, tx: &VerifiedTx, ctx: &BlockContext) -> Result<Applied, Rejection> {
+    let t = &tx.0.tx;
+    let expected = next_nonce(state, &t.signer);
+    let payload = check_envelope(state, &tx.0, &ctx.chain_id, expected)?;
+    let mut nonce = Vec::with_capacity(8);
+    put::u64(&mut nonce, expected.0 + 1);
+    state.put(keys::nonce(&t.signer), nonce);
+    let checkpoint = state.checkpoint();
+    match payload.apply(state, &t.signer, ctx) {
+        Ok(events) => Ok(Applied {
+            outcome: OutcomeCode::OK,
+            events,
+            error: None,
+        }),
+        Err(e) => {
+            state.rollback(checkpoint);
+            Ok(Applied {
+                outcome: e.code(),
+                events: Vec::new(),
+                error: Some(e),
+            })
+        }
+    }
+}
+
+/// The result of executing a whole block.
+#[derive(Clone, Debug, Default)]
+pub struct BlockOutput {
+    pub writes: Writes,
+    pub applied: Vec<Applied>,
+}
+
+/// A block contained a transaction that may not be in any block.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("transaction {index} of the block is invalid: {reason}")]
+pub struct InvalidBlock {
+    pub index: usize,
+    pub reason: Rejection,
+}
+
+/// Executes a block's transactions in order against `state`.
+pub fn execute_block(state: &dyn StateRead, txs: &[VerifiedTx], ctx: &BlockContext) -> Result<BlockOutput, InvalidBlock> {
+    let mut overlay = Overlay::new(state);
+    let mut applied = Vec::with_capacity(txs.len());
+    for (index, tx) in txs.iter().enumerate() {
+        let a = apply_tx(&mut overlay, tx, ctx).map_err(|reason| InvalidBlock { index, reason })?;
+        applied.push(a);
+    }
+    Ok(BlockOutput {
+        writes: overlay.into_writes(),
+        applied,
+    })
+}

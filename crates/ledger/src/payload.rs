@@ -1,0 +1,62 @@
+//! Every transaction kind the ledger knows. Adding a kind means one file in its domain
+//! folder and one line in each `match` here.
+
+use medledger_types::codec::{Decode, Encode};
+use medledger_types::{PublicKey, TxKind};
+
+use crate::error::{Rejection, TxError};
+use crate::identity::{register_member, revoke_member, rotate_key};
+use crate::state::Overlay;
+use crate::{BlockContext, Event};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    RegisterMember(register_member::RegisterMember),
+    RevokeMember(revoke_member::RevokeMember),
+    RotateKey(rotate_key::RotateKey),
+}
+
+impl Payload {
+    pub fn decode(kind: TxKind, body: &[u8]) -> Result<Payload, Rejection> {
+        let p = match kind {
+            register_member::KIND => Payload::RegisterMember(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            revoke_member::KIND => Payload::RevokeMember(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            rotate_key::KIND => Payload::RotateKey(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            other => return Err(Rejection::UnknownKind(other)),
+        };
+        Ok(p)
+    }
+
+    pub fn kind(&self) -> TxKind {
+        match self {
+            Payload::RegisterMember(_) => register_member::KIND,
+            Payload::RevokeMember(_) => revoke_member::KIND,
+            Payload::RotateKey(_) => rotate_key::KIND,
+        }
+    }
+
+    /// The human name of the kind, `domain.operation`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Payload::RegisterMember(_) => "identity.register_member",
+            Payload::RevokeMember(_) => "identity.revoke_member",
+            Payload::RotateKey(_) => "identity.rotate_key",
+        }
+    }
+
+    pub fn body(&self) -> Vec<u8> {
+        match self {
+            Payload::RegisterMember(p) => p.encode(),
+            Payload::RevokeMember(p) => p.encode(),
+            Payload::RotateKey(p) => p.encode(),
+        }
+    }
+
+    pub(crate) fn apply(&self, state: &mut Overlay<'_>, signer: &PublicKey, ctx: &BlockContext) -> Result<Vec<Event>, TxError> {
+        match self {
+            Payload::RegisterMember(p) => p.apply(state, signer, ctx),
+            Payload::RevokeMember(p) => p.apply(state, signer, ctx),
+            Payload::RotateKey(p) => p.apply(state, signer, ctx),
+        }
+    }
+}
