@@ -1,0 +1,84 @@
+//! Blocks, state, status, health and metrics.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use medledger_node::Node;
+use medledger_types::Height;
+use medledger_types::codec::Encode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+pub struct BlockQuery {
+    format: Option<String>,
+}
+
+pub async fn block(State(node): State<Node>, Path(height): Path<String>, Query(q): Query<BlockQuery>) -> Result<Json<Value>, ApiError> {
+    let height = if height == "latest" {
+        node.head().height
+    } else {
+        Height(height.parse().map_err(|_| ApiError::bad_request("bad_height", "height must be a number or `latest`"))?)
+    };
+    let block = node
+        .block(height)?
+        .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
+    match q.format.as_deref() {
+        Some("hex") => Ok(Json(json!({ "height": height, "hash": block.hash(), "encoded": hex::encode(block.encode()) }))),
+        None | Some("json") => Ok(Json(json!({
+            "hash": block.hash(),
+            "header": block.header,
+            "txs": block.txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
+            "commit": block.commit,
+        }))),
+        Some(other) => Err(ApiError::bad_request("bad_format", format!("unknown format {other:?}; use json or hex"))),
+    }
+}
+
+pub async fn state(State(node): State<Node>, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+    let key = hex::decode(&key).map_err(|_| ApiError::bad_request("bad_key", "the state key must be hex"))?;
+    if key.is_empty() || key.len() > 1024 {
+        return Err(ApiError::bad_request("bad_key", "the state key must be 1 to 1024 bytes"));
+    }
+    let p = node.state_proof(&key)?;
+    Ok(Json(json!({
+        "key": hex::encode(&key),
+        "value": p.value.as_ref().map(hex::encode),
+        "height": p.height,
+        "state_root": p.state_root,
+        "proof": p.proof,
+    })))
+}
+
+pub async fn status(State(node): State<Node>) -> Json<Value> {
+    let head = node.head();
+    let g = node.genesis();
+    Json(json!({
+        "chain_id": g.chain_id,
+        "moniker": node.config().moniker,
+        "node_key": node.public_key(),
+        "height": head.height,
+        "round": 0,
+        "block_hash": head.block_hash,
+        "state_root": head.state_root,
+        "log_size": head.log_size,
+        "log_root": head.log_root,
+        "timestamp": head.timestamp,
+        "mempool_txs": node.mempool_len(),
+        "catching_up": false,
+        "peers": [],
+        "consensus": "single validator (BFT consensus arrives with the next release)",
+        "validators": g.validators,
+    }))
+}
+
+pub async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn metrics(State(node): State<Node>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], node.metrics_text())
+}

@@ -1,0 +1,64 @@
+//! JSON errors.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use medledger_node::{NodeError, SubmitError};
+use serde_json::json;
+
+/// An error answer: status, a machine-readable reason and a message for people.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, reason, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "reason": self.reason, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        tracing::error!("request failed: {e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        let status = match &e {
+            SubmitError::Malformed(_) | SubmitError::Rejected(_) => StatusCode::BAD_REQUEST,
+            SubmitError::Duplicate(_) => StatusCode::CONFLICT,
+            SubmitError::Dropped(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            SubmitError::MempoolFull(_) | SubmitError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            SubmitError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        };
+        ApiError::new(status, e.reason(), e.to_string())
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; see GET /v1/status and the README for the API")
+}

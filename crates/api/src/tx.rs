@@ -1,0 +1,192 @@
+//! Submitting transactions and asking about them.
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use medledger_ledger::describe_outcome;
+use medledger_node::{Accepted, CommittedTx, Node, SubmitError, TxStatus};
+use medledger_types::codec::{Decode, Encode};
+use medledger_types::tx::{MAX_TX_BYTES, decode_batch};
+use medledger_types::{Hash32, SignedTx};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+pub struct SubmitQuery {
+    /// Wait for the commit (default) or answer as soon as the mempool accepted.
+    wait: Option<bool>,
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with a JSON 413.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body is larger than {limit} bytes"),
+        )
+    })
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+fn decode_hex_tx(s: &str) -> Result<(SignedTx, usize), ApiError> {
+    let raw = hex::decode(s.trim()).map_err(|_| ApiError::bad_request("malformed", "transaction is not valid hex"))?;
+    decode_tx(&raw)
+}
+
+fn decode_tx(raw: &[u8]) -> Result<(SignedTx, usize), ApiError> {
+    if raw.len() > MAX_TX_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "tx_too_large",
+            format!("a transaction may be at most {MAX_TX_BYTES} bytes"),
+        ));
+    }
+    SignedTx::decode(raw)
+        .map(|tx| (tx, raw.len()))
+        .map_err(|e| ApiError::bad_request("malformed", format!("transaction does not decode: {e}")))
+}
+
+fn committed_json(hash: &Hash32, c: &CommittedTx) -> Value {
+    json!({
+        "hash": hash,
+        "status": "committed",
+        "height": c.height,
+        "index_in_block": c.index_in_block,
+        "leaf_index": c.leaf_index,
+        "outcome": c.outcome.0,
+        "outcome_name": describe_outcome(c.outcome),
+    })
+}
+
+/// Waits for an accepted transaction; `Ok(json)` in every case the caller should see as
+/// a result, `Err` for a failure of that one transaction.
+async fn settle(node: &Node, accepted: Accepted) -> Result<Value, SubmitError> {
+    let Some(rx) = accepted.committed else {
+        return Ok(json!({ "hash": accepted.hash, "status": "pending" }));
+    };
+    match tokio::time::timeout(node.config().commit_timeout(), rx).await {
+        Err(_) => Err(SubmitError::Timeout),
+        Ok(Err(_)) => Err(SubmitError::ShuttingDown),
+        Ok(Ok(result)) => result.map(|c| committed_json(&accepted.hash, &c)),
+    }
+}
+
+pub async fn submit_one(
+    State(node): State<Node>,
+    Query(q): Query<SubmitQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let raw = read_body(body, MAX_TX_BYTES * 2 + 64).await?;
+    let tx = if is_json(&headers) {
+        #[derive(Deserialize)]
+        struct One {
+            tx: String,
+        }
+        let one: One = serde_json::from_slice(&raw)
+            .map_err(|e| ApiError::bad_request("malformed", format!("expected {{\"tx\": \"<hex>\"}}: {e}")))?;
+        decode_hex_tx(&one.tx)?
+    } else {
+        decode_tx(&raw)?
+    };
+    let wait = q.wait.unwrap_or(true);
+    let accepted = node
+        .submit(vec![tx], wait)
+        .await
+        .pop()
+        .unwrap_or(Err(SubmitError::ShuttingDown))?;
+    let value = settle(&node, accepted).await?;
+    let status = if wait { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok((status, Json(value)).into_response())
+}
+
+pub async fn submit_batch(
+    State(node): State<Node>,
+    Query(q): Query<SubmitQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let limit = node.config().api.max_body_bytes;
+    let max_txs = node.config().api.max_batch_txs;
+    let raw = read_body(body, limit).await?;
+    let txs: Vec<(SignedTx, usize)> = if is_json(&headers) {
+        #[derive(Deserialize)]
+        struct Many {
+            txs: Vec<String>,
+        }
+        let many: Many = serde_json::from_slice(&raw)
+            .map_err(|e| ApiError::bad_request("malformed", format!("expected {{\"txs\": [\"<hex>\", …]}}: {e}")))?;
+        if many.txs.len() > max_txs {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "batch_too_large",
+                format!("a batch may hold at most {max_txs} transactions"),
+            ));
+        }
+        many.txs.iter().map(|s| decode_hex_tx(s)).collect::<Result<_, _>>()?
+    } else {
+        decode_batch(&raw, max_txs)
+            .map_err(|e| ApiError::bad_request("malformed", format!("batch does not decode: {e}")))?
+            .into_iter()
+            .map(|tx| {
+                let size = tx.encode().len();
+                (tx, size)
+            })
+            .collect()
+    };
+    let wait = q.wait.unwrap_or(true);
+    let results = node.submit(txs, wait).await;
+    let mut out = Vec::with_capacity(results.len());
+    let (mut ok, mut failed) = (0usize, 0usize);
+    for r in results {
+        let v = match r {
+            Ok(accepted) => settle(&node, accepted).await,
+            Err(e) => Err(e),
+        };
+        match v {
+            Ok(v) => {
+                ok += 1;
+                out.push(v);
+            }
+            Err(e) => {
+                failed += 1;
+                out.push(json!({ "error": { "reason": e.reason(), "message": e.to_string() } }));
+            }
+        }
+    }
+    Ok(Json(json!({ "accepted": ok, "failed": failed, "results": out })).into_response())
+}
+
+pub async fn status(State(node): State<Node>, Path(hash): Path<String>) -> Result<Json<Value>, ApiError> {
+    let hash: Hash32 = hash
+        .parse()
+        .map_err(|e| ApiError::bad_request("bad_hash", format!("transaction hash: {e}")))?;
+    match node.tx_status(&hash)? {
+        None => Err(ApiError::not_found(format!("no transaction {hash} is known to this node"))),
+        Some(TxStatus::Pending) => Ok(Json(json!({ "hash": hash, "status": "pending" }))),
+        Some(TxStatus::Committed { location, tx, .. }) => {
+            let mut v = committed_json(&hash, &location);
+            let payload = medledger_ledger::Payload::decode(tx.tx.kind, &tx.tx.body).ok();
+            v["tx"] = json!({
+                "signer": tx.tx.signer,
+                "nonce": tx.tx.nonce,
+                "kind": tx.tx.kind.0,
+                "kind_name": payload.as_ref().map(|p| p.name()),
+                "encoded": hex::encode(tx.encode()),
+            });
+            v["receipt"] = serde_json::to_value(node.receipt(&hash)?).unwrap_or(Value::Null);
+            Ok(Json(v))
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! `config.toml`: typed, with defaults, validated before the node starts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// A name for this node in logs and `/v1/status`.
+    pub moniker: String,
+    pub api: ApiConfig,
+    pub mempool: MempoolConfig,
+    pub block: BlockConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address the HTTP API listens on. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most transactions in one `POST /v1/txs` batch.
+    pub max_batch_txs: usize,
+    /// How long `POST /v1/tx` waits for its transaction to commit.
+    pub commit_timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MempoolConfig {
+    /// Most transactions waiting for a block.
+    pub max_txs: usize,
+    /// Most bytes of transactions waiting for a block.
+    pub max_bytes: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlockConfig {
+    /// Most transactions in one block.
+    pub max_txs: usize,
+    /// How long a proposer waits for a block to fill before it proposes what it has.
+    pub interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            moniker: "medledger-node".into(),
+            api: ApiConfig::default(),
+            mempool: MempoolConfig::default(),
+            block: BlockConfig::default(),
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 8 * 1024 * 1024,
+            max_batch_txs: 10_000,
+            commit_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig {
+            max_txs: 200_000,
+            max_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for BlockConfig {
+    fn default() -> Self {
+        BlockConfig {
+            max_txs: 10_000,
+            interval_ms: 50,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("config.toml: {0}")]
+    Parse(String),
+    #[error("config.toml: {field} {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl Config {
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str::<Config>(text)
+            .map_err(|e| ConfigError::Parse(e.to_string()))?
+            .validate()
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let range = |field: &'static str, v: usize, lo: usize, hi: usize| {
+            if v < lo || v > hi {
+                Err(ConfigError::Invalid {
+                    field,
+                    reason: format!("must be between {lo} and {hi}, got {v}"),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        range("block.max_txs", self.block.max_txs, 1, medledger_types::block::MAX_BLOCK_TXS)?;
+        range("block.interval_ms", self.block.interval_ms as usize, 1, 60_000)?;
+        range("mempool.max_txs", self.mempool.max_txs, 1, 10_000_000)?;
+        range("mempool.max_bytes", self.mempool.max_bytes, 1024, 1 << 34)?;
+        range("api.max_body_bytes", self.api.max_body_bytes, 1024, 1 << 30)?;
+        range("api.max_batch_txs", self.api.max_batch_txs, 1, 100_000)?;
+        range("api.commit_timeout_ms", self.api.commit_timeout_ms as usize, 1, 3_600_000)?;
+        if self.moniker.is_empty() || self.moniker.len() > 64 {
+            return Err(ConfigError::Invalid {
+                field: "moniker",
+                reason: "must be 1 to 64 characters".into(),
+            });
+        }
+        Ok(self)
+    }
+
+    pub fn block_interval(&self) -> Duration {
+        Duration::from_millis(self.block.interval_ms)
+    }
+
+    pub fn commit_timeout(&self) -> Duration {
+        Duration::from_millis(self.api.commit_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_and_validate() {
+        let c = Config::default();
+        assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = Config::parse("[block]\nmax_txs = 0\n").unwrap_err();
+        assert!(err.to_string().contains("block.max_txs"), "{err}");
+        let err = Config::parse("[blok]\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Parse(_)));
+    }
+}

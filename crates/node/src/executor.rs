@@ -1,0 +1,278 @@
+//! Turning transactions into blocks, and blocks into committed state.
+//!
+//! The same two steps serve every way a block arrives:
+//! - [`propose`]: the proposer executes mempool transactions, drops those that may not be
+//!   in a block, and fills the header with the roots that executing them produced;
+//! - [`replay`]: anyone else (a validator checking a proposal, a node catching up,
+//!   `medledger verify`) re-executes a block and refuses it unless every root matches;
+//! - [`commit`]: writes an executed block in one durable transaction.
+//!
+//! The transparency log is held in memory for fast proofs. Executing a block appends its
+//! leaves to the in-memory log; a block that is not committed must be undone with
+//! [`abort`].
+
+use medledger_ledger::{Applied, BlockContext, Rejection, VerifiedTx, apply_tx, describe_outcome};
+use medledger_merkle::MemoryLog;
+use medledger_store::{BlockCommit, ChainHead, StagedState, Store, StoreError};
+use medledger_types::{
+    Block, BlockHeader, ChainId, Commit, Hash32, Height, LogLeaf, PublicKey, SignedTx, TimestampMs, TreeSize,
+};
+use thiserror::Error;
+
+/// A block executed against the current head, ready to commit.
+pub struct Executed {
+    pub block: Block,
+    pub staged: StagedState,
+    pub leaves: Vec<LogLeaf>,
+    pub log_nodes: Vec<(u8, u64, Hash32)>,
+    pub applied: Vec<Applied>,
+    /// Transactions left out of a proposal, with why.
+    pub dropped: Vec<(Hash32, PublicKey, Rejection)>,
+}
+
+/// Why a block was refused.
+#[derive(Debug, Error)]
+pub enum BlockError {
+    #[error("block is for chain {got}, expected {expected}")]
+    WrongChain { expected: ChainId, got: ChainId },
+    #[error("block height {got} does not follow {head}")]
+    WrongHeight { head: Height, got: Height },
+    #[error("parent hash {got} is not the head's hash {expected}")]
+    WrongParent { expected: Hash32, got: Hash32 },
+    #[error("timestamp {got} is before the parent's {parent}")]
+    TimeWentBack { parent: TimestampMs, got: TimestampMs },
+    #[error("transaction {index}: bad signature")]
+    BadSignature { index: usize },
+    #[error("transaction {index}: {reason}")]
+    InvalidTx { index: usize, reason: Rejection },
+    #[error("{what} in the header is {header}, executing the block gives {computed}")]
+    RootMismatch {
+        what: &'static str,
+        header: String,
+        computed: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn context(chain_id: &ChainId, height: Height, timestamp: TimestampMs) -> BlockContext {
+    BlockContext {
+        chain_id: chain_id.clone(),
+        height,
+        timestamp,
+    }
+}
+
+/// Appends leaves to the log; returns the nodes they completed.
+fn append_leaves(log: &mut MemoryLog, leaves: &[LogLeaf]) -> Vec<(u8, u64, Hash32)> {
+    use medledger_types::codec::Encode;
+    let mut nodes = Vec::with_capacity(leaves.len() * 2);
+    for leaf in leaves {
+        nodes.extend(log.push(medledger_merkle::leaf_hash(&leaf.encode())));
+    }
+    nodes
+}
+
+fn leaves_for(height: Height, txs: &[SignedTx], applied: &[Applied]) -> Vec<LogLeaf> {
+    txs.iter()
+        .zip(applied)
+        .enumerate()
+        .map(|(i, (tx, a))| LogLeaf {
+            height,
+            index_in_block: i as u32,
+            tx_hash: tx.hash(),
+            outcome: a.outcome,
+        })
+        .collect()
+}
+
+fn tx_root(txs: &[SignedTx]) -> Hash32 {
+    let hashes: Vec<Hash32> = txs.iter().map(|t| medledger_merkle::leaf_hash(t.hash().as_bytes())).collect();
+    medledger_merkle::root_of(&hashes)
+}
+
+/// Builds the next block from signature-checked transactions, leaving out any that may
+/// not be in a block. Appends the block's leaves to `log`.
+pub fn propose(
+    store: &Store,
+    log: &mut MemoryLog,
+    head: &ChainHead,
+    chain_id: &ChainId,
+    proposer: PublicKey,
+    timestamp: TimestampMs,
+    txs: Vec<VerifiedTx>,
+) -> Result<Executed, BlockError> {
+    let height = head.height.next();
+    let timestamp = timestamp.max(head.timestamp);
+    let ctx = context(chain_id, height, timestamp);
+    let reader = store.reader()?;
+    let mut overlay = medledger_ledger::Overlay::new(&reader);
+    let mut included = Vec::with_capacity(txs.len());
+    let mut applied = Vec::with_capacity(txs.len());
+    let mut dropped = Vec::new();
+    for tx in txs {
+        match apply_tx(&mut overlay, &tx, &ctx) {
+            Ok(a) => {
+                applied.push(a);
+                included.push(tx.into_signed());
+            }
+            Err(reason) => dropped.push((tx.signed().hash(), tx.signed().tx.signer, reason)),
+        }
+    }
+    let staged = store.stage(&reader, height, overlay.into_writes())?;
+    let leaves = leaves_for(height, &included, &applied);
+    let log_nodes = append_leaves(log, &leaves);
+    let header = BlockHeader {
+        chain_id: chain_id.clone(),
+        height,
+        parent_hash: head.block_hash,
+        proposer,
+        timestamp,
+        tx_count: included.len() as u32,
+        tx_root: tx_root(&included),
+        state_root: staged.root,
+        log_size: log.size(),
+        log_root: log.root(),
+    };
+    Ok(Executed {
+        block: Block {
+            header,
+            txs: included,
+            commit: Commit::default(),
+        },
+        staged,
+        leaves,
+        log_nodes,
+        applied,
+        dropped,
+    })
+}
+
+/// Re-executes a block received from elsewhere and checks every root in its header.
+/// On success the block's leaves have been appended to `log`; on failure `log` is as it was.
+pub fn replay(store: &Store, log: &mut MemoryLog, head: &ChainHead, chain_id: &ChainId, block: Block) -> Result<Executed, BlockError> {
+    let h = &block.header;
+    if &h.chain_id != chain_id {
+        return Err(BlockError::WrongChain {
+            expected: chain_id.clone(),
+            got: h.chain_id.clone(),
+        });
+    }
+    if h.height != head.height.next() {
+        return Err(BlockError::WrongHeight {
+            head: head.height,
+            got: h.height,
+        });
+    }
+    if h.parent_hash != head.block_hash {
+        return Err(BlockError::WrongParent {
+            expected: head.block_hash,
+            got: h.parent_hash,
+        });
+    }
+    if h.timestamp < head.timestamp {
+        return Err(BlockError::TimeWentBack {
+            parent: head.timestamp,
+            got: h.timestamp,
+        });
+    }
+    let computed_tx_root = tx_root(&block.txs);
+    check_root("tx_root", &h.tx_root, &computed_tx_root)?;
+
+    let verified: Vec<VerifiedTx> = medledger_ledger::verify_txs(block.txs.clone())
+        .into_iter()
+        .enumerate()
+        .map(|(index, r)| r.map_err(|_| BlockError::BadSignature { index }))
+        .collect::<Result<_, _>>()?;
+    let ctx = context(chain_id, h.height, h.timestamp);
+    let reader = store.reader()?;
+    let out = medledger_ledger::execute_block(&reader, &verified, &ctx).map_err(|e| BlockError::InvalidTx {
+        index: e.index,
+        reason: e.reason,
+    })?;
+    let staged = store.stage(&reader, h.height, out.writes)?;
+    check_root("state_root", &h.state_root, &staged.root)?;
+    let leaves = leaves_for(h.height, &block.txs, &out.applied);
+    let size_before = log.size();
+    let log_nodes = append_leaves(log, &leaves);
+    let checked = check_root("log_root", &h.log_root, &log.root()).and_then(|()| {
+        if h.log_size == log.size() {
+            Ok(())
+        } else {
+            Err(BlockError::RootMismatch {
+                what: "log_size",
+                header: h.log_size.to_string(),
+                computed: log.size().to_string(),
+            })
+        }
+    });
+    if let Err(e) = checked {
+        abort(log, size_before);
+        return Err(e);
+    }
+    Ok(Executed {
+        block,
+        staged,
+        leaves,
+        log_nodes,
+        applied: out.applied,
+        dropped: Vec::new(),
+    })
+}
+
+fn check_root(what: &'static str, header: &Hash32, computed: &Hash32) -> Result<(), BlockError> {
+    if header == computed {
+        Ok(())
+    } else {
+        Err(BlockError::RootMismatch {
+            what,
+            header: header.to_string(),
+            computed: computed.to_string(),
+        })
+    }
+}
+
+/// Undoes the leaves of a block that will not be committed.
+pub fn abort(log: &mut MemoryLog, size_before: TreeSize) {
+    log.truncate(size_before);
+}
+
+/// A block as committed, with what executing it did.
+pub struct Committed {
+    pub head: ChainHead,
+    pub block: Block,
+    pub leaves: Vec<LogLeaf>,
+    pub applied: Vec<Applied>,
+    pub dropped: Vec<(Hash32, PublicKey, Rejection)>,
+}
+
+/// Writes an executed block, with its commit certificate, durably.
+pub fn commit(store: &Store, executed: Executed, certificate: Commit) -> Result<Committed, StoreError> {
+    let Executed {
+        mut block,
+        staged,
+        leaves,
+        log_nodes,
+        applied,
+        dropped,
+    } = executed;
+    block.commit = certificate;
+    let head = store.commit(BlockCommit {
+        block: &block,
+        staged,
+        leaves: &leaves,
+        log_nodes: &log_nodes,
+    })?;
+    Ok(Committed {
+        head,
+        block,
+        leaves,
+        applied,
+        dropped,
+    })
+}
+
+/// A readable name for a transaction's outcome.
+pub fn outcome_name(leaf: &LogLeaf) -> &'static str {
+    describe_outcome(leaf.outcome)
+}

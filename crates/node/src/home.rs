@@ -1,0 +1,307 @@
+//! A node's home folder and the `init` that writes a network of them.
+//!
+//! ```text
+//! <network>/genesis.json             the shared genesis
+//! <network>/admins/<org>.json        each organisation's first admin key (0600)
+//! <network>/node<i>/config.toml      the node's settings
+//! <network>/node<i>/genesis.json     a copy of the genesis
+//! <network>/node<i>/node_key.json    the validator key (0600)
+//! <network>/node<i>/data/            the node's database (created on first start)
+//! ```
+//!
+//! Keys are generated fresh by `init` and live only in these folders.
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use medledger_crypto::Keypair;
+use medledger_ledger::Genesis;
+use medledger_ledger::genesis::{GenesisAdmin, GenesisOrg, GenesisValidator};
+use medledger_ledger::identity::OrgRole;
+use medledger_types::{ChainId, MemberId, OrgId, PublicKey, TimestampMs};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::config::{Config, ConfigError};
+
+#[derive(Debug, Error)]
+pub enum HomeError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0} already exists; pick another folder or remove it")]
+    Exists(PathBuf),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
+    move |source| HomeError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A key file: the public key and the secret seed, hex.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFile {
+    pub public_key: PublicKey,
+    pub secret_key: String,
+}
+
+pub fn write_key(path: &Path, key: &Keypair) -> Result<(), HomeError> {
+    let file = KeyFile {
+        public_key: key.public(),
+        secret_key: key.secret_hex(),
+    };
+    let text = serde_json::to_string_pretty(&file).map_err(|e| HomeError::Invalid {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    write_private(path, text.as_bytes())
+}
+
+pub fn read_key(path: &Path) -> Result<Keypair, HomeError> {
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    let invalid = |reason: String| HomeError::Invalid {
+        path: path.into(),
+        reason,
+    };
+    let file: KeyFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let key = Keypair::from_secret_hex(&file.secret_key).map_err(|e| invalid(e.to_string()))?;
+    if key.public() != file.public_key {
+        return Err(invalid("public_key does not match secret_key".into()));
+    }
+    Ok(key)
+}
+
+/// Writes a file readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io_err(path))?;
+    f.write_all(bytes).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
+}
+
+fn write_public(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
+    fs::write(path, bytes).map_err(io_err(path))
+}
+
+/// A loaded node home.
+pub struct Home {
+    pub dir: PathBuf,
+    pub config: Config,
+    pub genesis: Genesis,
+    pub key: Keypair,
+}
+
+impl Home {
+    pub fn load(dir: &Path) -> Result<Home, HomeError> {
+        let config_path = dir.join("config.toml");
+        let text = fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
+        let config = Config::parse(&text)?;
+        let genesis = read_genesis(&dir.join("genesis.json"))?;
+        let key = read_key(&dir.join("node_key.json"))?;
+        Ok(Home {
+            dir: dir.to_path_buf(),
+            config,
+            genesis,
+            key,
+        })
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir().join("ledger.redb")
+    }
+}
+
+pub fn read_genesis(path: &Path) -> Result<Genesis, HomeError> {
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    let invalid = |reason: String| HomeError::Invalid {
+        path: path.into(),
+        reason,
+    };
+    let genesis: Genesis = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    genesis.validate().map_err(|e| invalid(e.to_string()))?;
+    Ok(genesis)
+}
+
+/// What `medledger init` builds.
+pub struct InitOptions {
+    pub chain_id: ChainId,
+    pub validators: usize,
+    /// Organisations as (id, display name, role); validators are spread over them in turn.
+    pub orgs: Vec<(OrgId, String, OrgRole)>,
+    /// The first node's API port; node `i` gets `base_port + i`. 0 picks free ports at start.
+    pub base_api_port: u16,
+    pub genesis_time: TimestampMs,
+}
+
+/// The default consortium for a local network: one organisation of each common kind.
+pub fn default_orgs(n: usize) -> Vec<(OrgId, String, OrgRole)> {
+    let kinds = [
+        ("hospital-a", "Hospital A", OrgRole::Hospital),
+        ("clinic-b", "Clinic B", OrgRole::Clinic),
+        ("pharmacy-c", "Pharmacy C", OrgRole::Pharmacy),
+        ("insurer-d", "Insurer D", OrgRole::Insurer),
+        ("lab-e", "Lab E", OrgRole::Lab),
+        ("regulator-f", "Regulator F", OrgRole::Regulator),
+    ];
+    (0..n.max(1))
+        .map(|i| {
+            let (id, name, role) = kinds[i % kinds.len()];
+            let suffix = if i < kinds.len() { String::new() } else { format!("-{}", i / kinds.len()) };
+            (
+                OrgId::new(format!("{id}{suffix}")).expect("the table holds valid ids"),
+                format!("{name}{suffix}"),
+                role,
+            )
+        })
+        .collect()
+}
+
+/// The result of `init`: where things went.
+pub struct InitOutput {
+    pub genesis: Genesis,
+    pub node_homes: Vec<PathBuf>,
+    pub admin_keys: Vec<(OrgId, PathBuf)>,
+}
+
+/// Writes a new network under `out`, with fresh keys.
+pub fn init_network(out: &Path, opts: &InitOptions) -> Result<InitOutput, HomeError> {
+    init_with(out, opts, &mut |_| Keypair::generate(&mut rand::rngs::OsRng))
+}
+
+fn init_with(out: &Path, opts: &InitOptions, new_key: &mut dyn FnMut(&str) -> Keypair) -> Result<InitOutput, HomeError> {
+    if out.join("genesis.json").exists() {
+        return Err(HomeError::Exists(out.join("genesis.json")));
+    }
+    if opts.validators == 0 || opts.orgs.is_empty() {
+        return Err(HomeError::Invalid {
+            path: out.into(),
+            reason: "a network needs at least one validator and one organisation".into(),
+        });
+    }
+    fs::create_dir_all(out.join("admins")).map_err(io_err(out))?;
+
+    let mut orgs = Vec::new();
+    let mut admin_keys = Vec::new();
+    for (id, name, role) in &opts.orgs {
+        let admin = new_key("admin");
+        let path = out.join("admins").join(format!("{id}.json"));
+        write_key(&path, &admin)?;
+        admin_keys.push((id.clone(), path));
+        orgs.push(GenesisOrg {
+            id: id.clone(),
+            name: name.clone(),
+            role: *role,
+            admins: vec![GenesisAdmin {
+                member: MemberId::new("admin").map_err(|e| HomeError::Invalid {
+                    path: out.into(),
+                    reason: e.to_string(),
+                })?,
+                public_key: admin.public(),
+            }],
+        });
+    }
+
+    let mut validator_keys = Vec::new();
+    let mut validators = Vec::new();
+    for i in 0..opts.validators {
+        let key = new_key("validator");
+        validators.push(GenesisValidator {
+            org: opts.orgs[i % opts.orgs.len()].0.clone(),
+            public_key: key.public(),
+            power: 1,
+        });
+        validator_keys.push(key);
+    }
+    let genesis = Genesis {
+        chain_id: opts.chain_id.clone(),
+        genesis_time: opts.genesis_time,
+        orgs,
+        validators,
+    };
+    genesis.validate().map_err(|e| HomeError::Invalid {
+        path: out.into(),
+        reason: e.to_string(),
+    })?;
+    let genesis_json = serde_json::to_string_pretty(&genesis).map_err(|e| HomeError::Invalid {
+        path: out.into(),
+        reason: e.to_string(),
+    })?;
+    write_public(&out.join("genesis.json"), genesis_json.as_bytes())?;
+
+    let mut node_homes = Vec::new();
+    for (i, key) in validator_keys.iter().enumerate() {
+        let home = out.join(format!("node{i}"));
+        fs::create_dir_all(&home).map_err(io_err(&home))?;
+        let port = if opts.base_api_port == 0 { 0 } else { opts.base_api_port.saturating_add(i as u16) };
+        let config = Config {
+            moniker: format!("node{i}"),
+            api: crate::config::ApiConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], port)),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        write_public(&home.join("config.toml"), config.to_toml().as_bytes())?;
+        write_public(&home.join("genesis.json"), genesis_json.as_bytes())?;
+        write_key(&home.join("node_key.json"), key)?;
+        node_homes.push(home);
+    }
+    Ok(InitOutput {
+        genesis,
+        node_homes,
+        admin_keys,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_writes_loadable_homes_and_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            chain_id: ChainId::new("test").unwrap(),
+            validators: 2,
+            orgs: default_orgs(2),
+            base_api_port: 0,
+            genesis_time: TimestampMs(1),
+        };
+        let mut n = 0u8;
+        let out = init_with(dir.path(), &opts, &mut |_| {
+            n += 1;
+            Keypair::from_seed([n; 32])
+        })
+        .unwrap();
+        assert_eq!(out.node_homes.len(), 2);
+        let home = Home::load(&out.node_homes[1]).unwrap();
+        assert_eq!(home.genesis, out.genesis);
+        assert_eq!(home.key.public(), out.genesis.validators[1].public_key);
+        let admin = read_key(&out.admin_keys[0].1).unwrap();
+        assert_eq!(admin.public(), out.genesis.orgs[0].admins[0].public_key);
+        assert!(matches!(init_with(dir.path(), &opts, &mut |_| Keypair::from_seed([0; 32])), Err(HomeError::Exists(_))));
+    }
+
+    #[test]
+    fn default_orgs_are_valid_ids() {
+        assert_eq!(default_orgs(13).len(), 13);
+    }
+}

@@ -1,0 +1,16 @@
+//! Assembles a medledger validator from the pure crates and the store.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod executor;
+pub mod home;
+pub mod mempool;
+pub mod metrics;
+pub mod node;
+pub mod receipt;
+
+pub use config::Config;
+pub use home::{Home, HomeError, InitOptions, init_network};
+pub use mempool::SubmitError;
+pub use node::{Accepted, CommittedTx, Node, NodeError, TxStatus};
+pub use receipt::{Receipt, SignedTreeHead};

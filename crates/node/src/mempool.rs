@@ -1,0 +1,217 @@
+//! Transactions waiting for a block.
+//!
+//! Admission checks what can be checked before execution: size, duplicates, chain id, an
+//! active signer and the signer's exact next nonce (counting the signer's transactions
+//! already waiting), and a decodable body. Signatures are checked, in batches, before
+//! [`Mempool::admit`] is called. A full mempool refuses new transactions rather than
+//! evicting accepted ones.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use medledger_ledger::{Rejection, StateRead, VerifiedTx, check_envelope, next_nonce};
+use medledger_types::{ChainId, Hash32, Nonce, PublicKey};
+use thiserror::Error;
+
+use crate::config::MempoolConfig;
+
+/// Why a submitted transaction was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SubmitError {
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    #[error("transaction {0} is already waiting for a block")]
+    Duplicate(Hash32),
+    #[error("the mempool is full ({0}); try again later")]
+    MempoolFull(&'static str),
+    #[error("transaction was dropped before it reached a block: {0}")]
+    Dropped(Rejection),
+    #[error("transaction did not commit within the time limit; it may still commit")]
+    Timeout,
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+impl SubmitError {
+    /// A short machine-readable name for API error bodies.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SubmitError::Malformed(_) => "malformed",
+            SubmitError::Rejected(r) => r.reason(),
+            SubmitError::Duplicate(_) => "duplicate",
+            SubmitError::MempoolFull(_) => "mempool_full",
+            SubmitError::Dropped(_) => "dropped",
+            SubmitError::Timeout => "timeout",
+            SubmitError::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+struct Pending {
+    tx: VerifiedTx,
+    bytes: usize,
+}
+
+/// Per-signer bookkeeping while the signer has transactions waiting or in a block being built.
+struct SignerQueue {
+    next_nonce: Nonce,
+    in_flight: usize,
+}
+
+pub struct Mempool {
+    limits: MempoolConfig,
+    queue: VecDeque<Pending>,
+    hashes: HashSet<Hash32>,
+    signers: HashMap<PublicKey, SignerQueue>,
+    bytes: usize,
+}
+
+impl Mempool {
+    pub fn new(limits: MempoolConfig) -> Self {
+        Mempool {
+            limits,
+            queue: VecDeque::new(),
+            hashes: HashSet::new(),
+            signers: HashMap::new(),
+            bytes: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Accepts a signature-checked transaction of `size` encoded bytes.
+    pub fn admit(&mut self, state: &dyn StateRead, chain_id: &ChainId, tx: VerifiedTx, size: usize) -> Result<Hash32, SubmitError> {
+        let hash = tx.signed().hash();
+        if self.hashes.contains(&hash) {
+            return Err(SubmitError::Duplicate(hash));
+        }
+        if self.queue.len() >= self.limits.max_txs {
+            return Err(SubmitError::MempoolFull("transaction count limit"));
+        }
+        if self.bytes + size > self.limits.max_bytes {
+            return Err(SubmitError::MempoolFull("byte limit"));
+        }
+        let signer = tx.signed().tx.signer;
+        let expected = self
+            .signers
+            .get(&signer)
+            .map(|s| s.next_nonce)
+            .unwrap_or_else(|| next_nonce(state, &signer));
+        check_envelope(state, tx.signed(), chain_id, expected)?;
+        let entry = self.signers.entry(signer).or_insert(SignerQueue {
+            next_nonce: expected,
+            in_flight: 0,
+        });
+        entry.next_nonce = Nonce(expected.0 + 1);
+        entry.in_flight += 1;
+        self.hashes.insert(hash);
+        self.bytes += size;
+        self.queue.push_back(Pending { tx, bytes: size });
+        Ok(hash)
+    }
+
+    /// Takes up to `max` transactions, oldest first, for a block. They stay known (for
+    /// duplicate and nonce checks) until [`Mempool::settle`] is called for them.
+    pub fn take(&mut self, max: usize) -> Vec<VerifiedTx> {
+        let n = max.min(self.queue.len());
+        self.queue
+            .drain(..n)
+            .map(|p| {
+                self.bytes -= p.bytes;
+                p.tx
+            })
+            .collect()
+    }
+
+    /// Forgets transactions that were committed or dropped.
+    pub fn settle<'a>(&mut self, done: impl IntoIterator<Item = (&'a Hash32, &'a PublicKey)>) {
+        for (hash, signer) in done {
+            self.hashes.remove(hash);
+            if let Some(s) = self.signers.get_mut(signer) {
+                s.in_flight = s.in_flight.saturating_sub(1);
+                if s.in_flight == 0 {
+                    self.signers.remove(signer);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    use medledger_crypto::Keypair;
+    use medledger_ledger::Genesis;
+    use medledger_ledger::genesis::{GenesisAdmin, GenesisOrg, GenesisValidator};
+    use medledger_ledger::identity::OrgRole;
+    use medledger_types::{MemberId, OrgId, TimestampMs, Tx, TxKind};
+
+    fn setup() -> (BTreeMap<Vec<u8>, Vec<u8>>, ChainId, Keypair) {
+        let admin = Keypair::from_seed([1; 32]);
+        let g = Genesis {
+            chain_id: ChainId::new("t").unwrap(),
+            genesis_time: TimestampMs(0),
+            orgs: vec![GenesisOrg {
+                id: OrgId::new("h").unwrap(),
+                name: "H".into(),
+                role: OrgRole::Hospital,
+                admins: vec![GenesisAdmin { member: MemberId::new("admin").unwrap(), public_key: admin.public() }],
+            }],
+            validators: vec![GenesisValidator { org: OrgId::new("h").unwrap(), public_key: Keypair::from_seed([2; 32]).public(), power: 1 }],
+        };
+        let state = g.initial_writes().into_iter().map(|(k, v)| (k, v.unwrap())).collect();
+        (state, g.chain_id, admin)
+    }
+
+    fn tx(k: &Keypair, chain: &ChainId, nonce: u64, body_byte: u8) -> VerifiedTx {
+        let body = medledger_ledger::Payload::RevokeMember(medledger_ledger::identity::revoke_member::RevokeMember {
+            org: OrgId::new("h").unwrap(),
+            member: MemberId::new(format!("m{body_byte}")).unwrap(),
+        });
+        VerifiedTx::verify(k.sign_tx(Tx { chain_id: chain.clone(), signer: k.public(), nonce: Nonce(nonce), kind: TxKind(0x0102), body: body.body() })).unwrap()
+    }
+
+    #[test]
+    fn nonces_chain_through_pending_transactions() {
+        let (state, chain, admin) = setup();
+        let mut m = Mempool::new(MempoolConfig::default());
+        m.admit(&state, &chain, tx(&admin, &chain, 0, 1), 100).unwrap();
+        m.admit(&state, &chain, tx(&admin, &chain, 1, 1), 100).unwrap();
+        let dup = m.admit(&state, &chain, tx(&admin, &chain, 1, 1), 100).unwrap_err();
+        assert!(matches!(dup, SubmitError::Duplicate(_)));
+        let gap = m.admit(&state, &chain, tx(&admin, &chain, 3, 1), 100).unwrap_err();
+        assert_eq!(gap, SubmitError::Rejected(Rejection::NonceGap { expected: Nonce(2), got: Nonce(3) }));
+        let replay = m.admit(&state, &chain, tx(&admin, &chain, 0, 2), 100).unwrap_err();
+        assert_eq!(replay, SubmitError::Rejected(Rejection::ReplayedNonce { expected: Nonce(2), got: Nonce(0) }));
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.bytes(), 200);
+    }
+
+    #[test]
+    fn limits_refuse_instead_of_evicting() {
+        let (state, chain, admin) = setup();
+        let mut m = Mempool::new(MempoolConfig { max_txs: 1, max_bytes: 1 << 20 });
+        m.admit(&state, &chain, tx(&admin, &chain, 0, 1), 100).unwrap();
+        let full = m.admit(&state, &chain, tx(&admin, &chain, 1, 1), 100).unwrap_err();
+        assert!(matches!(full, SubmitError::MempoolFull(_)));
+        let taken = m.take(10);
+        assert_eq!(taken.len(), 1);
+        assert!(m.is_empty());
+        let h = taken[0].signed().hash();
+        m.settle([(&h, &admin.public())]);
+        assert!(m.signers.is_empty());
+    }
+}

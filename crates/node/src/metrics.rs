@@ -1,0 +1,64 @@
+//! Counters and gauges, rendered in the Prometheus text exposition format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Default)]
+pub struct Metrics {
+    pub txs_submitted: AtomicU64,
+    pub txs_rejected: AtomicU64,
+    pub txs_committed: AtomicU64,
+    pub txs_failed: AtomicU64,
+    pub txs_dropped: AtomicU64,
+    pub blocks_committed: AtomicU64,
+    pub block_commit_micros_total: AtomicU64,
+    pub block_execute_micros_total: AtomicU64,
+}
+
+pub struct Gauges {
+    pub height: u64,
+    pub log_size: u64,
+    pub mempool_txs: usize,
+    pub mempool_bytes: usize,
+    pub uptime_seconds: u64,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, g: &Gauges) -> String {
+        let mut out = String::new();
+        let mut line = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(out, "# HELP medledger_{name} {help}");
+            let _ = writeln!(out, "# TYPE medledger_{name} {kind}");
+            let _ = writeln!(out, "medledger_{name} {value}");
+        };
+        let c = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
+        line("txs_submitted_total", "counter", "Transactions accepted into the mempool.", c(&self.txs_submitted));
+        line("txs_rejected_total", "counter", "Transactions refused at submission.", c(&self.txs_rejected));
+        line("txs_committed_total", "counter", "Transactions committed in blocks (any outcome).", c(&self.txs_committed));
+        line("txs_failed_total", "counter", "Committed transactions whose outcome was a ledger error.", c(&self.txs_failed));
+        line("txs_dropped_total", "counter", "Accepted transactions left out of every block.", c(&self.txs_dropped));
+        line("blocks_committed_total", "counter", "Blocks committed.", c(&self.blocks_committed));
+        line(
+            "block_execute_seconds_total",
+            "counter",
+            "Time spent executing blocks.",
+            format!("{:.6}", self.block_execute_micros_total.load(Ordering::Relaxed) as f64 / 1e6),
+        );
+        line(
+            "block_commit_seconds_total",
+            "counter",
+            "Time spent writing blocks durably (including fsync).",
+            format!("{:.6}", self.block_commit_micros_total.load(Ordering::Relaxed) as f64 / 1e6),
+        );
+        line("height", "gauge", "Height of the last committed block.", g.height.to_string());
+        line("log_size", "gauge", "Leaves in the transparency log.", g.log_size.to_string());
+        line("mempool_txs", "gauge", "Transactions waiting for a block.", g.mempool_txs.to_string());
+        line("mempool_bytes", "gauge", "Bytes of transactions waiting for a block.", g.mempool_bytes.to_string());
+        line("uptime_seconds", "gauge", "Seconds since the node started.", g.uptime_seconds.to_string());
+        out
+    }
+}

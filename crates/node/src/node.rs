@@ -1,0 +1,490 @@
+//! A running validator: the store, the in-memory transparency log, the mempool, and the
+//! loop that turns waiting transactions into committed blocks.
+//!
+//! Until BFT consensus lands, a node is the network's only validator: it proposes, signs
+//! the commit certificate alone (1 of 1 voting power) and commits.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use medledger_crypto::Keypair;
+use medledger_ledger::{Genesis, Rejection, VerifiedTx};
+use medledger_merkle::{ConsistencyProof, InclusionProof, MemoryLog, NodeSource};
+use medledger_store::{ChainHead, StateProof, Store, StoreError, TxLocation};
+use medledger_types::codec::Encode;
+use medledger_types::{
+    Block, ChainId, Commit, CommitSig, Hash32, Height, LeafIndex, LogLeaf, OutcomeCode, PublicKey, SignedTx,
+    TimestampMs, TreeHead, TreeSize, commit_sign_bytes,
+};
+use thiserror::Error;
+use tokio::sync::{Notify, oneshot};
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::executor::{self, BlockError};
+use crate::home::Home;
+use crate::mempool::{Mempool, SubmitError};
+use crate::metrics::{Gauges, Metrics};
+use crate::receipt::{Receipt, SignedTreeHead};
+
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("block {height}: {source}")]
+    Block { height: Height, source: BlockError },
+    #[error("{0}")]
+    Io(String),
+    #[error("the stored transparency log is inconsistent: {0}")]
+    Log(String),
+}
+
+/// Where and how a transaction was committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CommittedTx {
+    pub height: Height,
+    pub index_in_block: u32,
+    pub leaf_index: LeafIndex,
+    pub outcome: OutcomeCode,
+}
+
+type Waiter = oneshot::Sender<Result<CommittedTx, SubmitError>>;
+
+/// An accepted transaction, and a way to wait for its commit.
+pub struct Accepted {
+    pub hash: Hash32,
+    pub committed: Option<oneshot::Receiver<Result<CommittedTx, SubmitError>>>,
+}
+
+/// What `GET /v1/tx/{hash}` reports.
+pub enum TxStatus {
+    Pending,
+    Committed { location: CommittedTx, leaf: LogLeaf, tx: SignedTx },
+}
+
+struct Inner {
+    config: Config,
+    genesis: Genesis,
+    key: Keypair,
+    store: Store,
+    log: RwLock<MemoryLog>,
+    /// leaf hash → leaf index, for `get-proof-by-hash`; rebuilt from the log at start.
+    leaf_index: RwLock<HashMap<Hash32, u64>>,
+    head: RwLock<ChainHead>,
+    mempool: Mutex<Mempool>,
+    waiters: Mutex<HashMap<Hash32, Vec<Waiter>>>,
+    txs_ready: Notify,
+    metrics: Metrics,
+    started: Instant,
+}
+
+/// A handle to a running node; cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn now_ms() -> TimestampMs {
+    TimestampMs(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
+}
+
+impl Node {
+    /// Opens the node's database (creating it from genesis on first start) and loads the
+    /// transparency log into memory.
+    pub fn open(home: &Home) -> Result<Node, NodeError> {
+        std::fs::create_dir_all(home.data_dir()).map_err(|e| NodeError::Io(format!("{}: {e}", home.data_dir().display())))?;
+        let store = Store::open(&home.db_path())?;
+        Self::with_store(home.config.clone(), home.genesis.clone(), home.key.clone(), store)
+    }
+
+    pub fn with_store(config: Config, genesis: Genesis, key: Keypair, store: Store) -> Result<Node, NodeError> {
+        let head = store.init_genesis(&genesis)?;
+        let mut log = MemoryLog::new();
+        for (level, index, hash) in store.reader()?.log_nodes()? {
+            log.insert_node(level, index, hash).map_err(|e| NodeError::Log(e.to_string()))?;
+        }
+        if log.size() != head.log_size || log.root() != head.log_root {
+            return Err(NodeError::Log(format!(
+                "head says {} leaves with root {}, stored nodes give {} leaves with root {}",
+                head.log_size,
+                head.log_root,
+                log.size(),
+                log.root()
+            )));
+        }
+        let leaf_index = (0..log.size().0)
+            .filter_map(|i| log.node(0, i).map(|h| (h, i)))
+            .collect();
+        info!(height = %head.height, log_size = %head.log_size, "opened ledger");
+        Ok(Node {
+            inner: Arc::new(Inner {
+                mempool: Mutex::new(Mempool::new(config.mempool.clone())),
+                config,
+                genesis,
+                key,
+                store,
+                log: RwLock::new(log),
+                leaf_index: RwLock::new(leaf_index),
+                head: RwLock::new(head),
+                waiters: Mutex::new(HashMap::new()),
+                txs_ready: Notify::new(),
+                metrics: Metrics::default(),
+                started: Instant::now(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.inner.genesis
+    }
+
+    pub fn chain_id(&self) -> &ChainId {
+        &self.inner.genesis.chain_id
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.inner.key.public()
+    }
+
+    pub fn head(&self) -> ChainHead {
+        read(&self.inner.head).clone()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn mempool_len(&self) -> usize {
+        lock(&self.inner.mempool).len()
+    }
+
+    /// Checks signatures (batched, off the async threads), then admits each transaction.
+    /// With `wait`, each accepted transaction comes with a receiver for its commit.
+    pub async fn submit(&self, txs: Vec<(SignedTx, usize)>, wait: bool) -> Vec<Result<Accepted, SubmitError>> {
+        let (txs, sizes): (Vec<SignedTx>, Vec<usize>) = txs.into_iter().unzip();
+        let verified = match tokio::task::spawn_blocking(move || verify_parallel(txs)).await {
+            Ok(v) => v,
+            Err(_) => return sizes.iter().map(|_| Err(SubmitError::ShuttingDown)).collect(),
+        };
+        let inner = &self.inner;
+        let mut results = Vec::with_capacity(verified.len());
+        {
+            let mut mempool = lock(&inner.mempool);
+            let reader = match inner.store.reader() {
+                Ok(r) => r,
+                Err(e) => {
+                    error!("cannot read state: {e}");
+                    return sizes.iter().map(|_| Err(SubmitError::ShuttingDown)).collect();
+                }
+            };
+            let mut waiters = lock(&inner.waiters);
+            for (v, size) in verified.into_iter().zip(sizes) {
+                let r = v
+                    .map_err(SubmitError::Rejected)
+                    .and_then(|tx| mempool.admit(&reader, self.chain_id(), tx, size));
+                results.push(r.map(|hash| {
+                    let committed = wait.then(|| {
+                        let (tx, rx) = oneshot::channel();
+                        waiters.entry(hash).or_default().push(tx);
+                        rx
+                    });
+                    Accepted { hash, committed }
+                }));
+            }
+        }
+        let accepted = results.iter().filter(|r| r.is_ok()).count() as u64;
+        Metrics::add(&inner.metrics.txs_submitted, accepted);
+        Metrics::add(&inner.metrics.txs_rejected, results.len() as u64 - accepted);
+        if accepted > 0 {
+            inner.txs_ready.notify_one();
+        }
+        results
+    }
+
+    /// Runs block production until `shutdown` resolves. Returns an error only for a
+    /// fatal condition (the disk failed), after which the node must stop.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+        tokio::pin!(shutdown);
+        let interval = self.inner.config.block_interval();
+        let max = self.inner.config.block.max_txs;
+        let mut last_block = Instant::now();
+        loop {
+            while self.mempool_len() == 0 {
+                tokio::select! {
+                    _ = &mut shutdown => return Ok(()),
+                    _ = self.inner.txs_ready.notified() => {}
+                }
+            }
+            let deadline = tokio::time::Instant::from_std(last_block + interval);
+            while self.mempool_len() < max && tokio::time::Instant::now() < deadline {
+                tokio::select! {
+                    _ = &mut shutdown => return Ok(()),
+                    _ = tokio::time::sleep_until(deadline) => {}
+                    _ = self.inner.txs_ready.notified() => {}
+                }
+            }
+            let batch = lock(&self.inner.mempool).take(max);
+            let node = self.clone();
+            let produced = tokio::task::spawn_blocking(move || node.produce_block(batch))
+                .await
+                .map_err(|e| NodeError::Io(format!("block production task failed: {e}")))?;
+            if let Err(e) = produced {
+                error!("stopping: {e}");
+                self.fail_waiters();
+                return Err(e);
+            }
+            last_block = Instant::now();
+        }
+    }
+
+    /// Proposes, signs and commits one block from `batch`.
+    fn produce_block(&self, batch: Vec<VerifiedTx>) -> Result<(), NodeError> {
+        let inner = &self.inner;
+        let head = self.head();
+        let t0 = Instant::now();
+        let size_before = head.log_size;
+        let executed = {
+            let mut log = write(&inner.log);
+            executor::propose(&inner.store, &mut log, &head, self.chain_id(), self.public_key(), now_ms(), batch)
+                .map_err(|source| NodeError::Block { height: head.height.next(), source })?
+        };
+        let t1 = Instant::now();
+        let hash = executed.block.hash();
+        let height = executed.block.header.height;
+        let certificate = Commit {
+            round: 0,
+            signatures: vec![CommitSig {
+                validator: self.public_key(),
+                signature: inner.key.sign(&commit_sign_bytes(self.chain_id(), height, 0, &hash)),
+            }],
+        };
+        let committed = match executor::commit(&inner.store, executed, certificate) {
+            Ok(c) => c,
+            Err(e) => {
+                executor::abort(&mut write(&inner.log), size_before);
+                return Err(e.into());
+            }
+        };
+        let t2 = Instant::now();
+        {
+            let mut index = write(&inner.leaf_index);
+            for (i, leaf) in committed.leaves.iter().enumerate() {
+                index.insert(medledger_merkle::leaf_hash(&leaf.encode()), size_before.0 + i as u64);
+            }
+        }
+        *write(&inner.head) = committed.head.clone();
+
+        let m = &inner.metrics;
+        let failed = committed.leaves.iter().filter(|l| !l.outcome.is_ok()).count() as u64;
+        Metrics::add(&m.blocks_committed, 1);
+        Metrics::add(&m.txs_committed, committed.leaves.len() as u64);
+        Metrics::add(&m.txs_failed, failed);
+        Metrics::add(&m.txs_dropped, committed.dropped.len() as u64);
+        Metrics::add(&m.block_execute_micros_total, (t1 - t0).as_micros() as u64);
+        Metrics::add(&m.block_commit_micros_total, (t2 - t1).as_micros() as u64);
+
+        let signer_of: HashMap<Hash32, PublicKey> = committed.block.txs.iter().map(|t| (t.hash(), t.tx.signer)).collect();
+        {
+            let mut waiters = lock(&inner.waiters);
+            for (i, leaf) in committed.leaves.iter().enumerate() {
+                for w in waiters.remove(&leaf.tx_hash).unwrap_or_default() {
+                    let _ = w.send(Ok(CommittedTx {
+                        height,
+                        index_in_block: i as u32,
+                        leaf_index: LeafIndex(size_before.0 + i as u64),
+                        outcome: leaf.outcome,
+                    }));
+                }
+            }
+            for (h, _, reason) in &committed.dropped {
+                warn!(tx = %h, %reason, "dropped transaction");
+                for w in waiters.remove(h).unwrap_or_default() {
+                    let _ = w.send(Err(SubmitError::Dropped(reason.clone())));
+                }
+            }
+        }
+        lock(&inner.mempool).settle(signer_of.iter().chain(committed.dropped.iter().map(|(h, s, _)| (h, s))));
+        info!(
+            %height,
+            txs = committed.block.txs.len(),
+            execute_ms = (t1 - t0).as_millis() as u64,
+            commit_ms = (t2 - t1).as_millis() as u64,
+            "committed block"
+        );
+        Ok(())
+    }
+
+    fn fail_waiters(&self) {
+        for (_, ws) in lock(&self.inner.waiters).drain() {
+            for w in ws {
+                let _ = w.send(Err(SubmitError::ShuttingDown));
+            }
+        }
+    }
+
+    /// Where a transaction stands.
+    pub fn tx_status(&self, hash: &Hash32) -> Result<Option<TxStatus>, NodeError> {
+        let reader = self.inner.store.reader()?;
+        let Some(TxLocation { height, index_in_block }) = reader.tx_location(hash)? else {
+            let pending = lock(&self.inner.waiters).contains_key(hash);
+            return Ok(pending.then_some(TxStatus::Pending));
+        };
+        let block = reader
+            .block(height)?
+            .ok_or_else(|| StoreError::Corrupt(format!("block {height} is indexed but missing")))?;
+        let first_leaf = block.header.log_size.0 - u64::from(block.header.tx_count);
+        let leaf_index = LeafIndex(first_leaf + u64::from(index_in_block));
+        let leaf = reader
+            .leaf(leaf_index)?
+            .ok_or_else(|| StoreError::Corrupt(format!("leaf {leaf_index} is missing")))?;
+        let tx = block
+            .txs
+            .get(index_in_block as usize)
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt(format!("block {height} has no transaction {index_in_block}")))?;
+        Ok(Some(TxStatus::Committed {
+            location: CommittedTx {
+                height,
+                index_in_block,
+                leaf_index,
+                outcome: leaf.outcome,
+            },
+            leaf,
+            tx,
+        }))
+    }
+
+    /// The current tree head, signed by this node.
+    pub fn signed_tree_head(&self) -> SignedTreeHead {
+        let head = self.head();
+        let tree_head = TreeHead {
+            chain_id: self.chain_id().clone(),
+            tree_size: head.log_size,
+            timestamp: head.timestamp,
+            root_hash: head.log_root,
+        };
+        SignedTreeHead {
+            signature: self.inner.key.sign(&tree_head.sign_bytes()),
+            signer: self.public_key(),
+            head: tree_head,
+        }
+    }
+
+    /// A receipt for a committed transaction against the current tree head.
+    pub fn receipt(&self, hash: &Hash32) -> Result<Option<Receipt>, NodeError> {
+        let Some(TxStatus::Committed { location, leaf, .. }) = self.tx_status(hash)? else {
+            return Ok(None);
+        };
+        let sth = self.signed_tree_head();
+        let proof = self.inclusion_proof(location.leaf_index, sth.head.tree_size)?;
+        Ok(Some(Receipt {
+            tx_hash: *hash,
+            leaf_index: location.leaf_index.0,
+            leaf: hex::encode(leaf.encode()),
+            inclusion_proof: proof,
+            tree_head: sth,
+        }))
+    }
+
+    fn committed_size(&self, size: TreeSize) -> Result<(), NodeError> {
+        let head = self.head().log_size;
+        if size > head {
+            return Err(NodeError::Log(format!("tree size {size} is beyond the current size {head}")));
+        }
+        Ok(())
+    }
+
+    pub fn inclusion_proof(&self, index: LeafIndex, size: TreeSize) -> Result<InclusionProof, NodeError> {
+        self.committed_size(size)?;
+        medledger_merkle::inclusion_proof(&*read(&self.inner.log), index, size).map_err(|e| NodeError::Log(e.to_string()))
+    }
+
+    pub fn consistency_proof(&self, first: TreeSize, second: TreeSize) -> Result<ConsistencyProof, NodeError> {
+        self.committed_size(second)?;
+        medledger_merkle::consistency_proof(&*read(&self.inner.log), first, second).map_err(|e| NodeError::Log(e.to_string()))
+    }
+
+    /// The index of the leaf with this hash, if it is in the committed log.
+    pub fn leaf_index_of(&self, leaf_hash: &Hash32) -> Option<LeafIndex> {
+        let i = *read(&self.inner.leaf_index).get(leaf_hash)?;
+        (i < self.head().log_size.0).then_some(LeafIndex(i))
+    }
+
+    /// Committed leaves `[start, end]` with their transactions.
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<(Vec<u8>, SignedTx)>, NodeError> {
+        let reader = self.inner.store.reader()?;
+        let mut out = Vec::new();
+        let mut block: Option<Block> = None;
+        for i in start..=end {
+            let Some(raw) = reader.leaf_bytes(LeafIndex(i))? else { break };
+            let leaf = reader.leaf(LeafIndex(i))?.ok_or_else(|| StoreError::Corrupt(format!("leaf {i}")))?;
+            if block.as_ref().map(|b| b.header.height) != Some(leaf.height) {
+                block = reader.block(leaf.height)?;
+            }
+            let tx = block
+                .as_ref()
+                .and_then(|b| b.txs.get(leaf.index_in_block as usize))
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt(format!("leaf {i} names a missing transaction")))?;
+            out.push((raw, tx));
+        }
+        Ok(out)
+    }
+
+    pub fn block(&self, height: Height) -> Result<Option<Block>, NodeError> {
+        Ok(self.inner.store.reader()?.block(height)?)
+    }
+
+    pub fn state_proof(&self, key: &[u8]) -> Result<StateProof, NodeError> {
+        Ok(self.inner.store.reader()?.state_proof(key)?)
+    }
+
+    pub fn metrics_text(&self) -> String {
+        let head = self.head();
+        let mempool = lock(&self.inner.mempool);
+        self.inner.metrics.render(&Gauges {
+            height: head.height.0,
+            log_size: head.log_size.0,
+            mempool_txs: mempool.len(),
+            mempool_bytes: mempool.bytes(),
+            uptime_seconds: self.inner.started.elapsed().as_secs(),
+        })
+    }
+}
+
+/// Verifies signatures on both cores for large batches.
+fn verify_parallel(txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, Rejection>> {
+    const SPLIT_AT: usize = 512;
+    if txs.len() < SPLIT_AT {
+        return medledger_ledger::verify_txs(txs);
+    }
+    let mut txs = txs;
+    let second = txs.split_off(txs.len() / 2);
+    let second_len = second.len();
+    std::thread::scope(|s| {
+        let h = s.spawn(|| medledger_ledger::verify_txs(second));
+        let mut out = medledger_ledger::verify_txs(txs);
+        // A panicking verifier thread must not turn into accepted transactions.
+        let rest = h.join().unwrap_or_else(|_| vec![Err(Rejection::BadSignature); second_len]);
+        out.extend(rest);
+        out
+    })
+}

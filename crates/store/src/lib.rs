@@ -1,0 +1,133 @@
+//! Durable storage for a medledger node, on redb.
+//!
+//! One redb write transaction per block holds everything the block changed: the block
+//! itself, its log leaves and the new full-subtree nodes of the transparency log, the
+//! transaction index, the state values and the Jellyfish Merkle Tree nodes of the
+//! authenticated state, and the new chain head. It is committed with
+//! `Durability::Immediate`, so when [`Store::commit`] returns the block is on disk (fsync);
+//! a crash at any moment leaves either the whole block or none of it.
+//!
+//! The same code runs on a file or in memory (redb's in-memory backend), which `verify`
+//! uses to replay a chain from genesis.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
+
+mod reader;
+mod tables;
+mod write;
+
+use std::path::Path;
+
+use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
+use medledger_types::{Hash32, Height, TimestampMs, TreeSize};
+use redb::{Database, ReadableDatabase};
+use thiserror::Error;
+
+pub use reader::{StateProof, StoreReader, TxLocation};
+pub use write::{BlockCommit, StagedState};
+
+/// The state proof type handed out by `GET /v1/state/{key}`.
+pub type SparseMerkleProof = jmt::proof::SparseMerkleProof<sha2::Sha256>;
+pub use jmt::{KeyHash, RootHash};
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Db(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("authenticated state: {0}")]
+    State(String),
+    #[error("this data folder belongs to another chain (genesis {stored}, expected {expected})")]
+    GenesisMismatch { stored: Hash32, expected: Hash32 },
+    #[error("block {got} does not follow the head at height {head}")]
+    NotNext { head: Height, got: Height },
+    #[error("the store has not been initialised with a genesis")]
+    NotInitialised,
+}
+
+impl StoreError {
+    fn db(e: impl std::fmt::Display) -> Self {
+        StoreError::Db(e.to_string())
+    }
+
+    fn corrupt(what: &str, e: DecodeError) -> Self {
+        StoreError::Corrupt(format!("{what}: {e}"))
+    }
+}
+
+/// Where the chain stands after the last committed block (height 0: genesis).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChainHead {
+    pub height: Height,
+    pub block_hash: Hash32,
+    pub state_root: Hash32,
+    pub log_size: TreeSize,
+    pub log_root: Hash32,
+    pub timestamp: TimestampMs,
+}
+
+impl Encode for ChainHead {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        put::u8(out, 1);
+        self.height.encode_to(out);
+        self.block_hash.encode_to(out);
+        self.state_root.encode_to(out);
+        self.log_size.encode_to(out);
+        self.log_root.encode_to(out);
+        self.timestamp.encode_to(out);
+    }
+}
+
+impl Decode for ChainHead {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let version = r.u8("head version")?;
+        if version != 1 {
+            return Err(DecodeError::UnsupportedVersion { what: "chain head", version });
+        }
+        Ok(ChainHead {
+            height: Height::decode_from(r)?,
+            block_hash: Hash32::decode_from(r)?,
+            state_root: Hash32::decode_from(r)?,
+            log_size: TreeSize::decode_from(r)?,
+            log_root: Hash32::decode_from(r)?,
+            timestamp: TimestampMs::decode_from(r)?,
+        })
+    }
+}
+
+/// A node's database.
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::builder().create(path).map_err(StoreError::db)?;
+        let store = Store { db };
+        store.create_tables()?;
+        Ok(store)
+    }
+
+    /// A store that lives in memory only.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(StoreError::db)?;
+        let store = Store { db };
+        store.create_tables()?;
+        Ok(store)
+    }
+
+    /// A consistent snapshot for reading; it does not see later commits.
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        let txn = self.db.begin_read().map_err(StoreError::db)?;
+        StoreReader::new(txn)
+    }
+
+    /// The current chain head, or `None` before genesis.
+    pub fn head(&self) -> Result<Option<ChainHead>, StoreError> {
+        self.reader()?.head()
+    }
+}

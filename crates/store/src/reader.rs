@@ -1,0 +1,207 @@
+//! Reading from a consistent snapshot of the store.
+
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
+use medledger_ledger::StateRead;
+use medledger_merkle::NodeSource;
+use medledger_types::codec::Decode;
+use medledger_types::{Block, Hash32, Height, LeafIndex, LogLeaf};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
+use sha2::Sha256;
+
+use crate::tables::*;
+use crate::{ChainHead, SparseMerkleProof, StoreError};
+
+/// Where a committed transaction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TxLocation {
+    pub height: Height,
+    pub index_in_block: u32,
+}
+
+impl TxLocation {
+    pub(crate) fn to_bytes(self) -> [u8; 12] {
+        let mut out = [0u8; 12];
+        out[..8].copy_from_slice(&self.height.0.to_le_bytes());
+        out[8..].copy_from_slice(&self.index_in_block.to_le_bytes());
+        out
+    }
+
+    fn from_bytes(b: &[u8; 12]) -> Self {
+        let mut h = [0u8; 8];
+        h.copy_from_slice(&b[..8]);
+        let mut i = [0u8; 4];
+        i.copy_from_slice(&b[8..]);
+        TxLocation {
+            height: Height(u64::from_le_bytes(h)),
+            index_in_block: u32::from_le_bytes(i),
+        }
+    }
+}
+
+/// A key's current value (or absence) with a proof against the state root.
+pub struct StateProof {
+    pub value: Option<Vec<u8>>,
+    pub proof: SparseMerkleProof,
+    pub height: Height,
+    pub state_root: Hash32,
+}
+
+/// A read-only snapshot. Every read sees the store as it was when the snapshot was taken.
+pub struct StoreReader {
+    meta: ReadOnlyTable<&'static str, &'static [u8]>,
+    blocks: ReadOnlyTable<u64, &'static [u8]>,
+    tx_index: ReadOnlyTable<&'static [u8; 32], &'static [u8; 12]>,
+    leaves: ReadOnlyTable<u64, &'static [u8]>,
+    log_nodes: ReadOnlyTable<(u8, u64), &'static [u8; 32]>,
+    state: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    key_hashes: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
+    jmt_nodes: ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl StoreReader {
+    pub(crate) fn new(txn: ReadTransaction) -> Result<Self, StoreError> {
+        let open_err = StoreError::db;
+        Ok(StoreReader {
+            meta: txn.open_table(META).map_err(open_err)?,
+            blocks: txn.open_table(BLOCKS).map_err(open_err)?,
+            tx_index: txn.open_table(TX_INDEX).map_err(open_err)?,
+            leaves: txn.open_table(LEAVES).map_err(open_err)?,
+            log_nodes: txn.open_table(LOG_NODES).map_err(open_err)?,
+            state: txn.open_table(STATE).map_err(open_err)?,
+            key_hashes: txn.open_table(KEY_HASHES).map_err(open_err)?,
+            jmt_nodes: txn.open_table(JMT_NODES).map_err(open_err)?,
+        })
+    }
+
+    pub fn head(&self) -> Result<Option<ChainHead>, StoreError> {
+        match self.meta.get("head").map_err(StoreError::db)? {
+            None => Ok(None),
+            Some(raw) => ChainHead::decode(raw.value())
+                .map(Some)
+                .map_err(|e| StoreError::corrupt("chain head", e)),
+        }
+    }
+
+    pub fn genesis_hash(&self) -> Result<Option<Hash32>, StoreError> {
+        Ok(self
+            .meta
+            .get("genesis")
+            .map_err(StoreError::db)?
+            .and_then(|raw| Hash32::from_slice(raw.value())))
+    }
+
+    pub fn block_bytes(&self, height: Height) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .blocks
+            .get(height.0)
+            .map_err(StoreError::db)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    pub fn block(&self, height: Height) -> Result<Option<Block>, StoreError> {
+        self.block_bytes(height)?
+            .map(|raw| Block::decode(&raw).map_err(|e| StoreError::corrupt(&format!("block {height}"), e)))
+            .transpose()
+    }
+
+    pub fn tx_location(&self, tx_hash: &Hash32) -> Result<Option<TxLocation>, StoreError> {
+        Ok(self
+            .tx_index
+            .get(tx_hash.as_bytes())
+            .map_err(StoreError::db)?
+            .map(|v| TxLocation::from_bytes(v.value())))
+    }
+
+    pub fn leaf_bytes(&self, index: LeafIndex) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .leaves
+            .get(index.0)
+            .map_err(StoreError::db)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    pub fn leaf(&self, index: LeafIndex) -> Result<Option<LogLeaf>, StoreError> {
+        self.leaf_bytes(index)?
+            .map(|raw| LogLeaf::decode(&raw).map_err(|e| StoreError::corrupt(&format!("log leaf {index}"), e)))
+            .transpose()
+    }
+
+    /// Every stored transparency-log node, in (level, index) order.
+    pub fn log_nodes(&self) -> Result<Vec<(u8, u64, Hash32)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.log_nodes.iter().map_err(StoreError::db)? {
+            let (k, v) = entry.map_err(StoreError::db)?;
+            let (level, index) = k.value();
+            out.push((level, index, Hash32(*v.value())));
+        }
+        Ok(out)
+    }
+
+    /// Every state entry, in key order.
+    pub fn state_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.state.iter().map_err(StoreError::db)? {
+            let (k, v) = entry.map_err(StoreError::db)?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The current value of a state key and its proof against the head's state root.
+    pub fn state_proof(&self, key: &[u8]) -> Result<StateProof, StoreError> {
+        let head = self.head()?.ok_or(StoreError::NotInitialised)?;
+        let tree = JellyfishMerkleTree::<_, Sha256>::new(self);
+        let (value, proof) = tree
+            .get_with_proof(KeyHash::with::<Sha256>(key), head.height.0)
+            .map_err(|e| StoreError::State(e.to_string()))?;
+        Ok(StateProof {
+            value,
+            proof,
+            height: head.height,
+            state_root: head.state_root,
+        })
+    }
+}
+
+impl StateRead for StoreReader {
+    /// A read failure here means the disk or the database is broken; the ledger cannot
+    /// go on without its state, so it is treated like a missing key and the block that
+    /// follows will not match its peers' state root, which stops the node.
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.state.get(key).ok().flatten().map(|v| v.value().to_vec())
+    }
+}
+
+impl NodeSource for StoreReader {
+    fn node(&self, level: u8, index: u64) -> Option<Hash32> {
+        self.log_nodes
+            .get((level, index))
+            .ok()
+            .flatten()
+            .map(|v| Hash32(*v.value()))
+    }
+}
+
+impl TreeReader for StoreReader {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let key = borsh::to_vec(node_key)?;
+        match self.jmt_nodes.get(key.as_slice())? {
+            None => Ok(None),
+            Some(raw) => Ok(Some(borsh::from_slice(raw.value())?)),
+        }
+    }
+
+    /// Only the latest value of each key is kept, which is all that proofs against the
+    /// current head need.
+    fn get_value_option(&self, _max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        let Some(key) = self.key_hashes.get(&key_hash.0)? else {
+            return Ok(None);
+        };
+        Ok(self.state.get(key.value())?.map(|v| v.value().to_vec()))
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        anyhow::bail!("tree restore is not supported")
+    }
+}

@@ -1,0 +1,213 @@
+//! Writing: genesis, then one atomic, fsync'd transaction per block.
+
+use jmt::storage::TreeUpdateBatch;
+use jmt::{JellyfishMerkleTree, KeyHash};
+use medledger_ledger::{Genesis, Writes};
+use medledger_types::codec::Encode;
+use medledger_types::{Block, Hash32, Height, LogLeaf, TreeSize};
+use redb::{Durability, ReadableTable, WriteTransaction};
+use sha2::Sha256;
+
+use crate::reader::{StoreReader, TxLocation};
+use crate::tables::*;
+use crate::{ChainHead, Store, StoreError};
+
+/// State writes of a block with the authenticated-state update they cause, computed
+/// before the block is committed so the proposer can put the state root in the header.
+pub struct StagedState {
+    pub root: Hash32,
+    pub version: Height,
+    writes: Writes,
+    batch: TreeUpdateBatch,
+}
+
+/// Everything a block adds to the store.
+pub struct BlockCommit<'a> {
+    pub block: &'a Block,
+    pub staged: StagedState,
+    /// One leaf per transaction, in block order.
+    pub leaves: &'a [LogLeaf],
+    /// The transparency-log nodes completed by this block's leaves.
+    pub log_nodes: &'a [(u8, u64, Hash32)],
+}
+
+fn db_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+impl Store {
+    /// Computes the state root after applying `writes` on top of `reader`'s snapshot, as
+    /// version `height`. Writes nothing.
+    pub fn stage(&self, reader: &StoreReader, height: Height, writes: Writes) -> Result<StagedState, StoreError> {
+        let tree = JellyfishMerkleTree::<_, Sha256>::new(reader);
+        let value_set: Vec<(KeyHash, Option<Vec<u8>>)> = writes
+            .iter()
+            .map(|(k, v)| (KeyHash::with::<Sha256>(k), v.clone()))
+            .collect();
+        let (root, batch) = tree
+            .put_value_set(value_set, height.0)
+            .map_err(|e| StoreError::State(e.to_string()))?;
+        Ok(StagedState {
+            root: Hash32(root.0),
+            version: height,
+            writes,
+            batch,
+        })
+    }
+
+    /// Writes the genesis state, or checks that the stored chain has this genesis.
+    pub fn init_genesis(&self, genesis: &Genesis) -> Result<ChainHead, StoreError> {
+        let expected = genesis.hash();
+        let reader = self.reader()?;
+        if let Some(head) = reader.head()? {
+            let stored = reader.genesis_hash()?.ok_or(StoreError::NotInitialised)?;
+            if stored != expected {
+                return Err(StoreError::GenesisMismatch { stored, expected });
+            }
+            return Ok(head);
+        }
+        let staged = self.stage(&reader, Height(0), genesis.initial_writes())?;
+        drop(reader);
+        let head = ChainHead {
+            height: Height(0),
+            block_hash: expected,
+            state_root: staged.root,
+            log_size: TreeSize(0),
+            log_root: medledger_merkle::empty_root(),
+            timestamp: genesis.genesis_time,
+        };
+        let txn = self.begin_durable()?;
+        {
+            let mut meta = txn.open_table(META).map_err(db_err)?;
+            meta.insert("genesis", expected.as_bytes().as_slice()).map_err(db_err)?;
+        }
+        write_state(&txn, staged)?;
+        write_head(&txn, &head)?;
+        txn.commit().map_err(db_err)?;
+        Ok(head)
+    }
+
+    /// Commits a block atomically and durably; returns the new head.
+    pub fn commit(&self, c: BlockCommit<'_>) -> Result<ChainHead, StoreError> {
+        let header = &c.block.header;
+        let txn = self.begin_durable()?;
+        let prev = {
+            let meta = txn.open_table(META).map_err(db_err)?;
+            let raw = meta.get("head").map_err(db_err)?.ok_or(StoreError::NotInitialised)?;
+            <ChainHead as medledger_types::Decode>::decode(raw.value())
+                .map_err(|e| StoreError::Corrupt(format!("chain head: {e}")))?
+        };
+        if header.height != prev.height.next() || c.staged.version != header.height {
+            return Err(StoreError::NotNext {
+                head: prev.height,
+                got: header.height,
+            });
+        }
+        {
+            let mut blocks = txn.open_table(BLOCKS).map_err(db_err)?;
+            blocks.insert(header.height.0, c.block.encode().as_slice()).map_err(db_err)?;
+            let mut index = txn.open_table(TX_INDEX).map_err(db_err)?;
+            for (i, tx) in c.block.txs.iter().enumerate() {
+                let loc = TxLocation {
+                    height: header.height,
+                    index_in_block: u32::try_from(i).map_err(db_err)?,
+                };
+                index.insert(tx.hash().as_bytes(), &loc.to_bytes()).map_err(db_err)?;
+            }
+            let mut leaves = txn.open_table(LEAVES).map_err(db_err)?;
+            for (i, leaf) in c.leaves.iter().enumerate() {
+                leaves.insert(prev.log_size.0 + i as u64, leaf.encode().as_slice()).map_err(db_err)?;
+            }
+            let mut nodes = txn.open_table(LOG_NODES).map_err(db_err)?;
+            for (level, index, hash) in c.log_nodes {
+                nodes.insert((*level, *index), hash.as_bytes()).map_err(db_err)?;
+            }
+        }
+        write_state(&txn, c.staged)?;
+        let head = ChainHead {
+            height: header.height,
+            block_hash: c.block.hash(),
+            state_root: header.state_root,
+            log_size: header.log_size,
+            log_root: header.log_root,
+            timestamp: header.timestamp,
+        };
+        write_head(&txn, &head)?;
+        txn.commit().map_err(db_err)?;
+        Ok(head)
+    }
+
+    fn begin_durable(&self) -> Result<WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write().map_err(db_err)?;
+        txn.set_durability(Durability::Immediate).map_err(db_err)?;
+        Ok(txn)
+    }
+
+    /// Creates every table, so that readers never meet a missing one.
+    pub(crate) fn create_tables(&self) -> Result<(), StoreError> {
+        let txn = self.begin_durable()?;
+        txn.open_table(META).map_err(db_err)?;
+        txn.open_table(BLOCKS).map_err(db_err)?;
+        txn.open_table(TX_INDEX).map_err(db_err)?;
+        txn.open_table(LEAVES).map_err(db_err)?;
+        txn.open_table(LOG_NODES).map_err(db_err)?;
+        txn.open_table(STATE).map_err(db_err)?;
+        txn.open_table(KEY_HASHES).map_err(db_err)?;
+        txn.open_table(JMT_NODES).map_err(db_err)?;
+        txn.commit().map_err(db_err)
+    }
+
+    /// Overwrites raw bytes of a stored block or log node. Exists so that tests can
+    /// check that `verify` notices tampering; the node never calls it.
+    #[doc(hidden)]
+    pub fn tamper_for_tests(&self, block: Option<(Height, Vec<u8>)>, log_node: Option<(u8, u64, Hash32)>) -> Result<(), StoreError> {
+        let txn = self.begin_durable()?;
+        {
+            if let Some((h, bytes)) = block {
+                txn.open_table(BLOCKS).map_err(db_err)?.insert(h.0, bytes.as_slice()).map_err(db_err)?;
+            }
+            if let Some((level, index, hash)) = log_node {
+                txn.open_table(LOG_NODES)
+                    .map_err(db_err)?
+                    .insert((level, index), hash.as_bytes())
+                    .map_err(db_err)?;
+            }
+        }
+        txn.commit().map_err(db_err)
+    }
+}
+
+fn write_head(txn: &WriteTransaction, head: &ChainHead) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META).map_err(db_err)?;
+    meta.insert("head", head.encode().as_slice()).map_err(db_err)?;
+    Ok(())
+}
+
+fn write_state(txn: &WriteTransaction, staged: StagedState) -> Result<(), StoreError> {
+    let mut state = txn.open_table(STATE).map_err(db_err)?;
+    let mut key_hashes = txn.open_table(KEY_HASHES).map_err(db_err)?;
+    for (k, v) in &staged.writes {
+        let kh = KeyHash::with::<Sha256>(k);
+        match v {
+            Some(v) => {
+                state.insert(k.as_slice(), v.as_slice()).map_err(db_err)?;
+                key_hashes.insert(&kh.0, k.as_slice()).map_err(db_err)?;
+            }
+            None => {
+                state.remove(k.as_slice()).map_err(db_err)?;
+                key_hashes.remove(&kh.0).map_err(db_err)?;
+            }
+        }
+    }
+    let mut nodes = txn.open_table(JMT_NODES).map_err(db_err)?;
+    for stale in &staged.batch.stale_node_index_batch {
+        let key = borsh::to_vec(&stale.node_key).map_err(db_err)?;
+        nodes.remove(key.as_slice()).map_err(db_err)?;
+    }
+    for (key, node) in staged.batch.node_batch.nodes() {
+        let key = borsh::to_vec(key).map_err(db_err)?;
+        let node = borsh::to_vec(node).map_err(db_err)?;
+        nodes.insert(key.as_slice(), node.as_slice()).map_err(db_err)?;
+    }
+    Ok(())
+}
