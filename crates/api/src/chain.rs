@@ -17,31 +17,47 @@ pub struct BlockQuery {
     format: Option<String>,
 }
 
-pub async fn block(State(node): State<Node>, Path(height): Path<String>, Query(q): Query<BlockQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn block(
+    State(node): State<Node>,
+    Path(height): Path<String>,
+    Query(q): Query<BlockQuery>,
+) -> Result<Json<Value>, ApiError> {
     let height = if height == "latest" {
         node.head().height
     } else {
-        Height(height.parse().map_err(|_| ApiError::bad_request("bad_height", "height must be a number or `latest`"))?)
+        Height(
+            height
+                .parse()
+                .map_err(|_| ApiError::bad_request("bad_height", "height must be a number or `latest`"))?,
+        )
     };
     let block = node
         .block(height)?
         .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
     match q.format.as_deref() {
-        Some("hex") => Ok(Json(json!({ "height": height, "hash": block.hash(), "encoded": hex::encode(block.encode()) }))),
+        Some("hex") => Ok(Json(
+            json!({ "height": height, "hash": block.hash(), "encoded": hex::encode(block.encode()) }),
+        )),
         None | Some("json") => Ok(Json(json!({
             "hash": block.hash(),
             "header": block.header,
             "txs": block.txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
             "commit": block.commit,
         }))),
-        Some(other) => Err(ApiError::bad_request("bad_format", format!("unknown format {other:?}; use json or hex"))),
+        Some(other) => Err(ApiError::bad_request(
+            "bad_format",
+            format!("unknown format {other:?}; use json or hex"),
+        )),
     }
 }
 
 pub async fn state(State(node): State<Node>, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
     let key = hex::decode(&key).map_err(|_| ApiError::bad_request("bad_key", "the state key must be hex"))?;
     if key.is_empty() || key.len() > 1024 {
-        return Err(ApiError::bad_request("bad_key", "the state key must be 1 to 1024 bytes"));
+        return Err(ApiError::bad_request(
+            "bad_key",
+            "the state key must be 1 to 1024 bytes",
+        ));
     }
     let p = node.state_proof(&key)?;
     Ok(Json(json!({
@@ -80,5 +96,8 @@ pub async fn health() -> Json<Value> {
 }
 
 pub async fn metrics(State(node): State<Node>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], node.metrics_text())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        node.metrics_text(),
+    )
 }

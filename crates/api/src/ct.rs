@@ -51,7 +51,10 @@ fn current_size(node: &Node) -> u64 {
     node.head().log_size.0
 }
 
-pub async fn get_sth_consistency(State(node): State<Node>, Query(q): Query<ConsistencyQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn get_sth_consistency(
+    State(node): State<Node>,
+    Query(q): Query<ConsistencyQuery>,
+) -> Result<Json<Value>, ApiError> {
     let (Some(first), Some(second)) = (q.first, q.second) else {
         return Err(ApiError::bad_request("bad_params", "first and second are required"));
     };
@@ -63,7 +66,9 @@ pub async fn get_sth_consistency(State(node): State<Node>, Query(q): Query<Consi
         ));
     }
     let proof = node.consistency_proof(TreeSize(first), TreeSize(second))?;
-    Ok(Json(json!({ "consistency": proof.path.iter().map(b64).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "consistency": proof.path.iter().map(b64).collect::<Vec<_>>() }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -72,7 +77,10 @@ pub struct ProofByHashQuery {
     tree_size: Option<u64>,
 }
 
-pub async fn get_proof_by_hash(State(node): State<Node>, Query(q): Query<ProofByHashQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn get_proof_by_hash(
+    State(node): State<Node>,
+    Query(q): Query<ProofByHashQuery>,
+) -> Result<Json<Value>, ApiError> {
     let (Some(hash), Some(tree_size)) = (q.hash, q.tree_size) else {
         return Err(ApiError::bad_request("bad_params", "hash and tree_size are required"));
     };
@@ -82,7 +90,10 @@ pub async fn get_proof_by_hash(State(node): State<Node>, Query(q): Query<ProofBy
     let hash = Hash32::from_slice(&raw).ok_or_else(|| ApiError::bad_request("bad_params", "hash must be 32 bytes"))?;
     let size = current_size(&node);
     if tree_size == 0 || tree_size > size {
-        return Err(ApiError::bad_request("bad_params", format!("need 0 < tree_size <= {size}")));
+        return Err(ApiError::bad_request(
+            "bad_params",
+            format!("need 0 < tree_size <= {size}"),
+        ));
     }
     let index = node
         .leaf_index_of(&hash)
@@ -107,7 +118,10 @@ pub async fn get_entries(State(node): State<Node>, Query(q): Query<EntriesQuery>
     };
     let size = current_size(&node);
     if start > end || start >= size {
-        return Err(ApiError::bad_request("bad_params", format!("need start <= end and start < {size}")));
+        return Err(ApiError::bad_request(
+            "bad_params",
+            format!("need start <= end and start < {size}"),
+        ));
     }
     let end = end.min(size - 1).min(start + MAX_ENTRIES - 1);
     let entries = node.entries(start, end)?;

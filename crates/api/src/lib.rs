@@ -56,6 +56,12 @@ pub fn router(node: Node) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
-pub async fn serve(listener: TcpListener, node: Node, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(node)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: TcpListener,
+    node: Node,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(node))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

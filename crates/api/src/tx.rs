@@ -19,6 +19,9 @@ use crate::error::ApiError;
 pub struct SubmitQuery {
     /// Wait for the commit (default) or answer as soon as the mempool accepted.
     wait: Option<bool>,
+    /// Batch only: answer with the counts and the first error, not one result per
+    /// transaction (for load generators).
+    summary: Option<bool>,
 }
 
 /// Reads the whole body, refusing more than `limit` bytes with a JSON 413.
@@ -147,25 +150,38 @@ pub async fn submit_batch(
     };
     let wait = q.wait.unwrap_or(true);
     let results = node.submit(txs, wait).await;
-    let mut out = Vec::with_capacity(results.len());
+    let summary = q.summary.unwrap_or(false);
+    let mut out = Vec::with_capacity(if summary { 0 } else { results.len() });
     let (mut ok, mut failed) = (0usize, 0usize);
+    let mut first_error = None;
     for r in results {
         let v = match r {
             Ok(accepted) => settle(&node, accepted).await,
             Err(e) => Err(e),
         };
-        match v {
+        let v = match v {
             Ok(v) => {
                 ok += 1;
-                out.push(v);
+                v
             }
             Err(e) => {
                 failed += 1;
-                out.push(json!({ "error": { "reason": e.reason(), "message": e.to_string() } }));
+                let v = json!({ "error": { "reason": e.reason(), "message": e.to_string() } });
+                first_error.get_or_insert_with(|| v.clone());
+                v
             }
+        };
+        if !summary {
+            out.push(v);
         }
     }
-    Ok(Json(json!({ "accepted": ok, "failed": failed, "results": out })).into_response())
+    let mut body = json!({ "accepted": ok, "failed": failed });
+    if summary {
+        body["first_error"] = first_error.unwrap_or(Value::Null);
+    } else {
+        body["results"] = Value::Array(out);
+    }
+    Ok(Json(body).into_response())
 }
 
 pub async fn status(State(node): State<Node>, Path(hash): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -173,7 +189,9 @@ pub async fn status(State(node): State<Node>, Path(hash): Path<String>) -> Resul
         .parse()
         .map_err(|e| ApiError::bad_request("bad_hash", format!("transaction hash: {e}")))?;
     match node.tx_status(&hash)? {
-        None => Err(ApiError::not_found(format!("no transaction {hash} is known to this node"))),
+        None => Err(ApiError::not_found(format!(
+            "no transaction {hash} is known to this node"
+        ))),
         Some(TxStatus::Pending) => Ok(Json(json!({ "hash": hash, "status": "pending" }))),
         Some(TxStatus::Committed { location, tx, .. }) => {
             let mut v = committed_json(&hash, &location);

@@ -60,11 +60,7 @@ impl Keypair {
     }
 
     pub fn secret_hex(&self) -> String {
-        self.0
-            .to_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        self.0.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     pub fn public(&self) -> PublicKey {
@@ -102,8 +98,7 @@ pub fn verify(pk: &PublicKey, msg: &[u8], sig: &Signature) -> Result<(), CryptoE
         return Err(CryptoError::BadPublicKey(*pk));
     }
     let sig = ed25519_dalek::Signature::from_bytes(sig.as_bytes());
-    key.verify_strict(msg, &sig)
-        .map_err(|_| CryptoError::BadSignature)
+    key.verify_strict(msg, &sig).map_err(|_| CryptoError::BadSignature)
 }
 
 /// One entry of a batch: who signed which message with which signature.

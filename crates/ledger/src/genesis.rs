@@ -9,8 +9,8 @@ use medledger_types::{ChainId, Hash32, MemberId, OrgId, PublicKey, TimestampMs};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::identity::{KeyRecord, KeyStatus, MemberKind, MemberRecord, OrgRecord, OrgRole};
 use crate::identity::records::MAX_ORG_NAME;
+use crate::identity::{KeyRecord, KeyStatus, MemberKind, MemberRecord, OrgRecord, OrgRole};
 use crate::state::{Writes, keys};
 
 pub const GENESIS_HASH_DOMAIN: &[u8] = b"medledger/genesis/v1\0";

@@ -44,28 +44,53 @@ pub struct BlockContext {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    MemberRegistered { org: OrgId, member: MemberId, kind: MemberKind },
-    MemberRevoked { org: OrgId, member: MemberId },
-    KeyRotated { org: OrgId, member: MemberId, old_key: PublicKey, new_key: PublicKey },
+    MemberRegistered {
+        org: OrgId,
+        member: MemberId,
+        kind: MemberKind,
+    },
+    MemberRevoked {
+        org: OrgId,
+        member: MemberId,
+    },
+    KeyRotated {
+        org: OrgId,
+        member: MemberId,
+        old_key: PublicKey,
+        new_key: PublicKey,
+    },
 }
 
 /// A transaction whose signature has been checked. Only [`verify_txs`] and
 /// [`VerifiedTx::verify`] make one, so `apply_tx` cannot be handed an unchecked signature.
+/// It also carries the transaction's hash, computed once.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifiedTx(SignedTx);
+pub struct VerifiedTx {
+    tx: SignedTx,
+    hash: medledger_types::Hash32,
+}
 
 impl VerifiedTx {
     pub fn verify(tx: SignedTx) -> Result<VerifiedTx, Rejection> {
         medledger_crypto::verify_tx(&tx).map_err(|_| Rejection::BadSignature)?;
-        Ok(VerifiedTx(tx))
+        Ok(VerifiedTx::checked(tx))
+    }
+
+    fn checked(tx: SignedTx) -> VerifiedTx {
+        let hash = tx.hash();
+        VerifiedTx { tx, hash }
     }
 
     pub fn signed(&self) -> &SignedTx {
-        &self.0
+        &self.tx
+    }
+
+    pub fn hash(&self) -> medledger_types::Hash32 {
+        self.hash
     }
 
     pub fn into_signed(self) -> SignedTx {
-        self.0
+        self.tx
     }
 }
 
@@ -74,7 +99,7 @@ pub fn verify_txs(txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, Rejection>> {
     let results = medledger_crypto::verify_txs(&txs);
     txs.into_iter()
         .zip(results)
-        .map(|(tx, r)| r.map(|()| VerifiedTx(tx)).map_err(|_| Rejection::BadSignature))
+        .map(|(tx, r)| r.map(|()| VerifiedTx::checked(tx)).map_err(|_| Rejection::BadSignature))
         .collect()
 }
 
@@ -136,12 +161,13 @@ pub struct Applied {
 /// Applies one signature-checked transaction. `Err` means the transaction may not be in a
 /// block at all; `Ok` carries its outcome, success or ledger error.
 pub fn apply_tx(state: &mut Overlay<'_>, tx: &VerifiedTx, ctx: &BlockContext) -> Result<Applied, Rejection> {
-    let t = &tx.0.tx;
+    let t = &tx.tx.tx;
     let expected = next_nonce(state, &t.signer);
-    let payload = check_envelope(state, &tx.0, &ctx.chain_id, expected)?;
+    let payload = check_envelope(state, &tx.tx, &ctx.chain_id, expected)?;
     let mut nonce = Vec::with_capacity(8);
     put::u64(&mut nonce, expected.0 + 1);
     state.put(keys::nonce(&t.signer), nonce);
+    state.commit_checkpoint();
     let checkpoint = state.checkpoint();
     match payload.apply(state, &t.signer, ctx) {
         Ok(events) => Ok(Applied {
@@ -176,7 +202,11 @@ pub struct InvalidBlock {
 }
 
 /// Executes a block's transactions in order against `state`.
-pub fn execute_block(state: &dyn StateRead, txs: &[VerifiedTx], ctx: &BlockContext) -> Result<BlockOutput, InvalidBlock> {
+pub fn execute_block(
+    state: &dyn StateRead,
+    txs: &[VerifiedTx],
+    ctx: &BlockContext,
+) -> Result<BlockOutput, InvalidBlock> {
     let mut overlay = Overlay::new(state);
     let mut applied = Vec::with_capacity(txs.len());
     for (index, tx) in txs.iter().enumerate() {

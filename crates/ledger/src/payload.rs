@@ -52,7 +52,12 @@ impl Payload {
         }
     }
 
-    pub(crate) fn apply(&self, state: &mut Overlay<'_>, signer: &PublicKey, ctx: &BlockContext) -> Result<Vec<Event>, TxError> {
+    pub(crate) fn apply(
+        &self,
+        state: &mut Overlay<'_>,
+        signer: &PublicKey,
+        ctx: &BlockContext,
+    ) -> Result<Vec<Event>, TxError> {
         match self {
             Payload::RegisterMember(p) => p.apply(state, signer, ctx),
             Payload::RevokeMember(p) => p.apply(state, signer, ctx),

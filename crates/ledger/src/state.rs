@@ -2,6 +2,7 @@
 //! through an [`Overlay`] that buffers writes in a `BTreeMap`, so that the order of
 //! writes handed to storage is the same on every node.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use medledger_types::codec::{Decode, Encode};
@@ -22,32 +23,59 @@ impl StateRead for BTreeMap<Vec<u8>, Vec<u8>> {
 pub type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// Writes layered over a base state.
+///
+/// A transaction's writes can be undone: [`Overlay::checkpoint`] starts an undo journal
+/// that records each key's previous entry, so rolling back costs as much as the
+/// transaction wrote, not as much as the whole block.
 pub struct Overlay<'a> {
     base: &'a dyn StateRead,
     writes: Writes,
+    journal: Vec<Undo>,
+    /// Base reads already made: the base never changes under an overlay, and a block
+    /// reads the same few keys (its signers, their organisations) again and again.
+    read_cache: RefCell<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
 }
+
+/// A key and the entry it had in the write set before a write (`None`: no entry).
+type Undo = (Vec<u8>, Option<Option<Vec<u8>>>);
+
+/// A point to roll back to; see [`Overlay::checkpoint`].
+#[derive(Clone, Copy, Debug)]
+pub struct Checkpoint(usize);
 
 impl<'a> Overlay<'a> {
     pub fn new(base: &'a dyn StateRead) -> Self {
         Self {
             base,
             writes: Writes::new(),
+            journal: Vec::new(),
+            read_cache: RefCell::new(BTreeMap::new()),
         }
+    }
+
+    fn set(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let previous = self.writes.insert(key.clone(), value);
+        self.journal.push((key, previous));
     }
 
     pub fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        match self.writes.get(key) {
-            Some(v) => v.clone(),
-            None => self.base.get(key),
+        if let Some(v) = self.writes.get(key) {
+            return v.clone();
         }
+        if let Some(v) = self.read_cache.borrow().get(key) {
+            return v.clone();
+        }
+        let v = self.base.get(key);
+        self.read_cache.borrow_mut().insert(key.to_vec(), v.clone());
+        v
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.writes.insert(key, Some(value));
+        self.set(key, Some(value));
     }
 
     pub fn delete(&mut self, key: Vec<u8>) {
-        self.writes.insert(key, None);
+        self.set(key, None);
     }
 
     /// Reads and decodes a record. A stored value that does not decode means the state
@@ -60,13 +88,28 @@ impl<'a> Overlay<'a> {
         self.put(key, value.encode());
     }
 
-    /// Marks the current write set; [`Overlay::rollback`] returns to it.
-    pub fn checkpoint(&self) -> Writes {
-        self.writes.clone()
+    /// Marks the current write set; [`Overlay::rollback`] returns to it. Checkpoints nest:
+    /// rolling back to an earlier one also undoes every later one.
+    pub fn checkpoint(&mut self) -> Checkpoint {
+        Checkpoint(self.journal.len())
     }
 
-    pub fn rollback(&mut self, checkpoint: Writes) {
-        self.writes = checkpoint;
+    /// Undoes every write since `checkpoint`.
+    pub fn rollback(&mut self, checkpoint: Checkpoint) {
+        while self.journal.len() > checkpoint.0 {
+            let Some((key, previous)) = self.journal.pop() else {
+                break;
+            };
+            match previous {
+                Some(v) => self.writes.insert(key, v),
+                None => self.writes.remove(&key),
+            };
+        }
+    }
+
+    /// Forgets the undo journal (after a transaction is final), keeping the writes.
+    pub fn commit_checkpoint(&mut self) {
+        self.journal.clear();
     }
 
     pub fn into_writes(self) -> Writes {
@@ -109,5 +152,29 @@ pub mod keys {
 
     pub fn validator(key: &PublicKey) -> Vec<u8> {
         [b"validator/".as_slice(), key.as_bytes()].concat()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_restores_earlier_values_and_absences() {
+        let base: BTreeMap<Vec<u8>, Vec<u8>> = [(b"a".to_vec(), b"1".to_vec())].into();
+        let mut o = Overlay::new(&base);
+        o.put(b"b".to_vec(), b"2".to_vec());
+        let cp = o.checkpoint();
+        o.put(b"a".to_vec(), b"9".to_vec());
+        o.put(b"b".to_vec(), b"8".to_vec());
+        o.delete(b"a".to_vec());
+        o.put(b"c".to_vec(), b"7".to_vec());
+        o.rollback(cp);
+        assert_eq!(o.get(b"a"), Some(b"1".to_vec()));
+        assert_eq!(o.get(b"b"), Some(b"2".to_vec()));
+        assert_eq!(o.get(b"c"), None);
+        let writes = o.into_writes();
+        assert_eq!(writes.len(), 1);
+        assert_eq!(writes.get(b"b".as_slice()), Some(&Some(b"2".to_vec())));
     }
 }

@@ -9,7 +9,7 @@ use medledger_ledger::identity::revoke_member::RevokeMember;
 use medledger_ledger::identity::rotate_key::RotateKey;
 use medledger_ledger::identity::{MemberKind, OrgRole};
 use medledger_ledger::{
-    BlockContext, Genesis, Payload, Rejection, StateRead, TxError, VerifiedTx, apply_tx, execute_block, Overlay,
+    BlockContext, Genesis, Overlay, Payload, Rejection, StateRead, TxError, VerifiedTx, apply_tx, execute_block,
 };
 use medledger_types::{ChainId, Height, MemberId, Nonce, OrgId, SignedTx, TimestampMs, Tx};
 
@@ -39,16 +39,26 @@ fn world() -> World {
                 id: org("hospital-a"),
                 name: "Hospital A".into(),
                 role: OrgRole::Hospital,
-                admins: vec![GenesisAdmin { member: member("admin"), public_key: admin_a.public() }],
+                admins: vec![GenesisAdmin {
+                    member: member("admin"),
+                    public_key: admin_a.public(),
+                }],
             },
             GenesisOrg {
                 id: org("pharmacy-b"),
                 name: "Pharmacy B".into(),
                 role: OrgRole::Pharmacy,
-                admins: vec![GenesisAdmin { member: member("admin"), public_key: admin_b.public() }],
+                admins: vec![GenesisAdmin {
+                    member: member("admin"),
+                    public_key: admin_b.public(),
+                }],
             },
         ],
-        validators: vec![GenesisValidator { org: org("hospital-a"), public_key: validator.public(), power: 1 }],
+        validators: vec![GenesisValidator {
+            org: org("hospital-a"),
+            public_key: validator.public(),
+            power: 1,
+        }],
     };
     genesis.validate().unwrap();
     let state = genesis
@@ -56,12 +66,21 @@ fn world() -> World {
         .into_iter()
         .map(|(k, v)| (k, v.unwrap()))
         .collect();
-    World { chain: genesis.chain_id, admin_a, admin_b, state }
+    World {
+        chain: genesis.chain_id,
+        admin_a,
+        admin_b,
+        state,
+    }
 }
 
 impl World {
     fn ctx(&self) -> BlockContext {
-        BlockContext { chain_id: self.chain.clone(), height: Height(1), timestamp: TimestampMs(1) }
+        BlockContext {
+            chain_id: self.chain.clone(),
+            height: Height(1),
+            timestamp: TimestampMs(1),
+        }
     }
 
     fn tx(&self, signer: &Keypair, nonce: u64, payload: Payload) -> VerifiedTx {
@@ -94,7 +113,12 @@ impl World {
 }
 
 fn register(org_id: &str, m: &str, kind: MemberKind, key: &Keypair) -> Payload {
-    Payload::RegisterMember(RegisterMember { org: org(org_id), member: member(m), kind, public_key: key.public() })
+    Payload::RegisterMember(RegisterMember {
+        org: org(org_id),
+        member: member(m),
+        kind,
+        public_key: key.public(),
+    })
 }
 
 #[test]
@@ -103,37 +127,121 @@ fn identity_rules_table() {
     let doc2 = Keypair::from_seed([11; 32]);
     let patient = Keypair::from_seed([12; 32]);
 
-    type Step = (&'static str, fn(&World) -> Keypair, Payload, Result<Result<(), TxError>, Rejection>);
+    type Step = (
+        &'static str,
+        fn(&World) -> Keypair,
+        Payload,
+        Result<Result<(), TxError>, Rejection>,
+    );
     let steps: Vec<Step> = vec![
-        ("admin registers a practitioner", |w| w.admin_a.clone(), register("hospital-a", "dr-1", MemberKind::Practitioner, &doc), Ok(Ok(()))),
-        ("same member id twice", |w| w.admin_a.clone(), register("hospital-a", "dr-1", MemberKind::Practitioner, &doc2),
-            Ok(Err(TxError::MemberExists { org: org("hospital-a"), member: member("dr-1") }))),
-        ("same key twice", |w| w.admin_a.clone(), register("hospital-a", "dr-2", MemberKind::Practitioner, &doc),
-            Ok(Err(TxError::KeyInUse(doc.public())))),
-        ("another org's admin may not register here", |w| w.admin_b.clone(), register("hospital-a", "dr-9", MemberKind::Practitioner, &doc2),
-            Ok(Err(TxError::NotAuthorized))),
-        ("unknown org", |w| w.admin_a.clone(), register("nowhere", "x", MemberKind::Practitioner, &doc2),
-            Ok(Err(TxError::UnknownOrg(org("nowhere"))))),
-        ("patient with own key", |w| w.admin_a.clone(), register("hospital-a", "p-7f3a", MemberKind::Patient, &patient), Ok(Ok(()))),
-        ("a practitioner is not an admin", |_| Keypair::from_seed([10; 32]), register("hospital-a", "dr-3", MemberKind::Practitioner, &doc2),
-            Ok(Err(TxError::NotAuthorized))),
-        ("member rotates own key", |_| Keypair::from_seed([10; 32]),
-            Payload::RotateKey(RotateKey { org: org("hospital-a"), member: member("dr-1"), new_key: doc2.public() }), Ok(Ok(()))),
-        ("rotated-out key can no longer sign", |_| Keypair::from_seed([10; 32]),
-            Payload::RotateKey(RotateKey { org: org("hospital-a"), member: member("dr-1"), new_key: patient.public() }),
-            Err(Rejection::RevokedSigner(doc.public()))),
-        ("admin revokes the practitioner", |w| w.admin_a.clone(),
-            Payload::RevokeMember(RevokeMember { org: org("hospital-a"), member: member("dr-1") }), Ok(Ok(()))),
-        ("revoked key can no longer sign", |_| Keypair::from_seed([11; 32]),
-            Payload::RotateKey(RotateKey { org: org("hospital-a"), member: member("dr-1"), new_key: Keypair::from_seed([13; 32]).public() }),
-            Err(Rejection::RevokedSigner(doc2.public()))),
-        ("revoking twice", |w| w.admin_a.clone(),
-            Payload::RevokeMember(RevokeMember { org: org("hospital-a"), member: member("dr-1") }),
-            Ok(Err(TxError::MemberRevoked { org: org("hospital-a"), member: member("dr-1") }))),
-        ("an old key cannot be registered again", |w| w.admin_a.clone(), register("hospital-a", "dr-4", MemberKind::Practitioner, &doc),
-            Ok(Err(TxError::KeyInUse(doc.public())))),
-        ("unknown signer", |_| Keypair::from_seed([99; 32]), register("hospital-a", "dr-5", MemberKind::Practitioner, &doc2),
-            Err(Rejection::UnknownSigner(Keypair::from_seed([99; 32]).public()))),
+        (
+            "admin registers a practitioner",
+            |w| w.admin_a.clone(),
+            register("hospital-a", "dr-1", MemberKind::Practitioner, &doc),
+            Ok(Ok(())),
+        ),
+        (
+            "same member id twice",
+            |w| w.admin_a.clone(),
+            register("hospital-a", "dr-1", MemberKind::Practitioner, &doc2),
+            Ok(Err(TxError::MemberExists {
+                org: org("hospital-a"),
+                member: member("dr-1"),
+            })),
+        ),
+        (
+            "same key twice",
+            |w| w.admin_a.clone(),
+            register("hospital-a", "dr-2", MemberKind::Practitioner, &doc),
+            Ok(Err(TxError::KeyInUse(doc.public()))),
+        ),
+        (
+            "another org's admin may not register here",
+            |w| w.admin_b.clone(),
+            register("hospital-a", "dr-9", MemberKind::Practitioner, &doc2),
+            Ok(Err(TxError::NotAuthorized)),
+        ),
+        (
+            "unknown org",
+            |w| w.admin_a.clone(),
+            register("nowhere", "x", MemberKind::Practitioner, &doc2),
+            Ok(Err(TxError::UnknownOrg(org("nowhere")))),
+        ),
+        (
+            "patient with own key",
+            |w| w.admin_a.clone(),
+            register("hospital-a", "p-7f3a", MemberKind::Patient, &patient),
+            Ok(Ok(())),
+        ),
+        (
+            "a practitioner is not an admin",
+            |_| Keypair::from_seed([10; 32]),
+            register("hospital-a", "dr-3", MemberKind::Practitioner, &doc2),
+            Ok(Err(TxError::NotAuthorized)),
+        ),
+        (
+            "member rotates own key",
+            |_| Keypair::from_seed([10; 32]),
+            Payload::RotateKey(RotateKey {
+                org: org("hospital-a"),
+                member: member("dr-1"),
+                new_key: doc2.public(),
+            }),
+            Ok(Ok(())),
+        ),
+        (
+            "rotated-out key can no longer sign",
+            |_| Keypair::from_seed([10; 32]),
+            Payload::RotateKey(RotateKey {
+                org: org("hospital-a"),
+                member: member("dr-1"),
+                new_key: patient.public(),
+            }),
+            Err(Rejection::RevokedSigner(doc.public())),
+        ),
+        (
+            "admin revokes the practitioner",
+            |w| w.admin_a.clone(),
+            Payload::RevokeMember(RevokeMember {
+                org: org("hospital-a"),
+                member: member("dr-1"),
+            }),
+            Ok(Ok(())),
+        ),
+        (
+            "revoked key can no longer sign",
+            |_| Keypair::from_seed([11; 32]),
+            Payload::RotateKey(RotateKey {
+                org: org("hospital-a"),
+                member: member("dr-1"),
+                new_key: Keypair::from_seed([13; 32]).public(),
+            }),
+            Err(Rejection::RevokedSigner(doc2.public())),
+        ),
+        (
+            "revoking twice",
+            |w| w.admin_a.clone(),
+            Payload::RevokeMember(RevokeMember {
+                org: org("hospital-a"),
+                member: member("dr-1"),
+            }),
+            Ok(Err(TxError::MemberRevoked {
+                org: org("hospital-a"),
+                member: member("dr-1"),
+            })),
+        ),
+        (
+            "an old key cannot be registered again",
+            |w| w.admin_a.clone(),
+            register("hospital-a", "dr-4", MemberKind::Practitioner, &doc),
+            Ok(Err(TxError::KeyInUse(doc.public()))),
+        ),
+        (
+            "unknown signer",
+            |_| Keypair::from_seed([99; 32]),
+            register("hospital-a", "dr-5", MemberKind::Practitioner, &doc2),
+            Err(Rejection::UnknownSigner(Keypair::from_seed([99; 32]).public())),
+        ),
     ];
 
     let mut w = world();
@@ -147,32 +255,68 @@ fn identity_rules_table() {
 fn failed_tx_advances_nonce_but_writes_nothing_else() {
     let mut w = world();
     let before = w.state.clone();
-    let r = w.run(&w.admin_b.clone(), register("hospital-a", "dr-1", MemberKind::Practitioner, &Keypair::from_seed([5; 32])));
+    let r = w.run(
+        &w.admin_b.clone(),
+        register(
+            "hospital-a",
+            "dr-1",
+            MemberKind::Practitioner,
+            &Keypair::from_seed([5; 32]),
+        ),
+    );
     assert_eq!(r, Ok(Err(TxError::NotAuthorized)));
-    let changed: Vec<_> = w.state.iter().filter(|(k, v)| before.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect();
+    let changed: Vec<_> = w
+        .state
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(v))
+        .map(|(k, _)| k.clone())
+        .collect();
     assert_eq!(changed, vec![medledger_ledger::keys::nonce(&w.admin_b.public())]);
 }
 
 #[test]
 fn nonces_must_be_exact() {
     let w = world();
-    let p = register("hospital-a", "dr-1", MemberKind::Practitioner, &Keypair::from_seed([5; 32]));
+    let p = register(
+        "hospital-a",
+        "dr-1",
+        MemberKind::Practitioner,
+        &Keypair::from_seed([5; 32]),
+    );
     let ahead = w.tx(&w.admin_a, 1, p.clone());
     let err = execute_block(&w.state, &[ahead], &w.ctx()).unwrap_err();
-    assert_eq!(err.reason, Rejection::NonceGap { expected: Nonce(0), got: Nonce(1) });
+    assert_eq!(
+        err.reason,
+        Rejection::NonceGap {
+            expected: Nonce(0),
+            got: Nonce(1)
+        }
+    );
 
     let first = w.tx(&w.admin_a, 0, p.clone());
     let replay = w.tx(&w.admin_a, 0, p);
     let err = execute_block(&w.state, &[first, replay], &w.ctx()).unwrap_err();
     assert_eq!(err.index, 1);
-    assert_eq!(err.reason, Rejection::ReplayedNonce { expected: Nonce(1), got: Nonce(0) });
+    assert_eq!(
+        err.reason,
+        Rejection::ReplayedNonce {
+            expected: Nonce(1),
+            got: Nonce(0)
+        }
+    );
 }
 
 #[test]
 fn wrong_chain_and_bad_bodies_are_rejected() {
     let w = world();
     let mut bad = SignedTx {
-        tx: Tx { chain_id: ChainId::new("other").unwrap(), signer: w.admin_a.public(), nonce: Nonce(0), kind: medledger_types::TxKind(0x0101), body: vec![] },
+        tx: Tx {
+            chain_id: ChainId::new("other").unwrap(),
+            signer: w.admin_a.public(),
+            nonce: Nonce(0),
+            kind: medledger_types::TxKind(0x0101),
+            body: vec![],
+        },
         signature: medledger_types::Signature([0; 64]),
     };
     bad = w.admin_a.sign_tx(bad.tx);
@@ -201,7 +345,11 @@ fn execution_is_deterministic() {
     let txs: Vec<VerifiedTx> = (0..50)
         .map(|i| {
             let k = Keypair::from_seed([(i + 20) as u8; 32]);
-            w.tx(&w.admin_a, i, register("hospital-a", &format!("m-{i}"), MemberKind::Device, &k))
+            w.tx(
+                &w.admin_a,
+                i,
+                register("hospital-a", &format!("m-{i}"), MemberKind::Device, &k),
+            )
         })
         .collect();
     let a = execute_block(&w.state, &txs, &w.ctx()).unwrap();
@@ -218,6 +366,11 @@ fn execution_is_deterministic() {
 fn genesis_validation_names_the_problem() {
     let mut w = world();
     let _ = &mut w;
-    let g = Genesis { chain_id: w.chain.clone(), genesis_time: TimestampMs(0), orgs: vec![], validators: vec![] };
+    let g = Genesis {
+        chain_id: w.chain.clone(),
+        genesis_time: TimestampMs(0),
+        orgs: vec![],
+        validators: vec![],
+    };
     assert_eq!(g.validate(), Err(medledger_ledger::genesis::GenesisError::NoOrgs));
 }

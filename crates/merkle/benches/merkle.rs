@@ -7,9 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use medledger_merkle::{
-    MemoryLog, consistency_proof, inclusion_proof, leaf_hash, root_at, root_of,
-};
+use medledger_merkle::{MemoryLog, consistency_proof, inclusion_proof, leaf_hash, root_at, root_of};
 use medledger_types::{LeafIndex, TreeSize};
 
 /// splitmix64: a deterministic, dependency-free source of indices.
@@ -148,13 +146,7 @@ fn main() {
         let leaf = &hashes[p.leaf_index.0 as usize];
         failures += u64::from(black_box(p.verify(leaf, &root)).is_err());
     }
-    report(
-        "inclusion_proof verify",
-        t.elapsed(),
-        ops,
-        leaves,
-        Some(20.0),
-    );
+    report("inclusion_proof verify", t.elapsed(), ops, leaves, Some(20.0));
 
     // Consistency proofs from a random earlier size to the current one, and between two
     // random sizes.
@@ -174,13 +166,7 @@ fn main() {
     for &(m, n) in &pairs {
         black_box(consistency_proof(&log, TreeSize(m), TreeSize(n)).ok());
     }
-    report(
-        "consistency_proof gen (any)",
-        t.elapsed(),
-        ops,
-        leaves,
-        None,
-    );
+    report("consistency_proof gen (any)", t.elapsed(), ops, leaves, None);
 
     let cons: Vec<_> = firsts[..sample]
         .iter()
@@ -204,13 +190,7 @@ fn main() {
     for _ in 0..reps {
         black_box(root_of(black_box(block)));
     }
-    report(
-        "root_of (tx_root)",
-        t.elapsed(),
-        reps,
-        block.len() as u64,
-        None,
-    );
+    report("root_of (tx_root)", t.elapsed(), reps, block.len() as u64, None);
 
     // Reload from stored nodes.
     let mut stored = Vec::with_capacity(written);

@@ -11,10 +11,7 @@ pub enum MerkleError {
     IndexOutOfRange { index: LeafIndex, size: TreeSize },
     /// The requested tree size is larger than the number of leaves the source holds.
     #[error("tree size {requested} exceeds the {available} leaves available")]
-    SizeOutOfRange {
-        requested: TreeSize,
-        available: TreeSize,
-    },
+    SizeOutOfRange { requested: TreeSize, available: TreeSize },
     /// The node source lacks a node that a tree of the requested size must contain.
     /// Sources that do not report their size (see [`crate::NodeSource::leaf_count`])
     /// report a too-large size this way, as the missing leaf `(0, size - 1)`.

@@ -54,9 +54,7 @@ use sha2::{Digest, Sha256};
 
 pub use error::{MerkleError, VerifyError};
 pub use log::{MemoryLog, NodeSource};
-pub use proof::{
-    ConsistencyProof, InclusionProof, MAX_PATH_LEN, consistency_proof, inclusion_proof, root_at,
-};
+pub use proof::{ConsistencyProof, InclusionProof, MAX_PATH_LEN, consistency_proof, inclusion_proof, root_at};
 
 /// Domain-separation prefix of a leaf hash (RFC 9162 §2.1.1).
 pub const LEAF_PREFIX: u8 = 0x00;

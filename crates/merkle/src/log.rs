@@ -57,9 +57,7 @@ impl MemoryLog {
         // The leaf completes one node per trailing one bit of its index.
         let index = self.level_len(0);
         let mut out = Vec::with_capacity(index.trailing_ones() as usize + 1);
-        self.append(leaf_hash, |level, index, hash| {
-            out.push((level, index, hash))
-        });
+        self.append(leaf_hash, |level, index, hash| out.push((level, index, hash)));
         out
     }
 
@@ -108,9 +106,7 @@ impl MemoryLog {
     }
 
     fn level_len(&self, level: u8) -> u64 {
-        self.levels
-            .get(usize::from(level))
-            .map_or(0, |row| row.len() as u64)
+        self.levels.get(usize::from(level)).map_or(0, |row| row.len() as u64)
     }
 
     /// Appends a leaf and every node it completes, reporting each to `completed`.

@@ -97,11 +97,7 @@ pub fn consistency_proof<S: NodeSource + ?Sized>(
         }
         path.extend(path_from(src, level, index, n)?);
     }
-    Ok(ConsistencyProof {
-        first,
-        second,
-        path,
-    })
+    Ok(ConsistencyProof { first, second, path })
 }
 
 impl InclusionProof {
@@ -267,8 +263,7 @@ fn consistency_path_len(first: u64, second: u64) -> usize {
 fn get<S: NodeSource + ?Sized>(src: &S, level: u32, index: u64) -> Result<Hash32, MerkleError> {
     // Levels are below 64 by construction: they count halvings of a u64 size.
     let level = u8::try_from(level).unwrap_or(u8::MAX);
-    src.node(level, index)
-        .ok_or(MerkleError::MissingNode { level, index })
+    src.node(level, index).ok_or(MerkleError::MissingNode { level, index })
 }
 
 fn check_available<S: NodeSource + ?Sized>(src: &S, size: u64) -> Result<(), MerkleError> {
@@ -286,11 +281,7 @@ fn check_available<S: NodeSource + ?Sized>(src: &S, size: u64) -> Result<(), Mer
 /// `MTH` of the `len >= 1` leaves starting at `start`, where `start` is a multiple of the
 /// largest power of two not above `len`. The range splits into one full subtree per one
 /// bit of `len`, largest first; the tree over it is their right fold.
-fn range_hash<S: NodeSource + ?Sized>(
-    src: &S,
-    start: u64,
-    len: u64,
-) -> Result<Hash32, MerkleError> {
+fn range_hash<S: NodeSource + ?Sized>(src: &S, start: u64, len: u64) -> Result<Hash32, MerkleError> {
     let mut acc: Option<Hash32> = None;
     // Walk the one bits of `len` from the smallest (rightmost subtree) up.
     let mut rest = len;

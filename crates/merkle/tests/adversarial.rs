@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use medledger_merkle::{
-    ConsistencyProof, InclusionProof, MAX_PATH_LEN, VerifyError, consistency_proof,
-    inclusion_proof, leaf_hash, node_hash, root_at,
+    ConsistencyProof, InclusionProof, MAX_PATH_LEN, VerifyError, consistency_proof, inclusion_proof, leaf_hash,
+    node_hash, root_at,
 };
 use medledger_types::codec::{Decode, DecodeError, Encode, put};
 use medledger_types::{Hash32, LeafIndex, TreeSize};

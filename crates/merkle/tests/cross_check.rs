@@ -6,9 +6,7 @@
 mod common;
 
 use common::*;
-use medledger_merkle::{
-    MemoryLog, NodeSource, consistency_proof, inclusion_proof, root_at, root_of,
-};
+use medledger_merkle::{MemoryLog, NodeSource, consistency_proof, inclusion_proof, root_at, root_of};
 use medledger_types::{LeafIndex, TreeSize};
 use proptest::prelude::*;
 

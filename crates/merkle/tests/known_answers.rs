@@ -6,8 +6,8 @@ mod common;
 use std::collections::{BTreeSet, HashMap};
 
 use medledger_merkle::{
-    ConsistencyProof, InclusionProof, MemoryLog, MerkleError, NodeSource, VerifyError,
-    consistency_proof, empty_root, inclusion_proof, leaf_hash, root_at, root_of,
+    ConsistencyProof, InclusionProof, MemoryLog, MerkleError, NodeSource, VerifyError, consistency_proof, empty_root,
+    inclusion_proof, leaf_hash, root_at, root_of,
 };
 use medledger_types::codec::{Decode, Encode};
 use medledger_types::{Hash32, LeafIndex, TreeSize};
@@ -75,17 +75,9 @@ fn roots_for_every_size_match_published_values() {
     for n in 0..=8usize {
         let want = v.roots[n];
         assert_eq!(root_of(&hashes[..n]), want, "root_of, size {n}");
-        assert_eq!(
-            root_at(&full, TreeSize(n as u64)).unwrap(),
-            want,
-            "root_at, size {n}"
-        );
+        assert_eq!(root_at(&full, TreeSize(n as u64)).unwrap(), want, "root_at, size {n}");
         assert_eq!(growing.root(), want, "MemoryLog::root, size {n}");
-        assert_eq!(
-            common::ref_mth(&hashes[..n]),
-            want,
-            "reference MTH, size {n}"
-        );
+        assert_eq!(common::ref_mth(&hashes[..n]), want, "reference MTH, size {n}");
         if n < 8 {
             growing.push(hashes[n]);
         }
@@ -122,8 +114,7 @@ fn inclusion_vectors_are_generated_and_verify() {
         let got = inclusion_proof(&log, want.leaf_index, want.tree_size).unwrap();
         assert_eq!(&got, want);
         let leaf = leaf_hash(&data[want.leaf_index.0 as usize]);
-        want.verify(&leaf, &v.roots[want.tree_size.0 as usize])
-            .unwrap();
+        want.verify(&leaf, &v.roots[want.tree_size.0 as usize]).unwrap();
     }
 }
 
@@ -134,11 +125,8 @@ fn consistency_vectors_are_generated_and_verify() {
     for want in &v.consistency {
         let got = consistency_proof(&log, want.first, want.second).unwrap();
         assert_eq!(&got, want);
-        want.verify(
-            &v.roots[want.first.0 as usize],
-            &v.roots[want.second.0 as usize],
-        )
-        .unwrap();
+        want.verify(&v.roots[want.first.0 as usize], &v.roots[want.second.0 as usize])
+            .unwrap();
     }
 }
 
@@ -150,13 +138,11 @@ fn every_proof_in_the_reference_tree_verifies() {
     for n in 1..=8u64 {
         for m in 0..n {
             let p = inclusion_proof(&log, LeafIndex(m), TreeSize(n)).unwrap();
-            p.verify(&leaf_hash(&data[m as usize]), &v.roots[n as usize])
-                .unwrap();
+            p.verify(&leaf_hash(&data[m as usize]), &v.roots[n as usize]).unwrap();
         }
         for m in 1..=n {
             let p = consistency_proof(&log, TreeSize(m), TreeSize(n)).unwrap();
-            p.verify(&v.roots[m as usize], &v.roots[n as usize])
-                .unwrap();
+            p.verify(&v.roots[m as usize], &v.roots[n as usize]).unwrap();
         }
     }
     // A consistency proof from 3 to 8 (not published by transparency-dev, but fully
@@ -188,15 +174,9 @@ fn generation_errors() {
         requested: TreeSize(9),
         available: TreeSize(8),
     };
-    assert_eq!(
-        inclusion_proof(&log, LeafIndex(0), TreeSize(9)).unwrap_err(),
-        too_big
-    );
+    assert_eq!(inclusion_proof(&log, LeafIndex(0), TreeSize(9)).unwrap_err(), too_big);
     assert_eq!(root_at(&log, TreeSize(9)).unwrap_err(), too_big);
-    assert_eq!(
-        consistency_proof(&log, TreeSize(2), TreeSize(9)).unwrap_err(),
-        too_big
-    );
+    assert_eq!(consistency_proof(&log, TreeSize(2), TreeSize(9)).unwrap_err(), too_big);
     for (first, second) in [(0, 0), (0, 5), (6, 5)] {
         assert_eq!(
             consistency_proof(&log, TreeSize(first), TreeSize(second)),
@@ -286,10 +266,7 @@ fn verification_edge_cases() {
     long.path.push(r[1]);
     assert_eq!(
         long.verify(&leaf0, &r[1]),
-        Err(VerifyError::WrongPathLength {
-            expected: 0,
-            got: 1
-        })
+        Err(VerifyError::WrongPathLength { expected: 0, got: 1 })
     );
 
     // Consistency: equal sizes need an empty path and equal roots.
@@ -313,10 +290,7 @@ fn verification_edge_cases() {
             second: TreeSize(second),
             path: vec![],
         };
-        assert!(matches!(
-            p.verify(&r[0], &r[8]),
-            Err(VerifyError::InvalidSizes { .. })
-        ));
+        assert!(matches!(p.verify(&r[0], &r[8]), Err(VerifyError::InvalidSizes { .. })));
     }
     // Swapped roots fail.
     let log = reference_log(&v);
@@ -338,10 +312,7 @@ fn path_shape_aliasing_is_as_in_the_rfc() {
     p.tree_size = TreeSize(4);
     let leaf = leaf_hash(&data[0]);
     assert_eq!(p.verify(&leaf, &v.roots[3]), Ok(()));
-    assert_eq!(
-        common::ct_accepts_inclusion(&p, &data[0], &v.roots[3]),
-        Some(true)
-    );
+    assert_eq!(common::ct_accepts_inclusion(&p, &data[0], &v.roots[3]), Some(true));
     // …but never against the real size-4 root.
     assert_eq!(p.verify(&leaf, &v.roots[4]), Err(VerifyError::RootMismatch));
 }
@@ -362,10 +333,7 @@ fn wire_encoding_is_pinned() {
     assert_eq!(InclusionProof::decode(&bytes).unwrap(), *p);
 
     let c = &v.consistency[0]; // 1 -> 1, empty
-    assert_eq!(
-        hex::encode(c.encode()),
-        "0100000000000000010000000000000000000000"
-    );
+    assert_eq!(hex::encode(c.encode()), "0100000000000000010000000000000000000000");
     assert_eq!(ConsistencyProof::decode(&c.encode()).unwrap(), *c);
 
     // JSON form: sizes as numbers, hashes as lowercase hex.

@@ -117,13 +117,23 @@ impl Config {
                 Ok(())
             }
         };
-        range("block.max_txs", self.block.max_txs, 1, medledger_types::block::MAX_BLOCK_TXS)?;
+        range(
+            "block.max_txs",
+            self.block.max_txs,
+            1,
+            medledger_types::block::MAX_BLOCK_TXS,
+        )?;
         range("block.interval_ms", self.block.interval_ms as usize, 1, 60_000)?;
         range("mempool.max_txs", self.mempool.max_txs, 1, 10_000_000)?;
         range("mempool.max_bytes", self.mempool.max_bytes, 1024, 1 << 34)?;
         range("api.max_body_bytes", self.api.max_body_bytes, 1024, 1 << 30)?;
         range("api.max_batch_txs", self.api.max_batch_txs, 1, 100_000)?;
-        range("api.commit_timeout_ms", self.api.commit_timeout_ms as usize, 1, 3_600_000)?;
+        range(
+            "api.commit_timeout_ms",
+            self.api.commit_timeout_ms as usize,
+            1,
+            3_600_000,
+        )?;
         if self.moniker.is_empty() || self.moniker.len() > 64 {
             return Err(ConfigError::Invalid {
                 field: "moniker",

@@ -14,9 +14,7 @@
 use medledger_ledger::{Applied, BlockContext, Rejection, VerifiedTx, apply_tx, describe_outcome};
 use medledger_merkle::MemoryLog;
 use medledger_store::{BlockCommit, ChainHead, StagedState, Store, StoreError};
-use medledger_types::{
-    Block, BlockHeader, ChainId, Commit, Hash32, Height, LogLeaf, PublicKey, SignedTx, TimestampMs, TreeSize,
-};
+use medledger_types::{Block, BlockHeader, ChainId, Commit, Hash32, Height, LogLeaf, PublicKey, TimestampMs, TreeSize};
 use thiserror::Error;
 
 /// A block executed against the current head, ready to commit.
@@ -73,22 +71,27 @@ fn append_leaves(log: &mut MemoryLog, leaves: &[LogLeaf]) -> Vec<(u8, u64, Hash3
     nodes
 }
 
-fn leaves_for(height: Height, txs: &[SignedTx], applied: &[Applied]) -> Vec<LogLeaf> {
-    txs.iter()
+fn leaves_for(height: Height, tx_hashes: &[Hash32], applied: &[Applied]) -> Vec<LogLeaf> {
+    tx_hashes
+        .iter()
         .zip(applied)
         .enumerate()
-        .map(|(i, (tx, a))| LogLeaf {
+        .map(|(i, (tx_hash, a))| LogLeaf {
             height,
             index_in_block: i as u32,
-            tx_hash: tx.hash(),
+            tx_hash: *tx_hash,
             outcome: a.outcome,
         })
         .collect()
 }
 
-fn tx_root(txs: &[SignedTx]) -> Hash32 {
-    let hashes: Vec<Hash32> = txs.iter().map(|t| medledger_merkle::leaf_hash(t.hash().as_bytes())).collect();
-    medledger_merkle::root_of(&hashes)
+/// The RFC 9162 root over the block's transaction hashes.
+pub fn tx_root(tx_hashes: &[Hash32]) -> Hash32 {
+    let leaves: Vec<Hash32> = tx_hashes
+        .iter()
+        .map(|h| medledger_merkle::leaf_hash(h.as_bytes()))
+        .collect();
+    medledger_merkle::root_of(&leaves)
 }
 
 /// Builds the next block from signature-checked transactions, leaving out any that may
@@ -108,20 +111,29 @@ pub fn propose(
     let reader = store.reader()?;
     let mut overlay = medledger_ledger::Overlay::new(&reader);
     let mut included = Vec::with_capacity(txs.len());
+    let mut hashes = Vec::with_capacity(txs.len());
     let mut applied = Vec::with_capacity(txs.len());
     let mut dropped = Vec::new();
     for tx in txs {
         match apply_tx(&mut overlay, &tx, &ctx) {
             Ok(a) => {
                 applied.push(a);
+                hashes.push(tx.hash());
                 included.push(tx.into_signed());
             }
-            Err(reason) => dropped.push((tx.signed().hash(), tx.signed().tx.signer, reason)),
+            Err(reason) => dropped.push((tx.hash(), tx.signed().tx.signer, reason)),
         }
     }
+    let t_apply = std::time::Instant::now();
     let staged = store.stage(&reader, height, overlay.into_writes())?;
-    let leaves = leaves_for(height, &included, &applied);
+    let t_stage = std::time::Instant::now();
+    let leaves = leaves_for(height, &hashes, &applied);
     let log_nodes = append_leaves(log, &leaves);
+    tracing::debug!(
+        stage_ms = (t_stage - t_apply).as_millis() as u64,
+        log_ms = t_stage.elapsed().as_millis() as u64,
+        "proposal executed"
+    );
     let header = BlockHeader {
         chain_id: chain_id.clone(),
         height,
@@ -129,7 +141,7 @@ pub fn propose(
         proposer,
         timestamp,
         tx_count: included.len() as u32,
-        tx_root: tx_root(&included),
+        tx_root: tx_root(&hashes),
         state_root: staged.root,
         log_size: log.size(),
         log_root: log.root(),
@@ -150,7 +162,13 @@ pub fn propose(
 
 /// Re-executes a block received from elsewhere and checks every root in its header.
 /// On success the block's leaves have been appended to `log`; on failure `log` is as it was.
-pub fn replay(store: &Store, log: &mut MemoryLog, head: &ChainHead, chain_id: &ChainId, block: Block) -> Result<Executed, BlockError> {
+pub fn replay(
+    store: &Store,
+    log: &mut MemoryLog,
+    head: &ChainHead,
+    chain_id: &ChainId,
+    block: Block,
+) -> Result<Executed, BlockError> {
     let h = &block.header;
     if &h.chain_id != chain_id {
         return Err(BlockError::WrongChain {
@@ -176,14 +194,13 @@ pub fn replay(store: &Store, log: &mut MemoryLog, head: &ChainHead, chain_id: &C
             got: h.timestamp,
         });
     }
-    let computed_tx_root = tx_root(&block.txs);
-    check_root("tx_root", &h.tx_root, &computed_tx_root)?;
-
     let verified: Vec<VerifiedTx> = medledger_ledger::verify_txs(block.txs.clone())
         .into_iter()
         .enumerate()
         .map(|(index, r)| r.map_err(|_| BlockError::BadSignature { index }))
         .collect::<Result<_, _>>()?;
+    let hashes: Vec<Hash32> = verified.iter().map(VerifiedTx::hash).collect();
+    check_root("tx_root", &h.tx_root, &tx_root(&hashes))?;
     let ctx = context(chain_id, h.height, h.timestamp);
     let reader = store.reader()?;
     let out = medledger_ledger::execute_block(&reader, &verified, &ctx).map_err(|e| BlockError::InvalidTx {
@@ -192,7 +209,7 @@ pub fn replay(store: &Store, log: &mut MemoryLog, head: &ChainHead, chain_id: &C
     })?;
     let staged = store.stage(&reader, h.height, out.writes)?;
     check_root("state_root", &h.state_root, &staged.root)?;
-    let leaves = leaves_for(h.height, &block.txs, &out.applied);
+    let leaves = leaves_for(h.height, &hashes, &out.applied);
     let size_before = log.size();
     let log_nodes = append_leaves(log, &leaves);
     let checked = check_root("log_root", &h.log_root, &log.root()).and_then(|()| {

@@ -28,8 +28,12 @@ use crate::config::{Config, ConfigError};
 
 #[derive(Debug, Error)]
 pub enum HomeError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
     #[error(transparent)]
@@ -164,7 +168,11 @@ pub fn default_orgs(n: usize) -> Vec<(OrgId, String, OrgRole)> {
     (0..n.max(1))
         .map(|i| {
             let (id, name, role) = kinds[i % kinds.len()];
-            let suffix = if i < kinds.len() { String::new() } else { format!("-{}", i / kinds.len()) };
+            let suffix = if i < kinds.len() {
+                String::new()
+            } else {
+                format!("-{}", i / kinds.len())
+            };
             (
                 OrgId::new(format!("{id}{suffix}")).expect("the table holds valid ids"),
                 format!("{name}{suffix}"),
@@ -186,7 +194,11 @@ pub fn init_network(out: &Path, opts: &InitOptions) -> Result<InitOutput, HomeEr
     init_with(out, opts, &mut |_| Keypair::generate(&mut rand::rngs::OsRng))
 }
 
-fn init_with(out: &Path, opts: &InitOptions, new_key: &mut dyn FnMut(&str) -> Keypair) -> Result<InitOutput, HomeError> {
+fn init_with(
+    out: &Path,
+    opts: &InitOptions,
+    new_key: &mut dyn FnMut(&str) -> Keypair,
+) -> Result<InitOutput, HomeError> {
     if out.join("genesis.json").exists() {
         return Err(HomeError::Exists(out.join("genesis.json")));
     }
@@ -250,7 +262,11 @@ fn init_with(out: &Path, opts: &InitOptions, new_key: &mut dyn FnMut(&str) -> Ke
     for (i, key) in validator_keys.iter().enumerate() {
         let home = out.join(format!("node{i}"));
         fs::create_dir_all(&home).map_err(io_err(&home))?;
-        let port = if opts.base_api_port == 0 { 0 } else { opts.base_api_port.saturating_add(i as u16) };
+        let port = if opts.base_api_port == 0 {
+            0
+        } else {
+            opts.base_api_port.saturating_add(i as u16)
+        };
         let config = Config {
             moniker: format!("node{i}"),
             api: crate::config::ApiConfig {
@@ -297,7 +313,10 @@ mod tests {
         assert_eq!(home.key.public(), out.genesis.validators[1].public_key);
         let admin = read_key(&out.admin_keys[0].1).unwrap();
         assert_eq!(admin.public(), out.genesis.orgs[0].admins[0].public_key);
-        assert!(matches!(init_with(dir.path(), &opts, &mut |_| Keypair::from_seed([0; 32])), Err(HomeError::Exists(_))));
+        assert!(matches!(
+            init_with(dir.path(), &opts, &mut |_| Keypair::from_seed([0; 32])),
+            Err(HomeError::Exists(_))
+        ));
     }
 
     #[test]

@@ -91,8 +91,14 @@ impl Mempool {
     }
 
     /// Accepts a signature-checked transaction of `size` encoded bytes.
-    pub fn admit(&mut self, state: &dyn StateRead, chain_id: &ChainId, tx: VerifiedTx, size: usize) -> Result<Hash32, SubmitError> {
-        let hash = tx.signed().hash();
+    pub fn admit(
+        &mut self,
+        state: &dyn StateRead,
+        chain_id: &ChainId,
+        tx: VerifiedTx,
+        size: usize,
+    ) -> Result<Hash32, SubmitError> {
+        let hash = tx.hash();
         if self.hashes.contains(&hash) {
             return Err(SubmitError::Duplicate(hash));
         }
@@ -168,9 +174,16 @@ mod tests {
                 id: OrgId::new("h").unwrap(),
                 name: "H".into(),
                 role: OrgRole::Hospital,
-                admins: vec![GenesisAdmin { member: MemberId::new("admin").unwrap(), public_key: admin.public() }],
+                admins: vec![GenesisAdmin {
+                    member: MemberId::new("admin").unwrap(),
+                    public_key: admin.public(),
+                }],
             }],
-            validators: vec![GenesisValidator { org: OrgId::new("h").unwrap(), public_key: Keypair::from_seed([2; 32]).public(), power: 1 }],
+            validators: vec![GenesisValidator {
+                org: OrgId::new("h").unwrap(),
+                public_key: Keypair::from_seed([2; 32]).public(),
+                power: 1,
+            }],
         };
         let state = g.initial_writes().into_iter().map(|(k, v)| (k, v.unwrap())).collect();
         (state, g.chain_id, admin)
@@ -181,7 +194,14 @@ mod tests {
             org: OrgId::new("h").unwrap(),
             member: MemberId::new(format!("m{body_byte}")).unwrap(),
         });
-        VerifiedTx::verify(k.sign_tx(Tx { chain_id: chain.clone(), signer: k.public(), nonce: Nonce(nonce), kind: TxKind(0x0102), body: body.body() })).unwrap()
+        VerifiedTx::verify(k.sign_tx(Tx {
+            chain_id: chain.clone(),
+            signer: k.public(),
+            nonce: Nonce(nonce),
+            kind: TxKind(0x0102),
+            body: body.body(),
+        }))
+        .unwrap()
     }
 
     #[test]
@@ -193,9 +213,21 @@ mod tests {
         let dup = m.admit(&state, &chain, tx(&admin, &chain, 1, 1), 100).unwrap_err();
         assert!(matches!(dup, SubmitError::Duplicate(_)));
         let gap = m.admit(&state, &chain, tx(&admin, &chain, 3, 1), 100).unwrap_err();
-        assert_eq!(gap, SubmitError::Rejected(Rejection::NonceGap { expected: Nonce(2), got: Nonce(3) }));
+        assert_eq!(
+            gap,
+            SubmitError::Rejected(Rejection::NonceGap {
+                expected: Nonce(2),
+                got: Nonce(3)
+            })
+        );
         let replay = m.admit(&state, &chain, tx(&admin, &chain, 0, 2), 100).unwrap_err();
-        assert_eq!(replay, SubmitError::Rejected(Rejection::ReplayedNonce { expected: Nonce(2), got: Nonce(0) }));
+        assert_eq!(
+            replay,
+            SubmitError::Rejected(Rejection::ReplayedNonce {
+                expected: Nonce(2),
+                got: Nonce(0)
+            })
+        );
         assert_eq!(m.len(), 2);
         assert_eq!(m.bytes(), 200);
     }
@@ -203,7 +235,10 @@ mod tests {
     #[test]
     fn limits_refuse_instead_of_evicting() {
         let (state, chain, admin) = setup();
-        let mut m = Mempool::new(MempoolConfig { max_txs: 1, max_bytes: 1 << 20 });
+        let mut m = Mempool::new(MempoolConfig {
+            max_txs: 1,
+            max_bytes: 1 << 20,
+        });
         m.admit(&state, &chain, tx(&admin, &chain, 0, 1), 100).unwrap();
         let full = m.admit(&state, &chain, tx(&admin, &chain, 1, 1), 100).unwrap_err();
         assert!(matches!(full, SubmitError::MempoolFull(_)));

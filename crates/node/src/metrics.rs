@@ -36,29 +36,90 @@ impl Metrics {
             let _ = writeln!(out, "medledger_{name} {value}");
         };
         let c = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
-        line("txs_submitted_total", "counter", "Transactions accepted into the mempool.", c(&self.txs_submitted));
-        line("txs_rejected_total", "counter", "Transactions refused at submission.", c(&self.txs_rejected));
-        line("txs_committed_total", "counter", "Transactions committed in blocks (any outcome).", c(&self.txs_committed));
-        line("txs_failed_total", "counter", "Committed transactions whose outcome was a ledger error.", c(&self.txs_failed));
-        line("txs_dropped_total", "counter", "Accepted transactions left out of every block.", c(&self.txs_dropped));
-        line("blocks_committed_total", "counter", "Blocks committed.", c(&self.blocks_committed));
+        line(
+            "txs_submitted_total",
+            "counter",
+            "Transactions accepted into the mempool.",
+            c(&self.txs_submitted),
+        );
+        line(
+            "txs_rejected_total",
+            "counter",
+            "Transactions refused at submission.",
+            c(&self.txs_rejected),
+        );
+        line(
+            "txs_committed_total",
+            "counter",
+            "Transactions committed in blocks (any outcome).",
+            c(&self.txs_committed),
+        );
+        line(
+            "txs_failed_total",
+            "counter",
+            "Committed transactions whose outcome was a ledger error.",
+            c(&self.txs_failed),
+        );
+        line(
+            "txs_dropped_total",
+            "counter",
+            "Accepted transactions left out of every block.",
+            c(&self.txs_dropped),
+        );
+        line(
+            "blocks_committed_total",
+            "counter",
+            "Blocks committed.",
+            c(&self.blocks_committed),
+        );
         line(
             "block_execute_seconds_total",
             "counter",
             "Time spent executing blocks.",
-            format!("{:.6}", self.block_execute_micros_total.load(Ordering::Relaxed) as f64 / 1e6),
+            format!(
+                "{:.6}",
+                self.block_execute_micros_total.load(Ordering::Relaxed) as f64 / 1e6
+            ),
         );
         line(
             "block_commit_seconds_total",
             "counter",
             "Time spent writing blocks durably (including fsync).",
-            format!("{:.6}", self.block_commit_micros_total.load(Ordering::Relaxed) as f64 / 1e6),
+            format!(
+                "{:.6}",
+                self.block_commit_micros_total.load(Ordering::Relaxed) as f64 / 1e6
+            ),
         );
-        line("height", "gauge", "Height of the last committed block.", g.height.to_string());
-        line("log_size", "gauge", "Leaves in the transparency log.", g.log_size.to_string());
-        line("mempool_txs", "gauge", "Transactions waiting for a block.", g.mempool_txs.to_string());
-        line("mempool_bytes", "gauge", "Bytes of transactions waiting for a block.", g.mempool_bytes.to_string());
-        line("uptime_seconds", "gauge", "Seconds since the node started.", g.uptime_seconds.to_string());
+        line(
+            "height",
+            "gauge",
+            "Height of the last committed block.",
+            g.height.to_string(),
+        );
+        line(
+            "log_size",
+            "gauge",
+            "Leaves in the transparency log.",
+            g.log_size.to_string(),
+        );
+        line(
+            "mempool_txs",
+            "gauge",
+            "Transactions waiting for a block.",
+            g.mempool_txs.to_string(),
+        );
+        line(
+            "mempool_bytes",
+            "gauge",
+            "Bytes of transactions waiting for a block.",
+            g.mempool_bytes.to_string(),
+        );
+        line(
+            "uptime_seconds",
+            "gauge",
+            "Seconds since the node started.",
+            g.uptime_seconds.to_string(),
+        );
         out
     }
 }

@@ -61,7 +61,11 @@ pub struct Accepted {
 /// What `GET /v1/tx/{hash}` reports.
 pub enum TxStatus {
     Pending,
-    Committed { location: CommittedTx, leaf: LogLeaf, tx: SignedTx },
+    Committed {
+        location: CommittedTx,
+        leaf: LogLeaf,
+        tx: Box<SignedTx>,
+    },
 }
 
 struct Inner {
@@ -99,14 +103,20 @@ fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 fn now_ms() -> TimestampMs {
-    TimestampMs(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
+    TimestampMs(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    )
 }
 
 impl Node {
     /// Opens the node's database (creating it from genesis on first start) and loads the
     /// transparency log into memory.
     pub fn open(home: &Home) -> Result<Node, NodeError> {
-        std::fs::create_dir_all(home.data_dir()).map_err(|e| NodeError::Io(format!("{}: {e}", home.data_dir().display())))?;
+        std::fs::create_dir_all(home.data_dir())
+            .map_err(|e| NodeError::Io(format!("{}: {e}", home.data_dir().display())))?;
         let store = Store::open(&home.db_path())?;
         Self::with_store(home.config.clone(), home.genesis.clone(), home.key.clone(), store)
     }
@@ -115,7 +125,8 @@ impl Node {
         let head = store.init_genesis(&genesis)?;
         let mut log = MemoryLog::new();
         for (level, index, hash) in store.reader()?.log_nodes()? {
-            log.insert_node(level, index, hash).map_err(|e| NodeError::Log(e.to_string()))?;
+            log.insert_node(level, index, hash)
+                .map_err(|e| NodeError::Log(e.to_string()))?;
         }
         if log.size() != head.log_size || log.root() != head.log_root {
             return Err(NodeError::Log(format!(
@@ -222,6 +233,14 @@ impl Node {
     /// Runs block production until `shutdown` resolves. Returns an error only for a
     /// fatal condition (the disk failed), after which the node must stop.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+        let result = self.produce_until(shutdown).await;
+        // Nobody will commit what is still waiting; tell the callers now rather than
+        // letting them time out.
+        self.fail_waiters();
+        result
+    }
+
+    async fn produce_until(&self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
         tokio::pin!(shutdown);
         let interval = self.inner.config.block_interval();
         let max = self.inner.config.block.max_txs;
@@ -248,7 +267,6 @@ impl Node {
                 .map_err(|e| NodeError::Io(format!("block production task failed: {e}")))?;
             if let Err(e) = produced {
                 error!("stopping: {e}");
-                self.fail_waiters();
                 return Err(e);
             }
             last_block = Instant::now();
@@ -263,8 +281,19 @@ impl Node {
         let size_before = head.log_size;
         let executed = {
             let mut log = write(&inner.log);
-            executor::propose(&inner.store, &mut log, &head, self.chain_id(), self.public_key(), now_ms(), batch)
-                .map_err(|source| NodeError::Block { height: head.height.next(), source })?
+            executor::propose(
+                &inner.store,
+                &mut log,
+                &head,
+                self.chain_id(),
+                self.public_key(),
+                now_ms(),
+                batch,
+            )
+            .map_err(|source| NodeError::Block {
+                height: head.height.next(),
+                source,
+            })?
         };
         let t1 = Instant::now();
         let hash = executed.block.hash();
@@ -301,7 +330,12 @@ impl Node {
         Metrics::add(&m.block_execute_micros_total, (t1 - t0).as_micros() as u64);
         Metrics::add(&m.block_commit_micros_total, (t2 - t1).as_micros() as u64);
 
-        let signer_of: HashMap<Hash32, PublicKey> = committed.block.txs.iter().map(|t| (t.hash(), t.tx.signer)).collect();
+        let signer_of: Vec<(Hash32, PublicKey)> = committed
+            .leaves
+            .iter()
+            .zip(&committed.block.txs)
+            .map(|(l, t)| (l.tx_hash, t.tx.signer))
+            .collect();
         {
             let mut waiters = lock(&inner.waiters);
             for (i, leaf) in committed.leaves.iter().enumerate() {
@@ -321,7 +355,12 @@ impl Node {
                 }
             }
         }
-        lock(&inner.mempool).settle(signer_of.iter().chain(committed.dropped.iter().map(|(h, s, _)| (h, s))));
+        lock(&inner.mempool).settle(
+            signer_of
+                .iter()
+                .map(|(h, s)| (h, s))
+                .chain(committed.dropped.iter().map(|(h, s, _)| (h, s))),
+        );
         info!(
             %height,
             txs = committed.block.txs.len(),
@@ -368,7 +407,7 @@ impl Node {
                 outcome: leaf.outcome,
             },
             leaf,
-            tx,
+            tx: Box::new(tx),
         }))
     }
 
@@ -407,19 +446,23 @@ impl Node {
     fn committed_size(&self, size: TreeSize) -> Result<(), NodeError> {
         let head = self.head().log_size;
         if size > head {
-            return Err(NodeError::Log(format!("tree size {size} is beyond the current size {head}")));
+            return Err(NodeError::Log(format!(
+                "tree size {size} is beyond the current size {head}"
+            )));
         }
         Ok(())
     }
 
     pub fn inclusion_proof(&self, index: LeafIndex, size: TreeSize) -> Result<InclusionProof, NodeError> {
         self.committed_size(size)?;
-        medledger_merkle::inclusion_proof(&*read(&self.inner.log), index, size).map_err(|e| NodeError::Log(e.to_string()))
+        medledger_merkle::inclusion_proof(&*read(&self.inner.log), index, size)
+            .map_err(|e| NodeError::Log(e.to_string()))
     }
 
     pub fn consistency_proof(&self, first: TreeSize, second: TreeSize) -> Result<ConsistencyProof, NodeError> {
         self.committed_size(second)?;
-        medledger_merkle::consistency_proof(&*read(&self.inner.log), first, second).map_err(|e| NodeError::Log(e.to_string()))
+        medledger_merkle::consistency_proof(&*read(&self.inner.log), first, second)
+            .map_err(|e| NodeError::Log(e.to_string()))
     }
 
     /// The index of the leaf with this hash, if it is in the committed log.
@@ -434,8 +477,12 @@ impl Node {
         let mut out = Vec::new();
         let mut block: Option<Block> = None;
         for i in start..=end {
-            let Some(raw) = reader.leaf_bytes(LeafIndex(i))? else { break };
-            let leaf = reader.leaf(LeafIndex(i))?.ok_or_else(|| StoreError::Corrupt(format!("leaf {i}")))?;
+            let Some(raw) = reader.leaf_bytes(LeafIndex(i))? else {
+                break;
+            };
+            let leaf = reader
+                .leaf(LeafIndex(i))?
+                .ok_or_else(|| StoreError::Corrupt(format!("leaf {i}")))?;
             if block.as_ref().map(|b| b.header.height) != Some(leaf.height) {
                 block = reader.block(leaf.height)?;
             }
@@ -483,7 +530,9 @@ fn verify_parallel(txs: Vec<SignedTx>) -> Vec<Result<VerifiedTx, Rejection>> {
         let h = s.spawn(|| medledger_ledger::verify_txs(second));
         let mut out = medledger_ledger::verify_txs(txs);
         // A panicking verifier thread must not turn into accepted transactions.
-        let rest = h.join().unwrap_or_else(|_| vec![Err(Rejection::BadSignature); second_len]);
+        let rest = h
+            .join()
+            .unwrap_or_else(|_| vec![Err(Rejection::BadSignature); second_len]);
         out.extend(rest);
         out
     })

@@ -105,7 +105,9 @@ pub fn verify_consistency(
         return Err(ReceiptError::ChainMismatch);
     }
     if proof.first != first.head.tree_size || proof.second != second.head.tree_size {
-        return Err(ReceiptError::Consistency("proof sizes differ from the tree heads".into()));
+        return Err(ReceiptError::Consistency(
+            "proof sizes differ from the tree heads".into(),
+        ));
     }
     proof
         .verify(&first.head.root_hash, &second.head.root_hash)

@@ -83,7 +83,10 @@ impl Decode for ChainHead {
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let version = r.u8("head version")?;
         if version != 1 {
-            return Err(DecodeError::UnsupportedVersion { what: "chain head", version });
+            return Err(DecodeError::UnsupportedVersion {
+                what: "chain head",
+                version,
+            });
         }
         Ok(ChainHead {
             height: Height::decode_from(r)?,
@@ -96,6 +99,9 @@ impl Decode for ChainHead {
     }
 }
 
+/// redb's page cache. Hot state and the upper JMT levels fit; the rest is read from disk.
+const CACHE_BYTES: usize = 256 * 1024 * 1024;
+
 /// A node's database.
 pub struct Store {
     db: Database,
@@ -104,7 +110,10 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database file at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = Database::builder().create(path).map_err(StoreError::db)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(StoreError::db)?;
         let store = Store { db };
         store.create_tables()?;
         Ok(store)

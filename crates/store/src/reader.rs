@@ -39,6 +39,9 @@ impl TxLocation {
     }
 }
 
+/// A state entry as stored: (SHA-256 of the key, value).
+pub type StateEntry = ([u8; 32], Vec<u8>);
+
 /// A key's current value (or absence) with a proof against the state root.
 pub struct StateProof {
     pub value: Option<Vec<u8>>,
@@ -54,8 +57,7 @@ pub struct StoreReader {
     tx_index: ReadOnlyTable<&'static [u8; 32], &'static [u8; 12]>,
     leaves: ReadOnlyTable<u64, &'static [u8]>,
     log_nodes: ReadOnlyTable<(u8, u64), &'static [u8; 32]>,
-    state: ReadOnlyTable<&'static [u8], &'static [u8]>,
-    key_hashes: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
+    state: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     jmt_nodes: ReadOnlyTable<&'static [u8], &'static [u8]>,
 }
 
@@ -69,7 +71,6 @@ impl StoreReader {
             leaves: txn.open_table(LEAVES).map_err(open_err)?,
             log_nodes: txn.open_table(LOG_NODES).map_err(open_err)?,
             state: txn.open_table(STATE).map_err(open_err)?,
-            key_hashes: txn.open_table(KEY_HASHES).map_err(open_err)?,
             jmt_nodes: txn.open_table(JMT_NODES).map_err(open_err)?,
         })
     }
@@ -127,9 +128,14 @@ impl StoreReader {
             .transpose()
     }
 
-    /// Every stored transparency-log node, in (level, index) order.
+    /// Every transparency-log node, in (level, index) order: the leaf hashes computed
+    /// from the stored leaves, then the stored interior nodes.
     pub fn log_nodes(&self) -> Result<Vec<(u8, u64, Hash32)>, StoreError> {
         let mut out = Vec::new();
+        for entry in self.leaves.iter().map_err(StoreError::db)? {
+            let (k, v) = entry.map_err(StoreError::db)?;
+            out.push((0, k.value(), medledger_merkle::leaf_hash(v.value())));
+        }
         for entry in self.log_nodes.iter().map_err(StoreError::db)? {
             let (k, v) = entry.map_err(StoreError::db)?;
             let (level, index) = k.value();
@@ -138,12 +144,12 @@ impl StoreReader {
         Ok(out)
     }
 
-    /// Every state entry, in key order.
-    pub fn state_entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    /// Every state entry as (key hash, value), in key-hash order.
+    pub fn state_entries(&self) -> Result<Vec<StateEntry>, StoreError> {
         let mut out = Vec::new();
         for entry in self.state.iter().map_err(StoreError::db)? {
             let (k, v) = entry.map_err(StoreError::db)?;
-            out.push((k.value().to_vec(), v.value().to_vec()));
+            out.push((*k.value(), v.value().to_vec()));
         }
         Ok(out)
     }
@@ -169,12 +175,21 @@ impl StateRead for StoreReader {
     /// go on without its state, so it is treated like a missing key and the block that
     /// follows will not match its peers' state root, which stops the node.
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.state.get(key).ok().flatten().map(|v| v.value().to_vec())
+        let kh = KeyHash::with::<Sha256>(key);
+        self.state.get(&kh.0).ok().flatten().map(|v| v.value().to_vec())
     }
 }
 
 impl NodeSource for StoreReader {
     fn node(&self, level: u8, index: u64) -> Option<Hash32> {
+        if level == 0 {
+            return self
+                .leaves
+                .get(index)
+                .ok()
+                .flatten()
+                .map(|v| medledger_merkle::leaf_hash(v.value()));
+        }
         self.log_nodes
             .get((level, index))
             .ok()
@@ -195,10 +210,7 @@ impl TreeReader for StoreReader {
     /// Only the latest value of each key is kept, which is all that proofs against the
     /// current head need.
     fn get_value_option(&self, _max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
-        let Some(key) = self.key_hashes.get(&key_hash.0)? else {
-            return Ok(None);
-        };
-        Ok(self.state.get(key.value())?.map(|v| v.value().to_vec()))
+        Ok(self.state.get(&key_hash.0)?.map(|v| v.value().to_vec()))
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {

@@ -40,13 +40,24 @@ impl Store {
     /// version `height`. Writes nothing.
     pub fn stage(&self, reader: &StoreReader, height: Height, writes: Writes) -> Result<StagedState, StoreError> {
         let tree = JellyfishMerkleTree::<_, Sha256>::new(reader);
-        let value_set: Vec<(KeyHash, Option<Vec<u8>>)> = writes
-            .iter()
-            .map(|(k, v)| (KeyHash::with::<Sha256>(k), v.clone()))
-            .collect();
-        let (root, batch) = tree
-            .put_value_set(value_set, height.0)
-            .map_err(|e| StoreError::State(e.to_string()))?;
+        let has_deletes = writes.values().any(Option::is_none);
+        let (root, batch) = if writes.is_empty() || has_deletes {
+            // The general path: one key at a time, deletions allowed.
+            let value_set: Vec<(KeyHash, Option<Vec<u8>>)> = writes
+                .iter()
+                .map(|(k, v)| (KeyHash::with::<Sha256>(k), v.clone()))
+                .collect();
+            tree.put_value_set(value_set, height.0)
+        } else {
+            // The fast path: jmt sorts the batch and rebuilds each touched subtree once.
+            let value_set: Vec<(KeyHash, Vec<u8>)> = writes
+                .iter()
+                .filter_map(|(k, v)| v.clone().map(|v| (KeyHash::with::<Sha256>(k), v)))
+                .collect();
+            tree.batch_put_value_sets(vec![value_set], None, height.0)
+                .map(|(roots, batch)| (roots.first().copied().unwrap_or(jmt::RootHash([0; 32])), batch))
+        }
+        .map_err(|e| StoreError::State(e.to_string()))?;
         Ok(StagedState {
             root: Hash32(root.0),
             version: height,
@@ -97,6 +108,14 @@ impl Store {
             <ChainHead as medledger_types::Decode>::decode(raw.value())
                 .map_err(|e| StoreError::Corrupt(format!("chain head: {e}")))?
         };
+        if c.leaves.len() != c.block.txs.len() {
+            return Err(StoreError::Corrupt(format!(
+                "block {} has {} transactions but {} log leaves",
+                header.height,
+                c.block.txs.len(),
+                c.leaves.len()
+            )));
+        }
         if header.height != prev.height.next() || c.staged.version != header.height {
             return Err(StoreError::NotNext {
                 head: prev.height,
@@ -105,21 +124,35 @@ impl Store {
         }
         {
             let mut blocks = txn.open_table(BLOCKS).map_err(db_err)?;
-            blocks.insert(header.height.0, c.block.encode().as_slice()).map_err(db_err)?;
+            blocks
+                .insert(header.height.0, c.block.encode().as_slice())
+                .map_err(db_err)?;
             let mut index = txn.open_table(TX_INDEX).map_err(db_err)?;
-            for (i, tx) in c.block.txs.iter().enumerate() {
-                let loc = TxLocation {
-                    height: header.height,
-                    index_in_block: u32::try_from(i).map_err(db_err)?,
-                };
-                index.insert(tx.hash().as_bytes(), &loc.to_bytes()).map_err(db_err)?;
+            let mut entries: Vec<(Hash32, TxLocation)> = c
+                .leaves
+                .iter()
+                .map(|leaf| {
+                    (
+                        leaf.tx_hash,
+                        TxLocation {
+                            height: header.height,
+                            index_in_block: leaf.index_in_block,
+                        },
+                    )
+                })
+                .collect();
+            entries.sort_unstable_by_key(|(h, _)| *h);
+            for (hash, loc) in entries {
+                index.insert(hash.as_bytes(), &loc.to_bytes()).map_err(db_err)?;
             }
             let mut leaves = txn.open_table(LEAVES).map_err(db_err)?;
             for (i, leaf) in c.leaves.iter().enumerate() {
-                leaves.insert(prev.log_size.0 + i as u64, leaf.encode().as_slice()).map_err(db_err)?;
+                leaves
+                    .insert(prev.log_size.0 + i as u64, leaf.encode().as_slice())
+                    .map_err(db_err)?;
             }
             let mut nodes = txn.open_table(LOG_NODES).map_err(db_err)?;
-            for (level, index, hash) in c.log_nodes {
+            for (level, index, hash) in c.log_nodes.iter().filter(|(level, _, _)| *level > 0) {
                 nodes.insert((*level, *index), hash.as_bytes()).map_err(db_err)?;
             }
         }
@@ -152,7 +185,6 @@ impl Store {
         txn.open_table(LEAVES).map_err(db_err)?;
         txn.open_table(LOG_NODES).map_err(db_err)?;
         txn.open_table(STATE).map_err(db_err)?;
-        txn.open_table(KEY_HASHES).map_err(db_err)?;
         txn.open_table(JMT_NODES).map_err(db_err)?;
         txn.commit().map_err(db_err)
     }
@@ -160,11 +192,18 @@ impl Store {
     /// Overwrites raw bytes of a stored block or log node. Exists so that tests can
     /// check that `verify` notices tampering; the node never calls it.
     #[doc(hidden)]
-    pub fn tamper_for_tests(&self, block: Option<(Height, Vec<u8>)>, log_node: Option<(u8, u64, Hash32)>) -> Result<(), StoreError> {
+    pub fn tamper_for_tests(
+        &self,
+        block: Option<(Height, Vec<u8>)>,
+        log_node: Option<(u8, u64, Hash32)>,
+    ) -> Result<(), StoreError> {
         let txn = self.begin_durable()?;
         {
             if let Some((h, bytes)) = block {
-                txn.open_table(BLOCKS).map_err(db_err)?.insert(h.0, bytes.as_slice()).map_err(db_err)?;
+                txn.open_table(BLOCKS)
+                    .map_err(db_err)?
+                    .insert(h.0, bytes.as_slice())
+                    .map_err(db_err)?;
             }
             if let Some((level, index, hash)) = log_node {
                 txn.open_table(LOG_NODES)
@@ -185,19 +224,18 @@ fn write_head(txn: &WriteTransaction, head: &ChainHead) -> Result<(), StoreError
 
 fn write_state(txn: &WriteTransaction, staged: StagedState) -> Result<(), StoreError> {
     let mut state = txn.open_table(STATE).map_err(db_err)?;
-    let mut key_hashes = txn.open_table(KEY_HASHES).map_err(db_err)?;
-    for (k, v) in &staged.writes {
-        let kh = KeyHash::with::<Sha256>(k);
+    let mut by_hash: Vec<(KeyHash, &Option<Vec<u8>>)> = staged
+        .writes
+        .iter()
+        .map(|(k, v)| (KeyHash::with::<Sha256>(k), v))
+        .collect();
+    // Sorted keys keep redb's inserts local.
+    by_hash.sort_unstable_by_key(|(kh, _)| kh.0);
+    for (kh, v) in by_hash {
         match v {
-            Some(v) => {
-                state.insert(k.as_slice(), v.as_slice()).map_err(db_err)?;
-                key_hashes.insert(&kh.0, k.as_slice()).map_err(db_err)?;
-            }
-            None => {
-                state.remove(k.as_slice()).map_err(db_err)?;
-                key_hashes.remove(&kh.0).map_err(db_err)?;
-            }
-        }
+            Some(v) => state.insert(&kh.0, v.as_slice()).map_err(db_err)?,
+            None => state.remove(&kh.0).map_err(db_err)?,
+        };
     }
     let mut nodes = txn.open_table(JMT_NODES).map_err(db_err)?;
     for stale in &staged.batch.stale_node_index_batch {

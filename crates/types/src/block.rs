@@ -166,7 +166,12 @@ impl Encode for Block {
 impl Decode for Block {
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let header = BlockHeader::decode_from(r)?;
-        let txs = r.seq(MAX_BLOCK_TXS, MIN_SIGNED_TX_LEN, "block transactions", SignedTx::decode_from)?;
+        let txs = r.seq(
+            MAX_BLOCK_TXS,
+            MIN_SIGNED_TX_LEN,
+            "block transactions",
+            SignedTx::decode_from,
+        )?;
         if txs.len() != header.tx_count as usize {
             return Err(DecodeError::Invalid {
                 what: "block",

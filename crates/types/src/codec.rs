@@ -25,18 +25,11 @@ pub enum DecodeError {
     #[error("unexpected end of input while reading {what}")]
     UnexpectedEnd { what: &'static str },
     #[error("{what}: length {len} exceeds the limit of {max}")]
-    TooLong {
-        what: &'static str,
-        len: usize,
-        max: usize,
-    },
+    TooLong { what: &'static str, len: usize, max: usize },
     #[error("{what}: invalid tag {tag}")]
     InvalidTag { what: &'static str, tag: u8 },
     #[error("{what}: {reason}")]
-    Invalid {
-        what: &'static str,
-        reason: &'static str,
-    },
+    Invalid { what: &'static str, reason: &'static str },
     #[error("{count} trailing bytes after the value")]
     TrailingBytes { count: usize },
     #[error("unsupported encoding version {version} for {what}")]

@@ -120,10 +120,7 @@ pub enum ParseIdError {
         got: usize,
     },
     #[error("{what}: {reason}")]
-    Invalid {
-        what: &'static str,
-        reason: &'static str,
-    },
+    Invalid { what: &'static str, reason: &'static str },
 }
 
 macro_rules! number {

@@ -13,8 +13,8 @@ pub mod tx;
 pub use block::{Block, BlockHeader, Commit, CommitSig, commit_sign_bytes};
 pub use codec::{Decode, DecodeError, Encode, Reader};
 pub use ids::{
-    ChainId, Hash32, Height, LeafIndex, MemberId, Nonce, OrgId, ParseIdError, PublicKey, Signature,
-    TimestampMs, TreeSize,
+    ChainId, Hash32, Height, LeafIndex, MemberId, Nonce, OrgId, ParseIdError, PublicKey, Signature, TimestampMs,
+    TreeSize,
 };
 pub use log::{LogLeaf, OutcomeCode, TreeHead};
 pub use tx::{SignedTx, Tx, TxKind};

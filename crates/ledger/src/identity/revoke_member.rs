@@ -35,7 +35,12 @@ impl Decode for RevokeMember {
 }
 
 impl RevokeMember {
-    pub fn apply(&self, state: &mut Overlay<'_>, signer: &PublicKey, _ctx: &BlockContext) -> Result<Vec<Event>, TxError> {
+    pub fn apply(
+        &self,
+        state: &mut Overlay<'_>,
+        signer: &PublicKey,
+        _ctx: &BlockContext,
+    ) -> Result<Vec<Event>, TxError> {
         require_org(state, &self.org)?;
         require_admin(state, signer, &self.org)?;
         let member_key = keys::member(&self.org, &self.member);

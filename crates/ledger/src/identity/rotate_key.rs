@@ -39,7 +39,12 @@ impl Decode for RotateKey {
 }
 
 impl RotateKey {
-    pub fn apply(&self, state: &mut Overlay<'_>, signer: &PublicKey, _ctx: &BlockContext) -> Result<Vec<Event>, TxError> {
+    pub fn apply(
+        &self,
+        state: &mut Overlay<'_>,
+        signer: &PublicKey,
+        _ctx: &BlockContext,
+    ) -> Result<Vec<Event>, TxError> {
         require_org(state, &self.org)?;
         let member_key = keys::member(&self.org, &self.member);
         let mut member: MemberRecord = state.get_record(&member_key).ok_or_else(|| TxError::UnknownMember {

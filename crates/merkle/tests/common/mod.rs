@@ -13,9 +13,7 @@ pub type CtTree = MemoryBackedTree<Sha256, Vec<u8>>;
 
 /// `count` leaves of random data, made pairwise distinct by a prefix of their index (so
 /// no two leaf hashes collide and no tampered proof can verify "by coincidence").
-pub fn distinct_leaves(
-    count: impl Into<proptest::sample::SizeRange>,
-) -> BoxedStrategy<Vec<Vec<u8>>> {
+pub fn distinct_leaves(count: impl Into<proptest::sample::SizeRange>) -> BoxedStrategy<Vec<Vec<u8>>> {
     prop::collection::vec(prop::collection::vec(any::<u8>(), 0..24), count)
         .prop_map(|raw| {
             raw.into_iter()
@@ -73,11 +71,7 @@ pub fn ct_accepts_inclusion(p: &InclusionProof, leaf_data: &[u8], root: &Hash32)
 }
 
 /// Does ct-merkle accept our consistency proof? `None` if it cannot be asked.
-pub fn ct_accepts_consistency(
-    p: &ConsistencyProof,
-    first_root: &Hash32,
-    second_root: &Hash32,
-) -> Option<bool> {
+pub fn ct_accepts_consistency(p: &ConsistencyProof, first_root: &Hash32, second_root: &Hash32) -> Option<bool> {
     if p.first.0 == 0 || p.first.0 > p.second.0 {
         return None;
     }

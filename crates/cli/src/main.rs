@@ -1,0 +1,74 @@
+//! `medledger`: run and operate a medledger network.
+
+mod bench;
+mod client;
+mod dev;
+mod keys;
+mod proof;
+mod run;
+mod tx;
+mod verify;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "medledger",
+    version,
+    about = "A permissioned blockchain for healthcare: run a node, send transactions, verify the ledger"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a new network: genesis, one home folder per validator, organisation admin keys.
+    Init(run::InitArgs),
+    /// Run one node from its home folder.
+    Node {
+        /// The node's home folder (written by `init`).
+        #[arg(long, env = "MEDLEDGER_HOME")]
+        home: PathBuf,
+    },
+    /// Start a local development network (created on first run, resumed afterwards).
+    Dev(dev::DevArgs),
+    /// Generate and show keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Build, sign and submit transactions.
+    #[command(subcommand)]
+    Tx(tx::TxCommand),
+    /// Re-check a node's data folder offline: every hash link, signature, root and proof.
+    Verify(verify::VerifyArgs),
+    /// Fetch and check receipts and tree-head consistency offline.
+    #[command(subcommand)]
+    Proof(proof::ProofCommand),
+    /// Measure throughput and latency of a local node under load.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    run::init_logging();
+    let result = match cli.command {
+        Command::Init(args) => run::init(args),
+        Command::Node { home } => run::node(&home),
+        Command::Dev(args) => dev::run(args),
+        Command::Keys(cmd) => keys::run(cmd),
+        Command::Tx(cmd) => tx::run(cmd),
+        Command::Verify(args) => verify::run(args),
+        Command::Proof(cmd) => proof::run(cmd),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! `init` and `node`: write a network, run a node.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use medledger_node::home::{InitOutput, default_orgs};
+use medledger_node::{Home, InitOptions, Node, init_network};
+use medledger_types::{ChainId, TimestampMs};
+use tokio::net::TcpListener;
+use tracing::info;
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MEDLEDGER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,jmt=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// Folder to write the network into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of validators (one home folder each).
+    #[arg(long, default_value_t = 1)]
+    pub validators: usize,
+    /// Number of member organisations (default: one per validator).
+    #[arg(long)]
+    pub orgs: Option<usize>,
+    #[arg(long, default_value = "medledger-local")]
+    pub chain_id: String,
+    /// API port of the first node; node i gets port + i. 0 picks free ports at start.
+    #[arg(long, default_value_t = 8080)]
+    pub base_port: u16,
+}
+
+pub fn init(args: InitArgs) -> Result<()> {
+    let out = write_network(&args.out, &args.chain_id, args.validators, args.orgs, args.base_port)?;
+    println!(
+        "wrote a {}-validator network to {}",
+        out.node_homes.len(),
+        args.out.display()
+    );
+    println!("  genesis:    {}", args.out.join("genesis.json").display());
+    for home in &out.node_homes {
+        println!(
+            "  node home:  {}   (run: medledger node --home {})",
+            home.display(),
+            home.display()
+        );
+    }
+    for (org, path) in &out.admin_keys {
+        println!("  admin key of {org}: {}", path.display());
+    }
+    Ok(())
+}
+
+pub fn write_network(
+    out: &Path,
+    chain_id: &str,
+    validators: usize,
+    orgs: Option<usize>,
+    base_port: u16,
+) -> Result<InitOutput> {
+    anyhow::ensure!(
+        (1..=100).contains(&validators),
+        "--validators must be between 1 and 100"
+    );
+    let orgs = orgs.unwrap_or(validators);
+    anyhow::ensure!((1..=1000).contains(&orgs), "--orgs must be between 1 and 1000");
+    let opts = InitOptions {
+        chain_id: ChainId::new(chain_id).map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?,
+        validators,
+        orgs: default_orgs(orgs),
+        base_api_port: base_port,
+        genesis_time: TimestampMs(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        ),
+    };
+    Ok(init_network(out, &opts)?)
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn node(home: &Path) -> Result<()> {
+    let home = Home::load(home)?;
+    runtime()?.block_on(async move {
+        let running = start(&home).await?;
+        println!("{} API listening on http://{}", home.config.moniker, running.addr);
+        running.run_until(shutdown_signal()).await
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A node with its API bound, not yet producing blocks.
+pub struct Running {
+    pub node: Node,
+    pub addr: std::net::SocketAddr,
+    listener: TcpListener,
+}
+
+pub async fn start(home: &Home) -> Result<Running> {
+    let node = Node::open(home).with_context(|| {
+        format!(
+            "opening the ledger in {} (is another medledger process using this home?)",
+            home.data_dir().display()
+        )
+    })?;
+    let listener = TcpListener::bind(home.config.api.listen).await.with_context(|| {
+        format!(
+            "binding the API to {} (is another node running?)",
+            home.config.api.listen
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    Ok(Running { node, addr, listener })
+}
+
+impl Running {
+    /// Serves the API and produces blocks until `shutdown`; then stops both cleanly.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut api_stop = stop_rx.clone();
+        let api = tokio::spawn(medledger_api::serve(self.listener, self.node.clone(), async move {
+            let _ = api_stop.wait_for(|s| *s).await;
+        }));
+        let result = self.node.run(shutdown).await;
+        let _ = stop_tx.send(true);
+        let _ = api.await;
+        info!("node stopped");
+        result.map_err(Into::into)
+    }
+}

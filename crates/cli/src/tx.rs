@@ -1,0 +1,202 @@
+//! `tx`: build, sign and submit transactions.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use medledger_crypto::Keypair;
+use medledger_ledger::Payload;
+use medledger_ledger::identity::MemberKind;
+use medledger_ledger::identity::register_member::RegisterMember;
+use medledger_ledger::identity::revoke_member::RevokeMember;
+use medledger_ledger::identity::rotate_key::RotateKey;
+use medledger_node::home::{read_key, write_key};
+use medledger_types::codec::{Decode, Encode};
+use medledger_types::{ChainId, MemberId, Nonce, OrgId, PublicKey, SignedTx, Tx};
+
+use crate::client::Client;
+use crate::run::runtime;
+
+#[derive(Args, Clone)]
+pub struct Common {
+    /// The signer's key file.
+    #[arg(long)]
+    key: PathBuf,
+    /// The node to submit to.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "MEDLEDGER_NODE")]
+    node: String,
+    /// Use this nonce instead of asking the node for the signer's next one.
+    #[arg(long)]
+    nonce: Option<u64>,
+    /// Use this chain id instead of asking the node.
+    #[arg(long)]
+    chain_id: Option<String>,
+    /// Write the signed transaction (hex) to this file instead of submitting it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Return once the node accepted the transaction, without waiting for its block.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+#[derive(Subcommand)]
+pub enum TxCommand {
+    /// An organisation admin registers a member and its public key.
+    RegisterMember {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        org: OrgId,
+        /// An opaque id (for a patient, a pseudonym: never a name or record number).
+        #[arg(long)]
+        member: MemberId,
+        /// admin, practitioner, patient, device or service.
+        #[arg(long)]
+        kind: MemberKind,
+        /// The member's public key (hex).
+        #[arg(long, conflicts_with = "new_key", required_unless_present = "new_key")]
+        public_key: Option<PublicKey>,
+        /// Generate a key for the member and write it to <member>.json in the current folder.
+        #[arg(long)]
+        new_key: bool,
+    },
+    /// An organisation admin revokes a member; its key can never sign again.
+    RevokeMember {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        org: OrgId,
+        #[arg(long)]
+        member: MemberId,
+    },
+    /// Replace a member's key (signed by an org admin or by the member's current key).
+    RotateKey {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        org: OrgId,
+        #[arg(long)]
+        member: MemberId,
+        #[arg(long)]
+        new_public_key: PublicKey,
+    },
+    /// Submit a signed transaction written earlier with --out.
+    Submit {
+        file: PathBuf,
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "MEDLEDGER_NODE")]
+        node: String,
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Show a transaction's status and receipt.
+    Show {
+        hash: String,
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "MEDLEDGER_NODE")]
+        node: String,
+    },
+}
+
+pub fn run(cmd: TxCommand) -> Result<()> {
+    runtime()?.block_on(run_async(cmd))
+}
+
+async fn run_async(cmd: TxCommand) -> Result<()> {
+    let (common, payload) = match cmd {
+        TxCommand::RegisterMember {
+            common,
+            org,
+            member,
+            kind,
+            public_key,
+            new_key,
+        } => {
+            let (public_key, member_key) = match (public_key, new_key) {
+                (Some(k), _) => (k, None),
+                (None, _) => {
+                    let path = PathBuf::from(format!("{member}.json"));
+                    anyhow::ensure!(
+                        !path.exists(),
+                        "{} already exists; refusing to overwrite a key",
+                        path.display()
+                    );
+                    let key = Keypair::generate(&mut rand::rngs::OsRng);
+                    (key.public(), Some((path, key)))
+                }
+            };
+            let payload = Payload::RegisterMember(RegisterMember {
+                org,
+                member,
+                kind,
+                public_key,
+            });
+            sign_and_send(common, payload).await?;
+            // Only a key that was registered is worth keeping.
+            if let Some((path, key)) = member_key {
+                write_key(&path, &key).with_context(|| format!("writing the member's key to {}", path.display()))?;
+                eprintln!("wrote the member's key to {}", path.display());
+            }
+            return Ok(());
+        }
+        TxCommand::RevokeMember { common, org, member } => {
+            (common, Payload::RevokeMember(RevokeMember { org, member }))
+        }
+        TxCommand::RotateKey {
+            common,
+            org,
+            member,
+            new_public_key,
+        } => (
+            common,
+            Payload::RotateKey(RotateKey {
+                org,
+                member,
+                new_key: new_public_key,
+            }),
+        ),
+        TxCommand::Submit { file, node, no_wait } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let raw = hex::decode(text.trim()).context("the file must hold a hex-encoded signed transaction")?;
+            let tx = SignedTx::decode(&raw).context("the transaction does not decode")?;
+            let answer = Client::new(&node)?.submit(&tx, !no_wait).await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            return Ok(());
+        }
+        TxCommand::Show { hash, node } => {
+            let answer = Client::new(&node)?.get(&format!("/v1/tx/{hash}")).await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            return Ok(());
+        }
+    };
+    sign_and_send(common, payload).await
+}
+
+async fn sign_and_send(common: Common, payload: Payload) -> Result<()> {
+    let key = read_key(&common.key)?;
+    let client = Client::new(&common.node)?;
+    let chain_id = match &common.chain_id {
+        Some(c) => ChainId::new(c.as_str())?,
+        None => client.chain_id().await?,
+    };
+    let nonce = match common.nonce {
+        Some(n) => Nonce(n),
+        None => client.next_nonce(&key.public()).await?,
+    };
+    let tx = key.sign_tx(Tx {
+        chain_id,
+        signer: key.public(),
+        nonce,
+        kind: payload.kind(),
+        body: payload.body(),
+    });
+    if let Some(out) = common.out {
+        std::fs::write(&out, hex::encode(tx.encode())).with_context(|| format!("writing {}", out.display()))?;
+        println!("{}", tx.hash());
+        return Ok(());
+    }
+    let answer = client.submit(&tx, !common.no_wait).await?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    if answer["outcome"].as_u64().is_some_and(|o| o != 0) {
+        anyhow::bail!("the transaction was committed but failed: {}", answer["outcome_name"]);
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Running the real `medledger` binary in tests.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_medledger"));
+    c.env("MEDLEDGER_LOG", "info");
+    c
+}
+
+/// Runs the binary to completion.
+pub fn medledger(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run medledger")
+}
+
+pub fn ok(args: &[&str]) -> String {
+    let out = medledger(args);
+    assert!(
+        out.status.success(),
+        "medledger {args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes a one-validator network with ports picked at start.
+pub fn init(dir: &Path, orgs: usize) -> PathBuf {
+    let out = dir.join("net");
+    ok(&[
+        "init",
+        "--out",
+        out.to_str().unwrap(),
+        "--validators",
+        "1",
+        "--orgs",
+        &orgs.to_string(),
+        "--base-port",
+        "0",
+    ]);
+    out
+}
+
+/// A node process; killed when dropped.
+pub struct NodeProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+impl NodeProcess {
+    /// Starts `medledger node` and waits (with a deadline) until it prints its API address.
+    pub fn start(home: &Path) -> NodeProcess {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(home.join("node.log"))
+            .unwrap();
+        let mut child = bin()
+            .args(["node", "--home", home.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn node");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            panic!(
+                "node did not start; log:\n{}",
+                std::fs::read_to_string(home.join("node.log")).unwrap_or_default()
+            )
+        });
+        NodeProcess { child, url }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "node exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "node did not stop within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `cond` until it holds or the deadline passes.
+pub async fn eventually<F: AsyncFnMut() -> bool>(what: &str, timeout: Duration, mut cond: F) {
+    let deadline = Instant::now() + timeout;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

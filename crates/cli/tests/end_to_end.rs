@@ -1,0 +1,232 @@
+//! A new user's path: init a network, run a node, send a transaction with the CLI, fetch
+//! its receipt, check it offline, stop the node, verify the data folder.
+
+mod common;
+
+use common::*;
+use medledger_store::Store;
+use medledger_types::codec::Encode;
+use medledger_types::{Hash32, Height};
+
+#[test]
+fn init_run_transact_prove_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = init(dir.path(), 2);
+    let home = net.join("node0");
+    let genesis = net.join("genesis.json");
+    let admin = net.join("admins/hospital-a.json");
+    let node = NodeProcess::start(&home);
+
+    let mut hashes = Vec::new();
+    for i in 0..3 {
+        let key_file = dir.path().join(format!("member-{i}.json"));
+        let pk = ok(&["keys", "generate", "--out", key_file.to_str().unwrap()]);
+        let out = ok(&[
+            "tx",
+            "register-member",
+            "--node",
+            &node.url,
+            "--key",
+            admin.to_str().unwrap(),
+            "--org",
+            "hospital-a",
+            "--member",
+            &format!("dr-{i}"),
+            "--kind",
+            "practitioner",
+            "--public-key",
+            pk.trim(),
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["status"], "committed", "{out}");
+        assert_eq!(v["outcome_name"], "ok");
+        hashes.push(v["hash"].as_str().unwrap().to_string());
+    }
+
+    // Receipt, offline check, and a tampered receipt is refused.
+    let receipt = dir.path().join("receipt.json");
+    ok(&[
+        "proof",
+        "get",
+        "--node",
+        &node.url,
+        "--tx",
+        &hashes[1],
+        "--out",
+        receipt.to_str().unwrap(),
+    ]);
+    let out = ok(&[
+        "proof",
+        "verify",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--receipt",
+        receipt.to_str().unwrap(),
+    ]);
+    assert!(out.starts_with("ok: transaction"), "{out}");
+    let mut r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&receipt).unwrap()).unwrap();
+    r["leaf_index"] = serde_json::json!(0);
+    r["inclusion_proof"]["leaf_index"] = serde_json::json!(0);
+    std::fs::write(&receipt, r.to_string()).unwrap();
+    let bad = medledger(&[
+        "proof",
+        "verify",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--receipt",
+        receipt.to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("does NOT verify"));
+
+    // Consistency from a tree head saved earlier.
+    let sth = dir.path().join("sth.json");
+    ok(&["proof", "sth", "--node", &node.url, "--out", sth.to_str().unwrap()]);
+    ok(&[
+        "tx",
+        "revoke-member",
+        "--node",
+        &node.url,
+        "--key",
+        admin.to_str().unwrap(),
+        "--org",
+        "hospital-a",
+        "--member",
+        "dr-0",
+    ]);
+    let cons = dir.path().join("consistency.json");
+    ok(&[
+        "proof",
+        "consistency",
+        "--node",
+        &node.url,
+        "--from",
+        sth.to_str().unwrap(),
+        "--out",
+        cons.to_str().unwrap(),
+    ]);
+    let out = ok(&[
+        "proof",
+        "verify",
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--consistency",
+        cons.to_str().unwrap(),
+    ]);
+    assert!(out.contains("log of size 4"), "{out}");
+
+    // A failing transaction reports its outcome and a non-zero exit.
+    let again = medledger(&[
+        "tx",
+        "register-member",
+        "--node",
+        &node.url,
+        "--key",
+        admin.to_str().unwrap(),
+        "--org",
+        "hospital-a",
+        "--member",
+        "dr-1",
+        "--kind",
+        "practitioner",
+        "--public-key",
+        &Hash32::ZERO.to_hex(),
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("member_exists"));
+
+    node.stop();
+    let out = ok(&["verify", "--home", home.to_str().unwrap(), "--quiet"]);
+    assert!(out.starts_with("ok:"), "{out}");
+    assert!(out.contains("5 transactions"), "{out}");
+
+    // Restarting resumes the same chain.
+    let node = NodeProcess::start(&home);
+    let out = ok(&["tx", "show", "--node", &node.url, &hashes[0]]);
+    assert!(out.contains("\"committed\""), "{out}");
+    node.stop();
+}
+
+fn copy_db(home: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf {
+    let db = to.join("copy.redb");
+    std::fs::copy(home.join("data/ledger.redb"), &db).unwrap();
+    db
+}
+
+#[test]
+fn verify_names_the_first_tampered_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = init(dir.path(), 1);
+    let home = net.join("node0");
+    let genesis = net.join("genesis.json");
+    let admin = net.join("admins/hospital-a.json");
+    let node = NodeProcess::start(&home);
+    for i in 0..4 {
+        ok(&[
+            "tx",
+            "register-member",
+            "--node",
+            &node.url,
+            "--key",
+            admin.to_str().unwrap(),
+            "--org",
+            "hospital-a",
+            "--member",
+            &format!("p-{i}"),
+            "--kind",
+            "patient",
+            "--public-key",
+            &Hash32::digest(&[&[i]]).to_hex(),
+        ]);
+    }
+    node.stop();
+    ok(&["verify", "--home", home.to_str().unwrap(), "--quiet"]);
+
+    let verify_db = |db: &std::path::Path| {
+        medledger(&[
+            "verify",
+            "--db",
+            db.to_str().unwrap(),
+            "--genesis",
+            genesis.to_str().unwrap(),
+            "--quiet",
+        ])
+    };
+
+    // A flipped byte inside block 2 (in a transaction's member id).
+    let db = copy_db(&home, dir.path());
+    {
+        let store = Store::open(&db).unwrap();
+        let block = store.reader().unwrap().block(Height(2)).unwrap().unwrap();
+        let mut bytes = block.encode();
+        let at = bytes.len() - 120;
+        bytes[at] ^= 0x01;
+        store.tamper_for_tests(Some((Height(2), bytes)), None).unwrap();
+    }
+    let out = verify_db(&db);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("block 2"), "{err}");
+
+    // A flipped byte in a stored log node.
+    std::fs::remove_file(&db).unwrap();
+    let db = copy_db(&home, dir.path());
+    {
+        let store = Store::open(&db).unwrap();
+        let reader = store.reader().unwrap();
+        let (level, index, mut hash) = reader
+            .log_nodes()
+            .unwrap()
+            .into_iter()
+            .find(|(l, i, _)| *l == 1 && *i == 1)
+            .unwrap();
+        drop(reader);
+        hash.0[7] ^= 0x80;
+        store.tamper_for_tests(None, Some((level, index, hash))).unwrap();
+    }
+    let out = verify_db(&db);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Node (1, 1) covers leaves 2 and 3, completed by block 4's transaction.
+    assert!(err.contains("block 4") && err.contains("log node (1, 1)"), "{err}");
+}

@@ -1,0 +1,212 @@
+//! One suite, run against every backend: the file store and the in-memory store must
+//! behave the same.
+
+use medledger_crypto::Keypair;
+use medledger_ledger::genesis::{GenesisAdmin, GenesisOrg, GenesisValidator};
+use medledger_ledger::identity::OrgRole;
+use medledger_ledger::{Genesis, StateRead, Writes};
+use medledger_merkle::{MemoryLog, NodeSource};
+use medledger_store::{BlockCommit, Store, StoreError};
+use medledger_types::codec::Encode;
+use medledger_types::{
+    Block, BlockHeader, ChainId, Commit, Hash32, Height, LeafIndex, LogLeaf, MemberId, Nonce, OrgId, OutcomeCode,
+    SignedTx, TimestampMs, TreeSize, Tx, TxKind,
+};
+use sha2::Sha256;
+
+fn genesis(chain: &str) -> Genesis {
+    Genesis {
+        chain_id: ChainId::new(chain).unwrap(),
+        genesis_time: TimestampMs(5),
+        orgs: vec![GenesisOrg {
+            id: OrgId::new("h").unwrap(),
+            name: "H".into(),
+            role: OrgRole::Hospital,
+            admins: vec![GenesisAdmin {
+                member: MemberId::new("admin").unwrap(),
+                public_key: Keypair::from_seed([1; 32]).public(),
+            }],
+        }],
+        validators: vec![GenesisValidator {
+            org: OrgId::new("h").unwrap(),
+            public_key: Keypair::from_seed([2; 32]).public(),
+            power: 1,
+        }],
+    }
+}
+
+fn tx(n: u64) -> SignedTx {
+    Keypair::from_seed([1; 32]).sign_tx(Tx {
+        chain_id: ChainId::new("c").unwrap(),
+        signer: Keypair::from_seed([1; 32]).public(),
+        nonce: Nonce(n),
+        kind: TxKind(1),
+        body: n.to_le_bytes().to_vec(),
+    })
+}
+
+/// Commits a block of `n` transactions writing `writes`; returns its hash.
+fn commit_block(store: &Store, log: &mut MemoryLog, n: u64, writes: Writes) -> Result<Hash32, StoreError> {
+    let head = store.head()?.unwrap();
+    let height = head.height.next();
+    let reader = store.reader()?;
+    let staged = store.stage(&reader, height, writes)?;
+    drop(reader);
+    let txs: Vec<SignedTx> = (0..n).map(|i| tx(height.0 * 100 + i)).collect();
+    let leaves: Vec<LogLeaf> = txs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| LogLeaf {
+            height,
+            index_in_block: i as u32,
+            tx_hash: t.hash(),
+            outcome: OutcomeCode::OK,
+        })
+        .collect();
+    let mut nodes = Vec::new();
+    for l in &leaves {
+        nodes.extend(log.push(medledger_merkle::leaf_hash(&l.encode())));
+    }
+    let block = Block {
+        header: BlockHeader {
+            chain_id: ChainId::new("c").unwrap(),
+            height,
+            parent_hash: head.block_hash,
+            proposer: Keypair::from_seed([2; 32]).public(),
+            timestamp: TimestampMs(10 + height.0),
+            tx_count: n as u32,
+            tx_root: Hash32::ZERO,
+            state_root: staged.root,
+            log_size: log.size(),
+            log_root: log.root(),
+        },
+        txs,
+        commit: Commit::default(),
+    };
+    let hash = block.hash();
+    store.commit(BlockCommit {
+        block: &block,
+        staged,
+        leaves: &leaves,
+        log_nodes: &nodes,
+    })?;
+    Ok(hash)
+}
+
+fn w(pairs: &[(&str, Option<&str>)]) -> Writes {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
+        .collect()
+}
+
+fn suite(store: &Store) {
+    let g = genesis("c");
+    assert!(store.head().unwrap().is_none());
+    let head0 = store.init_genesis(&g).unwrap();
+    assert_eq!(head0.height, Height(0));
+    assert_eq!(head0.block_hash, g.hash());
+    // Idempotent for the same genesis, refused for another.
+    assert_eq!(store.init_genesis(&g).unwrap(), head0);
+    assert!(matches!(
+        store.init_genesis(&genesis("other")),
+        Err(StoreError::GenesisMismatch { .. })
+    ));
+
+    let mut log = MemoryLog::new();
+    let h1 = commit_block(store, &mut log, 3, w(&[("a", Some("1")), ("b", Some("2"))])).unwrap();
+    let h2 = commit_block(store, &mut log, 2, w(&[("a", Some("3")), ("b", None)])).unwrap();
+    let head = store.head().unwrap().unwrap();
+    assert_eq!(
+        (head.height, head.block_hash, head.log_size),
+        (Height(2), h2, TreeSize(5))
+    );
+    assert_eq!(head.log_root, log.root());
+
+    let r = store.reader().unwrap();
+    assert_eq!(r.block(Height(1)).unwrap().unwrap().hash(), h1);
+    assert!(r.block(Height(3)).unwrap().is_none());
+    assert_eq!(r.get(b"a"), Some(b"3".to_vec()));
+    assert_eq!(r.get(b"b"), None);
+    let t = tx(201);
+    let loc = r.tx_location(&t.hash()).unwrap().unwrap();
+    assert_eq!((loc.height, loc.index_in_block), (Height(2), 1));
+    assert_eq!(r.leaf(LeafIndex(4)).unwrap().unwrap().tx_hash, t.hash());
+    for (level, index, hash) in r.log_nodes().unwrap() {
+        assert_eq!(log.node(level, index), Some(hash), "log node ({level}, {index})");
+        assert_eq!(r.node(level, index), Some(hash));
+    }
+
+    // State proofs against the head's root, for a present and an absent key.
+    let root = jmt::RootHash(head.state_root.0);
+    let p = r.state_proof(b"a").unwrap();
+    assert_eq!(p.value.as_deref(), Some(b"3".as_slice()));
+    p.proof
+        .verify_existence(root, jmt::KeyHash::with::<Sha256>(b"a"), b"3")
+        .unwrap();
+    let p = r.state_proof(b"b").unwrap();
+    assert!(p.value.is_none());
+    p.proof
+        .verify_nonexistence(root, jmt::KeyHash::with::<Sha256>(b"b"))
+        .unwrap();
+    drop(r);
+
+    // A block that does not follow the head is refused and changes nothing.
+    let reader = store.reader().unwrap();
+    let staged = store.stage(&reader, Height(5), Writes::new()).unwrap();
+    drop(reader);
+    let old = store.reader().unwrap().block(Height(2)).unwrap().unwrap();
+    let err = store
+        .commit(BlockCommit {
+            block: &old,
+            staged,
+            leaves: &[],
+            log_nodes: &[],
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt(_) | StoreError::NotNext { .. }),
+        "{err}"
+    );
+    assert_eq!(store.head().unwrap().unwrap(), head);
+}
+
+#[test]
+fn memory_backend_passes_the_suite() {
+    suite(&Store::in_memory().unwrap());
+}
+
+#[test]
+fn file_backend_passes_the_suite_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    let head = {
+        let store = Store::open(&path).unwrap();
+        suite(&store);
+        store.head().unwrap().unwrap()
+    };
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.head().unwrap().unwrap(), head);
+    assert_eq!(store.reader().unwrap().get(b"a"), Some(b"3".to_vec()));
+}
+
+#[test]
+fn the_fast_and_general_state_paths_agree() {
+    // The same writes, staged once without and once with a deletion elsewhere, must give
+    // the same root as applying them key by key.
+    let a = Store::in_memory().unwrap();
+    let b = Store::in_memory().unwrap();
+    let g = genesis("c");
+    a.init_genesis(&g).unwrap();
+    b.init_genesis(&g).unwrap();
+    let writes: Writes = (0..500u32)
+        .map(|i| (format!("k/{i}").into_bytes(), Some(i.to_le_bytes().to_vec())))
+        .collect();
+    let fast = a.stage(&a.reader().unwrap(), Height(1), writes.clone()).unwrap();
+    // Adding the deletion of a key that does not exist forces the general path without
+    // changing the state.
+    let mut general_writes = writes;
+    general_writes.insert(b"absent".to_vec(), None);
+    let general = b.stage(&b.reader().unwrap(), Height(1), general_writes).unwrap();
+    assert_eq!(fast.root, general.root);
+}
