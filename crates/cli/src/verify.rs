@@ -17,7 +17,7 @@ use medledger_ledger::Genesis;
 use medledger_merkle::{MemoryLog, NodeSource};
 use medledger_node::executor;
 use medledger_node::home::read_genesis;
-use medledger_store::Store;
+use medledger_store::{StateView, Store};
 use medledger_types::codec::{Decode, Encode};
 use medledger_types::{Block, Height, LeafIndex, PublicKey, commit_sign_bytes};
 
@@ -97,8 +97,11 @@ pub fn verify_store(stored: &Store, genesis: &Genesis, progress: bool) -> Result
         let block = Block::decode(&raw).map_err(|e| anyhow::anyhow!("block {h}: does not decode: {e}"))?;
         check_certificate(genesis, &powers, total_power, &block).with_context(|| format!("block {h}"))?;
         let first_leaf = replay_head.log_size.0;
-        let executed = executor::replay(&replay, &mut log, &replay_head, &genesis.chain_id, block.clone())
+        let replay_reader = replay.reader()?;
+        let view = StateView::new(&replay_reader, None);
+        let executed = executor::replay(&view, &mut log, &replay_head, &genesis.chain_id, block)
             .map_err(|e| anyhow::anyhow!("block {h}: {e}"))?;
+        drop(replay_reader);
         for (level, index, hash) in &executed.log_nodes {
             if reader.node(*level, *index) != Some(*hash) {
                 bail!("block {h}: stored transparency-log node ({level}, {index}) differs from the recomputed one");
@@ -115,10 +118,7 @@ pub fn verify_store(stored: &Store, genesis: &Genesis, progress: bool) -> Result
             }
         }
         txs += executed.block.txs.len() as u64;
-        let cert = executed.block.commit.clone();
-        replay_head = executor::commit(&replay, executed, cert)
-            .map_err(|e| anyhow::anyhow!("block {h}: replaying: {e}"))?
-            .head;
+        replay_head = executor::commit(&replay, &executed).map_err(|e| anyhow::anyhow!("block {h}: replaying: {e}"))?;
         bar.inc(1);
     }
     bar.finish_and_clear();

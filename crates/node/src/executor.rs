@@ -13,7 +13,7 @@
 
 use medledger_ledger::{Applied, BlockContext, Rejection, VerifiedTx, apply_tx, describe_outcome};
 use medledger_merkle::MemoryLog;
-use medledger_store::{BlockCommit, ChainHead, StagedState, Store, StoreError};
+use medledger_store::{BlockCommit, ChainHead, StagedState, StateView, Store, StoreError};
 use medledger_types::{Block, BlockHeader, ChainId, Commit, Hash32, Height, LogLeaf, PublicKey, TimestampMs, TreeSize};
 use thiserror::Error;
 
@@ -97,7 +97,7 @@ pub fn tx_root(tx_hashes: &[Hash32]) -> Hash32 {
 /// Builds the next block from signature-checked transactions, leaving out any that may
 /// not be in a block. Appends the block's leaves to `log`.
 pub fn propose(
-    store: &Store,
+    view: &StateView<'_>,
     log: &mut MemoryLog,
     head: &ChainHead,
     chain_id: &ChainId,
@@ -108,8 +108,7 @@ pub fn propose(
     let height = head.height.next();
     let timestamp = timestamp.max(head.timestamp);
     let ctx = context(chain_id, height, timestamp);
-    let reader = store.reader()?;
-    let mut overlay = medledger_ledger::Overlay::new(&reader);
+    let mut overlay = medledger_ledger::Overlay::new(view);
     let mut included = Vec::with_capacity(txs.len());
     let mut hashes = Vec::with_capacity(txs.len());
     let mut applied = Vec::with_capacity(txs.len());
@@ -125,7 +124,7 @@ pub fn propose(
         }
     }
     let t_apply = std::time::Instant::now();
-    let staged = store.stage(&reader, height, overlay.into_writes())?;
+    let staged = medledger_store::stage(view, height, overlay.into_writes())?;
     let t_stage = std::time::Instant::now();
     let leaves = leaves_for(height, &hashes, &applied);
     let log_nodes = append_leaves(log, &leaves);
@@ -163,7 +162,7 @@ pub fn propose(
 /// Re-executes a block received from elsewhere and checks every root in its header.
 /// On success the block's leaves have been appended to `log`; on failure `log` is as it was.
 pub fn replay(
-    store: &Store,
+    view: &StateView<'_>,
     log: &mut MemoryLog,
     head: &ChainHead,
     chain_id: &ChainId,
@@ -202,12 +201,11 @@ pub fn replay(
     let hashes: Vec<Hash32> = verified.iter().map(VerifiedTx::hash).collect();
     check_root("tx_root", &h.tx_root, &tx_root(&hashes))?;
     let ctx = context(chain_id, h.height, h.timestamp);
-    let reader = store.reader()?;
-    let out = medledger_ledger::execute_block(&reader, &verified, &ctx).map_err(|e| BlockError::InvalidTx {
+    let out = medledger_ledger::execute_block(view, &verified, &ctx).map_err(|e| BlockError::InvalidTx {
         index: e.index,
         reason: e.reason,
     })?;
-    let staged = store.stage(&reader, h.height, out.writes)?;
+    let staged = medledger_store::stage(view, h.height, out.writes)?;
     check_root("state_root", &h.state_root, &staged.root)?;
     let leaves = leaves_for(h.height, &hashes, &out.applied);
     let size_before = log.size();
@@ -254,38 +252,14 @@ pub fn abort(log: &mut MemoryLog, size_before: TreeSize) {
     log.truncate(size_before);
 }
 
-/// A block as committed, with what executing it did.
-pub struct Committed {
-    pub head: ChainHead,
-    pub block: Block,
-    pub leaves: Vec<LogLeaf>,
-    pub applied: Vec<Applied>,
-    pub dropped: Vec<(Hash32, PublicKey, Rejection)>,
-}
-
-/// Writes an executed block, with its commit certificate, durably.
-pub fn commit(store: &Store, executed: Executed, certificate: Commit) -> Result<Committed, StoreError> {
-    let Executed {
-        mut block,
-        staged,
-        leaves,
-        log_nodes,
-        applied,
-        dropped,
-    } = executed;
-    block.commit = certificate;
-    let head = store.commit(BlockCommit {
-        block: &block,
-        staged,
-        leaves: &leaves,
-        log_nodes: &log_nodes,
-    })?;
-    Ok(Committed {
-        head,
-        block,
-        leaves,
-        applied,
-        dropped,
+/// Writes an executed block, with the commit certificate it carries, durably; returns
+/// the new head.
+pub fn commit(store: &Store, executed: &Executed) -> Result<ChainHead, StoreError> {
+    store.commit(BlockCommit {
+        block: &executed.block,
+        staged: &executed.staged,
+        leaves: &executed.leaves,
+        log_nodes: &executed.log_nodes,
     })
 }
 

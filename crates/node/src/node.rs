@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use medledger_crypto::Keypair;
 use medledger_ledger::{Genesis, Rejection, VerifiedTx};
 use medledger_merkle::{ConsistencyProof, InclusionProof, MemoryLog, NodeSource};
-use medledger_store::{ChainHead, StateProof, Store, StoreError, TxLocation};
+use medledger_store::{ChainHead, StateProof, StateView, Store, StoreError, TxLocation};
 use medledger_types::codec::Encode;
 use medledger_types::{
     Block, ChainId, Commit, CommitSig, Hash32, Height, LeafIndex, LogLeaf, OutcomeCode, PublicKey, SignedTx,
@@ -23,7 +23,7 @@ use tokio::sync::{Notify, oneshot};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::executor::{self, BlockError};
+use crate::executor::{self, BlockError, Executed};
 use crate::home::Home;
 use crate::mempool::{Mempool, SubmitError};
 use crate::metrics::{Gauges, Metrics};
@@ -77,6 +77,8 @@ struct Inner {
     /// leaf hash → leaf index, for `get-proof-by-hash`; rebuilt from the log at start.
     leaf_index: RwLock<HashMap<Hash32, u64>>,
     head: RwLock<ChainHead>,
+    /// The block executed and signed but still being written, if any.
+    pending: Mutex<Option<Arc<Executed>>>,
     mempool: Mutex<Mempool>,
     waiters: Mutex<HashMap<Hash32, Vec<Waiter>>>,
     txs_ready: Notify,
@@ -151,6 +153,7 @@ impl Node {
                 log: RwLock::new(log),
                 leaf_index: RwLock::new(leaf_index),
                 head: RwLock::new(head),
+                pending: Mutex::new(None),
                 waiters: Mutex::new(HashMap::new()),
                 txs_ready: Notify::new(),
                 metrics: Metrics::default(),
@@ -232,15 +235,28 @@ impl Node {
 
     /// Runs block production until `shutdown` resolves. Returns an error only for a
     /// fatal condition (the disk failed), after which the node must stop.
+    ///
+    /// Production is a two-stage pipeline: the proposer executes block `n + 1` on top of
+    /// block `n` while the committer writes block `n` to disk. At most one block is
+    /// between the two stages, and nothing is acknowledged before its block is durable.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-        let result = self.produce_until(shutdown).await;
+        let (to_commit, from_proposer) = tokio::sync::mpsc::channel::<Arc<Executed>>(1);
+        let committer = tokio::spawn(self.clone().commit_loop(from_proposer));
+        let proposed = self.propose_loop(shutdown, to_commit).await;
+        let committed = committer
+            .await
+            .map_err(|e| NodeError::Io(format!("commit task failed: {e}")))?;
         // Nobody will commit what is still waiting; tell the callers now rather than
         // letting them time out.
         self.fail_waiters();
-        result
+        proposed.and(committed)
     }
 
-    async fn produce_until(&self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    async fn propose_loop(
+        &self,
+        shutdown: impl Future<Output = ()>,
+        to_commit: tokio::sync::mpsc::Sender<Arc<Executed>>,
+    ) -> Result<(), NodeError> {
         tokio::pin!(shutdown);
         let interval = self.inner.config.block_interval();
         let max = self.inner.config.block.max_txs;
@@ -249,6 +265,7 @@ impl Node {
             while self.mempool_len() == 0 {
                 tokio::select! {
                     _ = &mut shutdown => return Ok(()),
+                    _ = to_commit.closed() => return Ok(()),
                     _ = self.inner.txs_ready.notified() => {}
                 }
             }
@@ -260,112 +277,144 @@ impl Node {
                     _ = self.inner.txs_ready.notified() => {}
                 }
             }
+            // The previous block must be written before this one is handed over, so at
+            // most one executed block waits for the disk.
+            let permit = tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                p = to_commit.reserve() => match p {
+                    Ok(p) => p,
+                    Err(_) => return Ok(()),
+                },
+            };
             let batch = lock(&self.inner.mempool).take(max);
             let node = self.clone();
-            let produced = tokio::task::spawn_blocking(move || node.produce_block(batch))
+            let executed = tokio::task::spawn_blocking(move || node.propose_block(batch))
                 .await
-                .map_err(|e| NodeError::Io(format!("block production task failed: {e}")))?;
-            if let Err(e) = produced {
-                error!("stopping: {e}");
-                return Err(e);
-            }
+                .map_err(|e| NodeError::Io(format!("block production task failed: {e}")))??;
+            permit.send(executed);
             last_block = Instant::now();
         }
     }
 
-    /// Proposes, signs and commits one block from `batch`.
-    fn produce_block(&self, batch: Vec<VerifiedTx>) -> Result<(), NodeError> {
+    /// Executes the next block on top of the committed chain and the block being written,
+    /// if any, and signs its commit certificate.
+    fn propose_block(&self, batch: Vec<VerifiedTx>) -> Result<Arc<Executed>, NodeError> {
         let inner = &self.inner;
-        let head = self.head();
+        let reader = inner.store.reader()?;
+        let committed = reader.head()?.ok_or(StoreError::NotInitialised)?;
+        let pending = lock(&inner.pending)
+            .clone()
+            .filter(|p| p.block.header.height == committed.height.next());
+        let tip = pending
+            .as_ref()
+            .map_or(committed, |p| ChainHead::after(&p.block.header));
+        let view = StateView::new(&reader, pending.as_ref().map(|p| &p.staged));
         let t0 = Instant::now();
-        let size_before = head.log_size;
-        let executed = {
+        let mut executed = {
             let mut log = write(&inner.log);
             executor::propose(
-                &inner.store,
+                &view,
                 &mut log,
-                &head,
+                &tip,
                 self.chain_id(),
                 self.public_key(),
                 now_ms(),
                 batch,
             )
             .map_err(|source| NodeError::Block {
-                height: head.height.next(),
+                height: tip.height.next(),
                 source,
             })?
         };
-        let t1 = Instant::now();
         let hash = executed.block.hash();
         let height = executed.block.header.height;
-        let certificate = Commit {
+        executed.block.commit = Commit {
             round: 0,
             signatures: vec![CommitSig {
                 validator: self.public_key(),
                 signature: inner.key.sign(&commit_sign_bytes(self.chain_id(), height, 0, &hash)),
             }],
         };
-        let committed = match executor::commit(&inner.store, executed, certificate) {
-            Ok(c) => c,
-            Err(e) => {
-                executor::abort(&mut write(&inner.log), size_before);
-                return Err(e.into());
-            }
-        };
-        let t2 = Instant::now();
+        Metrics::add(
+            &inner.metrics.block_execute_micros_total,
+            t0.elapsed().as_micros() as u64,
+        );
+        let executed = Arc::new(executed);
+        *lock(&inner.pending) = Some(executed.clone());
+        Ok(executed)
+    }
+
+    async fn commit_loop(self, mut from_proposer: tokio::sync::mpsc::Receiver<Arc<Executed>>) -> Result<(), NodeError> {
+        while let Some(executed) = from_proposer.recv().await {
+            let node = self.clone();
+            tokio::task::spawn_blocking(move || node.commit_block(&executed))
+                .await
+                .map_err(|e| NodeError::Io(format!("commit task failed: {e}")))?
+                .inspect_err(|e| error!("stopping: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Writes a block durably, then tells everyone waiting for its transactions.
+    fn commit_block(&self, executed: &Executed) -> Result<(), NodeError> {
+        let inner = &self.inner;
+        let t0 = Instant::now();
+        let head = executor::commit(&inner.store, executed)?;
+        let commit_time = t0.elapsed();
+        let height = head.height;
+        let first_leaf = head.log_size.0 - executed.leaves.len() as u64;
         {
             let mut index = write(&inner.leaf_index);
-            for (i, leaf) in committed.leaves.iter().enumerate() {
-                index.insert(medledger_merkle::leaf_hash(&leaf.encode()), size_before.0 + i as u64);
+            for (i, leaf) in executed.leaves.iter().enumerate() {
+                index.insert(medledger_merkle::leaf_hash(&leaf.encode()), first_leaf + i as u64);
             }
         }
-        *write(&inner.head) = committed.head.clone();
+        *write(&inner.head) = head;
+        {
+            let mut pending = lock(&inner.pending);
+            if pending.as_ref().is_some_and(|p| p.block.header.height == height) {
+                *pending = None;
+            }
+        }
 
         let m = &inner.metrics;
-        let failed = committed.leaves.iter().filter(|l| !l.outcome.is_ok()).count() as u64;
+        let failed = executed.leaves.iter().filter(|l| !l.outcome.is_ok()).count() as u64;
         Metrics::add(&m.blocks_committed, 1);
-        Metrics::add(&m.txs_committed, committed.leaves.len() as u64);
+        Metrics::add(&m.txs_committed, executed.leaves.len() as u64);
         Metrics::add(&m.txs_failed, failed);
-        Metrics::add(&m.txs_dropped, committed.dropped.len() as u64);
-        Metrics::add(&m.block_execute_micros_total, (t1 - t0).as_micros() as u64);
-        Metrics::add(&m.block_commit_micros_total, (t2 - t1).as_micros() as u64);
+        Metrics::add(&m.txs_dropped, executed.dropped.len() as u64);
+        Metrics::add(&m.block_commit_micros_total, commit_time.as_micros() as u64);
 
-        let signer_of: Vec<(Hash32, PublicKey)> = committed
-            .leaves
-            .iter()
-            .zip(&committed.block.txs)
-            .map(|(l, t)| (l.tx_hash, t.tx.signer))
-            .collect();
         {
             let mut waiters = lock(&inner.waiters);
-            for (i, leaf) in committed.leaves.iter().enumerate() {
+            for (i, leaf) in executed.leaves.iter().enumerate() {
                 for w in waiters.remove(&leaf.tx_hash).unwrap_or_default() {
                     let _ = w.send(Ok(CommittedTx {
                         height,
                         index_in_block: i as u32,
-                        leaf_index: LeafIndex(size_before.0 + i as u64),
+                        leaf_index: LeafIndex(first_leaf + i as u64),
                         outcome: leaf.outcome,
                     }));
                 }
             }
-            for (h, _, reason) in &committed.dropped {
+            for (h, _, reason) in &executed.dropped {
                 warn!(tx = %h, %reason, "dropped transaction");
                 for w in waiters.remove(h).unwrap_or_default() {
                     let _ = w.send(Err(SubmitError::Dropped(reason.clone())));
                 }
             }
         }
-        lock(&inner.mempool).settle(
-            signer_of
-                .iter()
-                .map(|(h, s)| (h, s))
-                .chain(committed.dropped.iter().map(|(h, s, _)| (h, s))),
-        );
+        let included = executed
+            .leaves
+            .iter()
+            .zip(&executed.block.txs)
+            .map(|(l, t)| (&l.tx_hash, &t.tx.signer));
+        let dropped = executed.dropped.iter().map(|(h, s, _)| (h, s));
+        lock(&inner.mempool).settle(included.chain(dropped));
         info!(
             %height,
-            txs = committed.block.txs.len(),
-            execute_ms = (t1 - t0).as_millis() as u64,
-            commit_ms = (t2 - t1).as_millis() as u64,
+            txs = executed.block.txs.len(),
+            commit_ms = commit_time.as_millis() as u64,
             "committed block"
         );
         Ok(())

@@ -14,6 +14,7 @@
 
 mod reader;
 mod tables;
+mod view;
 mod write;
 
 use std::path::Path;
@@ -24,7 +25,8 @@ use redb::{Database, ReadableDatabase};
 use thiserror::Error;
 
 pub use reader::{StateProof, StoreReader, TxLocation};
-pub use write::{BlockCommit, StagedState};
+pub use view::StateView;
+pub use write::{BlockCommit, StagedState, stage};
 
 /// The state proof type handed out by `GET /v1/state/{key}`.
 pub type SparseMerkleProof = jmt::proof::SparseMerkleProof<sha2::Sha256>;
@@ -101,6 +103,20 @@ impl Decode for ChainHead {
 
 /// redb's page cache. Hot state and the upper JMT levels fit; the rest is read from disk.
 const CACHE_BYTES: usize = 256 * 1024 * 1024;
+
+impl ChainHead {
+    /// The head right after a block with this header.
+    pub fn after(header: &medledger_types::BlockHeader) -> ChainHead {
+        ChainHead {
+            height: header.height,
+            block_hash: header.hash(),
+            state_root: header.state_root,
+            log_size: header.log_size,
+            log_root: header.log_root,
+            timestamp: header.timestamp,
+        }
+    }
+}
 
 /// A node's database.
 pub struct Store {

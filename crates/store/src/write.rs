@@ -1,5 +1,7 @@
 //! Writing: genesis, then one atomic, fsync'd transaction per block.
 
+use std::collections::BTreeMap;
+
 use jmt::storage::TreeUpdateBatch;
 use jmt::{JellyfishMerkleTree, KeyHash};
 use medledger_ledger::{Genesis, Writes};
@@ -10,6 +12,7 @@ use sha2::Sha256;
 
 use crate::reader::{StoreReader, TxLocation};
 use crate::tables::*;
+use crate::view::StateView;
 use crate::{ChainHead, Store, StoreError};
 
 /// State writes of a block with the authenticated-state update they cause, computed
@@ -17,18 +20,52 @@ use crate::{ChainHead, Store, StoreError};
 pub struct StagedState {
     pub root: Hash32,
     pub version: Height,
-    writes: Writes,
-    batch: TreeUpdateBatch,
+    pub(crate) writes: Writes,
+    /// The same writes keyed by JMT key hash, in hash order.
+    pub(crate) by_hash: BTreeMap<[u8; 32], Option<Vec<u8>>>,
+    pub(crate) batch: TreeUpdateBatch,
 }
 
 /// Everything a block adds to the store.
 pub struct BlockCommit<'a> {
     pub block: &'a Block,
-    pub staged: StagedState,
+    pub staged: &'a StagedState,
     /// One leaf per transaction, in block order.
     pub leaves: &'a [LogLeaf],
     /// The transparency-log nodes completed by this block's leaves.
     pub log_nodes: &'a [(u8, u64, Hash32)],
+}
+
+/// Computes the state root after applying `writes` on top of `view`, as version `height`.
+/// Writes nothing.
+pub fn stage(view: &StateView<'_>, height: Height, writes: Writes) -> Result<StagedState, StoreError> {
+    let by_hash: BTreeMap<[u8; 32], Option<Vec<u8>>> = writes
+        .iter()
+        .map(|(k, v)| (KeyHash::with::<Sha256>(k).0, v.clone()))
+        .collect();
+    let tree = JellyfishMerkleTree::<_, Sha256>::new(view);
+    let has_deletes = by_hash.values().any(Option::is_none);
+    let (root, batch) = if by_hash.is_empty() || has_deletes {
+        // The general path: one key at a time, deletions allowed.
+        let value_set = by_hash.iter().map(|(kh, v)| (KeyHash(*kh), v.clone()));
+        tree.put_value_set(value_set, height.0)
+    } else {
+        // The fast path: jmt rebuilds each touched subtree once for the sorted batch.
+        let value_set: Vec<(KeyHash, Vec<u8>)> = by_hash
+            .iter()
+            .filter_map(|(kh, v)| v.clone().map(|v| (KeyHash(*kh), v)))
+            .collect();
+        tree.batch_put_value_sets(vec![value_set], None, height.0)
+            .map(|(roots, batch)| (roots.first().copied().unwrap_or(jmt::RootHash([0; 32])), batch))
+    }
+    .map_err(|e| StoreError::State(e.to_string()))?;
+    Ok(StagedState {
+        root: Hash32(root.0),
+        version: height,
+        writes,
+        by_hash,
+        batch,
+    })
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -39,31 +76,7 @@ impl Store {
     /// Computes the state root after applying `writes` on top of `reader`'s snapshot, as
     /// version `height`. Writes nothing.
     pub fn stage(&self, reader: &StoreReader, height: Height, writes: Writes) -> Result<StagedState, StoreError> {
-        let tree = JellyfishMerkleTree::<_, Sha256>::new(reader);
-        let has_deletes = writes.values().any(Option::is_none);
-        let (root, batch) = if writes.is_empty() || has_deletes {
-            // The general path: one key at a time, deletions allowed.
-            let value_set: Vec<(KeyHash, Option<Vec<u8>>)> = writes
-                .iter()
-                .map(|(k, v)| (KeyHash::with::<Sha256>(k), v.clone()))
-                .collect();
-            tree.put_value_set(value_set, height.0)
-        } else {
-            // The fast path: jmt sorts the batch and rebuilds each touched subtree once.
-            let value_set: Vec<(KeyHash, Vec<u8>)> = writes
-                .iter()
-                .filter_map(|(k, v)| v.clone().map(|v| (KeyHash::with::<Sha256>(k), v)))
-                .collect();
-            tree.batch_put_value_sets(vec![value_set], None, height.0)
-                .map(|(roots, batch)| (roots.first().copied().unwrap_or(jmt::RootHash([0; 32])), batch))
-        }
-        .map_err(|e| StoreError::State(e.to_string()))?;
-        Ok(StagedState {
-            root: Hash32(root.0),
-            version: height,
-            writes,
-            batch,
-        })
+        stage(&StateView::new(reader, None), height, writes)
     }
 
     /// Writes the genesis state, or checks that the stored chain has this genesis.
@@ -92,7 +105,7 @@ impl Store {
             let mut meta = txn.open_table(META).map_err(db_err)?;
             meta.insert("genesis", expected.as_bytes().as_slice()).map_err(db_err)?;
         }
-        write_state(&txn, staged)?;
+        write_state(&txn, &staged)?;
         write_head(&txn, &head)?;
         txn.commit().map_err(db_err)?;
         Ok(head)
@@ -222,21 +235,21 @@ fn write_head(txn: &WriteTransaction, head: &ChainHead) -> Result<(), StoreError
     Ok(())
 }
 
-fn write_state(txn: &WriteTransaction, staged: StagedState) -> Result<(), StoreError> {
+fn write_state(txn: &WriteTransaction, staged: &StagedState) -> Result<(), StoreError> {
     let mut state = txn.open_table(STATE).map_err(db_err)?;
-    let mut by_hash: Vec<(KeyHash, &Option<Vec<u8>>)> = staged
-        .writes
-        .iter()
-        .map(|(k, v)| (KeyHash::with::<Sha256>(k), v))
-        .collect();
-    // Sorted keys keep redb's inserts local.
-    by_hash.sort_unstable_by_key(|(kh, _)| kh.0);
-    for (kh, v) in by_hash {
+    // In key-hash order, which keeps redb's inserts local.
+    for (kh, v) in &staged.by_hash {
         match v {
-            Some(v) => state.insert(&kh.0, v.as_slice()).map_err(db_err)?,
-            None => state.remove(&kh.0).map_err(db_err)?,
+            Some(v) => state.insert(kh, v.as_slice()).map_err(db_err)?,
+            None => state.remove(kh).map_err(db_err)?,
         };
     }
+    tracing::debug!(
+        state_writes = staged.writes.len(),
+        jmt_new = staged.batch.node_batch.nodes().len(),
+        jmt_stale = staged.batch.stale_node_index_batch.len(),
+        "writing state"
+    );
     let mut nodes = txn.open_table(JMT_NODES).map_err(db_err)?;
     for stale in &staged.batch.stale_node_index_batch {
         let key = borsh::to_vec(&stale.node_key).map_err(db_err)?;

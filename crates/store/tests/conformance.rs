@@ -86,7 +86,7 @@ fn commit_block(store: &Store, log: &mut MemoryLog, n: u64, writes: Writes) -> R
     let hash = block.hash();
     store.commit(BlockCommit {
         block: &block,
-        staged,
+        staged: &staged,
         leaves: &leaves,
         log_nodes: &nodes,
     })?;
@@ -159,7 +159,7 @@ fn suite(store: &Store) {
     let err = store
         .commit(BlockCommit {
             block: &old,
-            staged,
+            staged: &staged,
             leaves: &[],
             log_nodes: &[],
         })
@@ -209,4 +209,33 @@ fn the_fast_and_general_state_paths_agree() {
     general_writes.insert(b"absent".to_vec(), None);
     let general = b.stage(&b.reader().unwrap(), Height(1), general_writes).unwrap();
     assert_eq!(fast.root, general.root);
+}
+
+#[test]
+fn staging_on_an_uncommitted_block_matches_staging_after_it() {
+    // What the pipelined producer relies on: executing block 2 on top of block 1 while
+    // block 1 is still being written gives the same state as executing it afterwards.
+    let g = genesis("c");
+    let first: Writes = (0..300u32)
+        .map(|i| (format!("a/{i}").into_bytes(), Some(vec![1; 8])))
+        .collect();
+    let second: Writes = (150..450u32)
+        .map(|i| (format!("a/{i}").into_bytes(), Some(vec![2; 8])))
+        .collect();
+
+    let layered = Store::in_memory().unwrap();
+    layered.init_genesis(&g).unwrap();
+    let reader = layered.reader().unwrap();
+    let staged1 = layered.stage(&reader, Height(1), first.clone()).unwrap();
+    let view = medledger_store::StateView::new(&reader, Some(&staged1));
+    assert_eq!(view.get(b"a/10"), Some(vec![1; 8]));
+    let staged2 = medledger_store::stage(&view, Height(2), second.clone()).unwrap();
+
+    let serial = Store::in_memory().unwrap();
+    serial.init_genesis(&g).unwrap();
+    let mut log = MemoryLog::new();
+    commit_block(&serial, &mut log, 1, first).unwrap();
+    let reader = serial.reader().unwrap();
+    let serial2 = serial.stage(&reader, Height(2), second).unwrap();
+    assert_eq!(staged2.root, serial2.root);
 }
