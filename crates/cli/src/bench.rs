@@ -38,10 +38,10 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200_000)]
     txs: usize,
     /// Signers, each sending its own stream of batches (the offered concurrency).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 64)]
     signers: usize,
     /// Transactions per HTTP request.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 1000)]
     batch: usize,
     /// Most transactions per block.
     #[arg(long, default_value_t = 10_000)]

@@ -154,6 +154,12 @@ impl StoreReader {
         Ok(out)
     }
 
+    /// How many state-tree nodes are stored (live ones and replaced ones not yet pruned).
+    pub fn state_tree_nodes(&self) -> Result<u64, StoreError> {
+        use redb::ReadableTableMetadata;
+        self.jmt_nodes.len().map_err(StoreError::db)
+    }
+
     /// The current value of a state key and its proof against the head's state root.
     pub fn state_proof(&self, key: &[u8]) -> Result<StateProof, StoreError> {
         let head = self.head()?.ok_or(StoreError::NotInitialised)?;
@@ -200,7 +206,7 @@ impl NodeSource for StoreReader {
 
 impl TreeReader for StoreReader {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        let key = borsh::to_vec(node_key)?;
+        let key = jmt_node_key(node_key)?;
         match self.jmt_nodes.get(key.as_slice())? {
             None => Ok(None),
             Some(raw) => Ok(Some(borsh::from_slice(raw.value())?)),

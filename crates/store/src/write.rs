@@ -68,6 +68,9 @@ pub fn stage(view: &StateView<'_>, height: Height, writes: Writes) -> Result<Sta
     })
 }
 
+/// How often replaced state-tree nodes are deleted.
+const PRUNE_EVERY_BLOCKS: u64 = 8;
+
 fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(e.to_string())
 }
@@ -199,6 +202,7 @@ impl Store {
         txn.open_table(LOG_NODES).map_err(db_err)?;
         txn.open_table(STATE).map_err(db_err)?;
         txn.open_table(JMT_NODES).map_err(db_err)?;
+        txn.open_table(JMT_STALE).map_err(db_err)?;
         txn.commit().map_err(db_err)
     }
 
@@ -251,14 +255,35 @@ fn write_state(txn: &WriteTransaction, staged: &StagedState) -> Result<(), Store
         "writing state"
     );
     let mut nodes = txn.open_table(JMT_NODES).map_err(db_err)?;
-    for stale in &staged.batch.stale_node_index_batch {
-        let key = borsh::to_vec(&stale.node_key).map_err(db_err)?;
-        nodes.remove(key.as_slice()).map_err(db_err)?;
-    }
     for (key, node) in staged.batch.node_batch.nodes() {
-        let key = borsh::to_vec(key).map_err(db_err)?;
+        let key = jmt_node_key(key).map_err(db_err)?;
         let node = borsh::to_vec(node).map_err(db_err)?;
         nodes.insert(key.as_slice(), node.as_slice()).map_err(db_err)?;
+    }
+    // Replaced nodes are recorded now (an append) and deleted in sorted batches, which
+    // touches far fewer pages than deleting them one block at a time.
+    let mut stale = txn.open_table(JMT_STALE).map_err(db_err)?;
+    for s in &staged.batch.stale_node_index_batch {
+        let key = jmt_node_key(&s.node_key).map_err(db_err)?;
+        stale
+            .insert((staged.version.0, key.as_slice()), [].as_slice())
+            .map_err(db_err)?;
+    }
+    if staged.version.0.is_multiple_of(PRUNE_EVERY_BLOCKS) {
+        let mut batch: Vec<(u64, Vec<u8>)> = Vec::new();
+        for entry in stale.iter().map_err(db_err)? {
+            let (k, _) = entry.map_err(db_err)?;
+            let (version, key) = k.value();
+            batch.push((version, key.to_vec()));
+        }
+        let mut keys: Vec<&[u8]> = batch.iter().map(|(_, k)| k.as_slice()).collect();
+        keys.sort_unstable();
+        for key in keys {
+            nodes.remove(key).map_err(db_err)?;
+        }
+        for (version, key) in &batch {
+            stale.remove((*version, key.as_slice())).map_err(db_err)?;
+        }
     }
     Ok(())
 }

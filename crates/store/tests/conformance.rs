@@ -239,3 +239,91 @@ fn staging_on_an_uncommitted_block_matches_staging_after_it() {
     let serial2 = serial.stage(&reader, Height(2), second).unwrap();
     assert_eq!(staged2.root, serial2.root);
 }
+
+#[test]
+fn the_stored_tree_always_matches_a_tree_built_from_scratch() {
+    // Blocks of inserts, updates and deletions (and an empty block): after each, the root
+    // must equal that of a fresh tree holding the same entries, and proofs must verify.
+    let g = genesis("c");
+    let store = Store::in_memory().unwrap();
+    store.init_genesis(&g).unwrap();
+    let mut log = MemoryLog::new();
+    let mut model: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+        g.initial_writes().into_iter().map(|(k, v)| (k, v.unwrap())).collect();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for block in 0..12u64 {
+        let mut writes = Writes::new();
+        if block != 5 {
+            for _ in 0..(next() % 200) {
+                let key = format!("k/{}", next() % 300).into_bytes();
+                let value = (next() % 4 != 0).then(|| next().to_le_bytes().to_vec());
+                writes.insert(key, value);
+            }
+        }
+        for (k, v) in &writes {
+            match v {
+                Some(v) => model.insert(k.clone(), v.clone()),
+                None => model.remove(k),
+            };
+        }
+        commit_block(&store, &mut log, 1, writes).unwrap();
+
+        let fresh = Store::in_memory().unwrap();
+        let fresh_writes: Writes = model.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+        let expected = fresh
+            .stage(&fresh.reader().unwrap(), Height(0), fresh_writes)
+            .unwrap()
+            .root;
+        let head = store.head().unwrap().unwrap();
+        assert_eq!(head.state_root, expected, "state root after block {}", head.height);
+
+        let reader = store.reader().unwrap();
+        let root = jmt::RootHash(head.state_root.0);
+        for _ in 0..20 {
+            let key = format!("k/{}", next() % 300).into_bytes();
+            let p = reader.state_proof(&key).unwrap();
+            assert_eq!(p.value.as_ref(), model.get(&key));
+            let kh = jmt::KeyHash::with::<Sha256>(&key);
+            match &p.value {
+                Some(v) => p.proof.verify_existence(root, kh, v).unwrap(),
+                None => p.proof.verify_nonexistence(root, kh).unwrap(),
+            }
+        }
+    }
+}
+
+#[test]
+fn replaced_state_tree_nodes_are_pruned() {
+    // Rewriting the same 200 keys in every block must not grow the tree's storage with
+    // the number of blocks: replaced nodes are deleted every few blocks.
+    let store = Store::in_memory().unwrap();
+    store.init_genesis(&genesis("c")).unwrap();
+    let mut log = MemoryLog::new();
+    let mut after_first = 0;
+    for block in 0..24u8 {
+        let writes: Writes = (0..200u32)
+            .map(|i| (format!("k/{i}").into_bytes(), Some(vec![block; 4])))
+            .collect();
+        commit_block(&store, &mut log, 1, writes).unwrap();
+        if block == 0 {
+            after_first = store.reader().unwrap().state_tree_nodes().unwrap();
+        }
+    }
+    let nodes = store.reader().unwrap().state_tree_nodes().unwrap();
+    // Without pruning this would be about 24 times the first block's count.
+    assert!(
+        nodes < after_first * 10,
+        "{nodes} nodes after 24 blocks, {after_first} after the first"
+    );
+    let root = jmt::RootHash(store.head().unwrap().unwrap().state_root.0);
+    let p = store.reader().unwrap().state_proof(b"k/7").unwrap();
+    p.proof
+        .verify_existence(root, jmt::KeyHash::with::<Sha256>(b"k/7"), [23u8; 4])
+        .unwrap();
+}
