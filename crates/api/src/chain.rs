@@ -1,7 +1,7 @@
 //! Blocks, state, status, health and metrics.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use medledger_node::Node;
@@ -10,7 +10,7 @@ use medledger_types::codec::Encode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 
 #[derive(Deserialize)]
 pub struct BlockQuery {
@@ -20,7 +20,7 @@ pub struct BlockQuery {
 pub async fn block(
     State(node): State<Node>,
     Path(height): Path<String>,
-    Query(q): Query<BlockQuery>,
+    ApiQuery(q): ApiQuery<BlockQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let height = if height == "latest" {
         node.head().height

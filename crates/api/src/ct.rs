@@ -11,7 +11,7 @@
 //! the proofs verify with any implementation of it.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use medledger_node::Node;
@@ -20,7 +20,7 @@ use medledger_types::{Hash32, TreeSize};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 
 /// Most entries one `get-entries` call returns.
 pub const MAX_ENTRIES: u64 = 1000;
@@ -53,7 +53,7 @@ fn current_size(node: &Node) -> u64 {
 
 pub async fn get_sth_consistency(
     State(node): State<Node>,
-    Query(q): Query<ConsistencyQuery>,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let (Some(first), Some(second)) = (q.first, q.second) else {
         return Err(ApiError::bad_request("bad_params", "first and second are required"));
@@ -79,7 +79,7 @@ pub struct ProofByHashQuery {
 
 pub async fn get_proof_by_hash(
     State(node): State<Node>,
-    Query(q): Query<ProofByHashQuery>,
+    ApiQuery(q): ApiQuery<ProofByHashQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let (Some(hash), Some(tree_size)) = (q.hash, q.tree_size) else {
         return Err(ApiError::bad_request("bad_params", "hash and tree_size are required"));
@@ -112,7 +112,10 @@ pub struct EntriesQuery {
     end: Option<u64>,
 }
 
-pub async fn get_entries(State(node): State<Node>, Query(q): Query<EntriesQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn get_entries(
+    State(node): State<Node>,
+    ApiQuery(q): ApiQuery<EntriesQuery>,
+) -> Result<Json<Value>, ApiError> {
     let (Some(start), Some(end)) = (q.start, q.end) else {
         return Err(ApiError::bad_request("bad_params", "start and end are required"));
     };

@@ -49,7 +49,7 @@ impl From<NodeError> for ApiError {
 impl From<SubmitError> for ApiError {
     fn from(e: SubmitError) -> Self {
         let status = match &e {
-            SubmitError::Malformed(_) | SubmitError::Rejected(_) => StatusCode::BAD_REQUEST,
+            SubmitError::Rejected(_) => StatusCode::BAD_REQUEST,
             SubmitError::Duplicate(_) => StatusCode::CONFLICT,
             SubmitError::Dropped(_) => StatusCode::UNPROCESSABLE_ENTITY,
             SubmitError::MempoolFull(_) | SubmitError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -61,4 +61,30 @@ impl From<SubmitError> for ApiError {
 
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such route; see GET /v1/status and the README for the API")
+}
+
+/// Query parameters whose parse errors answer in the API's JSON error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::bad_request("bad_params", e.body_text()))
+    }
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
 }

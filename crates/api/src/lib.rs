@@ -48,9 +48,12 @@ pub fn router(node: Node) -> Router {
         .route("/ct/v1/get-proof-by-hash", get(ct::get_proof_by_hash))
         .route("/ct/v1/get-entries", get(ct::get_entries))
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        // A backstop for stuck connections; handlers that wait for a commit give up with a
+        // JSON 504 before this fires.
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(120),
+            node.config().commit_timeout() + Duration::from_secs(30),
         ))
         .with_state(node)
 }

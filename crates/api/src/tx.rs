@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medledger_ledger::describe_outcome;
@@ -13,7 +13,7 @@ use medledger_types::{Hash32, SignedTx};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 
 #[derive(Deserialize)]
 pub struct SubmitQuery {
@@ -72,13 +72,13 @@ fn committed_json(hash: &Hash32, c: &CommittedTx) -> Value {
     })
 }
 
-/// Waits for an accepted transaction; `Ok(json)` in every case the caller should see as
-/// a result, `Err` for a failure of that one transaction.
-async fn settle(node: &Node, accepted: Accepted) -> Result<Value, SubmitError> {
+/// Waits, until `deadline`, for an accepted transaction; `Err` for a failure of that one
+/// transaction.
+async fn settle(deadline: tokio::time::Instant, accepted: Accepted) -> Result<Value, SubmitError> {
     let Some(rx) = accepted.committed else {
         return Ok(json!({ "hash": accepted.hash, "status": "pending" }));
     };
-    match tokio::time::timeout(node.config().commit_timeout(), rx).await {
+    match tokio::time::timeout_at(deadline, rx).await {
         Err(_) => Err(SubmitError::Timeout),
         Ok(Err(_)) => Err(SubmitError::ShuttingDown),
         Ok(Ok(result)) => result.map(|c| committed_json(&accepted.hash, &c)),
@@ -87,7 +87,7 @@ async fn settle(node: &Node, accepted: Accepted) -> Result<Value, SubmitError> {
 
 pub async fn submit_one(
     State(node): State<Node>,
-    Query(q): Query<SubmitQuery>,
+    ApiQuery(q): ApiQuery<SubmitQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -109,14 +109,15 @@ pub async fn submit_one(
         .await
         .pop()
         .unwrap_or(Err(SubmitError::ShuttingDown))?;
-    let value = settle(&node, accepted).await?;
+    let deadline = tokio::time::Instant::now() + node.config().commit_timeout();
+    let value = settle(deadline, accepted).await?;
     let status = if wait { StatusCode::OK } else { StatusCode::ACCEPTED };
     Ok((status, Json(value)).into_response())
 }
 
 pub async fn submit_batch(
     State(node): State<Node>,
-    Query(q): Query<SubmitQuery>,
+    ApiQuery(q): ApiQuery<SubmitQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -131,14 +132,16 @@ pub async fn submit_batch(
         let many: Many = serde_json::from_slice(&raw)
             .map_err(|e| ApiError::bad_request("malformed", format!("expected {{\"txs\": [\"<hex>\", …]}}: {e}")))?;
         if many.txs.len() > max_txs {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "batch_too_large",
-                format!("a batch may hold at most {max_txs} transactions"),
-            ));
+            return Err(batch_too_large(max_txs));
         }
         many.txs.iter().map(|s| decode_hex_tx(s)).collect::<Result<_, _>>()?
     } else {
+        let count = raw
+            .get(..4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        if count > max_txs {
+            return Err(batch_too_large(max_txs));
+        }
         decode_batch(&raw, max_txs)
             .map_err(|e| ApiError::bad_request("malformed", format!("batch does not decode: {e}")))?
             .into_iter()
@@ -150,13 +153,14 @@ pub async fn submit_batch(
     };
     let wait = q.wait.unwrap_or(true);
     let results = node.submit(txs, wait).await;
+    let deadline = tokio::time::Instant::now() + node.config().commit_timeout();
     let summary = q.summary.unwrap_or(false);
     let mut out = Vec::with_capacity(if summary { 0 } else { results.len() });
     let (mut ok, mut failed) = (0usize, 0usize);
     let mut first_error = None;
     for r in results {
         let v = match r {
-            Ok(accepted) => settle(&node, accepted).await,
+            Ok(accepted) => settle(deadline, accepted).await,
             Err(e) => Err(e),
         };
         let v = match v {
@@ -181,7 +185,16 @@ pub async fn submit_batch(
     } else {
         body["results"] = Value::Array(out);
     }
-    Ok(Json(body).into_response())
+    let status = if wait { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok((status, Json(body)).into_response())
+}
+
+fn batch_too_large(max_txs: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "batch_too_large",
+        format!("a batch may hold at most {max_txs} transactions"),
+    )
 }
 
 pub async fn status(State(node): State<Node>, Path(hash): Path<String>) -> Result<Json<Value>, ApiError> {

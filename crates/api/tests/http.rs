@@ -443,7 +443,18 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
         .map(|i| n.sign(&n.admin, 2 + i, &register(&format!("b-{i}"), 9)))
         .collect();
     let (status, v) = n.post_raw("/v1/txs", encode_batch(&many)).await;
+    assert_eq!(status, 413, "{v}");
+    assert_eq!(v["error"]["reason"], "batch_too_large");
+    // Bad query values, wrong methods: JSON errors too.
+    let (status, v) = n.post_raw("/v1/tx?wait=yes", good.encode()).await;
     assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["reason"], "bad_params");
+    let r = n.http.delete(n.url("/v1/status")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["reason"],
+        "method_not_allowed"
+    );
     assert_eq!(n.get("/v1/tx/nothex").await.0, 400);
     assert_eq!(n.get(&format!("/v1/tx/{}", Hash32::ZERO)).await.0, 404);
     assert_eq!(n.get("/v1/nowhere").await.0, 404);

@@ -17,9 +17,10 @@ pub struct DevArgs {
     /// Delete the network first and start a new chain.
     #[arg(long)]
     reset: bool,
-    /// API port of the first node.
-    #[arg(long, default_value_t = 8080)]
-    port: u16,
+    /// API port (default 8080 for a new network; a resumed one keeps its configured port
+    /// unless this is given).
+    #[arg(long)]
+    port: Option<u16>,
 }
 
 fn default_home() -> Result<PathBuf> {
@@ -37,9 +38,12 @@ pub fn run(args: DevArgs) -> Result<()> {
     }
     let fresh = !dir.join("genesis.json").exists();
     if fresh {
-        run::write_network(&dir, "medledger-dev", 1, Some(4), args.port)?;
+        run::write_network(&dir, "medledger-dev", 1, Some(4), args.port.unwrap_or(8080))?;
     }
-    let home = Home::load(&dir.join("node0"))?;
+    let mut home = Home::load(&dir.join("node0"))?;
+    if let Some(port) = args.port {
+        home.config.api.listen.set_port(port);
+    }
     run::runtime()?.block_on(async move {
         let running = run::start(&home).await?;
         let head = running.node.head();

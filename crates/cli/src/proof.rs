@@ -136,6 +136,10 @@ pub fn run(cmd: ProofCommand) -> Result<()> {
                 );
             } else if let Some(path) = consistency {
                 let c: ConsistencyFile = read_json(&path)?;
+                anyhow::ensure!(
+                    c.first.head.chain_id == genesis.chain_id && c.second.head.chain_id == genesis.chain_id,
+                    "the tree heads are for another chain"
+                );
                 verify_consistency(&c.first, &c.second, &c.proof, &trusted)
                     .context("the consistency proof does NOT verify")?;
                 println!(

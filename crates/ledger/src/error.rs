@@ -62,6 +62,8 @@ pub enum TxError {
     MemberRevoked { org: OrgId, member: MemberId },
     #[error("key {0} is already registered")]
     KeyInUse(PublicKey),
+    #[error("an admin may not revoke itself; another admin of the organisation must")]
+    SelfRevocation,
 }
 
 impl TxError {
@@ -74,6 +76,7 @@ impl TxError {
             TxError::UnknownMember { .. } => 4,
             TxError::MemberRevoked { .. } => 5,
             TxError::KeyInUse(_) => 6,
+            TxError::SelfRevocation => 7,
         })
     }
 
@@ -85,6 +88,7 @@ impl TxError {
             TxError::UnknownMember { .. } => "unknown_member",
             TxError::MemberRevoked { .. } => "member_revoked",
             TxError::KeyInUse(_) => "key_in_use",
+            TxError::SelfRevocation => "self_revocation",
         }
     }
 }
@@ -99,6 +103,7 @@ pub fn describe_outcome(code: OutcomeCode) -> &'static str {
         4 => "unknown_member",
         5 => "member_revoked",
         6 => "key_in_use",
+        7 => "self_revocation",
         _ => "unknown_error",
     }
 }

@@ -60,8 +60,10 @@ pub enum GenesisError {
     NoAdmin(OrgId),
     #[error("organisation {0}: name must be 1 to {MAX_ORG_NAME} bytes")]
     BadOrgName(OrgId),
-    #[error("key {0} is listed twice")]
+    #[error("key {0} is listed twice (every admin and validator needs its own key)")]
     DuplicateKey(PublicKey),
+    #[error("organisation {org} lists admin {member} twice")]
+    DuplicateAdmin { org: OrgId, member: MemberId },
     #[error("validator {key} belongs to unknown organisation {org}")]
     ValidatorOrg { key: PublicKey, org: OrgId },
     #[error("validator {0} has zero voting power")]
@@ -90,14 +92,20 @@ impl Genesis {
             if org.admins.is_empty() {
                 return Err(GenesisError::NoAdmin(org.id.clone()));
             }
+            let mut members = BTreeSet::new();
             for admin in &org.admins {
                 if !seen_keys.insert(admin.public_key) {
                     return Err(GenesisError::DuplicateKey(admin.public_key));
                 }
+                if !members.insert(admin.member.clone()) {
+                    return Err(GenesisError::DuplicateAdmin {
+                        org: org.id.clone(),
+                        member: admin.member.clone(),
+                    });
+                }
             }
         }
         let mut total: u64 = 0;
-        let mut validator_keys = BTreeSet::new();
         for v in &self.validators {
             if !org_ids.contains(&v.org) {
                 return Err(GenesisError::ValidatorOrg {
@@ -108,7 +116,7 @@ impl Genesis {
             if v.power == 0 {
                 return Err(GenesisError::ZeroPower(v.public_key));
             }
-            if !validator_keys.insert(v.public_key) {
+            if !seen_keys.insert(v.public_key) {
                 return Err(GenesisError::DuplicateKey(v.public_key));
             }
             total = total.checked_add(v.power).ok_or(GenesisError::PowerOverflow)?;

@@ -162,6 +162,15 @@ fn identity_rules_table() {
             Ok(Err(TxError::NotAuthorized)),
         ),
         (
+            "an admin may not revoke itself",
+            |w| w.admin_a.clone(),
+            Payload::RevokeMember(RevokeMember {
+                org: org("hospital-a"),
+                member: member("admin"),
+            }),
+            Ok(Err(TxError::SelfRevocation)),
+        ),
+        (
             "unknown org",
             |w| w.admin_a.clone(),
             register("nowhere", "x", MemberKind::Practitioner, &doc2),
@@ -364,13 +373,90 @@ fn execution_is_deterministic() {
 
 #[test]
 fn genesis_validation_names_the_problem() {
-    let mut w = world();
-    let _ = &mut w;
-    let g = Genesis {
+    use medledger_ledger::genesis::GenesisError;
+    let w = world();
+    let empty = Genesis {
         chain_id: w.chain.clone(),
         genesis_time: TimestampMs(0),
         orgs: vec![],
         validators: vec![],
     };
-    assert_eq!(g.validate(), Err(medledger_ledger::genesis::GenesisError::NoOrgs));
+    assert_eq!(empty.validate(), Err(GenesisError::NoOrgs));
+
+    let admin = |m: &str, seed: u8| GenesisAdmin {
+        member: member(m),
+        public_key: Keypair::from_seed([seed; 32]).public(),
+    };
+    let base = Genesis {
+        chain_id: w.chain.clone(),
+        genesis_time: TimestampMs(0),
+        orgs: vec![GenesisOrg {
+            id: org("h"),
+            name: "H".into(),
+            role: OrgRole::Hospital,
+            admins: vec![admin("admin", 1)],
+        }],
+        validators: vec![GenesisValidator {
+            org: org("h"),
+            public_key: Keypair::from_seed([2; 32]).public(),
+            power: 1,
+        }],
+    };
+    assert_eq!(base.validate(), Ok(()));
+
+    let mut twice = base.clone();
+    twice.orgs[0].admins.push(admin("admin", 3));
+    assert_eq!(
+        twice.validate(),
+        Err(GenesisError::DuplicateAdmin {
+            org: org("h"),
+            member: member("admin")
+        })
+    );
+
+    let mut shared = base.clone();
+    shared.validators[0].public_key = Keypair::from_seed([1; 32]).public();
+    assert_eq!(
+        shared.validate(),
+        Err(GenesisError::DuplicateKey(Keypair::from_seed([1; 32]).public()))
+    );
+
+    let mut stray = base.clone();
+    stray.validators[0].org = org("nowhere");
+    assert!(matches!(stray.validate(), Err(GenesisError::ValidatorOrg { .. })));
+
+    let mut weightless = base;
+    weightless.validators[0].power = 0;
+    assert!(matches!(weightless.validate(), Err(GenesisError::ZeroPower(_))));
+}
+
+#[test]
+fn outcome_names_match_the_errors() {
+    let errors = [
+        TxError::NotAuthorized,
+        TxError::UnknownOrg(org("x")),
+        TxError::MemberExists {
+            org: org("x"),
+            member: member("y"),
+        },
+        TxError::UnknownMember {
+            org: org("x"),
+            member: member("y"),
+        },
+        TxError::MemberRevoked {
+            org: org("x"),
+            member: member("y"),
+        },
+        TxError::KeyInUse(Keypair::from_seed([1; 32]).public()),
+        TxError::SelfRevocation,
+    ];
+    let mut codes = std::collections::BTreeSet::new();
+    for e in &errors {
+        assert!(codes.insert(e.code().0), "code {:?} used twice", e.code());
+        assert_eq!(medledger_ledger::describe_outcome(e.code()), e.reason());
+    }
+    assert_eq!(
+        medledger_ledger::describe_outcome(medledger_types::OutcomeCode::OK),
+        "ok"
+    );
 }

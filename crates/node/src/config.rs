@@ -21,11 +21,12 @@ pub struct Config {
 pub struct ApiConfig {
     /// Address the HTTP API listens on. Port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Largest request body, in bytes.
+    /// Largest `POST /v1/txs` body, in bytes (`POST /v1/tx` takes one transaction, at
+    /// most 64 KiB of body).
     pub max_body_bytes: usize,
     /// Most transactions in one `POST /v1/txs` batch.
     pub max_batch_txs: usize,
-    /// How long `POST /v1/tx` waits for its transaction to commit.
+    /// How long `POST /v1/tx` and `POST /v1/txs` wait for their transactions to commit.
     pub commit_timeout_ms: u64,
 }
 
@@ -134,10 +135,10 @@ impl Config {
             1,
             3_600_000,
         )?;
-        if self.moniker.is_empty() || self.moniker.len() > 64 {
+        if self.moniker.is_empty() || self.moniker.len() > 64 || self.moniker.chars().any(char::is_control) {
             return Err(ConfigError::Invalid {
                 field: "moniker",
-                reason: "must be 1 to 64 characters".into(),
+                reason: "must be 1 to 64 bytes of printable text".into(),
             });
         }
         Ok(self)

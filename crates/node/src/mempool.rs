@@ -17,8 +17,6 @@ use crate::config::MempoolConfig;
 /// Why a submitted transaction was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SubmitError {
-    #[error("malformed transaction: {0}")]
-    Malformed(String),
     #[error(transparent)]
     Rejected(#[from] Rejection),
     #[error("transaction {0} is already waiting for a block")]
@@ -37,7 +35,6 @@ impl SubmitError {
     /// A short machine-readable name for API error bodies.
     pub fn reason(&self) -> &'static str {
         match self {
-            SubmitError::Malformed(_) => "malformed",
             SubmitError::Rejected(r) => r.reason(),
             SubmitError::Duplicate(_) => "duplicate",
             SubmitError::MempoolFull(_) => "mempool_full",
@@ -88,6 +85,11 @@ impl Mempool {
 
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Whether a transaction is waiting for a block or in one not yet committed.
+    pub fn contains(&self, hash: &Hash32) -> bool {
+        self.hashes.contains(hash)
     }
 
     /// Accepts a signature-checked transaction of `size` encoded bytes.

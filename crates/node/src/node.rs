@@ -432,7 +432,7 @@ impl Node {
     pub fn tx_status(&self, hash: &Hash32) -> Result<Option<TxStatus>, NodeError> {
         let reader = self.inner.store.reader()?;
         let Some(TxLocation { height, index_in_block }) = reader.tx_location(hash)? else {
-            let pending = lock(&self.inner.waiters).contains_key(hash);
+            let pending = lock(&self.inner.mempool).contains(hash);
             return Ok(pending.then_some(TxStatus::Pending));
         };
         let block = reader

@@ -16,9 +16,6 @@
 
 use thiserror::Error;
 
-/// Largest byte string any decoder accepts (a whole block is far smaller than this).
-pub const MAX_BYTES: usize = 16 * 1024 * 1024;
-
 /// Why a byte string could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {

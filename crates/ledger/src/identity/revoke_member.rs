@@ -48,6 +48,9 @@ impl RevokeMember {
             org: self.org.clone(),
             member: self.member.clone(),
         })?;
+        if member.key == *signer {
+            return Err(TxError::SelfRevocation);
+        }
         if !member.active {
             return Err(TxError::MemberRevoked {
                 org: self.org.clone(),
