@@ -114,12 +114,22 @@ pub fn verify_batch(items: &[SigItem<'_>]) -> Result<(), CryptoError> {
     if items.is_empty() {
         return Ok(());
     }
+    // Signers repeat within a batch; decompressing each public key once saves a field
+    // square root per signature.
+    let mut decompressed: std::collections::BTreeMap<&PublicKey, VerifyingKey> = std::collections::BTreeMap::new();
     let mut keys = Vec::with_capacity(items.len());
     for item in items {
-        let key = verifying_key(item.key)?;
-        if key.is_weak() {
-            return Err(CryptoError::BadPublicKey(*item.key));
-        }
+        let key = match decompressed.get(item.key) {
+            Some(k) => *k,
+            None => {
+                let k = verifying_key(item.key)?;
+                if k.is_weak() {
+                    return Err(CryptoError::BadPublicKey(*item.key));
+                }
+                decompressed.insert(item.key, k);
+                k
+            }
+        };
         keys.push(key);
     }
     let msgs: Vec<&[u8]> = items.iter().map(|i| i.msg).collect();

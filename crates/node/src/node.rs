@@ -364,9 +364,12 @@ impl Node {
         let height = head.height;
         let first_leaf = head.log_size.0 - executed.leaves.len() as u64;
         {
+            // The block's leaf hashes are its level-0 log nodes, already computed.
             let mut index = write(&inner.leaf_index);
-            for (i, leaf) in executed.leaves.iter().enumerate() {
-                index.insert(medledger_merkle::leaf_hash(&leaf.encode()), first_leaf + i as u64);
+            for (level, i, hash) in &executed.log_nodes {
+                if *level == 0 {
+                    index.insert(*hash, *i);
+                }
             }
         }
         *write(&inner.head) = head;
