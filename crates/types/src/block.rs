@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! BlockHeader = version:u8 (=1) | chain_id:str | height:u64 | parent_hash:[32]
-//!             | proposer:[32] | timestamp_ms:u64 | tx_count:u32 | tx_root:[32]
+//!             | proposer:[32] | timestamp:u64 (ms) | tx_count:u32 | tx_root:[32]
 //!             | state_root:[32] | log_size:u64 | log_root:[32]
 //! Block       = header | txs:seq<SignedTx> | commit:Commit
 //! Commit      = round:u32 | seq<(validator:[32], signature:[64])>
