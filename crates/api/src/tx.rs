@@ -206,7 +206,7 @@ pub async fn status(State(node): State<Node>, Path(hash): Path<String>) -> Resul
             "no transaction {hash} is known to this node"
         ))),
         Some(TxStatus::Pending) => Ok(Json(json!({ "hash": hash, "status": "pending" }))),
-        Some(TxStatus::Committed { location, tx, .. }) => {
+        Some(TxStatus::Committed { location, leaf, tx }) => {
             let mut v = committed_json(&hash, &location);
             let payload = medledger_ledger::Payload::decode(tx.tx.kind, &tx.tx.body).ok();
             v["tx"] = json!({
@@ -216,7 +216,7 @@ pub async fn status(State(node): State<Node>, Path(hash): Path<String>) -> Resul
                 "kind_name": payload.as_ref().map(|p| p.name()),
                 "encoded": hex::encode(tx.encode()),
             });
-            v["receipt"] = serde_json::to_value(node.receipt(&hash)?).unwrap_or(Value::Null);
+            v["receipt"] = serde_json::to_value(node.receipt_for(&location, &leaf)?).unwrap_or(Value::Null);
             Ok(Json(v))
         }
     }

@@ -481,18 +481,23 @@ impl Node {
 
     /// A receipt for a committed transaction against the current tree head.
     pub fn receipt(&self, hash: &Hash32) -> Result<Option<Receipt>, NodeError> {
-        let Some(TxStatus::Committed { location, leaf, .. }) = self.tx_status(hash)? else {
-            return Ok(None);
-        };
+        match self.tx_status(hash)? {
+            Some(TxStatus::Committed { location, leaf, .. }) => self.receipt_for(&location, &leaf).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// A receipt for a transaction already looked up with [`Node::tx_status`].
+    pub fn receipt_for(&self, location: &CommittedTx, leaf: &LogLeaf) -> Result<Receipt, NodeError> {
         let sth = self.signed_tree_head();
         let proof = self.inclusion_proof(location.leaf_index, sth.head.tree_size)?;
-        Ok(Some(Receipt {
-            tx_hash: *hash,
+        Ok(Receipt {
+            tx_hash: leaf.tx_hash,
             leaf_index: location.leaf_index.0,
             leaf: hex::encode(leaf.encode()),
             inclusion_proof: proof,
             tree_head: sth,
-        }))
+        })
     }
 
     fn committed_size(&self, size: TreeSize) -> Result<(), NodeError> {
@@ -532,9 +537,8 @@ impl Node {
             let Some(raw) = reader.leaf_bytes(LeafIndex(i))? else {
                 break;
             };
-            let leaf = reader
-                .leaf(LeafIndex(i))?
-                .ok_or_else(|| StoreError::Corrupt(format!("leaf {i}")))?;
+            let leaf = <LogLeaf as medledger_types::Decode>::decode(&raw)
+                .map_err(|e| StoreError::Corrupt(format!("log leaf {i}: {e}")))?;
             if block.as_ref().map(|b| b.header.height) != Some(leaf.height) {
                 block = reader.block(leaf.height)?;
             }

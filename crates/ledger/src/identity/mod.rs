@@ -41,6 +41,20 @@ pub(crate) fn require_admin(state: &Overlay<'_>, signer: &PublicKey, org: &OrgId
     }
 }
 
+/// The member's record, or `UnknownMember`.
+pub(crate) fn member_record(
+    state: &Overlay<'_>,
+    org: &OrgId,
+    member: &medledger_types::MemberId,
+) -> Result<MemberRecord, TxError> {
+    state
+        .get_record(&keys::member(org, member))
+        .ok_or_else(|| TxError::UnknownMember {
+            org: org.clone(),
+            member: member.clone(),
+        })
+}
+
 pub(crate) fn require_org(state: &Overlay<'_>, org: &OrgId) -> Result<OrgRecord, TxError> {
     state
         .get_record::<OrgRecord>(&keys::org(org))

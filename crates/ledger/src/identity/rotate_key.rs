@@ -6,7 +6,7 @@ use medledger_types::codec::{Decode, DecodeError, Encode, Reader};
 use medledger_types::{MemberId, OrgId, PublicKey, TxKind};
 use serde::{Deserialize, Serialize};
 
-use super::{KeyRecord, KeyStatus, MemberRecord, require_admin, require_org};
+use super::{KeyRecord, KeyStatus, member_record, require_admin, require_org};
 use crate::error::TxError;
 use crate::state::{Overlay, keys};
 use crate::{BlockContext, Event};
@@ -47,10 +47,7 @@ impl RotateKey {
     ) -> Result<Vec<Event>, TxError> {
         require_org(state, &self.org)?;
         let member_key = keys::member(&self.org, &self.member);
-        let mut member: MemberRecord = state.get_record(&member_key).ok_or_else(|| TxError::UnknownMember {
-            org: self.org.clone(),
-            member: self.member.clone(),
-        })?;
+        let mut member = member_record(state, &self.org, &self.member)?;
         if !member.active {
             return Err(TxError::MemberRevoked {
                 org: self.org.clone(),
