@@ -17,7 +17,7 @@ use medledger_ledger::Genesis;
 use medledger_merkle::{MemoryLog, NodeSource};
 use medledger_node::executor;
 use medledger_node::home::read_genesis;
-use medledger_store::{StateView, Store};
+use medledger_store::{ReadOnlyStore, StateView, Store};
 use medledger_types::codec::{Decode, Encode};
 use medledger_types::{Block, Height, LeafIndex, PublicKey, commit_sign_bytes};
 
@@ -52,8 +52,8 @@ pub fn run(args: VerifyArgs) -> Result<()> {
     };
     let genesis = read_genesis(&genesis)?;
     anyhow::ensure!(db.exists(), "{} does not exist", db.display());
-    let store =
-        Store::open(&db).with_context(|| format!("opening {} (stop the node that uses it first)", db.display()))?;
+    let store = ReadOnlyStore::open(&db)
+        .with_context(|| format!("opening {} (stop the node that uses it first)", db.display()))?;
     let s = verify_store(&store, &genesis, !args.quiet)?;
     println!(
         "ok: {} blocks, {} transactions, log size {}; every hash link, signature, certificate and root checks out",
@@ -62,7 +62,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn verify_store(stored: &Store, genesis: &Genesis, progress: bool) -> Result<Summary> {
+pub fn verify_store(stored: &ReadOnlyStore, genesis: &Genesis, progress: bool) -> Result<Summary> {
     let reader = stored.reader()?;
     let head = reader.head()?.context("the database holds no chain")?;
     match reader.genesis_hash()? {

@@ -136,9 +136,15 @@ fn init_run_transact_prove_verify() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("member_exists"));
 
     node.stop();
+    let db = home.join("data/ledger.redb");
+    let before = std::fs::read(&db).unwrap();
     let out = ok(&["verify", "--home", home.to_str().unwrap(), "--quiet"]);
     assert!(out.starts_with("ok:"), "{out}");
     assert!(out.contains("5 transactions"), "{out}");
+    assert!(
+        std::fs::read(&db).unwrap() == before,
+        "verify must not write to the data it checks"
+    );
 
     // Restarting resumes the same chain.
     let node = NodeProcess::start(&home);

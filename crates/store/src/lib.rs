@@ -118,6 +118,24 @@ impl ChainHead {
     }
 }
 
+/// A node's database opened for reading only, as `medledger verify` does: nothing is
+/// written to the file, not even table creation.
+pub struct ReadOnlyStore {
+    db: redb::ReadOnlyDatabase,
+}
+
+impl ReadOnlyStore {
+    pub fn open(path: &Path) -> Result<ReadOnlyStore, StoreError> {
+        let db = Database::builder().open_read_only(path).map_err(StoreError::db)?;
+        Ok(ReadOnlyStore { db })
+    }
+
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        let txn = self.db.begin_read().map_err(StoreError::db)?;
+        StoreReader::new(txn)
+    }
+}
+
 /// A node's database.
 pub struct Store {
     db: Database,
