@@ -5,6 +5,20 @@ use medledger_types::codec::Encode;
 use medledger_types::{ChainId, Nonce, PublicKey, SignedTx};
 use serde_json::Value;
 
+/// `--node URL`: which node's API a command talks to.
+#[derive(clap::Args, Clone)]
+pub struct NodeArg {
+    /// The node's API address.
+    #[arg(long = "node", default_value = "http://127.0.0.1:8080", env = "MEDLEDGER_NODE")]
+    pub url: String,
+}
+
+impl NodeArg {
+    pub fn client(&self) -> Result<Client> {
+        Client::new(&self.url)
+    }
+}
+
 pub struct Client {
     base: String,
     http: reqwest::Client,

@@ -15,7 +15,7 @@ use medledger_types::{ChainId, Hash32, PublicKey, Signature, TimestampMs, TreeHe
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::client::Client;
+use crate::client::{Client, NodeArg};
 use crate::run::runtime;
 
 #[derive(Subcommand)]
@@ -25,16 +25,16 @@ pub enum ProofCommand {
         /// Transaction hash (hex).
         #[arg(long)]
         tx: String,
-        #[arg(long, default_value = "http://127.0.0.1:8080", env = "MEDLEDGER_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: NodeArg,
         /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
     },
     /// Fetch the node's current signed tree head; keep it to check consistency later.
     Sth {
-        #[arg(long, default_value = "http://127.0.0.1:8080", env = "MEDLEDGER_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: NodeArg,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -43,8 +43,8 @@ pub enum ProofCommand {
         /// A tree head saved earlier with `proof sth`.
         #[arg(long)]
         from: PathBuf,
-        #[arg(long, default_value = "http://127.0.0.1:8080", env = "MEDLEDGER_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: NodeArg,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -150,19 +150,19 @@ pub fn run(cmd: ProofCommand) -> Result<()> {
             Ok(())
         }
         ProofCommand::Get { tx, node, out } => runtime()?.block_on(async {
-            let v = Client::new(&node)?.get(&format!("/v1/tx/{tx}")).await?;
+            let v = node.client()?.get(&format!("/v1/tx/{tx}")).await?;
             anyhow::ensure!(v["status"] == "committed", "transaction {tx} is not committed yet");
             let receipt: Receipt =
                 serde_json::from_value(v["receipt"].clone()).context("the node's receipt is malformed")?;
             emit(&receipt, out.as_deref())
         }),
         ProofCommand::Sth { node, out } => runtime()?.block_on(async {
-            let sth = fetch_sth(&Client::new(&node)?).await?;
+            let sth = fetch_sth(&node.client()?).await?;
             emit(&sth, out.as_deref())
         }),
         ProofCommand::Consistency { from, node, out } => runtime()?.block_on(async {
             let first: SignedTreeHead = read_json(&from)?;
-            let client = Client::new(&node)?;
+            let client = node.client()?;
             let second = fetch_sth(&client).await?;
             let path = if first.head.tree_size == second.head.tree_size {
                 Vec::new()

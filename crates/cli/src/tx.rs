@@ -14,7 +14,7 @@ use medledger_node::home::{read_key, write_key};
 use medledger_types::codec::{Decode, Encode};
 use medledger_types::{ChainId, MemberId, Nonce, OrgId, PublicKey, SignedTx, Tx};
 
-use crate::client::Client;
+use crate::client::NodeArg;
 use crate::run::runtime;
 
 #[derive(Args, Clone)]
@@ -22,9 +22,8 @@ pub struct Common {
     /// The signer's key file.
     #[arg(long)]
     key: PathBuf,
-    /// The node to submit to.
-    #[arg(long, default_value = "http://127.0.0.1:8080", env = "MEDLEDGER_NODE")]
-    node: String,
+    #[command(flatten)]
+    node: NodeArg,
     /// Use this nonce instead of asking the node for the signer's next one.
     #[arg(long)]
     nonce: Option<u64>,
@@ -83,16 +82,16 @@ pub enum TxCommand {
     /// Submit a signed transaction written earlier with --out.
     Submit {
         file: PathBuf,
-        #[arg(long, default_value = "http://127.0.0.1:8080", env = "MEDLEDGER_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: NodeArg,
         #[arg(long)]
         no_wait: bool,
     },
     /// Show a transaction's status and receipt.
     Show {
         hash: String,
-        #[arg(long, default_value = "http://127.0.0.1:8080", env = "MEDLEDGER_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: NodeArg,
     },
 }
 
@@ -157,12 +156,12 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let raw = hex::decode(text.trim()).context("the file must hold a hex-encoded signed transaction")?;
             let tx = SignedTx::decode(&raw).context("the transaction does not decode")?;
-            let answer = Client::new(&node)?.submit(&tx, !no_wait).await?;
+            let answer = node.client()?.submit(&tx, !no_wait).await?;
             println!("{}", serde_json::to_string_pretty(&answer)?);
             return Ok(());
         }
         TxCommand::Show { hash, node } => {
-            let answer = Client::new(&node)?.get(&format!("/v1/tx/{hash}")).await?;
+            let answer = node.client()?.get(&format!("/v1/tx/{hash}")).await?;
             println!("{}", serde_json::to_string_pretty(&answer)?);
             return Ok(());
         }
@@ -172,7 +171,7 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
 
 async fn sign_and_send(common: Common, payload: Payload) -> Result<()> {
     let key = read_key(&common.key)?;
-    let client = Client::new(&common.node)?;
+    let client = common.node.client()?;
     let chain_id = match &common.chain_id {
         Some(c) => ChainId::new(c.as_str())?,
         None => client.chain_id().await?,
