@@ -72,22 +72,32 @@ pub async fn state(State(node): State<Node>, Path(key): Path<String>) -> Result<
 pub async fn status(State(node): State<Node>) -> Json<Value> {
     let head = node.head();
     let g = node.genesis();
+    let c = node.consensus_status();
+    let total_power: u64 = g.validators.iter().map(|v| v.power).sum();
     Json(json!({
         "chain_id": g.chain_id,
         "moniker": node.config().moniker,
         "node_key": node.public_key(),
         "height": head.height,
-        "round": 0,
         "block_hash": head.block_hash,
         "state_root": head.state_root,
         "log_size": head.log_size,
         "log_root": head.log_root,
         "timestamp": head.timestamp,
         "mempool_txs": node.mempool_len(),
-        "catching_up": false,
-        "peers": [],
-        "consensus": "single validator (BFT consensus arrives with the next release)",
+        "consensus": {
+            "mode": c.mode,
+            "height": c.height,
+            "round": c.round,
+        },
+        "round": c.round,
+        "catching_up": c.catching_up,
+        "peers": {
+            "connected": c.peers,
+            "configured": node.config().p2p.peers.iter().map(|p| json!({ "p2p": p.p2p, "api": p.api })).collect::<Vec<_>>(),
+        },
         "validators": g.validators,
+        "total_voting_power": total_power,
     }))
 }
 

@@ -35,6 +35,11 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     })
 }
 
+/// Whether a batch was forwarded by another validator (and so must not be forwarded on).
+fn forwarded(headers: &HeaderMap) -> bool {
+    headers.contains_key("x-medledger-forwarded")
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -105,7 +110,7 @@ pub async fn submit_one(
     };
     let wait = q.wait.unwrap_or(true);
     let accepted = node
-        .submit(vec![tx], wait)
+        .submit_from_client(vec![tx], wait, !forwarded(&headers))
         .await
         .pop()
         .unwrap_or(Err(SubmitError::ShuttingDown))?;
@@ -152,7 +157,7 @@ pub async fn submit_batch(
             .collect()
     };
     let wait = q.wait.unwrap_or(true);
-    let results = node.submit(txs, wait).await;
+    let results = node.submit_from_client(txs, wait, !forwarded(&headers)).await;
     let deadline = tokio::time::Instant::now() + node.config().commit_timeout();
     let summary = q.summary.unwrap_or(false);
     let mut out = Vec::with_capacity(if summary { 0 } else { results.len() });

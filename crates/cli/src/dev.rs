@@ -1,12 +1,21 @@
-//! `dev`: a local network for development, in one command.
+//! `dev`: a local four-validator network for development, in one command.
+//!
+//! Each validator is its own `medledger node` process with its own home, database and
+//! consensus WAL; they agree through Malachite over real TCP sockets on loopback.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use medledger_node::Home;
+use tokio::process::{Child, Command};
 
 use crate::run;
+
+/// Validators in the dev network.
+const DEV_VALIDATORS: usize = 4;
+const DEV_P2P_PORT: u16 = 26656;
 
 #[derive(Args)]
 pub struct DevArgs {
@@ -17,8 +26,8 @@ pub struct DevArgs {
     /// Delete the network first and start a new chain.
     #[arg(long)]
     reset: bool,
-    /// API port (default 8080 for a new network; a resumed one keeps its configured port
-    /// unless this is given).
+    /// First API port: node i listens on port + i (default 8080 for a new network; a
+    /// resumed one keeps its configured ports unless this is given).
     #[arg(long)]
     port: Option<u16>,
 }
@@ -26,6 +35,28 @@ pub struct DevArgs {
 fn default_home() -> Result<PathBuf> {
     let home = std::env::var_os("HOME").context("HOME is not set; pass --home")?;
     Ok(PathBuf::from(home).join(".medledger").join("dev"))
+}
+
+fn node_dirs(dir: &Path) -> Vec<PathBuf> {
+    (0..)
+        .map(|i| dir.join(format!("node{i}")))
+        .take_while(|d| d.join("config.toml").exists())
+        .collect()
+}
+
+/// Moves every node's API to `port + i`, and tells each node where its peers now are.
+fn set_api_ports(dirs: &[PathBuf], port: u16) -> Result<()> {
+    for (i, d) in dirs.iter().enumerate() {
+        let mut home = Home::load(d)?;
+        home.config.api.listen.set_port(port.saturating_add(i as u16));
+        let others: Vec<usize> = (0..dirs.len()).filter(|&j| j != i).collect();
+        for (peer, j) in home.config.p2p.peers.iter_mut().zip(others) {
+            peer.api = format!("http://127.0.0.1:{}", port.saturating_add(j as u16));
+        }
+        let path = d.join("config.toml");
+        std::fs::write(&path, home.config.to_toml()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 pub fn run(args: DevArgs) -> Result<()> {
@@ -38,31 +69,159 @@ pub fn run(args: DevArgs) -> Result<()> {
     }
     let fresh = !dir.join("genesis.json").exists();
     if fresh {
-        run::write_network(&dir, "medledger-dev", 1, Some(4), args.port.unwrap_or(8080))?;
+        run::write_network(
+            &dir,
+            "medledger-dev",
+            DEV_VALIDATORS,
+            Some(4),
+            args.port.unwrap_or(8080),
+            DEV_P2P_PORT,
+        )?;
     }
-    let mut home = Home::load(&dir.join("node0"))?;
-    if let Some(port) = args.port {
-        home.config.api.listen.set_port(port);
+    let dirs = node_dirs(&dir);
+    anyhow::ensure!(
+        !dirs.is_empty(),
+        "{} holds no node homes; run with --reset",
+        dir.display()
+    );
+    if let (Some(port), false) = (args.port, fresh) {
+        set_api_ports(&dirs, port)?;
     }
+    let homes = dirs.iter().map(|d| Home::load(d)).collect::<Result<Vec<_>, _>>()?;
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     run::runtime()?.block_on(async move {
-        let running = run::start(&home).await?;
-        let head = running.node.head();
+        let exe = std::env::current_exe().context("finding the medledger executable")?;
+        let mut children = Vec::new();
+        for home in &homes {
+            let log_path = logs.join(format!("{}.log", home.config.moniker));
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .with_context(|| format!("opening {}", log_path.display()))?;
+            let child = Command::new(&exe)
+                .arg("node")
+                .arg("--home")
+                .arg(&home.dir)
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting {}", home.config.moniker))?;
+            children.push(child);
+        }
+        let ready = wait_ready(&homes, &mut children).await;
+        if let Err(e) = ready {
+            stop(&mut children).await;
+            return Err(e.context(format!("the dev network did not start; see the logs in {}", logs.display())));
+        }
+        let height = current_height(&homes[0]).await.unwrap_or(0);
         println!();
-        println!("medledger dev network ({}; chain {})", if fresh { "new" } else { "resumed" }, home.genesis.chain_id);
-        println!("  validators: 1 (single-validator mode until BFT consensus lands)");
-        println!("  height:     {}", head.height);
-        println!("  node0 API:  http://{}", running.addr);
+        println!(
+            "medledger dev network ({}; chain {}; height {height})",
+            if fresh { "new" } else { "resumed" },
+            homes[0].genesis.chain_id
+        );
+        println!(
+            "  validators: {} (BFT consensus through Malachite, over TCP on loopback)",
+            homes.len()
+        );
+        for home in &homes {
+            println!(
+                "  {} API:  http://{}   p2p {}   log {}",
+                home.config.moniker,
+                home.config.api.listen,
+                home.config.p2p.listen,
+                logs.join(format!("{}.log", home.config.moniker)).display()
+            );
+        }
         println!("  home:       {}", dir.display());
         println!("  admin keys: {}", dir.join("admins").display());
         println!();
-        println!("  try:  curl http://{}/v1/status", running.addr);
+        let api = homes[0].config.api.listen;
+        println!("  try:  curl http://{api}/v1/status");
         println!(
-            "        medledger tx register-member --node http://{} --key {} --org hospital-a --member dr-0001 --kind practitioner --new-key",
-            running.addr,
+            "        medledger tx register-member --node http://{api} --key {} --org hospital-a --member dr-0001 --kind practitioner --new-key",
             dir.join("admins/hospital-a.json").display()
         );
         println!("  stop: Ctrl-C (start again to resume the same chain; --reset for a new one)");
         println!();
-        running.run_until(run::shutdown_signal()).await
+
+        let exited = tokio::select! {
+            _ = run::shutdown_signal() => None,
+            r = first_exit(&mut children) => Some(r),
+        };
+        if let Some((i, status)) = exited {
+            eprintln!(
+                "node{i} stopped unexpectedly ({status}); stopping the others. See {}",
+                logs.join(format!("node{i}.log")).display()
+            );
+        } else {
+            eprintln!("stopping the dev network…");
+        }
+        stop(&mut children).await;
+        if exited.is_some() {
+            anyhow::bail!("a validator stopped unexpectedly");
+        }
+        Ok(())
     })
+}
+
+async fn current_height(home: &Home) -> Option<u64> {
+    let url = format!("http://{}/v1/status", home.config.api.listen);
+    let v: serde_json::Value = reqwest::get(url).await.ok()?.json().await.ok()?;
+    v["height"].as_u64()
+}
+
+/// Waits until every node answers `/health`, failing if one exits first.
+async fn wait_ready(homes: &[Home], children: &mut [Child]) -> Result<()> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    for (i, home) in homes.iter().enumerate() {
+        let url = format!("http://{}/health", home.config.api.listen);
+        loop {
+            if let Some(status) = children[i].try_wait()? {
+                anyhow::bail!("{} exited during start ({status})", home.config.moniker);
+            }
+            if client.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{} did not answer on {url} within 120 s",
+                home.config.moniker
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn first_exit(children: &mut [Child]) -> (usize, std::process::ExitStatus) {
+    loop {
+        for (i, c) in children.iter_mut().enumerate() {
+            if let Ok(Some(status)) = c.try_wait() {
+                return (i, status);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Asks every node to stop (SIGTERM), waits for them, and kills any that hang.
+async fn stop(children: &mut [Child]) {
+    for c in children.iter() {
+        if let Some(pid) = c.id() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+    for c in children.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(20), c.wait()).await.is_err() {
+            let _ = c.kill().await;
+        }
+    }
 }

@@ -33,13 +33,24 @@ pub struct InitArgs {
     pub orgs: Option<usize>,
     #[arg(long, default_value = "medledger-local")]
     pub chain_id: String,
-    /// API port of the first node; node i gets port + i. 0 picks free ports at start.
+    /// API port of the first node; node i gets port + i. 0 picks a free port at start
+    /// (one validator only).
     #[arg(long, default_value_t = 8080)]
     pub base_port: u16,
+    /// Consensus (p2p) port of the first node; node i gets port + i.
+    #[arg(long, default_value_t = 26656)]
+    pub base_p2p_port: u16,
 }
 
 pub fn init(args: InitArgs) -> Result<()> {
-    let out = write_network(&args.out, &args.chain_id, args.validators, args.orgs, args.base_port)?;
+    let out = write_network(
+        &args.out,
+        &args.chain_id,
+        args.validators,
+        args.orgs,
+        args.base_port,
+        args.base_p2p_port,
+    )?;
     println!(
         "wrote a {}-validator network to {}",
         out.node_homes.len(),
@@ -65,6 +76,7 @@ pub fn write_network(
     validators: usize,
     orgs: Option<usize>,
     base_port: u16,
+    base_p2p_port: u16,
 ) -> Result<InitOutput> {
     anyhow::ensure!(
         (1..=100).contains(&validators),
@@ -77,6 +89,7 @@ pub fn write_network(
         validators,
         orgs: default_orgs(orgs),
         base_api_port: base_port,
+        base_p2p_port,
         genesis_time: TimestampMs(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -131,6 +144,7 @@ pub struct Running {
     pub node: Node,
     pub addr: std::net::SocketAddr,
     listener: TcpListener,
+    home: Home,
 }
 
 pub async fn start(home: &Home) -> Result<Running> {
@@ -147,7 +161,12 @@ pub async fn start(home: &Home) -> Result<Running> {
         )
     })?;
     let addr = listener.local_addr()?;
-    Ok(Running { node, addr, listener })
+    Ok(Running {
+        node,
+        addr,
+        listener,
+        home: home.clone(),
+    })
 }
 
 impl Running {
@@ -158,10 +177,18 @@ impl Running {
         let api = tokio::spawn(medledger_api::serve(self.listener, self.node.clone(), async move {
             let _ = api_stop.wait_for(|s| *s).await;
         }));
-        let result = self.node.run(shutdown).await;
+        // One validator needs no agreement: it produces blocks alone. Several run BFT
+        // consensus through Malachite.
+        let result: Result<()> = if self.home.genesis.validators.len() > 1 {
+            medledger_consensus::run_validator(self.node.clone(), &self.home, shutdown)
+                .await
+                .map_err(|e| anyhow::anyhow!("consensus: {e:#}"))
+        } else {
+            self.node.run(shutdown).await.map_err(Into::into)
+        };
         let _ = stop_tx.send(true);
         let _ = api.await;
         info!("node stopped");
-        result.map_err(Into::into)
+        result
     }
 }

@@ -14,9 +14,14 @@
 //! the application loop over `AppMsg`, and the node wiring.
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod codec;
 pub mod context;
+pub mod run;
 pub mod signing;
 pub mod types;
+
+pub use run::{FORWARDED_HEADER, run_validator};
 
 pub use context::LedgerContext;
 pub use types::{

@@ -59,6 +59,11 @@ impl Keypair {
         Ok(Keypair::from_seed(seed))
     }
 
+    /// The 32-byte secret seed (for deriving the node's libp2p identity from the same key).
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
     pub fn secret_hex(&self) -> String {
         self.0.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
     }

@@ -14,6 +14,40 @@ pub struct Config {
     pub api: ApiConfig,
     pub mempool: MempoolConfig,
     pub block: BlockConfig,
+    pub p2p: P2pConfig,
+}
+
+/// How this validator reaches the others. Only validators named in genesis may connect.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct P2pConfig {
+    /// Address consensus listens on (TCP).
+    pub listen: SocketAddr,
+    /// The other validators: their consensus address and their HTTP API, to which
+    /// transactions accepted here are forwarded.
+    pub peers: Vec<PeerConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// `host:port` of the peer's consensus listener.
+    pub p2p: String,
+    /// Base URL of the peer's HTTP API, e.g. `http://10.0.0.2:8080`.
+    pub api: String,
+    /// The peer's validator key (from genesis). With it, only the holder of that key
+    /// can connect as this peer, and its connections are accepted from any address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator: Option<medledger_types::PublicKey>,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        P2pConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 26656)),
+            peers: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +89,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             mempool: MempoolConfig::default(),
             block: BlockConfig::default(),
+            p2p: P2pConfig::default(),
         }
     }
 }
@@ -135,6 +170,27 @@ impl Config {
             1,
             3_600_000,
         )?;
+        range("p2p.peers", self.p2p.peers.len(), 0, 1000)?;
+        for peer in &self.p2p.peers {
+            let Some((host, port)) = peer.p2p.rsplit_once(':') else {
+                return Err(ConfigError::Invalid {
+                    field: "p2p.peers.p2p",
+                    reason: format!("{:?} is not host:port", peer.p2p),
+                });
+            };
+            if host.is_empty() || port.parse::<u16>().is_err() {
+                return Err(ConfigError::Invalid {
+                    field: "p2p.peers.p2p",
+                    reason: format!("{:?} is not host:port", peer.p2p),
+                });
+            }
+            if !(peer.api.starts_with("http://") || peer.api.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    field: "p2p.peers.api",
+                    reason: format!("{:?} is not an http(s) URL", peer.api),
+                });
+            }
+        }
         if self.moniker.is_empty() || self.moniker.len() > 64 || self.moniker.chars().any(char::is_control) {
             return Err(ConfigError::Invalid {
                 field: "moniker",

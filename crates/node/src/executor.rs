@@ -14,7 +14,9 @@
 use medledger_ledger::{Applied, BlockContext, Rejection, VerifiedTx, apply_tx, describe_outcome};
 use medledger_merkle::MemoryLog;
 use medledger_store::{BlockCommit, ChainHead, StagedState, StateView, Store, StoreError};
-use medledger_types::{Block, BlockHeader, ChainId, Commit, Hash32, Height, LogLeaf, PublicKey, TimestampMs, TreeSize};
+use medledger_types::{
+    Block, BlockHeader, ChainId, Commit, Hash32, Height, LogLeaf, PublicKey, SignedTx, TimestampMs, TreeSize,
+};
 use thiserror::Error;
 
 /// A block executed against the current head, ready to commit.
@@ -168,6 +170,20 @@ pub fn replay(
     chain_id: &ChainId,
     block: Block,
 ) -> Result<Executed, BlockError> {
+    replay_with(view, log, head, chain_id, block, Vec::new())
+}
+
+/// [`replay`], given already-verified copies of some of the block's transactions
+/// (`known[i]` for `block.txs[i]`, byte-for-byte equal, signature included); the rest
+/// are verified here, in one batch.
+pub fn replay_with(
+    view: &StateView<'_>,
+    log: &mut MemoryLog,
+    head: &ChainHead,
+    chain_id: &ChainId,
+    block: Block,
+    mut known: Vec<Option<VerifiedTx>>,
+) -> Result<Executed, BlockError> {
     let h = &block.header;
     if &h.chain_id != chain_id {
         return Err(BlockError::WrongChain {
@@ -193,11 +209,24 @@ pub fn replay(
             got: h.timestamp,
         });
     }
-    let verified: Vec<VerifiedTx> = medledger_ledger::verify_txs(block.txs.clone())
-        .into_iter()
+    known.resize(block.txs.len(), None);
+    let unknown: Vec<(usize, SignedTx)> = block
+        .txs
+        .iter()
+        .zip(&known)
         .enumerate()
-        .map(|(index, r)| r.map_err(|_| BlockError::BadSignature { index }))
-        .collect::<Result<_, _>>()?;
+        .filter(|(_, (tx, k))| k.as_ref().is_none_or(|k| k.signed() != *tx))
+        .map(|(i, (tx, _))| (i, tx.clone()))
+        .collect();
+    let (indexes, to_check): (Vec<usize>, Vec<SignedTx>) = unknown.into_iter().unzip();
+    for (index, r) in indexes.into_iter().zip(medledger_ledger::verify_txs(to_check)) {
+        let tx = r.map_err(|_| BlockError::BadSignature { index })?;
+        known[index] = Some(tx);
+    }
+    let verified: Vec<VerifiedTx> = known.into_iter().flatten().collect();
+    if verified.len() != block.txs.len() {
+        return Err(BlockError::BadSignature { index: verified.len() });
+    }
     let hashes: Vec<Hash32> = verified.iter().map(VerifiedTx::hash).collect();
     check_root("tx_root", &h.tx_root, &tx_root(&hashes))?;
     let ctx = context(chain_id, h.height, h.timestamp);

@@ -102,6 +102,7 @@ fn write_public(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
 }
 
 /// A loaded node home.
+#[derive(Clone)]
 pub struct Home {
     pub dir: PathBuf,
     pub config: Config,
@@ -152,6 +153,9 @@ pub struct InitOptions {
     pub orgs: Vec<(OrgId, String, OrgRole)>,
     /// The first node's API port; node `i` gets `base_port + i`. 0 picks free ports at start.
     pub base_api_port: u16,
+    /// The first node's consensus (p2p) port; node `i` gets `base_p2p_port + i`. Must be
+    /// fixed (not 0) when there is more than one validator, since peers dial it.
+    pub base_p2p_port: u16,
     pub genesis_time: TimestampMs,
 }
 
@@ -258,20 +262,35 @@ fn init_with(
     })?;
     write_public(&out.join("genesis.json"), genesis_json.as_bytes())?;
 
+    if opts.validators > 1 && (opts.base_p2p_port == 0 || opts.base_api_port == 0) {
+        return Err(HomeError::Invalid {
+            path: out.into(),
+            reason: "a network of several validators needs fixed API and p2p ports (not 0): peers must know them"
+                .into(),
+        });
+    }
+    let port_of = |base: u16, i: usize| if base == 0 { 0 } else { base.saturating_add(i as u16) };
     let mut node_homes = Vec::new();
     for (i, key) in validator_keys.iter().enumerate() {
         let home = out.join(format!("node{i}"));
         fs::create_dir_all(&home).map_err(io_err(&home))?;
-        let port = if opts.base_api_port == 0 {
-            0
-        } else {
-            opts.base_api_port.saturating_add(i as u16)
-        };
+        let peers = (0..opts.validators)
+            .filter(|&j| j != i)
+            .map(|j| crate::config::PeerConfig {
+                p2p: format!("127.0.0.1:{}", port_of(opts.base_p2p_port, j)),
+                api: format!("http://127.0.0.1:{}", port_of(opts.base_api_port, j)),
+                validator: Some(validator_keys[j].public()),
+            })
+            .collect();
         let config = Config {
             moniker: format!("node{i}"),
             api: crate::config::ApiConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], port)),
+                listen: SocketAddr::from(([127, 0, 0, 1], port_of(opts.base_api_port, i))),
                 ..Default::default()
+            },
+            p2p: crate::config::P2pConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], port_of(opts.base_p2p_port, i))),
+                peers,
             },
             ..Default::default()
         };
@@ -298,7 +317,8 @@ mod tests {
             chain_id: ChainId::new("test").unwrap(),
             validators: 2,
             orgs: default_orgs(2),
-            base_api_port: 0,
+            base_api_port: 18080,
+            base_p2p_port: 26656,
             genesis_time: TimestampMs(1),
         };
         let mut n = 0u8;

@@ -10,7 +10,8 @@ pub mod node;
 pub mod receipt;
 
 pub use config::Config;
+pub use executor::{BlockError, Executed};
 pub use home::{Home, HomeError, InitOptions, init_network};
 pub use mempool::SubmitError;
-pub use node::{Accepted, CommittedTx, Node, NodeError, TxStatus};
+pub use node::{Accepted, CommittedTx, ConsensusStatus, Node, NodeError, TxStatus};
 pub use receipt::{Receipt, SignedTreeHead};

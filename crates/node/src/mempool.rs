@@ -60,6 +60,8 @@ pub struct Mempool {
     limits: MempoolConfig,
     queue: VecDeque<Pending>,
     hashes: HashSet<Hash32>,
+    /// Waiting transactions by hash, for [`Mempool::verified_copy`] (consensus mode only).
+    index: HashMap<Hash32, VerifiedTx>,
     signers: HashMap<PublicKey, SignerQueue>,
     bytes: usize,
 }
@@ -70,6 +72,7 @@ impl Mempool {
             limits,
             queue: VecDeque::new(),
             hashes: HashSet::new(),
+            index: HashMap::new(),
             signers: HashMap::new(),
             bytes: 0,
         }
@@ -124,6 +127,7 @@ impl Mempool {
         entry.next_nonce = Nonce(expected.0 + 1);
         entry.in_flight += 1;
         self.hashes.insert(hash);
+        self.index.insert(hash, tx.clone());
         self.bytes += size;
         self.queue.push_back(Pending { tx, bytes: size });
         Ok(hash)
@@ -137,15 +141,66 @@ impl Mempool {
             .drain(..n)
             .map(|p| {
                 self.bytes -= p.bytes;
+                self.index.remove(&p.tx.hash());
                 p.tx
             })
             .collect()
     }
 
     /// Forgets transactions that were committed or dropped.
+    /// The oldest `max` waiting transactions, left in place: under consensus a proposal
+    /// may not be decided, so transactions leave the mempool only when a block that
+    /// holds them commits ([`Mempool::remove_committed`]).
+    pub fn peek(&self, max: usize) -> Vec<VerifiedTx> {
+        self.queue.iter().take(max).map(|p| p.tx.clone()).collect()
+    }
+
+    /// The waiting transaction with this hash and exactly these bytes (signature
+    /// included: the hash leaves the signature out), so a block's copy need not be
+    /// verified again.
+    pub fn verified_copy(&self, tx: &medledger_types::SignedTx, hash: &Hash32) -> Option<VerifiedTx> {
+        if !self.hashes.contains(hash) {
+            return None;
+        }
+        self.index
+            .get(hash)
+            .and_then(|tx_copy| (tx_copy.signed() == tx).then(|| tx_copy.clone()))
+    }
+
+    /// Removes transactions that a committed block included or dropped, wherever the
+    /// block came from. Transactions this mempool never held are ignored.
+    pub fn remove_committed<'a>(&mut self, done: impl IntoIterator<Item = (&'a Hash32, &'a PublicKey)>) {
+        let mut removed = HashSet::new();
+        for (hash, signer) in done {
+            if self.hashes.remove(hash) {
+                removed.insert(*hash);
+                self.index.remove(hash);
+                if let Some(s) = self.signers.get_mut(signer) {
+                    s.in_flight = s.in_flight.saturating_sub(1);
+                    if s.in_flight == 0 {
+                        self.signers.remove(signer);
+                    }
+                }
+            }
+        }
+        if removed.is_empty() {
+            return;
+        }
+        let mut bytes = self.bytes;
+        self.queue.retain(|p| {
+            let keep = !removed.contains(&p.tx.hash());
+            if !keep {
+                bytes -= p.bytes;
+            }
+            keep
+        });
+        self.bytes = bytes;
+    }
+
     pub fn settle<'a>(&mut self, done: impl IntoIterator<Item = (&'a Hash32, &'a PublicKey)>) {
         for (hash, signer) in done {
             self.hashes.remove(hash);
+            self.index.remove(hash);
             if let Some(s) = self.signers.get_mut(signer) {
                 s.in_flight = s.in_flight.saturating_sub(1);
                 if s.in_flight == 0 {

@@ -84,6 +84,24 @@ struct Inner {
     txs_ready: Notify,
     metrics: Metrics,
     started: Instant,
+    consensus: RwLock<ConsensusStatus>,
+    /// Transactions accepted from clients, waiting to be forwarded to the other validators.
+    outbox: Mutex<Vec<SignedTx>>,
+    outbox_ready: Notify,
+}
+
+/// What consensus reports about itself, for `GET /v1/status`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ConsensusStatus {
+    /// `solo` (one validator, no consensus needed) or `bft`.
+    pub mode: &'static str,
+    /// The height being agreed on, and its round.
+    pub height: Option<u64>,
+    pub round: Option<u32>,
+    /// Validators currently connected.
+    pub peers: usize,
+    /// True while this node is behind the others and fetching blocks.
+    pub catching_up: bool,
 }
 
 /// A handle to a running node; cheap to clone.
@@ -104,7 +122,7 @@ fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(|p| p.into_inner())
 }
 
-fn now_ms() -> TimestampMs {
+pub fn now_ms() -> TimestampMs {
     TimestampMs(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -158,6 +176,12 @@ impl Node {
                 txs_ready: Notify::new(),
                 metrics: Metrics::default(),
                 started: Instant::now(),
+                consensus: RwLock::new(ConsensusStatus {
+                    mode: "solo",
+                    ..Default::default()
+                }),
+                outbox: Mutex::new(Vec::new()),
+                outbox_ready: Notify::new(),
             }),
         })
     }
@@ -193,6 +217,18 @@ impl Node {
     /// Checks signatures (batched, off the async threads), then admits each transaction.
     /// With `wait`, each accepted transaction comes with a receiver for its commit.
     pub async fn submit(&self, txs: Vec<(SignedTx, usize)>, wait: bool) -> Vec<Result<Accepted, SubmitError>> {
+        self.submit_from_client(txs, wait, false).await
+    }
+
+    /// [`Node::submit`]; with `forward`, accepted transactions are also queued for the
+    /// other validators (transactions that came from a client, not from a peer).
+    pub async fn submit_from_client(
+        &self,
+        txs: Vec<(SignedTx, usize)>,
+        wait: bool,
+        forward: bool,
+    ) -> Vec<Result<Accepted, SubmitError>> {
+        let forward = forward && !self.inner.config.p2p.peers.is_empty();
         let (txs, sizes): (Vec<SignedTx>, Vec<usize>) = txs.into_iter().unzip();
         let verified = match tokio::task::spawn_blocking(move || verify_parallel(txs)).await {
             Ok(v) => v,
@@ -210,10 +246,16 @@ impl Node {
                 }
             };
             let mut waiters = lock(&inner.waiters);
+            let mut to_forward = Vec::new();
             for (v, size) in verified.into_iter().zip(sizes) {
-                let r = v
-                    .map_err(SubmitError::Rejected)
-                    .and_then(|tx| mempool.admit(&reader, self.chain_id(), tx, size));
+                let r = v.map_err(SubmitError::Rejected).and_then(|tx| {
+                    let copy = forward.then(|| tx.signed().clone());
+                    let r = mempool.admit(&reader, self.chain_id(), tx, size);
+                    if let (Ok(_), Some(copy)) = (&r, copy) {
+                        to_forward.push(copy);
+                    }
+                    r
+                });
                 results.push(r.map(|hash| {
                     let committed = wait.then(|| {
                         let (tx, rx) = oneshot::channel();
@@ -223,6 +265,9 @@ impl Node {
                     Accepted { hash, committed }
                 }));
             }
+            drop(waiters);
+            drop(mempool);
+            self.forward(to_forward);
         }
         let accepted = results.iter().filter(|r| r.is_ok()).count() as u64;
         Metrics::add(&inner.metrics.txs_submitted, accepted);
@@ -357,12 +402,42 @@ impl Node {
 
     /// Writes a block durably, then tells everyone waiting for its transactions.
     fn commit_block(&self, executed: &Executed) -> Result<(), NodeError> {
+        self.write_block(executed, &executed.block, false)
+    }
+
+    /// Writes `block` (the executed block with its final commit certificate). With
+    /// `append_log`, the block's leaves are appended to the in-memory log afterwards
+    /// (candidates are executed with the log rolled back).
+    fn write_block(&self, executed: &Executed, block: &Block, append_log: bool) -> Result<(), NodeError> {
         let inner = &self.inner;
         let t0 = Instant::now();
-        let head = executor::commit(&inner.store, executed)?;
+        let head = inner.store.commit(medledger_store::BlockCommit {
+            block,
+            staged: &executed.staged,
+            leaves: &executed.leaves,
+            log_nodes: &executed.log_nodes,
+        })?;
         let commit_time = t0.elapsed();
         let height = head.height;
         let first_leaf = head.log_size.0 - executed.leaves.len() as u64;
+        if append_log {
+            let mut log = write(&inner.log);
+            for (level, i, hash) in &executed.log_nodes {
+                if *level == 0 {
+                    log.insert_node(0, *i, *hash)
+                        .map_err(|e| NodeError::Log(e.to_string()))?;
+                }
+            }
+            if log.size() != head.log_size || log.root() != head.log_root {
+                return Err(NodeError::Log(format!(
+                    "after block {height} the log has {} leaves and root {}, the header says {} and {}",
+                    log.size(),
+                    log.root(),
+                    head.log_size,
+                    head.log_root
+                )));
+            }
+        }
         {
             // The block's leaf hashes are its level-0 log nodes, already computed.
             let mut index = write(&inner.leaf_index);
@@ -413,14 +488,147 @@ impl Node {
             .zip(&executed.block.txs)
             .map(|(l, t)| (&l.tx_hash, &t.tx.signer));
         let dropped = executed.dropped.iter().map(|(h, s, _)| (h, s));
-        lock(&inner.mempool).settle(included.chain(dropped));
+        if append_log {
+            lock(&inner.mempool).remove_committed(included.chain(dropped));
+        } else {
+            lock(&inner.mempool).settle(included.chain(dropped));
+        }
         info!(
             %height,
-            txs = executed.block.txs.len(),
+            txs = block.txs.len(),
             commit_ms = commit_time.as_millis() as u64,
             "committed block"
         );
         Ok(())
+    }
+
+    pub fn consensus_status(&self) -> ConsensusStatus {
+        read(&self.inner.consensus).clone()
+    }
+
+    pub fn update_consensus_status(&self, f: impl FnOnce(&mut ConsensusStatus)) {
+        f(&mut write(&self.inner.consensus));
+    }
+
+    /// Queues transactions accepted from a client for forwarding to the other validators.
+    pub fn forward(&self, txs: impl IntoIterator<Item = SignedTx>) {
+        let mut outbox = lock(&self.inner.outbox);
+        let before = outbox.len();
+        outbox.extend(txs);
+        if outbox.len() > before {
+            self.inner.outbox_ready.notify_one();
+        }
+    }
+
+    /// Waits for transactions to forward and takes them all.
+    pub async fn next_to_forward(&self) -> Vec<SignedTx> {
+        loop {
+            let notified = self.inner.outbox_ready.notified();
+            {
+                let mut outbox = lock(&self.inner.outbox);
+                if !outbox.is_empty() {
+                    return std::mem::take(&mut *outbox);
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until the mempool holds at least `min` transactions or `deadline` passes.
+    pub async fn wait_for_txs(&self, min: usize, deadline: tokio::time::Instant) {
+        loop {
+            let notified = self.inner.txs_ready.notified();
+            if self.mempool_len() >= min || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(deadline) => return,
+            }
+        }
+    }
+
+    /// Builds a block proposal on the committed head from the oldest waiting
+    /// transactions, which stay in the mempool until a block holding them commits. The
+    /// in-memory log is left as it was; [`Node::commit_candidate`] appends the leaves.
+    pub fn build_candidate(&self, timestamp: TimestampMs) -> Result<Executed, NodeError> {
+        let inner = &self.inner;
+        let batch = lock(&inner.mempool).peek(inner.config.block.max_txs);
+        let reader = inner.store.reader()?;
+        let head = reader.head()?.ok_or(StoreError::NotInitialised)?;
+        let view = StateView::new(&reader, None);
+        let t0 = Instant::now();
+        let mut log = write(&inner.log);
+        let size_before = log.size();
+        let executed = executor::propose(
+            &view,
+            &mut log,
+            &head,
+            self.chain_id(),
+            self.public_key(),
+            timestamp,
+            batch,
+        );
+        executor::abort(&mut log, size_before);
+        drop(log);
+        Metrics::add(
+            &inner.metrics.block_execute_micros_total,
+            t0.elapsed().as_micros() as u64,
+        );
+        executed.map_err(|source| NodeError::Block {
+            height: head.height.next(),
+            source,
+        })
+    }
+
+    /// Checks a block proposed by another validator (or fetched while catching up) by
+    /// executing it on the committed head: every signature, nonce, ledger rule and root.
+    /// Signatures of transactions already verified into this node's mempool, byte for
+    /// byte, are not checked twice.
+    pub fn check_candidate(&self, block: Block) -> Result<Executed, BlockError> {
+        let inner = &self.inner;
+        let known: Vec<Option<VerifiedTx>> = {
+            let mempool = lock(&inner.mempool);
+            block
+                .txs
+                .iter()
+                .map(|tx| mempool.verified_copy(tx, &tx.hash()))
+                .collect()
+        };
+        let reader = inner.store.reader()?;
+        let head = reader.head()?.ok_or(StoreError::NotInitialised)?;
+        let view = StateView::new(&reader, None);
+        let t0 = Instant::now();
+        let mut log = write(&inner.log);
+        let size_before = log.size();
+        let executed = executor::replay_with(&view, &mut log, &head, self.chain_id(), block, known);
+        executor::abort(&mut log, size_before);
+        drop(log);
+        Metrics::add(
+            &inner.metrics.block_execute_micros_total,
+            t0.elapsed().as_micros() as u64,
+        );
+        executed
+    }
+
+    /// Commits a decided block with its commit certificate: writes it durably, appends
+    /// its leaves to the log, removes its transactions from the mempool and answers
+    /// everyone waiting for them.
+    pub fn commit_candidate(&self, executed: &Executed, commit: Commit) -> Result<(), NodeError> {
+        let head = self.head();
+        let height = executed.block.header.height;
+        if height != head.height.next() || executed.block.header.parent_hash != head.block_hash {
+            return Err(NodeError::Block {
+                height,
+                source: BlockError::WrongHeight {
+                    head: head.height,
+                    got: height,
+                },
+            });
+        }
+        let mut block = executed.block.clone();
+        block.commit = commit;
+        self.write_block(executed, &block, true)
     }
 
     fn fail_waiters(&self) {
