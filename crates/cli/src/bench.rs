@@ -34,27 +34,52 @@ use crate::run;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Transactions to send in all.
+    /// Validators. 1: one node in this process, driven to saturation. More: a local BFT
+    /// network of separate processes under rising offered load (see `--rates`).
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+    /// Network mode: offered loads in tx/s, one step each.
+    #[arg(long, default_value = "1000,2500,5000,7500,10000,12500,15000")]
+    pub rates: String,
+    /// Network mode: seconds per load step.
+    #[arg(long, default_value_t = 10)]
+    pub step_seconds: u64,
+    /// Single-validator mode: transactions to send in all.
     #[arg(long, default_value_t = 200_000)]
-    txs: usize,
-    /// Signers, each sending its own stream of batches (the offered concurrency).
-    #[arg(long, default_value_t = 64)]
-    signers: usize,
-    /// Transactions per HTTP request.
-    #[arg(long, default_value_t = 1000)]
-    batch: usize,
+    pub txs: usize,
+    /// Signers, each sending its own stream of batches (default 64 for one validator,
+    /// 128 for a network).
+    #[arg(long)]
+    signers: Option<usize>,
+    /// Transactions per HTTP request (default 1000 for one validator, 250 for a network).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Most transactions per block.
     #[arg(long, default_value_t = 10_000)]
-    block_txs: usize,
-    /// How long the proposer waits for a block to fill, in milliseconds.
+    pub block_txs: usize,
+    /// How long a proposer waits for a block to fill, in milliseconds.
     #[arg(long, default_value_t = 50)]
-    block_interval_ms: u64,
-    /// Keep the node's data here instead of a temporary folder.
+    pub block_interval_ms: u64,
+    /// Keep the nodes' data here instead of a temporary folder.
     #[arg(long)]
-    dir: Option<PathBuf>,
+    pub dir: Option<PathBuf>,
     /// Also print the figures as one JSON line.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
+}
+
+/// [`BenchArgs`] with the mode's defaults filled in.
+pub struct Resolved<'a> {
+    pub args: &'a BenchArgs,
+    pub signers: usize,
+    pub batch: usize,
+}
+
+impl std::ops::Deref for Resolved<'_> {
+    type Target = BenchArgs;
+    fn deref(&self) -> &BenchArgs {
+        self.args
+    }
 }
 
 /// The figures of one run.
@@ -78,7 +103,7 @@ fn org() -> OrgId {
     OrgId::new("bench-hospital").expect("valid id")
 }
 
-fn genesis(signers: &[Keypair], validator: &Keypair) -> Result<Genesis> {
+pub(crate) fn genesis(signers: &[Keypair], validator: &Keypair) -> Result<Genesis> {
     let admins = signers
         .iter()
         .enumerate()
@@ -107,7 +132,12 @@ fn genesis(signers: &[Keypair], validator: &Keypair) -> Result<Genesis> {
 }
 
 /// Signs `per_signer` register-member transactions for each signer, on every core.
-fn presign(chain: &ChainId, signers: &[Keypair], per_signer: usize, bar: &ProgressBar) -> Vec<Vec<SignedTx>> {
+pub(crate) fn presign(
+    chain: &ChainId,
+    signers: &[Keypair],
+    per_signer: usize,
+    bar: &ProgressBar,
+) -> Vec<Vec<SignedTx>> {
     std::thread::scope(|s| {
         let handles: Vec<_> = signers
             .iter()
@@ -169,7 +199,7 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -178,6 +208,24 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    anyhow::ensure!((1..=16).contains(&args.validators), "--validators must be 1 to 16");
+    let network = args.validators > 1;
+    let resolved = Resolved {
+        signers: args.signers.unwrap_or(if network { 128 } else { 64 }),
+        batch: args.batch.unwrap_or(if network { 250 } else { 1000 }),
+        args: &args,
+    };
+    if network {
+        anyhow::ensure!(
+            resolved.signers >= args.validators && resolved.batch >= 1,
+            "need --signers >= --validators and --batch >= 1"
+        );
+        return crate::bench_net::run(&resolved);
+    }
+    run_single(&resolved)
+}
+
+fn run_single(args: &Resolved<'_>) -> Result<()> {
     anyhow::ensure!(
         args.signers >= 1 && args.batch >= 1 && args.txs >= args.signers,
         "need --txs >= --signers >= 1 and --batch >= 1"
@@ -240,7 +288,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    print_figures(&args, &figures);
+    print_figures(args, &figures);
     if args.json {
         println!("{}", serde_json::to_string(&figures)?);
     }
@@ -342,7 +390,7 @@ async fn drive(home: Home, bodies: Vec<Vec<Vec<u8>>>, total: usize, avg_tx_bytes
     })
 }
 
-fn print_figures(args: &BenchArgs, f: &Figures) {
+fn print_figures(args: &Resolved<'_>, f: &Figures) {
     println!("medledger bench: single validator, fsync per block, HTTP batches over loopback");
     println!(
         "  setup:      {} signers x batches of {} txs, blocks of up to {} txs, {} ms block interval",

@@ -111,6 +111,8 @@ pub struct Host {
     future: Vec<Complete>,
     /// Whether the last `Decided` was committed; `Finalized` restarts the height if not.
     last_commit_ok: bool,
+    /// Blocks of the current height that arrived through sync (catching up).
+    synced: std::collections::HashSet<Hash32>,
     byzantine: Option<Byzantine>,
 }
 
@@ -138,6 +140,7 @@ impl Host {
             streams: HashMap::new(),
             future: Vec::new(),
             last_commit_ok: true,
+            synced: Default::default(),
             byzantine,
         }
     }
@@ -282,6 +285,7 @@ impl Host {
             self.own.clear();
             self.future.retain(|c| c.height > height);
             self.streams.clear();
+            self.synced.clear();
         }
         self.height = height;
         self.round = round;
@@ -547,8 +551,12 @@ impl Host {
         };
         let node = self.node.clone();
         let height = cert.height;
+        let via_sync = self.synced.contains(&hash);
         match tokio::task::spawn_blocking(move || node.commit_candidate(&executed, commit)).await {
-            Ok(Ok(())) => true,
+            Ok(Ok(())) => {
+                self.node.update_consensus_status(|s| s.catching_up = via_sync);
+                true
+            }
             Ok(Err(e)) => {
                 error!(%height, "cannot commit the decided block: {e}");
                 false
@@ -601,8 +609,8 @@ impl Host {
                 return SyncedValueOutcome::PeerFault;
             }
         };
-        self.node.update_consensus_status(|s| s.catching_up = true);
         let hash = block.hash();
+        self.synced.insert(hash);
         match self.check(block).await {
             None => SyncedValueOutcome::LocalTransientError,
             Some(validity) => SyncedValueOutcome::Verdict(ProposedValue {

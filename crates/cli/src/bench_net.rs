@@ -1,0 +1,430 @@
+//! `bench --validators N` (N > 1): a local BFT network under rising offered load.
+//!
+//! The bench writes a throw-away network (one organisation whose admins are the load
+//! signers, N validators) with free loopback ports, starts each validator as its own
+//! `medledger node` process, pre-signs every transaction, and then offers load in steps
+//! of rising rate. Each signer sends to one validator (so its nonces arrive in order);
+//! validators forward what they accept to the others, and whoever proposes includes it.
+//!
+//! Load is open-loop: batches are due at fixed times for the step's rate, and a batch's
+//! latency counts from when it was due (so queueing in the generator is not hidden) to
+//! the response of `POST /v1/txs?wait=true`, which comes when every transaction in the
+//! batch is committed. Per step the bench prints offered and committed tx/s, p50/p99
+//! latency, CPU-seconds per committed transaction (all validator processes, read from
+//! `/proc`), and each validator's peak resident memory.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use medledger_crypto::Keypair;
+use medledger_ledger::Genesis;
+use medledger_ledger::genesis::GenesisValidator;
+use medledger_node::Config;
+use medledger_node::config::{ApiConfig, BlockConfig, P2pConfig, PeerConfig};
+use medledger_types::tx::encode_batch;
+use serde::Serialize;
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+use crate::bench::{Resolved, genesis, percentile, presign};
+use crate::run;
+
+/// The figures of one load step.
+#[derive(Debug, Serialize)]
+pub struct Step {
+    pub offered_tx_per_sec: f64,
+    pub committed_tx_per_sec: f64,
+    pub committed: u64,
+    pub failed: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub cpu_seconds: f64,
+    pub cpu_ms_per_tx: f64,
+    pub peak_rss_mib: Vec<f64>,
+    pub blocks: u64,
+}
+
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok(listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()).unwrap_or(0))
+        .collect())
+}
+
+/// Writes one home per validator for `genesis`, with loopback ports.
+pub fn write_homes(dir: &Path, genesis: &Genesis, keys: &[Keypair], block: BlockConfig) -> Result<Vec<PathBuf>> {
+    let ports = free_ports(keys.len() * 2)?;
+    let api = |i: usize| ports[2 * i];
+    let p2p = |i: usize| ports[2 * i + 1];
+    let genesis_json = serde_json::to_string_pretty(genesis)?;
+    let mut homes = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let home = dir.join(format!("node{i}"));
+        std::fs::create_dir_all(&home)?;
+        let config = Config {
+            moniker: format!("node{i}"),
+            api: ApiConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], api(i))),
+                max_batch_txs: 10_000,
+                ..ApiConfig::default()
+            },
+            block: block.clone(),
+            p2p: P2pConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], p2p(i))),
+                peers: (0..keys.len())
+                    .filter(|&j| j != i)
+                    .map(|j| PeerConfig {
+                        p2p: format!("127.0.0.1:{}", p2p(j)),
+                        api: format!("http://127.0.0.1:{}", api(j)),
+                        validator: Some(keys[j].public()),
+                    })
+                    .collect(),
+            },
+            ..Config::default()
+        }
+        .validate()?;
+        std::fs::write(home.join("config.toml"), config.to_toml())?;
+        std::fs::write(home.join("genesis.json"), &genesis_json)?;
+        medledger_node::home::write_key(&home.join("node_key.json"), key)?;
+        homes.push(home);
+    }
+    Ok(homes)
+}
+
+struct Proc {
+    child: Child,
+    pid: u32,
+    api: String,
+}
+
+fn proc_cpu_seconds(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(") ")?.1.to_string();
+            let f: Vec<&str> = after.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+fn proc_peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb / 1024.0)
+        })
+        .unwrap_or(0.0)
+}
+
+async fn status(client: &reqwest::Client, api: &str) -> Option<serde_json::Value> {
+    client
+        .get(format!("{api}/v1/status"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+pub fn run(args: &Resolved<'_>) -> Result<()> {
+    let rates: Vec<f64> = args
+        .rates
+        .split(',')
+        .map(|r| {
+            r.trim()
+                .parse::<f64>()
+                .context("--rates must be numbers, e.g. 2000,5000,10000")
+        })
+        .collect::<Result<_>>()?;
+    anyhow::ensure!(
+        !rates.is_empty() && rates.iter().all(|r| *r > 0.0),
+        "--rates needs at least one positive rate"
+    );
+    anyhow::ensure!(
+        args.step_seconds >= 1 && args.step_seconds <= 600,
+        "--step-seconds must be 1 to 600"
+    );
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("medledger-bench-net-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    let signers: Vec<Keypair> = (0..args.signers)
+        .map(|_| Keypair::generate(&mut rand::rngs::OsRng))
+        .collect();
+    let validators: Vec<Keypair> = (0..args.validators)
+        .map(|_| Keypair::generate(&mut rand::rngs::OsRng))
+        .collect();
+    let mut genesis = genesis(&signers, &validators[0])?;
+    genesis.validators = validators
+        .iter()
+        .map(|k| GenesisValidator {
+            org: genesis.orgs[0].id.clone(),
+            public_key: k.public(),
+            power: 1,
+        })
+        .collect();
+    genesis.validate()?;
+
+    // Every step's batches, pre-signed: signer s sends its own nonces in order.
+    let batch = args.batch.max(1);
+    let step_txs: Vec<usize> = rates
+        .iter()
+        .map(|r| ((r * args.step_seconds as f64) as usize).div_ceil(batch) * batch)
+        .collect();
+    let total: usize = step_txs.iter().sum();
+    let per_signer = total.div_ceil(args.signers).div_ceil(batch) * batch;
+    eprintln!(
+        "pre-signing {} transactions for {} signers…",
+        per_signer * args.signers,
+        args.signers
+    );
+    let bar = ProgressBar::new((per_signer * args.signers) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("signing {bar:40} {pos}/{len} ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let streams = presign(&genesis.chain_id, &signers, per_signer, &bar);
+    bar.finish_and_clear();
+    let tx_bytes = streams.first().and_then(|s| s.first()).map(|t| {
+        use medledger_types::codec::Encode;
+        t.encode().len()
+    });
+    // Per signer, a queue of encoded batches.
+    let queues: Vec<std::collections::VecDeque<Vec<u8>>> = streams
+        .iter()
+        .map(|s| s.chunks(batch).map(encode_batch).collect())
+        .collect();
+    drop(streams);
+
+    let homes = write_homes(
+        &dir,
+        &genesis,
+        &validators,
+        BlockConfig {
+            max_txs: args.block_txs,
+            interval_ms: args.block_interval_ms,
+        },
+    )?;
+    let result = run::runtime()?.block_on(drive(args, &dir, &homes, queues, &rates, &step_txs));
+    if args.dir.is_none() && result.is_ok() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let steps = result?;
+    println!(
+        "medledger bench: {} validators (separate processes, BFT over loopback TCP), fsync per block, {} signers, batches of {} txs of {} bytes, {} s per step",
+        args.validators,
+        args.signers,
+        batch,
+        tx_bytes.unwrap_or(0),
+        args.step_seconds
+    );
+    println!(
+        "  {:>9} {:>10} {:>8} {:>9} {:>9} {:>11} {:>7}  peak RSS per node (MiB)",
+        "offered", "committed", "failed", "p50 ms", "p99 ms", "CPU-ms/tx", "blocks"
+    );
+    for s in &steps {
+        println!(
+            "  {:>9.0} {:>10.0} {:>8} {:>9.1} {:>9.1} {:>11.3} {:>7}  {}",
+            s.offered_tx_per_sec,
+            s.committed_tx_per_sec,
+            s.failed,
+            s.p50_ms,
+            s.p99_ms,
+            s.cpu_ms_per_tx,
+            s.blocks,
+            s.peak_rss_mib
+                .iter()
+                .map(|m| format!("{m:.0}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    println!("  (CPU-ms/tx counts all validator processes; the load generator runs on the same 2 cores)");
+    if args.json {
+        println!("{}", serde_json::to_string(&steps)?);
+    }
+    Ok(())
+}
+
+async fn drive(
+    args: &Resolved<'_>,
+    dir: &Path,
+    homes: &[PathBuf],
+    queues: Vec<std::collections::VecDeque<Vec<u8>>>,
+    rates: &[f64],
+    step_txs: &[usize],
+) -> Result<Vec<Step>> {
+    let exe = std::env::current_exe()?;
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let mut procs = Vec::new();
+    for (i, home) in homes.iter().enumerate() {
+        let log = std::fs::File::create(logs.join(format!("node{i}.log")))?;
+        let child = Command::new(&exe)
+            .args(["node", "--home"])
+            .arg(home)
+            .env(
+                "MEDLEDGER_LOG",
+                std::env::var("MEDLEDGER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().context("node pid")?;
+        let config = medledger_node::Home::load(home)?.config;
+        procs.push(Proc {
+            child,
+            pid,
+            api: format!("http://{}", config.api.listen),
+        });
+    }
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    // Wait for the network to commit its first block.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let h = status(&client, &procs[0].api).await.and_then(|v| v["height"].as_u64());
+        if h.is_some_and(|h| h >= 1) {
+            break;
+        }
+        for p in procs.iter_mut() {
+            if let Some(s) = p.child.try_wait()? {
+                anyhow::bail!("a validator exited during start ({s}); logs in {}", logs.display());
+            }
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the network did not commit a block within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let queues: Vec<Arc<Mutex<std::collections::VecDeque<Vec<u8>>>>> =
+        queues.into_iter().map(|q| Arc::new(Mutex::new(q))).collect();
+    let idle = Arc::new(Mutex::new(
+        (0..queues.len()).collect::<std::collections::VecDeque<usize>>(),
+    ));
+    let idle_notify = Arc::new(tokio::sync::Notify::new());
+    let mut steps = Vec::new();
+    for (rate, txs) in rates.iter().zip(step_txs) {
+        let batches = txs / args.batch.max(1);
+        let interval = Duration::from_secs_f64(args.batch as f64 / rate);
+        let before = status(&client, &procs[0].api).await.context("node0 status")?;
+        let log0 = before["log_size"].as_u64().unwrap_or(0);
+        let h0 = before["height"].as_u64().unwrap_or(0);
+        let cpu0: f64 = procs.iter().map(|p| proc_cpu_seconds(p.pid)).sum();
+        let t0 = Instant::now();
+        let bar = ProgressBar::new(batches as u64);
+        bar.set_style(
+            ProgressStyle::with_template(&format!("{rate:>7.0} tx/s offered {{bar:30}} {{pos}}/{{len}} batches"))
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let mut tasks = tokio::task::JoinSet::new();
+        for b in 0..batches {
+            let due = t0 + interval * b as u32;
+            tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+            // An idle signer takes the batch; if none is idle the batch waits (and its
+            // latency, counted from `due`, shows it).
+            let signer = loop {
+                let notified = idle_notify.notified();
+                if let Some(s) = idle.lock().await.pop_front() {
+                    break s;
+                }
+                notified.await;
+            };
+            let Some(body) = queues[signer].lock().await.pop_front() else {
+                continue;
+            };
+            let url = format!("{}/v1/txs?wait=true&summary=true", procs[signer % procs.len()].api);
+            let client = client.clone();
+            let idle = idle.clone();
+            let idle_notify = idle_notify.clone();
+            let bar = bar.clone();
+            tasks.spawn(async move {
+                let r = client
+                    .post(url)
+                    .header("content-type", "application/octet-stream")
+                    .body(body)
+                    .send()
+                    .await;
+                let v: Option<serde_json::Value> = match r {
+                    Ok(r) => r.json().await.ok(),
+                    Err(_) => None,
+                };
+                let latency = due.elapsed();
+                idle.lock().await.push_back(signer);
+                idle_notify.notify_one();
+                bar.inc(1);
+                let ok = v.as_ref().and_then(|v| v["accepted"].as_u64()).unwrap_or(0);
+                let bad = v.as_ref().and_then(|v| v["failed"].as_u64()).unwrap_or(1);
+                (latency, ok, bad)
+            });
+        }
+        let mut latencies = Vec::new();
+        let mut failed = 0u64;
+        while let Some(r) = tasks.join_next().await {
+            let (latency, o, f) = r?;
+            failed += f;
+            latencies.extend(std::iter::repeat_n(latency.as_secs_f64() * 1000.0, o as usize));
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let after = status(&client, &procs[0].api).await.context("node0 status")?;
+        let committed = after["log_size"].as_u64().unwrap_or(0).saturating_sub(log0);
+        let cpu: f64 = procs.iter().map(|p| proc_cpu_seconds(p.pid)).sum::<f64>() - cpu0;
+        latencies.sort_by(|a, b| a.total_cmp(b));
+        let step = Step {
+            offered_tx_per_sec: *rate,
+            committed_tx_per_sec: committed as f64 / seconds,
+            committed,
+            failed,
+            p50_ms: percentile(&latencies, 0.5),
+            p99_ms: percentile(&latencies, 0.99),
+            cpu_seconds: cpu,
+            cpu_ms_per_tx: if committed > 0 {
+                cpu * 1000.0 / committed as f64
+            } else {
+                0.0
+            },
+            peak_rss_mib: procs.iter().map(|p| proc_peak_rss_mib(p.pid)).collect(),
+            blocks: after["height"].as_u64().unwrap_or(0).saturating_sub(h0),
+        };
+        eprintln!(
+            "{:>7.0} tx/s offered: {:.0} committed/s, p50 {:.0} ms, p99 {:.0} ms, {:.3} CPU-ms/tx, {} failed",
+            step.offered_tx_per_sec, step.committed_tx_per_sec, step.p50_ms, step.p99_ms, step.cpu_ms_per_tx, failed
+        );
+        steps.push(step);
+    }
+    for p in &procs {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(p.pid.to_string())
+            .status();
+    }
+    for p in procs.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(20), p.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = p.child.kill().await;
+        }
+    }
+    Ok(steps)
+}

@@ -1,0 +1,334 @@
+//! A local network of validator processes on loopback, and a load generator, for the
+//! BFT fault tests.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use medledger_ledger::Payload;
+use medledger_ledger::identity::MemberKind;
+use medledger_ledger::identity::register_member::RegisterMember;
+use medledger_node::home::read_key;
+use medledger_types::tx::encode_batch;
+use medledger_types::{ChainId, Hash32, MemberId, Nonce, OrgId, SignedTx, Tx};
+use serde_json::Value;
+
+use super::{bin, ok};
+
+/// Finds `n` consecutive free ports twice (API and p2p ranges).
+fn free_bases(n: u16) -> (u16, u16) {
+    let free = |base: u16| (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+    let mut seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    let mut pick = || loop {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let base = 20_000 + ((seed >> 33) % 35_000) as u16;
+        if free(base) {
+            return base;
+        }
+    };
+    let api = pick();
+    let mut p2p = pick();
+    while p2p.abs_diff(api) < n {
+        p2p = pick();
+    }
+    (api, p2p)
+}
+
+pub struct Net {
+    pub dir: PathBuf,
+    pub homes: Vec<PathBuf>,
+    pub urls: Vec<String>,
+    procs: Vec<Option<Child>>,
+    pub http: reqwest::Client,
+}
+
+impl Net {
+    /// Writes an `n`-validator network with `medledger init`.
+    pub fn init(dir: &Path, n: usize) -> Net {
+        let (api, p2p) = free_bases(n as u16);
+        let out = dir.join("net");
+        ok(&[
+            "init",
+            "--out",
+            out.to_str().unwrap(),
+            "--validators",
+            &n.to_string(),
+            "--base-port",
+            &api.to_string(),
+            "--base-p2p-port",
+            &p2p.to_string(),
+        ]);
+        Net {
+            homes: (0..n).map(|i| out.join(format!("node{i}"))).collect(),
+            urls: (0..n).map(|i| format!("http://127.0.0.1:{}", api + i as u16)).collect(),
+            procs: (0..n).map(|_| None).collect(),
+            dir: out,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 0..self.homes.len() {
+            self.start(i, &[]);
+        }
+    }
+
+    /// Starts validator `i` (with extra environment variables).
+    pub fn start(&mut self, i: usize, env: &[(&str, &str)]) {
+        assert!(self.procs[i].is_none(), "node{i} is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.homes[i].join("node.log"))
+            .unwrap();
+        let mut cmd = bin();
+        cmd.env("MEDLEDGER_LOG", "info,medledger_consensus=debug")
+            .args(["node", "--home", self.homes[i].to_str().unwrap()])
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        self.procs[i] = Some(cmd.spawn().expect("spawn node"));
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self, i: usize) {
+        let mut child = self.procs[i].take().expect("node is running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self, i: usize) {
+        let mut child = self.procs[i].take().expect("node is running");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "node{i} exited with {status}; log:\n{}", self.log(i));
+                return;
+            }
+            assert!(Instant::now() < deadline, "node{i} did not stop within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stop_all(&mut self) {
+        for i in 0..self.homes.len() {
+            if self.procs[i].is_some() {
+                self.stop(i);
+            }
+        }
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.homes[i].join("node.log")).unwrap_or_default()
+    }
+
+    pub async fn status(&self, i: usize) -> Option<Value> {
+        self.http
+            .get(format!("{}/v1/status", self.urls[i]))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    }
+
+    pub async fn height(&self, i: usize) -> Option<u64> {
+        self.status(i).await?["height"].as_u64()
+    }
+
+    /// Waits until node `i` has committed `height`.
+    pub async fn wait_height(&self, i: usize, height: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.height(i).await.is_some_and(|h| h >= height) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node{i} did not reach height {height} within {timeout:?} (at {:?}); log tail:\n{}",
+                self.height(i).await,
+                tail(&self.log(i), 40)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// (hash, state root) of block `h` on node `i`.
+    pub async fn block_id(&self, i: usize, h: u64) -> (String, String) {
+        let v: Value = self
+            .http
+            .get(format!("{}/v1/blocks/{h}", self.urls[i]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            v["hash"]
+                .as_str()
+                .unwrap_or_else(|| panic!("node{i} has no block {h}: {v}"))
+                .to_string(),
+            v["header"]["state_root"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Asserts that the given nodes hold identical blocks (hash and state root) at every
+    /// height from 1 to `up_to`.
+    pub async fn assert_same_chain(&self, nodes: &[usize], up_to: u64) {
+        for h in 1..=up_to {
+            let first = self.block_id(nodes[0], h).await;
+            for &i in &nodes[1..] {
+                assert_eq!(
+                    self.block_id(i, h).await,
+                    first,
+                    "node{i} differs from node{} at height {h}",
+                    nodes[0]
+                );
+            }
+        }
+    }
+
+    /// Asserts that every acknowledged transaction is committed on every given node.
+    pub async fn assert_all_committed(&self, nodes: &[usize], acked: &[Hash32]) {
+        for &i in nodes {
+            for h in acked {
+                let v: Value = self
+                    .http
+                    .get(format!("{}/v1/tx/{h}", self.urls[i]))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    v["status"], "committed",
+                    "acknowledged transaction {h} missing on node{i}: {v}"
+                );
+            }
+        }
+    }
+
+    pub fn verify(&self, i: usize) {
+        let out = ok(&["verify", "--home", self.homes[i].to_str().unwrap(), "--quiet"]);
+        assert!(out.starts_with("ok:"), "node{i}: {out}");
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for c in self.procs.iter_mut().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn tail(s: &str, lines: usize) -> String {
+    let v: Vec<&str> = s.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Load: each organisation's admin registers members in batches, each admin through one
+/// validator (`target[i]`), and records every transaction acknowledged as committed.
+pub struct Load {
+    pub acked: Arc<Mutex<Vec<Hash32>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(net: &Net, batch: usize) -> Load {
+        let genesis = medledger_node::home::read_genesis(&net.dir.join("genesis.json")).unwrap();
+        let acked: Arc<Mutex<Vec<Hash32>>> = Arc::default();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for (i, org) in genesis.orgs.iter().enumerate() {
+            let key = read_key(&net.dir.join(format!("admins/{}.json", org.id))).unwrap();
+            let chain: ChainId = genesis.chain_id.clone();
+            let org_id: OrgId = org.id.clone();
+            let url = net.urls[i % net.urls.len()].clone();
+            let (http, acked, stop) = (net.http.clone(), acked.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut nonce = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let txs: Vec<SignedTx> = (0..batch)
+                        .map(|k| {
+                            let n = nonce + k as u64;
+                            let p = Payload::RegisterMember(RegisterMember {
+                                org: org_id.clone(),
+                                member: MemberId::new(format!("m-{n}")).unwrap(),
+                                kind: MemberKind::Device,
+                                public_key: medledger_types::PublicKey(
+                                    Hash32::digest(&[org_id.as_str().as_bytes(), &n.to_le_bytes()]).0,
+                                ),
+                            });
+                            key.sign_tx(Tx {
+                                chain_id: chain.clone(),
+                                signer: key.public(),
+                                nonce: Nonce(n),
+                                kind: p.kind(),
+                                body: p.body(),
+                            })
+                        })
+                        .collect();
+                    let resp = http
+                        .post(format!("{url}/v1/txs?wait=true"))
+                        .header("content-type", "application/octet-stream")
+                        .body(encode_batch(&txs))
+                        .send()
+                        .await;
+                    // A failed request leaves this signer's nonces unknown: it stops.
+                    let Ok(resp) = resp else { return };
+                    let Ok(v) = resp.json::<Value>().await else { return };
+                    let Some(results) = v["results"].as_array() else { return };
+                    let mut all = true;
+                    {
+                        let mut acked = acked.lock().unwrap();
+                        for r in results {
+                            if r["status"] == "committed" {
+                                acked.push(r["hash"].as_str().unwrap().parse().unwrap());
+                            } else {
+                                all = false;
+                            }
+                        }
+                    }
+                    if !all {
+                        return;
+                    }
+                    nonce += batch as u64;
+                }
+            }));
+        }
+        Load { acked, stop, tasks }
+    }
+
+    pub fn count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Stops the load and returns every acknowledged transaction.
+    pub async fn finish(self) -> Vec<Hash32> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(60), t).await;
+        }
+        self.acked.lock().unwrap().clone()
+    }
+}
