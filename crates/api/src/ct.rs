@@ -38,6 +38,9 @@ pub async fn get_sth(State(node): State<Node>) -> Json<Value> {
         "tree_head_signature": B64.encode(sth.signature.as_bytes()),
         "signer": sth.signer,
         "chain_id": sth.head.chain_id,
+        // Not in RFC 6962: the block that produced this tree head and its commit
+        // certificate, so the head is backed by the validator set, not by this node.
+        "certificate": sth.certificate,
     }))
 }
 

@@ -1,5 +1,6 @@
 //! `proof`: fetch receipts and tree heads from a node, and check them offline against the
 //! genesis validator set. Checking needs no node and trusts none: only the genesis file.
+//! A tree head counts only with the commit certificate of the block that produced it.
 
 use std::path::{Path, PathBuf};
 
@@ -105,6 +106,11 @@ async fn fetch_sth(client: &Client) -> Result<SignedTreeHead> {
         },
         signer: v["signer"].as_str().context("no signer")?.parse::<PublicKey>()?,
         signature: sig,
+        certificate: if v["certificate"].is_null() {
+            None
+        } else {
+            Some(serde_json::from_value(v["certificate"].clone()).context("the tree head's certificate is malformed")?)
+        },
     })
 }
 
@@ -116,23 +122,28 @@ pub fn run(cmd: ProofCommand) -> Result<()> {
             consistency,
         } => {
             let genesis = read_genesis(&genesis)?;
-            let trusted: Vec<PublicKey> = genesis.validators.iter().map(|v| v.public_key).collect();
             if let Some(path) = receipt {
                 let receipt: Receipt = read_json(&path)?;
                 anyhow::ensure!(
                     receipt.tree_head.head.chain_id == genesis.chain_id,
                     "the receipt is for another chain"
                 );
-                let leaf = receipt.verify(&trusted).context("the receipt does NOT verify")?;
+                let leaf = receipt.verify(&genesis).context("the receipt does NOT verify")?;
+                let signers = receipt
+                    .tree_head
+                    .certificate
+                    .as_ref()
+                    .map_or(0, |c| c.commit.signatures.len());
                 println!(
-                    "ok: transaction {} is leaf {} of the log (block {}, position {}, outcome {}), under tree head {} of size {}",
+                    "ok: transaction {} is leaf {} of the log (block {}, position {}, outcome {}), under tree head {} of size {}, certified by {signers} of {} validators",
                     receipt.tx_hash,
                     receipt.leaf_index,
                     leaf.height,
                     leaf.index_in_block,
                     medledger_ledger::describe_outcome(leaf.outcome),
                     receipt.tree_head.head.root_hash,
-                    receipt.tree_head.head.tree_size
+                    receipt.tree_head.head.tree_size,
+                    genesis.validators.len()
                 );
             } else if let Some(path) = consistency {
                 let c: ConsistencyFile = read_json(&path)?;
@@ -140,7 +151,7 @@ pub fn run(cmd: ProofCommand) -> Result<()> {
                     c.first.head.chain_id == genesis.chain_id && c.second.head.chain_id == genesis.chain_id,
                     "the tree heads are for another chain"
                 );
-                verify_consistency(&c.first, &c.second, &c.proof, &trusted)
+                verify_consistency(&c.first, &c.second, &c.proof, &genesis)
                     .context("the consistency proof does NOT verify")?;
                 println!(
                     "ok: the log of size {} (root {}) extends the log of size {} (root {})",

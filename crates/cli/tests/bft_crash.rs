@@ -58,6 +58,36 @@ async fn validators_agree_survive_sigkill_and_resync_from_nothing() {
     }
     net.assert_same_chain(&[0, 1, 2, 3], top).await;
     net.assert_all_committed(&[0, 1, 2, 3], &acked).await;
+
+    // A receipt from any validator is backed by the validator set: it verifies offline
+    // against genesis alone, with a certificate of at least three of the four.
+    let receipt = dir.path().join("receipt.json");
+    common::ok(&[
+        "proof",
+        "get",
+        "--tx",
+        &acked[acked.len() / 2].to_string(),
+        "--node",
+        &net.urls[1],
+        "--out",
+        receipt.to_str().unwrap(),
+    ]);
+    let out = common::ok(&[
+        "proof",
+        "verify",
+        "--genesis",
+        net.dir.join("genesis.json").to_str().unwrap(),
+        "--receipt",
+        receipt.to_str().unwrap(),
+    ]);
+    assert!(out.starts_with("ok:"), "{out}");
+    let signers: usize = out
+        .split("certified by ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(signers >= 3, "{out}");
     net.stop_all();
     for i in 0..4 {
         net.verify(i);

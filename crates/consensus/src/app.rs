@@ -512,9 +512,7 @@ impl Host {
         match tokio::task::spawn_blocking(move || node.check_candidate(block)).await {
             Ok(Ok(executed)) => {
                 debug!(%height, txs, ms = t0.elapsed().as_millis() as u64, "proposal is valid");
-                if !self.candidates.contains_key(&hash) {
-                    self.candidates.insert(hash, Arc::new(executed));
-                }
+                self.candidates.entry(hash).or_insert_with(|| Arc::new(executed));
                 Some(Validity::Valid)
             }
             Ok(Err(BlockError::Store(e))) => {

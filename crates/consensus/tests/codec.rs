@@ -6,13 +6,15 @@ use malachitebft_app_channel::app::consensus::LivenessMsg;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::core::{
     ExtendedCommitCertificate, ExtendedCommitSignature, NilOrVal, PolkaCertificate, PolkaSignature, Round,
-    RoundCertificate, RoundCertificateType, RoundSignature, SignedMessage, Validity, ValidatorProof, VoteType,
+    RoundCertificate, RoundCertificateType, RoundSignature, SignedMessage, ValidatorProof, Validity, VoteType,
 };
 use malachitebft_app_channel::app::types::sync::{RawDecidedValue, Request, Response, Status};
 use malachitebft_app_channel::app::types::{PeerId, ProposedValue, SignedConsensusMsg};
 use malachitebft_sync::{ValueRequest, ValueResponse};
 use medledger_consensus::codec::{Wire, decode, encode};
-use medledger_consensus::{Address, BlockHash, BlockValue, ConsensusHeight, LedgerContext, Proposal, ProposalPart, Vote};
+use medledger_consensus::{
+    Address, BlockHash, BlockValue, ConsensusHeight, LedgerContext, Proposal, ProposalPart, Vote,
+};
 use medledger_crypto::Keypair;
 use medledger_types::{Hash32, Signature};
 
@@ -65,7 +67,10 @@ fn vote(t: VoteType, value: NilOrVal<BlockHash>) -> Vote {
 #[test]
 fn every_message_round_trips_and_refuses_bad_bytes() {
     let v = vote(VoteType::Precommit, NilOrVal::Val(BlockHash(hash(1))));
-    check(SignedConsensusMsg::<LedgerContext>::Vote(SignedMessage::new(v.clone(), sig(1))));
+    check(SignedConsensusMsg::<LedgerContext>::Vote(SignedMessage::new(
+        v.clone(),
+        sig(1),
+    )));
     check(SignedConsensusMsg::<LedgerContext>::Vote(SignedMessage::new(
         vote(VoteType::Prevote, NilOrVal::Nil),
         sig(2),

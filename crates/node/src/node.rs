@@ -27,7 +27,7 @@ use crate::executor::{self, BlockError, Executed};
 use crate::home::Home;
 use crate::mempool::{Mempool, SubmitError};
 use crate::metrics::{Gauges, Metrics};
-use crate::receipt::{Receipt, SignedTreeHead};
+use crate::receipt::{HeadCertificate, Receipt, SignedTreeHead};
 
 #[derive(Debug, Error)]
 pub enum NodeError {
@@ -77,6 +77,8 @@ struct Inner {
     /// leaf hash → leaf index, for `get-proof-by-hash`; rebuilt from the log at start.
     leaf_index: RwLock<HashMap<Hash32, u64>>,
     head: RwLock<ChainHead>,
+    /// The head block's header and commit certificate, for certified tree heads.
+    head_cert: RwLock<Option<HeadCertificate>>,
     /// The block executed and signed but still being written, if any.
     pending: Mutex<Option<Arc<Executed>>>,
     mempool: Mutex<Mempool>,
@@ -160,6 +162,14 @@ impl Node {
         let leaf_index = (0..log.size().0)
             .filter_map(|i| log.node(0, i).map(|h| (h, i)))
             .collect();
+        let head_cert = if head.height.0 == 0 {
+            None
+        } else {
+            store.reader()?.block(head.height)?.map(|b| HeadCertificate {
+                header: b.header,
+                commit: b.commit,
+            })
+        };
         info!(height = %head.height, log_size = %head.log_size, "opened ledger");
         Ok(Node {
             inner: Arc::new(Inner {
@@ -171,6 +181,7 @@ impl Node {
                 log: RwLock::new(log),
                 leaf_index: RwLock::new(leaf_index),
                 head: RwLock::new(head),
+                head_cert: RwLock::new(head_cert),
                 pending: Mutex::new(None),
                 waiters: Mutex::new(HashMap::new()),
                 txs_ready: Notify::new(),
@@ -448,6 +459,10 @@ impl Node {
             }
         }
         *write(&inner.head) = head;
+        *write(&inner.head_cert) = Some(HeadCertificate {
+            header: block.header.clone(),
+            commit: block.commit.clone(),
+        });
         {
             let mut pending = lock(&inner.pending);
             if pending.as_ref().is_some_and(|p| p.block.header.height == height) {
@@ -671,19 +686,32 @@ impl Node {
         }))
     }
 
-    /// The current tree head, signed by this node.
+    /// The current tree head, certified by the commit certificate of the block that
+    /// produced it, and signed by this node.
     pub fn signed_tree_head(&self) -> SignedTreeHead {
-        let head = self.head();
-        let tree_head = TreeHead {
-            chain_id: self.chain_id().clone(),
-            tree_size: head.log_size,
-            timestamp: head.timestamp,
-            root_hash: head.log_root,
+        let certificate = read(&self.inner.head_cert).clone();
+        let tree_head = match &certificate {
+            Some(c) => TreeHead {
+                chain_id: self.chain_id().clone(),
+                tree_size: c.header.log_size,
+                timestamp: c.header.timestamp,
+                root_hash: c.header.log_root,
+            },
+            None => {
+                let head = self.head();
+                TreeHead {
+                    chain_id: self.chain_id().clone(),
+                    tree_size: head.log_size,
+                    timestamp: head.timestamp,
+                    root_hash: head.log_root,
+                }
+            }
         };
         SignedTreeHead {
             signature: self.inner.key.sign(&tree_head.sign_bytes()),
             signer: self.public_key(),
             head: tree_head,
+            certificate,
         }
     }
 
