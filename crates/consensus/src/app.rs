@@ -8,7 +8,8 @@
 //!   nonce, ledger rule and root); a block that fails is answered `Invalid`, so honest
 //!   validators prevote nil at once.
 //! - **Committing** (`Decided`): attach the 2f+1 precommit signatures as the block's
-//!   commit certificate and write it durably before replying.
+//!   commit certificate, make it the tip and hand it to the block writer; consensus moves
+//!   on while it is written (ADR 006). Clients are answered only once it is durable.
 //! - **Catching up** (`GetDecidedValues` / `ProcessSyncedValue`): serve stored blocks with
 //!   their certificates; re-execute fetched ones before they are committed.
 
@@ -547,20 +548,15 @@ impl Host {
                 })
                 .collect(),
         };
-        let node = self.node.clone();
         let height = cert.height;
         let via_sync = self.synced.contains(&hash);
-        match tokio::task::spawn_blocking(move || node.commit_candidate(&executed, commit)).await {
-            Ok(Ok(())) => {
+        match self.node.decide_candidate(executed, commit).await {
+            Ok(()) => {
                 self.node.update_consensus_status(|s| s.catching_up = via_sync);
                 true
             }
-            Ok(Err(e)) => {
-                error!(%height, "cannot commit the decided block: {e}");
-                false
-            }
             Err(e) => {
-                error!(%height, "commit task failed: {e}");
+                error!(%height, "cannot commit the decided block: {e}");
                 false
             }
         }
@@ -570,7 +566,7 @@ impl Host {
         let mut out = Vec::new();
         let end = end.0.min(start.0.saturating_add(MAX_SYNC_BATCH - 1));
         for h in start.0..=end {
-            let Ok(Some(mut block)) = self.node.block(Height(h)) else {
+            let Ok(Some(mut block)) = self.node.decided_block(Height(h)) else {
                 break;
             };
             let commit = std::mem::take(&mut block.commit);

@@ -170,6 +170,7 @@ pub async fn run_validator(node: Node, home: &Home, shutdown: impl Future<Output
     node.update_consensus_status(|s| s.mode = "bft");
     info!(p2p = %home.config.p2p.listen, peers = home.config.p2p.peers.len(), "consensus started");
 
+    let committer = node.start_committer();
     let net_requests = channels.net_requests.clone();
     let host = Host::new(node.clone(), key, channels.network.clone());
     let host_task = tokio::spawn(host.run(channels));
@@ -179,14 +180,23 @@ pub async fn run_validator(node: Node, home: &Home, shutdown: impl Future<Output
         home.config.p2p.peers.iter().map(|p| p.api.clone()).collect(),
     ));
 
-    shutdown.await;
+    let failed = tokio::select! {
+        _ = shutdown => None,
+        reason = node.fatal() => Some(reason),
+    };
     info!("stopping consensus");
     peers_task.abort();
     forward_task.abort();
     engine.actor.stop(None);
     let _ = tokio::time::timeout(Duration::from_secs(10), engine.handle).await;
     host_task.abort();
-    Ok(())
+    // Let the block writer finish the decided block it holds, if any.
+    drop(committer);
+    node.wait_written().await;
+    match failed {
+        Some(reason) => Err(eyre!("stopped: {reason}")),
+        None => Ok(()),
+    }
 }
 
 async fn watch_peers(node: Node, requests: tokio::sync::mpsc::Sender<NetworkRequest>) {

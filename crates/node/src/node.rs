@@ -79,8 +79,13 @@ struct Inner {
     head: RwLock<ChainHead>,
     /// The head block's header and commit certificate, for certified tree heads.
     head_cert: RwLock<Option<HeadCertificate>>,
-    /// The block executed and signed but still being written, if any.
+    /// The block executed and signed but still being written, if any (one validator).
     pending: Mutex<Option<Arc<Executed>>>,
+    /// Under consensus: the decided block still being written, if any.
+    decided: Mutex<Option<Arc<DecidedBlock>>>,
+    decided_written: Notify,
+    to_committer: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Arc<DecidedBlock>>>>,
+    fatal: tokio::sync::watch::Sender<Option<String>>,
     mempool: Mutex<Mempool>,
     waiters: Mutex<HashMap<Hash32, Vec<Waiter>>>,
     txs_ready: Notify,
@@ -90,6 +95,12 @@ struct Inner {
     /// Transactions accepted from clients, waiting to be forwarded to the other validators.
     outbox: Mutex<Vec<SignedTx>>,
     outbox_ready: Notify,
+}
+
+/// A block consensus decided, with its commit certificate, on its way to disk.
+pub struct DecidedBlock {
+    executed: Arc<Executed>,
+    block: Block,
 }
 
 /// What consensus reports about itself, for `GET /v1/status`.
@@ -183,6 +194,10 @@ impl Node {
                 head: RwLock::new(head),
                 head_cert: RwLock::new(head_cert),
                 pending: Mutex::new(None),
+                decided: Mutex::new(None),
+                decided_written: Notify::new(),
+                to_committer: Mutex::new(None),
+                fatal: tokio::sync::watch::channel(None).0,
                 waiters: Mutex::new(HashMap::new()),
                 txs_ready: Notify::new(),
                 metrics: Metrics::default(),
@@ -416,10 +431,10 @@ impl Node {
         self.write_block(executed, &executed.block, false)
     }
 
-    /// Writes `block` (the executed block with its final commit certificate). With
-    /// `append_log`, the block's leaves are appended to the in-memory log afterwards
-    /// (candidates are executed with the log rolled back).
-    fn write_block(&self, executed: &Executed, block: &Block, append_log: bool) -> Result<(), NodeError> {
+    /// Writes `block` (the executed block with its final commit certificate), then
+    /// answers everyone waiting for its transactions. `decided`: a block decided by
+    /// consensus, whose transactions may have come from any validator's mempool.
+    fn write_block(&self, executed: &Executed, block: &Block, decided: bool) -> Result<(), NodeError> {
         let inner = &self.inner;
         let t0 = Instant::now();
         let head = inner.store.commit(medledger_store::BlockCommit {
@@ -431,24 +446,6 @@ impl Node {
         let commit_time = t0.elapsed();
         let height = head.height;
         let first_leaf = head.log_size.0 - executed.leaves.len() as u64;
-        if append_log {
-            let mut log = write(&inner.log);
-            for (level, i, hash) in &executed.log_nodes {
-                if *level == 0 {
-                    log.insert_node(0, *i, *hash)
-                        .map_err(|e| NodeError::Log(e.to_string()))?;
-                }
-            }
-            if log.size() != head.log_size || log.root() != head.log_root {
-                return Err(NodeError::Log(format!(
-                    "after block {height} the log has {} leaves and root {}, the header says {} and {}",
-                    log.size(),
-                    log.root(),
-                    head.log_size,
-                    head.log_root
-                )));
-            }
-        }
         {
             // The block's leaf hashes are its level-0 log nodes, already computed.
             let mut index = write(&inner.leaf_index);
@@ -503,7 +500,7 @@ impl Node {
             .zip(&executed.block.txs)
             .map(|(l, t)| (&l.tx_hash, &t.tx.signer));
         let dropped = executed.dropped.iter().map(|(h, s, _)| (h, s));
-        if append_log {
+        if decided {
             lock(&inner.mempool).remove_committed(included.chain(dropped));
         } else {
             lock(&inner.mempool).settle(included.chain(dropped));
@@ -565,13 +562,20 @@ impl Node {
 
     /// Builds a block proposal on the committed head from the oldest waiting
     /// transactions, which stay in the mempool until a block holding them commits. The
-    /// in-memory log is left as it was; [`Node::commit_candidate`] appends the leaves.
+    /// in-memory log is left as it was; [`Node::decide_candidate`] appends the leaves.
     pub fn build_candidate(&self, timestamp: TimestampMs) -> Result<Executed, NodeError> {
         let inner = &self.inner;
         let batch = lock(&inner.mempool).peek(inner.config.block.max_txs);
+        // The decided block being written, then the committed state: read in this order,
+        // a block that finishes writing in between is seen in the store.
+        let decided = lock(&inner.decided).clone();
         let reader = inner.store.reader()?;
-        let head = reader.head()?.ok_or(StoreError::NotInitialised)?;
-        let view = StateView::new(&reader, None);
+        let committed = reader.head()?.ok_or(StoreError::NotInitialised)?;
+        let decided = decided.filter(|d| d.block.header.height == committed.height.next());
+        let head = decided
+            .as_ref()
+            .map_or(committed, |d| ChainHead::after(&d.block.header));
+        let view = StateView::new(&reader, decided.as_ref().map(|d| &d.executed.staged));
         let t0 = Instant::now();
         let mut log = write(&inner.log);
         let size_before = log.size();
@@ -597,7 +601,7 @@ impl Node {
     }
 
     /// Checks a block proposed by another validator (or fetched while catching up) by
-    /// executing it on the committed head: every signature, nonce, ledger rule and root.
+    /// executing it on the decided head: every signature, nonce, ledger rule and root.
     /// Signatures of transactions already verified into this node's mempool, byte for
     /// byte, are not checked twice.
     pub fn check_candidate(&self, block: Block) -> Result<Executed, BlockError> {
@@ -610,9 +614,14 @@ impl Node {
                 .map(|tx| mempool.verified_copy(tx, &tx.hash()))
                 .collect()
         };
+        let decided = lock(&inner.decided).clone();
         let reader = inner.store.reader()?;
-        let head = reader.head()?.ok_or(StoreError::NotInitialised)?;
-        let view = StateView::new(&reader, None);
+        let committed = reader.head()?.ok_or(StoreError::NotInitialised)?;
+        let decided = decided.filter(|d| d.block.header.height == committed.height.next());
+        let head = decided
+            .as_ref()
+            .map_or(committed, |d| ChainHead::after(&d.block.header));
+        let view = StateView::new(&reader, decided.as_ref().map(|d| &d.executed.staged));
         let t0 = Instant::now();
         let mut log = write(&inner.log);
         let size_before = log.size();
@@ -626,10 +635,78 @@ impl Node {
         executed
     }
 
-    /// Commits a decided block with its commit certificate: writes it durably, appends
-    /// its leaves to the log, removes its transactions from the mempool and answers
-    /// everyone waiting for them.
-    pub fn commit_candidate(&self, executed: &Executed, commit: Commit) -> Result<(), NodeError> {
+    /// Starts the task that writes decided blocks, one at a time, in order. Must run
+    /// before [`Node::decide_candidate`] is called.
+    pub fn start_committer(&self) -> tokio::task::JoinHandle<()> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Arc<DecidedBlock>>();
+        *lock(&self.inner.to_committer) = Some(tx);
+        let node = self.clone();
+        tokio::spawn(async move {
+            while let Some(d) = rx.recv().await {
+                let n = node.clone();
+                let height = d.block.header.height;
+                let d2 = d.clone();
+                let result = tokio::task::spawn_blocking(move || n.write_block(&d2.executed, &d2.block, true))
+                    .await
+                    .map_err(|e| NodeError::Io(format!("commit task failed: {e}")))
+                    .and_then(|r| r);
+                if let Err(e) = result {
+                    error!(%height, "cannot write the decided block; stopping: {e}");
+                    node.inner.fatal.send_replace(Some(format!("block {height}: {e}")));
+                    return;
+                }
+                {
+                    let mut decided = lock(&node.inner.decided);
+                    if decided.as_ref().is_some_and(|x| Arc::ptr_eq(x, &d)) {
+                        *decided = None;
+                    }
+                }
+                node.inner.decided_written.notify_waiters();
+            }
+        })
+    }
+
+    /// Waits until no decided block is waiting to be written (or the writer failed).
+    pub async fn wait_written(&self) {
+        loop {
+            let written = self.inner.decided_written.notified();
+            if lock(&self.inner.decided).is_none() || self.inner.fatal.borrow().is_some() {
+                return;
+            }
+            written.await;
+        }
+    }
+
+    /// Resolves with a reason when the node can no longer go on (its disk failed).
+    pub async fn fatal(&self) -> String {
+        let mut rx = self.inner.fatal.subscribe();
+        loop {
+            if let Some(reason) = rx.borrow_and_update().clone() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                return "the node stopped".into();
+            }
+        }
+    }
+
+    /// Takes a decided block with its commit certificate: appends its leaves to the log
+    /// and hands it to the writer. Returns once the block is the new tip, before it is
+    /// durable, so consensus moves to the next height while the disk works; everyone
+    /// waiting for its transactions is answered once it is durable. At most one block is
+    /// between decision and disk: this waits for the previous one to be written.
+    pub async fn decide_candidate(&self, executed: Arc<Executed>, commit: Commit) -> Result<(), NodeError> {
+        let inner = &self.inner;
+        loop {
+            let written = inner.decided_written.notified();
+            if lock(&inner.decided).is_none() {
+                break;
+            }
+            if let Some(reason) = inner.fatal.borrow().clone() {
+                return Err(NodeError::Io(reason));
+            }
+            written.await;
+        }
         let head = self.head();
         let height = executed.block.header.height;
         if height != head.height.next() || executed.block.header.parent_hash != head.block_hash {
@@ -643,7 +720,32 @@ impl Node {
         }
         let mut block = executed.block.clone();
         block.commit = commit;
-        self.write_block(executed, &block, true)
+        {
+            let mut log = write(&inner.log);
+            for (level, i, hash) in &executed.log_nodes {
+                if *level == 0 {
+                    log.insert_node(0, *i, *hash)
+                        .map_err(|e| NodeError::Log(e.to_string()))?;
+                }
+            }
+            if log.size() != block.header.log_size || log.root() != block.header.log_root {
+                let (size, root) = (log.size(), log.root());
+                executor::abort(&mut log, head.log_size);
+                return Err(NodeError::Log(format!(
+                    "block {height} gives a log of {size} leaves and root {root}, its header says {} and {}",
+                    block.header.log_size, block.header.log_root
+                )));
+            }
+        }
+        let decided = Arc::new(DecidedBlock { executed, block });
+        *lock(&inner.decided) = Some(decided.clone());
+        let sent = lock(&inner.to_committer)
+            .as_ref()
+            .is_some_and(|tx| tx.send(decided).is_ok());
+        if !sent {
+            return Err(NodeError::Io("the block writer is not running".into()));
+        }
+        Ok(())
     }
 
     fn fail_waiters(&self) {
@@ -786,6 +888,17 @@ impl Node {
             out.push((raw, tx));
         }
         Ok(out)
+    }
+
+    /// A decided block: from the store, or the one decided and still being written (so
+    /// that peers catching up can be served as soon as consensus has decided).
+    pub fn decided_block(&self, height: Height) -> Result<Option<Block>, NodeError> {
+        if let Some(d) = lock(&self.inner.decided).as_ref()
+            && d.block.header.height == height
+        {
+            return Ok(Some(d.block.clone()));
+        }
+        self.block(height)
     }
 
     pub fn block(&self, height: Height) -> Result<Option<Block>, NodeError> {
