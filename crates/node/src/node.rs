@@ -95,6 +95,7 @@ struct Inner {
     /// Transactions accepted from clients, waiting to be forwarded to the other validators.
     outbox: Mutex<Vec<SignedTx>>,
     outbox_ready: Notify,
+    verify_slots: tokio::sync::Semaphore,
 }
 
 /// A block consensus decided, with its commit certificate, on its way to disk.
@@ -208,6 +209,7 @@ impl Node {
                 }),
                 outbox: Mutex::new(Vec::new()),
                 outbox_ready: Notify::new(),
+                verify_slots: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
             }),
         })
     }
@@ -256,6 +258,11 @@ impl Node {
     ) -> Vec<Result<Accepted, SubmitError>> {
         let forward = forward && !self.inner.config.p2p.peers.is_empty();
         let (txs, sizes): (Vec<SignedTx>, Vec<usize>) = txs.into_iter().unzip();
+        // Signature checks run on at most as many threads as there are cores: under
+        // overload, requests wait here instead of piling up blocking threads.
+        let Ok(_permit) = self.inner.verify_slots.acquire().await else {
+            return sizes.iter().map(|_| Err(SubmitError::ShuttingDown)).collect();
+        };
         let verified = match tokio::task::spawn_blocking(move || verify_parallel(txs)).await {
             Ok(v) => v,
             Err(_) => return sizes.iter().map(|_| Err(SubmitError::ShuttingDown)).collect(),
