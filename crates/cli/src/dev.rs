@@ -30,6 +30,9 @@ pub struct DevArgs {
     /// resumed one keeps its configured ports unless this is given).
     #[arg(long)]
     port: Option<u16>,
+    /// First consensus (p2p) port of a new network: node i listens on port + i.
+    #[arg(long, default_value_t = DEV_P2P_PORT)]
+    p2p_port: u16,
 }
 
 fn default_home() -> Result<PathBuf> {
@@ -75,7 +78,7 @@ pub fn run(args: DevArgs) -> Result<()> {
             DEV_VALIDATORS,
             Some(4),
             args.port.unwrap_or(8080),
-            DEV_P2P_PORT,
+            args.p2p_port,
         )?;
     }
     let dirs = node_dirs(&dir);
