@@ -60,15 +60,24 @@ pub struct Mempool {
     limits: MempoolConfig,
     queue: VecDeque<Pending>,
     hashes: HashSet<Hash32>,
-    /// Waiting transactions by hash, for [`Mempool::verified_copy`] (consensus mode only).
+    /// Waiting transactions by hash, for [`Mempool::verified_copy`]; kept only under
+    /// consensus (a single validator never receives blocks from others).
     index: HashMap<Hash32, VerifiedTx>,
+    keep_index: bool,
     signers: HashMap<PublicKey, SignerQueue>,
     bytes: usize,
 }
 
 impl Mempool {
     pub fn new(limits: MempoolConfig) -> Self {
+        Self::with_index(limits, false)
+    }
+
+    /// A mempool that also indexes its transactions by hash, for validators that check
+    /// other validators' blocks.
+    pub fn with_index(limits: MempoolConfig, keep_index: bool) -> Self {
         Mempool {
+            keep_index,
             limits,
             queue: VecDeque::new(),
             hashes: HashSet::new(),
@@ -127,7 +136,9 @@ impl Mempool {
         entry.next_nonce = Nonce(expected.0 + 1);
         entry.in_flight += 1;
         self.hashes.insert(hash);
-        self.index.insert(hash, tx.clone());
+        if self.keep_index {
+            self.index.insert(hash, tx.clone());
+        }
         self.bytes += size;
         self.queue.push_back(Pending { tx, bytes: size });
         Ok(hash)

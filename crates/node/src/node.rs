@@ -185,7 +185,10 @@ impl Node {
         info!(height = %head.height, log_size = %head.log_size, "opened ledger");
         Ok(Node {
             inner: Arc::new(Inner {
-                mempool: Mutex::new(Mempool::new(config.mempool.clone())),
+                mempool: Mutex::new(Mempool::with_index(
+                    config.mempool.clone(),
+                    genesis.validators.len() > 1,
+                )),
                 config,
                 genesis,
                 key,
