@@ -317,4 +317,46 @@ mod tests {
         m.settle([(&h, &admin.public())]);
         assert!(m.signers.is_empty());
     }
+
+    #[test]
+    fn consensus_mode_peeks_reuses_exact_copies_and_removes_committed() {
+        let (state, chain, admin) = setup();
+        let mut m = Mempool::with_index(MempoolConfig::default(), true);
+        let a = tx(&admin, &chain, 0, 1);
+        let b = tx(&admin, &chain, 1, 2);
+        m.admit(&state, &chain, a.clone(), 100).unwrap();
+        m.admit(&state, &chain, b.clone(), 100).unwrap();
+        // Peeking leaves everything in place.
+        assert_eq!(m.peek(10).len(), 2);
+        assert_eq!(m.len(), 2);
+        // A byte-identical copy is reused; one with another signature (same hash) is not.
+        assert!(m.verified_copy(a.signed(), &a.hash()).is_some());
+        let mut forged = a.signed().clone();
+        let mut sig = *forged.signature.as_bytes();
+        sig[0] ^= 1;
+        forged.signature = medledger_types::Signature::from_slice(&sig).unwrap();
+        assert_eq!(forged.hash(), a.hash());
+        assert!(m.verified_copy(&forged, &a.hash()).is_none());
+        // A committed block removes what it holds, and ignores what this mempool never had.
+        let stranger = Keypair::from_seed([9; 32]).public();
+        let unknown = medledger_types::Hash32::digest(&[b"x"]);
+        m.remove_committed([(&a.hash(), &admin.public()), (&unknown, &stranger)]);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.bytes(), 100);
+        assert!(!m.contains(&a.hash()));
+        assert!(m.verified_copy(a.signed(), &a.hash()).is_none());
+        assert_eq!(m.peek(10)[0].hash(), b.hash());
+        m.remove_committed([(&b.hash(), &admin.public())]);
+        assert!(m.is_empty() && m.signers.is_empty() && m.index.is_empty());
+    }
+
+    #[test]
+    fn a_single_validator_keeps_no_index() {
+        let (state, chain, admin) = setup();
+        let mut m = Mempool::new(MempoolConfig::default());
+        let a = tx(&admin, &chain, 0, 1);
+        m.admit(&state, &chain, a.clone(), 100).unwrap();
+        assert!(m.index.is_empty());
+        assert!(m.verified_copy(a.signed(), &a.hash()).is_none());
+    }
 }
