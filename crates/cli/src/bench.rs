@@ -176,8 +176,13 @@ pub(crate) fn presign(
 }
 
 fn cpu_seconds() -> f64 {
-    // utime + stime of this process, in clock ticks (100 per second on Linux).
-    std::fs::read_to_string("/proc/self/stat")
+    cpu_seconds_of("self")
+}
+
+/// utime + stime of process `proc` (a pid, or `self`), from `/proc`.
+pub(crate) fn cpu_seconds_of(proc: &str) -> f64 {
+    // In clock ticks, 100 per second on Linux.
+    std::fs::read_to_string(format!("/proc/{proc}/stat"))
         .ok()
         .and_then(|s| {
             let after = s.rsplit_once(") ")?.1.to_string();
@@ -189,7 +194,12 @@ fn cpu_seconds() -> f64 {
 }
 
 fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    peak_rss_mib_of("self")
+}
+
+/// Peak resident memory of process `proc` (a pid, or `self`), from `/proc`.
+pub(crate) fn peak_rss_mib_of(proc: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{proc}/status"))
         .ok()
         .and_then(|s| {
             let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;

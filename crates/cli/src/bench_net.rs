@@ -30,7 +30,7 @@ use serde::Serialize;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
-use crate::bench::{Resolved, genesis, percentile, presign};
+use crate::bench::{Resolved, cpu_seconds_of, genesis, peak_rss_mib_of, percentile, presign};
 use crate::run;
 
 /// The figures of one load step.
@@ -102,29 +102,6 @@ struct Proc {
     child: Child,
     pid: u32,
     api: String,
-}
-
-fn proc_cpu_seconds(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let after = s.rsplit_once(") ")?.1.to_string();
-            let f: Vec<&str> = after.split_whitespace().collect();
-            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-            Some(ticks / 100.0)
-        })
-        .unwrap_or(0.0)
-}
-
-fn proc_peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-            let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kb / 1024.0)
-        })
-        .unwrap_or(0.0)
 }
 
 async fn status(client: &reqwest::Client, api: &str) -> Option<serde_json::Value> {
@@ -329,7 +306,7 @@ async fn drive(
         let before = status(&client, &procs[0].api).await.context("node0 status")?;
         let log0 = before["log_size"].as_u64().unwrap_or(0);
         let h0 = before["height"].as_u64().unwrap_or(0);
-        let cpu0: f64 = procs.iter().map(|p| proc_cpu_seconds(p.pid)).sum();
+        let cpu0: f64 = procs.iter().map(|p| cpu_seconds_of(&p.pid.to_string())).sum();
         let t0 = Instant::now();
         let bar = ProgressBar::new(batches as u64);
         bar.set_style(
@@ -388,7 +365,7 @@ async fn drive(
         bar.finish_and_clear();
         let after = status(&client, &procs[0].api).await.context("node0 status")?;
         let committed = after["log_size"].as_u64().unwrap_or(0).saturating_sub(log0);
-        let cpu: f64 = procs.iter().map(|p| proc_cpu_seconds(p.pid)).sum::<f64>() - cpu0;
+        let cpu: f64 = procs.iter().map(|p| cpu_seconds_of(&p.pid.to_string())).sum::<f64>() - cpu0;
         latencies.sort_by(|a, b| a.total_cmp(b));
         let step = Step {
             offered_tx_per_sec: *rate,
@@ -403,7 +380,7 @@ async fn drive(
             } else {
                 0.0
             },
-            peak_rss_mib: procs.iter().map(|p| proc_peak_rss_mib(p.pid)).collect(),
+            peak_rss_mib: procs.iter().map(|p| peak_rss_mib_of(&p.pid.to_string())).collect(),
             blocks: after["height"].as_u64().unwrap_or(0).saturating_sub(h0),
         };
         eprintln!(
@@ -412,19 +389,7 @@ async fn drive(
         );
         steps.push(step);
     }
-    for p in &procs {
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(p.pid.to_string())
-            .status();
-    }
-    for p in procs.iter_mut() {
-        if tokio::time::timeout(Duration::from_secs(20), p.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = p.child.kill().await;
-        }
-    }
+    let mut children: Vec<Child> = procs.into_iter().map(|p| p.child).collect();
+    crate::dev::stop(&mut children).await;
     Ok(steps)
 }

@@ -213,7 +213,7 @@ async fn first_exit(children: &mut [Child]) -> (usize, std::process::ExitStatus)
 }
 
 /// Asks every node to stop (SIGTERM), waits for them, and kills any that hang.
-async fn stop(children: &mut [Child]) {
+pub(crate) async fn stop(children: &mut [Child]) {
     for c in children.iter() {
         if let Some(pid) = c.id() {
             let _ = std::process::Command::new("kill")

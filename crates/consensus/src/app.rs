@@ -499,12 +499,10 @@ impl Host {
     /// Executes a block received from a peer; `None` for a local failure.
     async fn check(&mut self, block: Block) -> Option<Validity> {
         let hash = block.hash();
-        if self.candidates.contains_key(&hash) {
-            // Same header, but a byzantine proposer may have changed a signature, which
-            // the hash does not cover: only byte-identical blocks are the same block.
-            if self.candidates.get(&hash).is_some_and(|ex| ex.block.txs == block.txs) {
-                return Some(Validity::Valid);
-            }
+        // Same header is not enough: a byzantine proposer may have changed a signature,
+        // which the hash does not cover. Only byte-identical blocks are the same block.
+        if self.candidates.get(&hash).is_some_and(|ex| ex.block.txs == block.txs) {
+            return Some(Validity::Valid);
         }
         let height = block.header.height;
         let txs = block.txs.len();

@@ -11,9 +11,9 @@ use malachitebft_app_channel::app::consensus::LivenessMsg;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::codec::{Codec, HasEncodedLen};
 use malachitebft_app_channel::app::types::core::{
-    CommitCertificate, CommitSignature, ExtendedCommitCertificate, ExtendedCommitSignature, NilOrVal, PolkaCertificate,
-    PolkaSignature, Round, RoundCertificate, RoundCertificateType, RoundSignature, SignedExtension, SignedMessage,
-    ValidatorProof, Validity, VoteType,
+    ExtendedCommitCertificate, ExtendedCommitSignature, NilOrVal, PolkaCertificate, PolkaSignature, Round,
+    RoundCertificate, RoundCertificateType, RoundSignature, SignedExtension, SignedMessage, ValidatorProof, Validity,
+    VoteType,
 };
 use malachitebft_app_channel::app::types::sync::{RawDecidedValue, Request, Response, Status};
 use malachitebft_app_channel::app::types::{PeerId, ProposedValue, SignedConsensusMsg};
@@ -513,28 +513,6 @@ impl Wire for ExtendedCommitCertificate<LedgerContext> {
                     Signature::get(r)?,
                     Option::get(r)?,
                 ))
-            })?,
-        })
-    }
-}
-
-impl Wire for CommitCertificate<LedgerContext> {
-    fn put(&self, out: &mut Vec<u8>) {
-        self.height.put(out);
-        self.round.put(out);
-        self.value_id.put(out);
-        put_sigs(out, &self.commit_signatures, |s, out| {
-            s.address.put(out);
-            s.signature.put(out);
-        });
-    }
-    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(CommitCertificate {
-            height: ConsensusHeight::get(r)?,
-            round: Round::get(r)?,
-            value_id: BlockHash::get(r)?,
-            commit_signatures: r.seq(MAX_SIGNATURES, 96, "commit signatures", |r| {
-                Ok(CommitSignature::new(Address::get(r)?, Signature::get(r)?))
             })?,
         })
     }

@@ -570,21 +570,27 @@ impl Node {
         }
     }
 
+    /// The tip consensus builds on: a store snapshot, and the decided block still being
+    /// written on top of it, if any. Read in this order, a block that finishes writing
+    /// in between is seen in the snapshot.
+    fn decided_tip(&self) -> Result<(medledger_store::StoreReader, ChainHead, Option<Arc<DecidedBlock>>), StoreError> {
+        let decided = lock(&self.inner.decided).clone();
+        let reader = self.inner.store.reader()?;
+        let committed = reader.head()?.ok_or(StoreError::NotInitialised)?;
+        let decided = decided.filter(|d| d.block.header.height == committed.height.next());
+        let head = decided
+            .as_ref()
+            .map_or(committed, |d| ChainHead::after(&d.block.header));
+        Ok((reader, head, decided))
+    }
+
     /// Builds a block proposal on the committed head from the oldest waiting
     /// transactions, which stay in the mempool until a block holding them commits. The
     /// in-memory log is left as it was; [`Node::decide_candidate`] appends the leaves.
     pub fn build_candidate(&self, timestamp: TimestampMs) -> Result<Executed, NodeError> {
         let inner = &self.inner;
         let batch = lock(&inner.mempool).peek(inner.config.block.max_txs);
-        // The decided block being written, then the committed state: read in this order,
-        // a block that finishes writing in between is seen in the store.
-        let decided = lock(&inner.decided).clone();
-        let reader = inner.store.reader()?;
-        let committed = reader.head()?.ok_or(StoreError::NotInitialised)?;
-        let decided = decided.filter(|d| d.block.header.height == committed.height.next());
-        let head = decided
-            .as_ref()
-            .map_or(committed, |d| ChainHead::after(&d.block.header));
+        let (reader, head, decided) = self.decided_tip()?;
         let view = StateView::new(&reader, decided.as_ref().map(|d| &d.executed.staged));
         let t0 = Instant::now();
         let mut log = write(&inner.log);
@@ -624,13 +630,7 @@ impl Node {
                 .map(|tx| mempool.verified_copy(tx, &tx.hash()))
                 .collect()
         };
-        let decided = lock(&inner.decided).clone();
-        let reader = inner.store.reader()?;
-        let committed = reader.head()?.ok_or(StoreError::NotInitialised)?;
-        let decided = decided.filter(|d| d.block.header.height == committed.height.next());
-        let head = decided
-            .as_ref()
-            .map_or(committed, |d| ChainHead::after(&d.block.header));
+        let (reader, head, decided) = self.decided_tip()?;
         let view = StateView::new(&reader, decided.as_ref().map(|d| &d.executed.staged));
         let t0 = Instant::now();
         let mut log = write(&inner.log);
