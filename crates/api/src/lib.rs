@@ -11,30 +11,84 @@
 //! | `GET /health` | liveness |
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /ct/v1/…` | the transparency log in the RFC 6962 §4 JSON shape |
+//! | `POST /auth/token` | SMART Backend Services-style token exchange (EdDSA client assertion) |
+//! | `/fhir/…` | FHIR R4 REST: see [`fhir`] and `docs/fhir.md` |
+//! | `POST /node/v1/records/fetch` | node-to-node record transfer (signed request, HPKE re-wrap) |
 //!
 //! Every error is JSON: `{"error": {"reason": "<machine name>", "message": "<for people>"}}`
 //! with a 4xx status for bad input and a 5xx status for node trouble.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod chain;
 mod ct;
 mod error;
+pub mod fhir;
 mod tx;
 
 use std::future::Future;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use medledger_node::Node;
+use medledger_node::records::Custody;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 
-/// The API's routes over a node.
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub node: Node,
+    /// The node's record custody; `None` on a node without a service identity.
+    pub custody: Option<Custody>,
+    pub tokens: Arc<auth::Tokens>,
+    pub validator: Arc<medledger_fhir::Validator>,
+}
+
+impl FromRef<AppState> for Node {
+    fn from_ref(s: &AppState) -> Node {
+        s.node.clone()
+    }
+}
+
+impl AppState {
+    /// Builds the shared state; compiles the FHIR validators (a fraction of a second).
+    pub fn new(node: Node, custody: Option<Custody>) -> Result<AppState, medledger_fhir::SchemaError> {
+        Ok(AppState {
+            node,
+            custody,
+            tokens: Arc::new(auth::Tokens::default()),
+            validator: Arc::new(medledger_fhir::Validator::new()?),
+        })
+    }
+}
+
+/// The API's routes over a node without record custody.
 pub fn router(node: Node) -> Router {
+    match AppState::new(node.clone(), None) {
+        Ok(state) => router_with(state),
+        Err(e) => {
+            tracing::error!("{e}");
+            Router::new()
+        }
+    }
+}
+
+/// The API's routes.
+pub fn router_with(state: AppState) -> Router {
+    let node = state.node.clone();
+    let fhir_limit = node.config().fhir.max_bundle_bytes;
     Router::new()
+        .merge(fhir::routes().layer(axum::extract::DefaultBodyLimit::max(fhir_limit)))
+        .route("/auth/token", post(auth::token))
+        .route("/.well-known/smart-configuration", get(fhir::smart_configuration))
+        .route("/node/v1/records/fetch", post(node_fetch))
         .route("/v1/tx", post(tx::submit_one))
         .route("/v1/txs", post(tx::submit_batch))
         .route("/v1/tx/{hash}", get(tx::status))
@@ -55,7 +109,35 @@ pub fn router(node: Node) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             node.config().commit_timeout() + Duration::from_secs(30),
         ))
-        .with_state(node)
+        .with_state(state)
+}
+
+/// `POST /node/v1/records/fetch`: another organisation's node asks for a record.
+async fn node_fetch(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<medledger_node::records::FetchResponse>, ApiError> {
+    use axum::http::StatusCode;
+    use medledger_node::records::CustodyError;
+    let custody = app.custody.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_custody",
+            "this node keeps no records",
+        )
+    })?;
+    let token = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("bad_request", "the request must be a compact JWS"))?;
+    custody.serve_fetch(token.trim()).await.map(axum::Json).map_err(|e| {
+        let (status, reason) = match &e {
+            CustodyError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            CustodyError::Gone => (StatusCode::GONE, "erased"),
+            CustodyError::Denied(_) => (StatusCode::FORBIDDEN, "denied"),
+            CustodyError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError::new(status, reason, e.to_string())
+    })
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
@@ -65,6 +147,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(node))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Serves the API with record custody until `shutdown` resolves.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router_with(state))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -55,6 +55,7 @@ async fn start() -> TestNode {
                     member: MemberId::new("admin").unwrap(),
                     public_key: admin.public(),
                 }],
+                members: Vec::new(),
             },
             GenesisOrg {
                 id: org("clinic-b"),
@@ -64,6 +65,7 @@ async fn start() -> TestNode {
                     member: MemberId::new("admin").unwrap(),
                     public_key: other_admin.public(),
                 }],
+                members: Vec::new(),
             },
         ],
         validators: vec![GenesisValidator {
@@ -73,6 +75,7 @@ async fn start() -> TestNode {
         }],
     };
     let home = Home {
+        service: None,
         dir: dir.path().to_path_buf(),
         config: Config {
             api: ApiConfig {

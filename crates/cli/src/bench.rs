@@ -122,6 +122,7 @@ pub(crate) fn genesis(signers: &[Keypair], validator: &Keypair) -> Result<Genesi
             name: "Bench Hospital".into(),
             role: OrgRole::Hospital,
             admins,
+            members: Vec::new(),
         }],
         validators: vec![GenesisValidator {
             org: org(),
@@ -276,6 +277,7 @@ fn run_single(args: &Resolved<'_>) -> Result<()> {
     drop(streams);
 
     let home = Home {
+        service: None,
         dir: dir.clone(),
         config: Config {
             moniker: "bench".into(),

@@ -7,6 +7,7 @@ mod dev;
 mod keys;
 mod proof;
 mod run;
+mod token;
 mod tx;
 mod verify;
 
@@ -50,6 +51,8 @@ enum Command {
     Proof(proof::ProofCommand),
     /// Measure throughput and latency of a local node under load.
     Bench(bench::BenchArgs),
+    /// Get a FHIR access token for a member (SMART Backend Services-style).
+    Token(token::TokenArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +67,7 @@ fn main() -> std::process::ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Proof(cmd) => proof::run(cmd),
         Command::Bench(args) => bench::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

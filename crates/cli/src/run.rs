@@ -9,7 +9,7 @@ use medledger_node::home::{InitOutput, default_orgs};
 use medledger_node::{Home, InitOptions, Node, init_network};
 use medledger_types::{ChainId, TimestampMs};
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MEDLEDGER_LOG")
@@ -174,7 +174,21 @@ impl Running {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut api_stop = stop_rx.clone();
-        let api = tokio::spawn(medledger_api::serve(self.listener, self.node.clone(), async move {
+        // Record custody: encrypted records, their anchors and the audit journal. A home
+        // made before service keys existed serves the ledger API without it.
+        let custody = medledger_node::records::Custody::open(self.node.clone(), &self.home)
+            .map_err(|e| anyhow::anyhow!("opening record custody: {e}"))?;
+        match &custody {
+            Some(c) => {
+                c.start();
+                info!(org = %c.org(), member = %c.service_member(), "record custody ready");
+            }
+            None => warn!(
+                "no service_key.json in this home: the FHIR API is off (re-create the network with `medledger init`)"
+            ),
+        }
+        let state = medledger_api::AppState::new(self.node.clone(), custody).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let api = tokio::spawn(medledger_api::serve_with(self.listener, state, async move {
             let _ = api_stop.wait_for(|s| *s).await;
         }));
         // One validator needs no agreement: it produces blocks alone. Several run BFT

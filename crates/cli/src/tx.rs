@@ -6,6 +6,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use medledger_crypto::Keypair;
 use medledger_ledger::Payload;
+use medledger_ledger::consent::grant::ConsentGrant;
+use medledger_ledger::consent::revoke::ConsentRevoke;
+use medledger_ledger::consent::{ConsentScope, Grantee, Purpose};
 use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_ledger::identity::revoke_member::RevokeMember;
@@ -78,6 +81,47 @@ pub enum TxCommand {
         member: MemberId,
         #[arg(long)]
         new_public_key: PublicKey,
+    },
+    /// A patient grants consent, signed with the patient's own key.
+    ConsentGrant {
+        #[command(flatten)]
+        common: Common,
+        /// The patient's pseudonym (their FHIR Patient id, also their member id).
+        #[arg(long)]
+        patient: String,
+        /// An id for this consent (default: random).
+        #[arg(long)]
+        consent_id: Option<String>,
+        /// Grant to every member of this organisation.
+        #[arg(long, group = "grantee")]
+        to_org: Option<OrgId>,
+        /// Grant to one practitioner, as <org>/<member>.
+        #[arg(long, group = "grantee")]
+        to_practitioner: Option<String>,
+        /// Grant to a research study (by its id).
+        #[arg(long, group = "grantee")]
+        to_study: Option<String>,
+        /// Resource types covered, comma-separated, or `*` for all.
+        #[arg(long, value_delimiter = ',', group = "what")]
+        types: Vec<String>,
+        /// Specific records covered, as Type/id, comma-separated.
+        #[arg(long, value_delimiter = ',', group = "what")]
+        records: Vec<String>,
+        /// Purposes: treatment, payment, operations, research (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "treatment")]
+        purpose: Vec<Purpose>,
+        /// Days until the consent lapses (default: no end).
+        #[arg(long)]
+        expires_days: Option<u64>,
+    },
+    /// A patient revokes a consent; it stops at the next block.
+    ConsentRevoke {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        patient: String,
+        #[arg(long)]
+        consent_id: String,
     },
     /// Submit a signed transaction written earlier with --out.
     Submit {
@@ -152,6 +196,79 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
                 new_key: new_public_key,
             }),
         ),
+        TxCommand::ConsentGrant {
+            common,
+            patient,
+            consent_id,
+            to_org,
+            to_practitioner,
+            to_study,
+            types,
+            records,
+            purpose,
+            expires_days,
+        } => {
+            let grantee = match (to_org, to_practitioner, to_study) {
+                (Some(org), _, _) => Grantee::Org(org),
+                (_, Some(p), _) => {
+                    let (org, member) = p.split_once('/').context("--to-practitioner takes <org>/<member>")?;
+                    Grantee::Practitioner {
+                        org: OrgId::new(org)?,
+                        member: MemberId::new(member)?,
+                    }
+                }
+                (_, _, Some(s)) => Grantee::Study(s),
+                _ => anyhow::bail!("name who is granted access: --to-org, --to-practitioner or --to-study"),
+            };
+            let scope = if !records.is_empty() {
+                let mut rs = Vec::new();
+                for r in records {
+                    let (t, id) = r.split_once('/').context("--records takes Type/id")?;
+                    rs.push((t.to_string(), id.to_string()));
+                }
+                rs.sort();
+                rs.dedup();
+                ConsentScope::Records(rs)
+            } else if !types.is_empty() {
+                let mut ts = types;
+                ts.sort();
+                ts.dedup();
+                ConsentScope::Types(ts)
+            } else {
+                anyhow::bail!("name what is covered: --types (or `*`) or --records");
+            };
+            let mut purposes = purpose;
+            purposes.sort();
+            purposes.dedup();
+            let expires = match expires_days {
+                Some(d) => Some(medledger_types::TimestampMs(
+                    medledger_node::node::now_ms().0 + d.saturating_mul(86_400_000),
+                )),
+                None => None,
+            };
+            let consent_id = consent_id.unwrap_or_else(|| {
+                let mut b = [0u8; 8];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+                format!("consent-{}", hex::encode(b))
+            });
+            eprintln!("consent id: {consent_id}");
+            (
+                common,
+                Payload::ConsentGrant(ConsentGrant {
+                    consent_id,
+                    patient,
+                    grantee,
+                    scope,
+                    purposes,
+                    expires,
+                }),
+            )
+        }
+        TxCommand::ConsentRevoke {
+            common,
+            patient,
+            consent_id,
+        } => (common, Payload::ConsentRevoke(ConsentRevoke { patient, consent_id })),
         TxCommand::Submit { file, node, no_wait } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let raw = hex::decode(text.trim()).context("the file must hold a hex-encoded signed transaction")?;

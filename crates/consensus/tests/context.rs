@@ -28,6 +28,7 @@ fn genesis(validators: &[Keypair]) -> Genesis {
                 member: MemberId::new("admin").unwrap(),
                 public_key: Keypair::from_seed([200; 32]).public(),
             }],
+            members: Vec::new(),
         }],
         validators: validators
             .iter()

@@ -1,4 +1,5 @@
-//! Signatures for medledger: Ed25519 (RFC 8032) signing, single and batch verification.
+//! Cryptography for medledger: Ed25519 (RFC 8032) signing, single and batch verification;
+//! AES-256-GCM envelopes ([`envelope`]); HPKE key wrapping ([`wrap`]); compact JWS ([`jws`]).
 //!
 //! Verification uses the strict rules of `ed25519-dalek` (canonical `S`, no small-order
 //! keys on the single path), so one signature has one encoding. Batch verification is
@@ -7,6 +8,10 @@
 //! Key generation takes its randomness from the caller, so the crate stays pure.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
+
+pub mod envelope;
+pub mod jws;
+pub mod wrap;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use medledger_types::{PublicKey, Signature, SignedTx, Tx};
@@ -21,6 +26,10 @@ pub enum CryptoError {
     BadSignature,
     #[error("secret key must be 32 bytes of hex")]
     BadSecretKey,
+    #[error("decryption failed: wrong key, wrong binding or altered data")]
+    Decrypt,
+    #[error("an X25519 public key must be 32 bytes of hex")]
+    BadEncryptionKey,
 }
 
 /// An Ed25519 key pair. The secret never leaves this type except through

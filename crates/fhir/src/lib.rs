@@ -11,6 +11,11 @@
 //! choice among all 146 resource types (which is slow and gives useless errors).
 #![forbid(unsafe_code)]
 
+pub mod date;
+pub mod reference;
+pub mod scope;
+pub mod search;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};

@@ -64,6 +64,28 @@ pub enum TxError {
     KeyInUse(PublicKey),
     #[error("an admin may not revoke itself; another admin of the organisation must")]
     SelfRevocation,
+    #[error("no such record")]
+    UnknownRecord,
+    #[error("version {got} is out of order (next is {expected})")]
+    VersionConflict { expected: u64, got: u64 },
+    #[error("only the custodian organisation may change this record")]
+    NotCustodian,
+    #[error("the record has been erased")]
+    RecordErased,
+    #[error("the record belongs to another patient")]
+    PatientMismatch,
+    #[error("consent must be signed by the patient it concerns")]
+    NotThePatient,
+    #[error("a consent with this id already exists")]
+    ConsentExists,
+    #[error("no such consent")]
+    UnknownConsent,
+    #[error("the consent is already revoked")]
+    ConsentRevoked,
+    #[error("the consent would already be expired")]
+    ConsentExpired,
+    #[error("the patient has the most active consents allowed; revoke one first")]
+    TooManyConsents,
 }
 
 impl TxError {
@@ -77,6 +99,17 @@ impl TxError {
             TxError::MemberRevoked { .. } => 5,
             TxError::KeyInUse(_) => 6,
             TxError::SelfRevocation => 7,
+            TxError::UnknownRecord => 8,
+            TxError::VersionConflict { .. } => 9,
+            TxError::NotCustodian => 10,
+            TxError::RecordErased => 11,
+            TxError::PatientMismatch => 12,
+            TxError::NotThePatient => 13,
+            TxError::ConsentExists => 14,
+            TxError::UnknownConsent => 15,
+            TxError::ConsentRevoked => 16,
+            TxError::ConsentExpired => 17,
+            TxError::TooManyConsents => 18,
         })
     }
 
@@ -89,6 +122,17 @@ impl TxError {
             TxError::MemberRevoked { .. } => "member_revoked",
             TxError::KeyInUse(_) => "key_in_use",
             TxError::SelfRevocation => "self_revocation",
+            TxError::UnknownRecord => "unknown_record",
+            TxError::VersionConflict { .. } => "version_conflict",
+            TxError::NotCustodian => "not_custodian",
+            TxError::RecordErased => "record_erased",
+            TxError::PatientMismatch => "patient_mismatch",
+            TxError::NotThePatient => "not_the_patient",
+            TxError::ConsentExists => "consent_exists",
+            TxError::UnknownConsent => "unknown_consent",
+            TxError::ConsentRevoked => "consent_revoked",
+            TxError::ConsentExpired => "consent_expired",
+            TxError::TooManyConsents => "too_many_consents",
         }
     }
 }
@@ -104,6 +148,17 @@ pub fn describe_outcome(code: OutcomeCode) -> &'static str {
         5 => "member_revoked",
         6 => "key_in_use",
         7 => "self_revocation",
+        8 => "unknown_record",
+        9 => "version_conflict",
+        10 => "not_custodian",
+        11 => "record_erased",
+        12 => "patient_mismatch",
+        13 => "not_the_patient",
+        14 => "consent_exists",
+        15 => "unknown_consent",
+        16 => "consent_revoked",
+        17 => "consent_expired",
+        18 => "too_many_consents",
         _ => "unknown_error",
     }
 }

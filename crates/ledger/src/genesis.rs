@@ -31,6 +31,17 @@ pub struct GenesisOrg {
     pub name: String,
     pub role: OrgRole,
     pub admins: Vec<GenesisAdmin>,
+    /// Further members known from the start (a node's service key), never admins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<GenesisMember>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisMember {
+    pub member: MemberId,
+    pub kind: MemberKind,
+    pub public_key: PublicKey,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,8 +73,10 @@ pub enum GenesisError {
     BadOrgName(OrgId),
     #[error("key {0} is listed twice (every admin and validator needs its own key)")]
     DuplicateKey(PublicKey),
-    #[error("organisation {org} lists admin {member} twice")]
+    #[error("organisation {org} lists member {member} twice")]
     DuplicateAdmin { org: OrgId, member: MemberId },
+    #[error("organisation {org}: member {member} is an admin; list admins under admins")]
+    AdminInMembers { org: OrgId, member: MemberId },
     #[error("validator {key} belongs to unknown organisation {org}")]
     ValidatorOrg { key: PublicKey, org: OrgId },
     #[error("validator {0} has zero voting power")]
@@ -104,6 +117,23 @@ impl Genesis {
                     });
                 }
             }
+            for m in &org.members {
+                if m.kind == MemberKind::Admin {
+                    return Err(GenesisError::AdminInMembers {
+                        org: org.id.clone(),
+                        member: m.member.clone(),
+                    });
+                }
+                if !seen_keys.insert(m.public_key) {
+                    return Err(GenesisError::DuplicateKey(m.public_key));
+                }
+                if !members.insert(m.member.clone()) {
+                    return Err(GenesisError::DuplicateAdmin {
+                        org: org.id.clone(),
+                        member: m.member.clone(),
+                    });
+                }
+            }
         }
         let mut total: u64 = 0;
         for v in &self.validators {
@@ -133,20 +163,25 @@ impl Genesis {
                 role: org.role,
             };
             w.insert(keys::org(&org.id), Some(rec.encode()));
-            for admin in &org.admins {
+            let all = org
+                .admins
+                .iter()
+                .map(|a| (&a.member, MemberKind::Admin, &a.public_key))
+                .chain(org.members.iter().map(|m| (&m.member, m.kind, &m.public_key)));
+            for (id, kind, public_key) in all {
                 let member = MemberRecord {
-                    kind: MemberKind::Admin,
-                    key: admin.public_key,
+                    kind,
+                    key: *public_key,
                     active: true,
                 };
-                w.insert(keys::member(&org.id, &admin.member), Some(member.encode()));
+                w.insert(keys::member(&org.id, id), Some(member.encode()));
                 let key = KeyRecord {
                     org: org.id.clone(),
-                    member: admin.member.clone(),
-                    kind: MemberKind::Admin,
+                    member: id.clone(),
+                    kind,
                     status: KeyStatus::Active,
                 };
-                w.insert(keys::key(&admin.public_key), Some(key.encode()));
+                w.insert(keys::key(public_key), Some(key.encode()));
             }
         }
         for v in &self.validators {

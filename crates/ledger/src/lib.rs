@@ -15,10 +15,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
+pub mod audit;
+pub mod consent;
 pub mod error;
 pub mod genesis;
 pub mod identity;
 pub mod payload;
+pub mod records;
 pub mod state;
 
 pub use error::{Rejection, TxError, describe_outcome};
@@ -58,6 +61,31 @@ pub enum Event {
         member: MemberId,
         old_key: PublicKey,
         new_key: PublicKey,
+    },
+    RecordAnchored {
+        resource_type: String,
+        record_id: String,
+        version: u64,
+        patient: Option<String>,
+        custodian: OrgId,
+    },
+    RecordsErased {
+        custodian: OrgId,
+        patient: String,
+        records: u32,
+    },
+    ConsentGranted {
+        patient: String,
+        consent_id: String,
+    },
+    ConsentRevoked {
+        patient: String,
+        consent_id: String,
+    },
+    AuditRecorded {
+        node_org: OrgId,
+        new: u32,
+        duplicates: u32,
     },
 }
 

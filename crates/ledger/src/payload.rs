@@ -4,8 +4,11 @@
 use medledger_types::codec::{Decode, Encode};
 use medledger_types::{PublicKey, TxKind};
 
+use crate::audit::record as audit_record;
+use crate::consent::{grant, revoke};
 use crate::error::{Rejection, TxError};
 use crate::identity::{register_member, revoke_member, rotate_key};
+use crate::records::{anchor, erase};
 use crate::state::Overlay;
 use crate::{BlockContext, Event};
 
@@ -14,6 +17,11 @@ pub enum Payload {
     RegisterMember(register_member::RegisterMember),
     RevokeMember(revoke_member::RevokeMember),
     RotateKey(rotate_key::RotateKey),
+    RecordsAnchor(anchor::RecordsAnchor),
+    RecordsErase(erase::RecordsErase),
+    ConsentGrant(grant::ConsentGrant),
+    ConsentRevoke(revoke::ConsentRevoke),
+    AuditRecord(audit_record::AuditRecord),
 }
 
 impl Payload {
@@ -22,6 +30,11 @@ impl Payload {
             register_member::KIND => Payload::RegisterMember(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             revoke_member::KIND => Payload::RevokeMember(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             rotate_key::KIND => Payload::RotateKey(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            anchor::KIND => Payload::RecordsAnchor(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            erase::KIND => Payload::RecordsErase(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            grant::KIND => Payload::ConsentGrant(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            revoke::KIND => Payload::ConsentRevoke(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            audit_record::KIND => Payload::AuditRecord(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             other => return Err(Rejection::UnknownKind(other)),
         };
         Ok(p)
@@ -32,6 +45,11 @@ impl Payload {
             Payload::RegisterMember(_) => register_member::KIND,
             Payload::RevokeMember(_) => revoke_member::KIND,
             Payload::RotateKey(_) => rotate_key::KIND,
+            Payload::RecordsAnchor(_) => anchor::KIND,
+            Payload::RecordsErase(_) => erase::KIND,
+            Payload::ConsentGrant(_) => grant::KIND,
+            Payload::ConsentRevoke(_) => revoke::KIND,
+            Payload::AuditRecord(_) => audit_record::KIND,
         }
     }
 
@@ -41,6 +59,11 @@ impl Payload {
             Payload::RegisterMember(_) => "identity.register_member",
             Payload::RevokeMember(_) => "identity.revoke_member",
             Payload::RotateKey(_) => "identity.rotate_key",
+            Payload::RecordsAnchor(_) => "records.anchor",
+            Payload::RecordsErase(_) => "records.erase",
+            Payload::ConsentGrant(_) => "consent.grant",
+            Payload::ConsentRevoke(_) => "consent.revoke",
+            Payload::AuditRecord(_) => "audit.record",
         }
     }
 
@@ -49,6 +72,11 @@ impl Payload {
             Payload::RegisterMember(p) => p.encode(),
             Payload::RevokeMember(p) => p.encode(),
             Payload::RotateKey(p) => p.encode(),
+            Payload::RecordsAnchor(p) => p.encode(),
+            Payload::RecordsErase(p) => p.encode(),
+            Payload::ConsentGrant(p) => p.encode(),
+            Payload::ConsentRevoke(p) => p.encode(),
+            Payload::AuditRecord(p) => p.encode(),
         }
     }
 
@@ -62,6 +90,11 @@ impl Payload {
             Payload::RegisterMember(p) => p.apply(state, signer, ctx),
             Payload::RevokeMember(p) => p.apply(state, signer, ctx),
             Payload::RotateKey(p) => p.apply(state, signer, ctx),
+            Payload::RecordsAnchor(p) => p.apply(state, signer, ctx),
+            Payload::RecordsErase(p) => p.apply(state, signer, ctx),
+            Payload::ConsentGrant(p) => p.apply(state, signer, ctx),
+            Payload::ConsentRevoke(p) => p.apply(state, signer, ctx),
+            Payload::AuditRecord(p) => p.apply(state, signer, ctx),
         }
     }
 }

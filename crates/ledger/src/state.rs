@@ -153,6 +153,44 @@ pub mod keys {
     pub fn validator(key: &PublicKey) -> Vec<u8> {
         [b"validator/".as_slice(), key.as_bytes()].concat()
     }
+
+    pub fn record(resource_type: &str, id: &str) -> Vec<u8> {
+        [b"record/".as_slice(), resource_type.as_bytes(), b"/", id.as_bytes()].concat()
+    }
+
+    pub fn record_version(resource_type: &str, id: &str, version: u64) -> Vec<u8> {
+        [
+            b"recver/".as_slice(),
+            resource_type.as_bytes(),
+            b"/",
+            id.as_bytes(),
+            b"/",
+            &version.to_be_bytes(),
+        ]
+        .concat()
+    }
+
+    pub fn erasure(patient: &str, custodian: &OrgId) -> Vec<u8> {
+        [
+            b"erasure/".as_slice(),
+            patient.as_bytes(),
+            b"/",
+            custodian.as_str().as_bytes(),
+        ]
+        .concat()
+    }
+
+    pub fn consent(patient: &str, id: &str) -> Vec<u8> {
+        [b"consent/".as_slice(), patient.as_bytes(), b"/", id.as_bytes()].concat()
+    }
+
+    pub fn consents(patient: &str) -> Vec<u8> {
+        [b"consents/".as_slice(), patient.as_bytes()].concat()
+    }
+
+    pub fn audit(id: &medledger_types::Hash32) -> Vec<u8> {
+        [b"audit/".as_slice(), id.as_bytes()].concat()
+    }
 }
 
 #[cfg(test)]

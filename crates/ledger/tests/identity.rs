@@ -43,6 +43,7 @@ fn world() -> World {
                     member: member("admin"),
                     public_key: admin_a.public(),
                 }],
+                members: Vec::new(),
             },
             GenesisOrg {
                 id: org("pharmacy-b"),
@@ -52,6 +53,7 @@ fn world() -> World {
                     member: member("admin"),
                     public_key: admin_b.public(),
                 }],
+                members: Vec::new(),
             },
         ],
         validators: vec![GenesisValidator {
@@ -395,6 +397,7 @@ fn genesis_validation_names_the_problem() {
             name: "H".into(),
             role: OrgRole::Hospital,
             admins: vec![admin("admin", 1)],
+            members: Vec::new(),
         }],
         validators: vec![GenesisValidator {
             org: org("h"),

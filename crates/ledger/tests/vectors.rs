@@ -87,6 +87,7 @@ fn fixture() -> Fixture {
                     member: member("admin-a"),
                     public_key: admin_a.public(),
                 }],
+                members: Vec::new(),
             },
             GenesisOrg {
                 id: org("pharmacy-b"),
@@ -96,6 +97,7 @@ fn fixture() -> Fixture {
                     member: member("admin-b"),
                     public_key: admin_b.public(),
                 }],
+                members: Vec::new(),
             },
         ],
         validators: vec![GenesisValidator {

@@ -15,6 +15,39 @@ pub struct Config {
     pub mempool: MempoolConfig,
     pub block: BlockConfig,
     pub p2p: P2pConfig,
+    pub fhir: FhirConfig,
+}
+
+/// The FHIR records exchange: tokens, sizes, and where encrypted records are kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FhirConfig {
+    /// Lifetime of access tokens from `POST /auth/token`, in seconds (SMART: at most 300).
+    pub token_ttl_secs: u64,
+    /// Largest FHIR resource body (create, update), in bytes.
+    pub max_resource_bytes: usize,
+    /// Largest transaction or batch Bundle, in bytes.
+    pub max_bundle_bytes: usize,
+    /// Most entries in one transaction or batch Bundle.
+    pub max_bundle_entries: usize,
+    /// Largest page a search returns (`_count` is capped to this).
+    pub max_page: usize,
+    /// Where encrypted record versions are stored: empty means `data/blobs` in the home
+    /// folder; otherwise an absolute directory path.
+    pub blob_dir: String,
+}
+
+impl Default for FhirConfig {
+    fn default() -> Self {
+        FhirConfig {
+            token_ttl_secs: 300,
+            max_resource_bytes: 1024 * 1024,
+            max_bundle_bytes: 32 * 1024 * 1024,
+            max_bundle_entries: 5_000,
+            max_page: 500,
+            blob_dir: String::new(),
+        }
+    }
 }
 
 /// How this validator reaches the others. Only validators named in genesis may connect.
@@ -90,6 +123,7 @@ impl Default for Config {
             mempool: MempoolConfig::default(),
             block: BlockConfig::default(),
             p2p: P2pConfig::default(),
+            fhir: FhirConfig::default(),
         }
     }
 }
@@ -171,6 +205,17 @@ impl Config {
             3_600_000,
         )?;
         range("p2p.peers", self.p2p.peers.len(), 0, 1000)?;
+        range("fhir.token_ttl_secs", self.fhir.token_ttl_secs as usize, 10, 3600)?;
+        range("fhir.max_resource_bytes", self.fhir.max_resource_bytes, 1024, 64 << 20)?;
+        range("fhir.max_bundle_bytes", self.fhir.max_bundle_bytes, 1024, 1 << 30)?;
+        range("fhir.max_bundle_entries", self.fhir.max_bundle_entries, 1, 100_000)?;
+        range("fhir.max_page", self.fhir.max_page, 1, 10_000)?;
+        if !self.fhir.blob_dir.is_empty() && !std::path::Path::new(&self.fhir.blob_dir).is_absolute() {
+            return Err(ConfigError::Invalid {
+                field: "fhir.blob_dir",
+                reason: "must be an absolute path (or empty for data/blobs)".into(),
+            });
+        }
         for peer in &self.p2p.peers {
             let Some((host, port)) = peer.p2p.rsplit_once(':') else {
                 return Err(ConfigError::Invalid {

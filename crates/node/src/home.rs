@@ -6,6 +6,10 @@
 //! <network>/node<i>/config.toml      the node's settings
 //! <network>/node<i>/genesis.json     a copy of the genesis
 //! <network>/node<i>/node_key.json    the validator key (0600)
+//! <network>/node<i>/service_key.json the node's service key: signs record anchors, audit and
+//!                                    erasure transactions as member `node<i>` of its org (0600)
+//! <network>/node<i>/custody_keys.json the organisation's X25519 encryption key and the key that
+//!                                    wraps data keys at rest (0600; made on first start)
 //! <network>/node<i>/data/            the node's database (created on first start)
 //! ```
 //!
@@ -15,11 +19,14 @@ use std::fs;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use medledger_crypto::Keypair;
+use medledger_crypto::envelope::DataKey;
+use medledger_crypto::wrap::EncryptionKeypair;
 use medledger_ledger::Genesis;
-use medledger_ledger::genesis::{GenesisAdmin, GenesisOrg, GenesisValidator};
-use medledger_ledger::identity::OrgRole;
+use medledger_ledger::genesis::{GenesisAdmin, GenesisMember, GenesisOrg, GenesisValidator};
+use medledger_ledger::identity::{MemberKind, OrgRole};
 use medledger_types::{ChainId, MemberId, OrgId, PublicKey, TimestampMs};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -108,6 +115,61 @@ pub struct Home {
     pub config: Config,
     pub genesis: Genesis,
     pub key: Keypair,
+    /// The node's own member identity, when genesis registers its service key.
+    pub service: Option<ServiceIdentity>,
+}
+
+/// Who this node is on the ledger when it writes records, audit and erasures.
+#[derive(Clone)]
+pub struct ServiceIdentity {
+    pub org: OrgId,
+    pub member: MemberId,
+    pub key: Keypair,
+    /// The organisation's HPKE key: data keys are re-wrapped to it for cross-org reads.
+    pub encryption: Arc<EncryptionKeypair>,
+    /// Wraps this node's data keys at rest; destroying a wrapped key erases a record.
+    pub kek: Arc<DataKey>,
+}
+
+/// `custody_keys.json`: secrets that never leave the node, hex.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustodyKeysFile {
+    encryption_public_key: String,
+    encryption_secret_key: String,
+    key_encryption_key: String,
+}
+
+fn load_custody_keys(path: &Path) -> Result<(EncryptionKeypair, DataKey), HomeError> {
+    let invalid = |reason: String| HomeError::Invalid {
+        path: path.into(),
+        reason,
+    };
+    if !path.exists() {
+        let enc = EncryptionKeypair::generate();
+        let kek = DataKey::generate();
+        let file = CustodyKeysFile {
+            encryption_public_key: enc.public().to_string(),
+            encryption_secret_key: hex::encode(enc.secret_bytes()),
+            key_encryption_key: hex::encode(kek.as_bytes()),
+        };
+        let text = serde_json::to_string_pretty(&file).map_err(|e| invalid(e.to_string()))?;
+        write_private(path, text.as_bytes())?;
+    }
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    let file: CustodyKeysFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let bytes32 = |what: &str, s: &str| -> Result<[u8; 32], HomeError> {
+        let v = hex::decode(s).map_err(|e| invalid(format!("{what}: {e}")))?;
+        v.try_into().map_err(|_| invalid(format!("{what}: must be 32 bytes")))
+    };
+    let enc = EncryptionKeypair::from_secret_bytes(bytes32("encryption_secret_key", &file.encryption_secret_key)?);
+    if enc.public().to_string() != file.encryption_public_key {
+        return Err(invalid(
+            "encryption_public_key does not match encryption_secret_key".into(),
+        ));
+    }
+    let kek = DataKey::from_bytes(bytes32("key_encryption_key", &file.key_encryption_key)?);
+    Ok((enc, kek))
 }
 
 impl Home {
@@ -117,12 +179,46 @@ impl Home {
         let config = Config::parse(&text)?;
         let genesis = read_genesis(&dir.join("genesis.json"))?;
         let key = read_key(&dir.join("node_key.json"))?;
+        let service_path = dir.join("service_key.json");
+        let service = if service_path.exists() {
+            let service_key = read_key(&service_path)?;
+            let (org, member) = genesis
+                .orgs
+                .iter()
+                .flat_map(|o| o.members.iter().map(move |m| (o, m)))
+                .find(|(_, m)| m.public_key == service_key.public())
+                .map(|(o, m)| (o.id.clone(), m.member.clone()))
+                .ok_or_else(|| HomeError::Invalid {
+                    path: service_path.clone(),
+                    reason: "this service key is not registered in genesis".into(),
+                })?;
+            let (encryption, kek) = load_custody_keys(&dir.join("custody_keys.json"))?;
+            Some(ServiceIdentity {
+                org,
+                member,
+                key: service_key,
+                encryption: Arc::new(encryption),
+                kek: Arc::new(kek),
+            })
+        } else {
+            None
+        };
         Ok(Home {
             dir: dir.to_path_buf(),
             config,
             genesis,
             key,
+            service,
         })
+    }
+
+    /// Where encrypted record versions are kept (unless the config names an object store).
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir().join("blobs")
+    }
+
+    pub fn custody_db_path(&self) -> PathBuf {
+        self.data_dir().join("custody.redb")
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -232,19 +328,32 @@ fn init_with(
                 })?,
                 public_key: admin.public(),
             }],
+            members: Vec::new(),
         });
     }
 
     let mut validator_keys = Vec::new();
+    let mut service_keys = Vec::new();
     let mut validators = Vec::new();
     for i in 0..opts.validators {
         let key = new_key("validator");
+        let org_index = i % opts.orgs.len();
         validators.push(GenesisValidator {
-            org: opts.orgs[i % opts.orgs.len()].0.clone(),
+            org: opts.orgs[org_index].0.clone(),
             public_key: key.public(),
             power: 1,
         });
         validator_keys.push(key);
+        let service = new_key("service");
+        orgs[org_index].members.push(GenesisMember {
+            member: MemberId::new(format!("node{i}")).map_err(|e| HomeError::Invalid {
+                path: out.into(),
+                reason: e.to_string(),
+            })?,
+            kind: MemberKind::Service,
+            public_key: service.public(),
+        });
+        service_keys.push(service);
     }
     let genesis = Genesis {
         chain_id: opts.chain_id.clone(),
@@ -297,6 +406,7 @@ fn init_with(
         write_public(&home.join("config.toml"), config.to_toml().as_bytes())?;
         write_public(&home.join("genesis.json"), genesis_json.as_bytes())?;
         write_key(&home.join("node_key.json"), key)?;
+        write_key(&home.join("service_key.json"), &service_keys[i])?;
         node_homes.push(home);
     }
     Ok(InitOutput {

@@ -8,6 +8,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod receipt;
+pub mod records;
 
 pub use config::Config;
 pub use executor::{BlockError, Executed};

@@ -104,6 +104,14 @@ impl Mempool {
         self.hashes.contains(hash)
     }
 
+    /// The nonce `signer`'s next transaction must carry, counting those pending here.
+    pub fn next_nonce(&self, state: &dyn StateRead, signer: &PublicKey) -> Nonce {
+        self.signers
+            .get(signer)
+            .map(|s| s.next_nonce)
+            .unwrap_or_else(|| next_nonce(state, signer))
+    }
+
     /// Accepts a signature-checked transaction of `size` encoded bytes.
     pub fn admit(
         &mut self,
@@ -246,6 +254,7 @@ mod tests {
                     member: MemberId::new("admin").unwrap(),
                     public_key: admin.public(),
                 }],
+                members: Vec::new(),
             }],
             validators: vec![GenesisValidator {
                 org: OrgId::new("h").unwrap(),

@@ -96,6 +96,8 @@ struct Inner {
     outbox: Mutex<Vec<SignedTx>>,
     outbox_ready: Notify,
     verify_slots: tokio::sync::Semaphore,
+    /// The height of the newest durable block; followers (record and audit indexes) watch it.
+    durable: tokio::sync::watch::Sender<Height>,
 }
 
 /// A block consensus decided, with its commit certificate, on its way to disk.
@@ -183,6 +185,7 @@ impl Node {
             })
         };
         info!(height = %head.height, log_size = %head.log_size, "opened ledger");
+        let head_height = head.height;
         Ok(Node {
             inner: Arc::new(Inner {
                 mempool: Mutex::new(Mempool::with_index(
@@ -213,6 +216,7 @@ impl Node {
                 outbox: Mutex::new(Vec::new()),
                 outbox_ready: Notify::new(),
                 verify_slots: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+                durable: tokio::sync::watch::channel(head_height).0,
             }),
         })
     }
@@ -312,6 +316,50 @@ impl Node {
             inner.txs_ready.notify_one();
         }
         results
+    }
+
+    /// Follows the height of the newest durable block.
+    pub fn durable_height(&self) -> tokio::sync::watch::Receiver<Height> {
+        self.inner.durable.subscribe()
+    }
+
+    /// Builds, signs and admits one of this node's own transactions. `build` gets the
+    /// signer's next nonce (after everything it has pending), so the node's transactions
+    /// are admitted in order without a round trip. The signature is the node's own and is
+    /// not re-checked. Returns a receiver for the commit.
+    pub fn submit_own(
+        &self,
+        signer: &Keypair,
+        kind: medledger_types::TxKind,
+        body: Vec<u8>,
+    ) -> Result<Accepted, SubmitError> {
+        let inner = &self.inner;
+        let reader = inner.store.reader().map_err(|_| SubmitError::ShuttingDown)?;
+        let mut mempool = lock(&inner.mempool);
+        let nonce = mempool.next_nonce(&reader, &signer.public());
+        let tx = medledger_types::Tx {
+            chain_id: self.chain_id().clone(),
+            signer: signer.public(),
+            nonce,
+            kind,
+            body,
+        };
+        let signed = signer.sign_tx(tx);
+        let size = signed.encode().len();
+        let verified = VerifiedTx::verify(signed.clone()).map_err(SubmitError::Rejected)?;
+        let hash = mempool.admit(&reader, self.chain_id(), verified, size)?;
+        let (tx, rx) = oneshot::channel();
+        lock(&inner.waiters).entry(hash).or_default().push(tx);
+        drop(mempool);
+        if !inner.config.p2p.peers.is_empty() {
+            self.forward([signed]);
+        }
+        Metrics::add(&inner.metrics.txs_submitted, 1);
+        inner.txs_ready.notify_one();
+        Ok(Accepted {
+            hash,
+            committed: Some(rx),
+        })
     }
 
     /// Runs block production until `shutdown` resolves. Returns an error only for a
@@ -466,6 +514,7 @@ impl Node {
             }
         }
         *write(&inner.head) = head;
+        inner.durable.send_replace(height);
         *write(&inner.head_cert) = Some(HeadCertificate {
             header: block.header.clone(),
             commit: block.commit.clone(),

@@ -26,6 +26,7 @@ fn genesis(chain: &str) -> Genesis {
                 member: MemberId::new("admin").unwrap(),
                 public_key: Keypair::from_seed([1; 32]).public(),
             }],
+            members: Vec::new(),
         }],
         validators: vec![GenesisValidator {
             org: OrgId::new("h").unwrap(),

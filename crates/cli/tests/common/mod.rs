@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod fhir;
 pub mod net;
 
 use std::io::{BufRead, BufReader};

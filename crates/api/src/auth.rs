@@ -1,0 +1,309 @@
+//! SMART Backend Services-style authentication.
+//!
+//! A registered member (practitioner, patient, service, admin) signs a JWT client
+//! assertion with its registered Ed25519 key (`alg: EdDSA`, `kid`: the key in hex) and
+//! exchanges it at `POST /auth/token` (`grant_type=client_credentials`,
+//! `client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`) for a
+//! short-lived opaque bearer token carrying SMART scopes. The client id is
+//! `<org>/<member>`. Every FHIR request checks the token, its expiry and that the
+//! member's key is still active on the ledger: revoking a member stops its tokens at the
+//! next block.
+//!
+//! EdDSA only, so this is "SMART-style", not SMART-conformant (which asks servers to
+//! accept RS384 or ES384).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use medledger_crypto::jws::{self, JwsHeader};
+use medledger_fhir::scope::ScopeSet;
+use medledger_ledger::StateRead;
+use medledger_ledger::identity::{KeyRecord, KeyStatus, MemberKind};
+use medledger_ledger::keys;
+use medledger_node::records::Actor;
+use medledger_types::PublicKey;
+use medledger_types::codec::Decode;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Longest client assertion accepted.
+const MAX_ASSERTION: usize = 8 * 1024;
+/// Most live tokens kept; the oldest expire first anyway.
+const MAX_TOKENS: usize = 1_000_000;
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub actor: Actor,
+    pub key: PublicKey,
+    pub scopes: ScopeSet,
+    pub expires_s: u64,
+}
+
+#[derive(Default)]
+pub struct Tokens {
+    live: Mutex<HashMap<String, Caller>>,
+    seen_jti: Mutex<HashMap<String, u64>>,
+}
+
+fn now_s() -> u64 {
+    medledger_node::node::now_ms().0 / 1000
+}
+
+/// The scopes each kind of member may hold at most.
+pub fn ceiling(kind: MemberKind) -> &'static str {
+    match kind {
+        MemberKind::Practitioner => "user/*.cruds",
+        MemberKind::Patient => "patient/*.rs",
+        MemberKind::Admin | MemberKind::Service => "system/*.cruds",
+        MemberKind::Device => "system/Observation.c system/Observation.r",
+    }
+}
+
+/// An OAuth error (RFC 6749 §5.2), which token endpoints use instead of OperationOutcome.
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+}
+
+impl OAuthError {
+    fn new(error: &'static str, description: impl Into<String>) -> Self {
+        let status = if error == "invalid_client" {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [("cache-control", "no-store")],
+            Json(json!({"error": self.error, "error_description": self.description})),
+        )
+            .into_response()
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
+    scope: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    aud: serde_json::Value,
+    exp: u64,
+    jti: String,
+}
+
+/// `POST /auth/token`
+pub async fn token(State(app): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    match issue(&app, &headers, &body) {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+    let ctype = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ctype.starts_with("application/x-www-form-urlencoded") {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "the token request must be application/x-www-form-urlencoded",
+        ));
+    }
+    let form: TokenForm = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::new("invalid_request", "the form does not parse"))?;
+    if form.grant_type.as_deref() != Some("client_credentials") {
+        return Err(OAuthError::new(
+            "unsupported_grant_type",
+            "grant_type must be client_credentials",
+        ));
+    }
+    if form.client_assertion_type.as_deref() != Some(ASSERTION_TYPE) {
+        return Err(OAuthError::new(
+            "invalid_request",
+            format!("client_assertion_type must be {ASSERTION_TYPE}"),
+        ));
+    }
+    let assertion = form
+        .client_assertion
+        .ok_or_else(|| OAuthError::new("invalid_request", "client_assertion is missing"))?;
+    let requested = form
+        .scope
+        .ok_or_else(|| OAuthError::new("invalid_request", "scope is missing"))?;
+    let requested = ScopeSet::parse(&requested).map_err(|e| OAuthError::new("invalid_scope", e.to_string()))?;
+
+    let state = app
+        .node
+        .store()
+        .reader()
+        .map_err(|_| OAuthError::new("temporarily_unavailable", "the ledger cannot be read"))?;
+    let mut record: Option<(PublicKey, KeyRecord)> = None;
+    let (_, claims) = jws::verify_compact(&assertion, MAX_ASSERTION, |h: &JwsHeader| {
+        let key: PublicKey = h.kid.as_deref()?.parse().ok()?;
+        let rec = state
+            .get(&keys::key(&key))
+            .and_then(|raw| KeyRecord::decode(&raw).ok())?;
+        record = Some((key, rec));
+        Some(key)
+    })
+    .map_err(|e| OAuthError::new("invalid_client", format!("client assertion: {e}")))?;
+    let (key, rec) = record.ok_or_else(|| OAuthError::new("invalid_client", "unknown key"))?;
+    if rec.status != KeyStatus::Active {
+        return Err(OAuthError::new("invalid_client", "this key is revoked or rotated out"));
+    }
+    let c: AssertionClaims = serde_json::from_value(claims)
+        .map_err(|_| OAuthError::new("invalid_client", "the assertion lacks iss, sub, aud, exp or jti"))?;
+    let client_id = format!("{}/{}", rec.org, rec.member);
+    if c.iss != client_id || c.sub != client_id {
+        return Err(OAuthError::new(
+            "invalid_client",
+            "iss and sub must both be the client id <org>/<member> of the signing key",
+        ));
+    }
+    let aud_ok = |a: &str| a.ends_with("/auth/token");
+    let aud_matches = match &c.aud {
+        serde_json::Value::String(a) => aud_ok(a),
+        serde_json::Value::Array(v) => v.iter().any(|a| a.as_str().is_some_and(aud_ok)),
+        _ => false,
+    };
+    if !aud_matches {
+        return Err(OAuthError::new("invalid_client", "aud must be this server's token URL"));
+    }
+    let now = now_s();
+    if c.exp <= now {
+        return Err(OAuthError::new("invalid_client", "the assertion has expired"));
+    }
+    if c.exp > now + 300 + 30 {
+        return Err(OAuthError::new(
+            "invalid_client",
+            "exp may be at most five minutes in the future",
+        ));
+    }
+    if c.jti.is_empty() || c.jti.len() > 256 {
+        return Err(OAuthError::new("invalid_client", "jti must be 1 to 256 characters"));
+    }
+    {
+        let mut seen = app.tokens.seen_jti.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, exp| *exp > now);
+        if seen.insert(format!("{client_id}|{}", c.jti), c.exp).is_some() {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "this assertion (jti) was already used",
+            ));
+        }
+    }
+    let ceiling = ScopeSet::parse(ceiling(rec.kind)).map_err(|e| OAuthError::new("server_error", e.to_string()))?;
+    let granted = requested.narrow(&ceiling);
+    if granted.is_empty() {
+        return Err(OAuthError::new(
+            "invalid_scope",
+            format!("a {} may hold at most: {}", rec.kind.name(), ceiling),
+        ));
+    }
+    let ttl = app.node.config().fhir.token_ttl_secs;
+    let mut raw = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+    let token = URL_SAFE_NO_PAD.encode(raw);
+    let caller = Caller {
+        actor: Actor {
+            org: rec.org.clone(),
+            member: rec.member.clone(),
+            kind: rec.kind,
+        },
+        key,
+        scopes: granted.clone(),
+        expires_s: now + ttl,
+    };
+    {
+        let mut live = app.tokens.live.lock().unwrap_or_else(|p| p.into_inner());
+        if live.len() >= MAX_TOKENS {
+            live.retain(|_, c| c.expires_s > now);
+        }
+        live.insert(token.clone(), caller);
+    }
+    Ok((
+        [("cache-control", "no-store"), ("pragma", "no-cache")],
+        Json(json!({
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": ttl,
+            "scope": granted.to_string(),
+        })),
+    )
+        .into_response())
+}
+
+/// Why a bearer token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    Missing,
+    Unknown,
+    Expired,
+    Revoked,
+}
+
+impl TokenProblem {
+    pub fn message(self) -> &'static str {
+        match self {
+            TokenProblem::Missing => "an access token is required (Authorization: Bearer …; see POST /auth/token)",
+            TokenProblem::Unknown => "the access token is not valid here",
+            TokenProblem::Expired => "the access token has expired; request a new one",
+            TokenProblem::Revoked => "the member behind this token has been revoked",
+        }
+    }
+}
+
+impl Tokens {
+    /// The caller behind `Authorization: Bearer …`, re-checked against the ledger.
+    pub fn caller(&self, headers: &HeaderMap, state: &dyn StateRead) -> Result<Caller, TokenProblem> {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .ok_or(TokenProblem::Missing)?
+            .trim();
+        let caller = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned()
+            .ok_or(TokenProblem::Unknown)?;
+        if caller.expires_s <= now_s() {
+            return Err(TokenProblem::Expired);
+        }
+        let active = state
+            .get(&keys::key(&caller.key))
+            .and_then(|raw| KeyRecord::decode(&raw).ok())
+            .is_some_and(|r| r.status == KeyStatus::Active);
+        if !active {
+            return Err(TokenProblem::Revoked);
+        }
+        Ok(caller)
+    }
+}

@@ -1,0 +1,349 @@
+//! FHIR R4 REST at `/fhir` (JSON, `application/fhir+json`).
+//!
+//! Every request needs a bearer token (see [`crate::auth`]); every answer that is not a
+//! resource or Bundle is an `OperationOutcome`. Records are held encrypted by the node of
+//! the organisation that wrote them and anchored on the ledger; reads of other
+//! organisations' records go through consent and a node-to-node transfer. Every
+//! interaction, allowed or denied, is written to the audit journal before the answer.
+
+mod bundle;
+mod ops;
+pub use ops::smart_configuration;
+mod rest;
+mod time;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use medledger_fhir::scope::Interaction;
+use medledger_ledger::audit::{AuditAction, AuditOutcome};
+use medledger_ledger::consent::Purpose;
+use medledger_node::records::{CustodyError, NewVersion};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{Caller, TokenProblem};
+
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/fhir/metadata", get(ops::metadata))
+        .route("/fhir/.well-known/smart-configuration", get(ops::smart_configuration))
+        .route("/fhir", post(bundle::transaction))
+        .route("/fhir/{type}", get(rest::search).post(rest::create))
+        .route("/fhir/{type}/{id}", get(rest::read).put(rest::update))
+        .route("/fhir/{type}/{id}/_history", get(rest::history))
+        .route("/fhir/{type}/{id}/_history/{vid}", get(rest::vread))
+        .route("/fhir/{type}/{id}/_history/{vid}/$verify", get(ops::verify))
+        .route("/fhir/Patient/{id}/$everything", get(ops::everything))
+        .route("/fhir/Patient/{id}/$erase", post(ops::erase))
+}
+
+/// An error answered as an `OperationOutcome`.
+#[derive(Debug)]
+pub struct FhirError {
+    pub status: StatusCode,
+    /// FHIR issue type (`invalid`, `forbidden`, `not-found`, …).
+    pub code: &'static str,
+    pub message: String,
+    pub issues: Vec<medledger_fhir::Issue>,
+}
+
+impl FhirError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        FhirError {
+            status,
+            code,
+            message: message.into(),
+            issues: Vec::new(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", message)
+    }
+
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "processing", message)
+    }
+
+    pub fn outcome(&self) -> Value {
+        let mut issues: Vec<Value> = vec![json!({
+            "severity": "error",
+            "code": self.code,
+            "diagnostics": self.message,
+        })];
+        if !self.issues.is_empty() {
+            if let Some(v) = medledger_fhir::operation_outcome(&self.issues)["issue"].as_array() {
+                issues.extend(v.iter().cloned());
+            }
+        }
+        json!({"resourceType": "OperationOutcome", "issue": issues})
+    }
+}
+
+impl IntoResponse for FhirError {
+    fn into_response(self) -> Response {
+        let mut r = fhir_json(self.status, &self.outcome());
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Bearer realm=\"medledger\""),
+            );
+        }
+        r
+    }
+}
+
+impl From<CustodyError> for FhirError {
+    fn from(e: CustodyError) -> Self {
+        match e {
+            CustodyError::NotFound => FhirError::not_found("no such resource or version"),
+            CustodyError::Gone => FhirError::new(StatusCode::GONE, "deleted", "this record has been erased"),
+            CustodyError::Denied(m) => FhirError::forbidden(m),
+            CustodyError::Conflict(m) => FhirError::new(StatusCode::CONFLICT, "conflict", m),
+            CustodyError::BadRequest(m) => FhirError::invalid(m),
+            CustodyError::Tampered => FhirError::new(StatusCode::BAD_GATEWAY, "exception", e.to_string()),
+            CustodyError::Custodian(m) => FhirError::new(
+                StatusCode::BAD_GATEWAY,
+                "transient",
+                format!("the custodian organisation's node could not serve the record: {m}"),
+            ),
+            CustodyError::Ledger(m) => FhirError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "transient",
+                format!("the ledger did not anchor the write: {m}"),
+            ),
+            CustodyError::Storage(m) => {
+                tracing::error!("custody storage: {m}");
+                FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "custody storage failed")
+            }
+        }
+    }
+}
+
+pub fn fhir_json(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (status, [("content-type", FHIR_JSON)], bytes).into_response()
+}
+
+/// Who is asking, why, and whether this is an emergency.
+pub struct Ctx {
+    pub caller: Caller,
+    pub purpose: Purpose,
+    /// A break-glass reason (`X-Medledger-Break-Glass`), kept off the ledger.
+    pub break_glass: Option<String>,
+}
+
+impl AppState {
+    pub fn custody(&self) -> Result<&medledger_node::records::Custody, FhirError> {
+        self.custody.as_ref().ok_or_else(|| {
+            FhirError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-supported",
+                "this node has no service identity (service_key.json), so it keeps no records; re-create the network with `medledger init`",
+            )
+        })
+    }
+
+    /// Authenticates a FHIR request.
+    pub fn ctx(&self, headers: &HeaderMap) -> Result<Ctx, FhirError> {
+        let state = self.node.store().reader().map_err(|_| {
+            FhirError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "transient",
+                "the ledger cannot be read",
+            )
+        })?;
+        let caller = self.tokens.caller(headers, &state).map_err(|p| {
+            FhirError::new(
+                StatusCode::UNAUTHORIZED,
+                if p == TokenProblem::Expired { "expired" } else { "login" },
+                p.message(),
+            )
+        })?;
+        let purpose = match headers.get("x-medledger-purpose") {
+            None => Purpose::Treatment,
+            Some(v) => v.to_str().ok().and_then(|s| s.parse::<Purpose>().ok()).ok_or_else(|| {
+                FhirError::invalid("X-Medledger-Purpose must be treatment, payment, operations or research")
+            })?,
+        };
+        let break_glass = match headers.get("x-medledger-break-glass") {
+            None => None,
+            Some(v) => {
+                let reason = v
+                    .to_str()
+                    .map_err(|_| FhirError::invalid("X-Medledger-Break-Glass must be plain text"))?
+                    .trim();
+                if reason.is_empty() || reason.len() > 500 {
+                    return Err(FhirError::invalid(
+                        "X-Medledger-Break-Glass needs a reason of 1 to 500 characters",
+                    ));
+                }
+                Some(reason.to_string())
+            }
+        };
+        Ok(Ctx {
+            caller,
+            purpose,
+            break_glass,
+        })
+    }
+}
+
+/// Checks the token's scopes; a refusal is audited.
+pub async fn require_scope(app: &AppState, ctx: &Ctx, resource_type: &str, i: Interaction) -> Result<(), FhirError> {
+    if ctx.caller.scopes.allows(resource_type, i) {
+        return Ok(());
+    }
+    let action = action_of(i);
+    audit(
+        app,
+        ctx,
+        action,
+        AuditOutcome::Denied,
+        None,
+        Some(resource_type),
+        None,
+        None,
+    )
+    .await?;
+    Err(FhirError::forbidden(format!(
+        "the token's scopes ({}) do not allow {:?} on {resource_type}",
+        ctx.caller.scopes, i
+    )))
+}
+
+pub fn action_of(i: Interaction) -> AuditAction {
+    match i {
+        Interaction::Create => AuditAction::Create,
+        Interaction::Read => AuditAction::Read,
+        Interaction::Vread => AuditAction::Vread,
+        Interaction::Update => AuditAction::Update,
+        Interaction::Delete => AuditAction::Erase,
+        Interaction::Search => AuditAction::Search,
+        Interaction::HistoryInstance | Interaction::HistoryType => AuditAction::History,
+    }
+}
+
+/// Writes one audit entry durably.
+#[allow(clippy::too_many_arguments)]
+pub async fn audit(
+    app: &AppState,
+    ctx: &Ctx,
+    action: AuditAction,
+    outcome: AuditOutcome,
+    patient: Option<&str>,
+    resource_type: Option<&str>,
+    id: Option<&str>,
+    version: Option<u64>,
+) -> Result<(), FhirError> {
+    let custody = app.custody()?;
+    let mut e = custody.audit_entry(&ctx.caller.actor, action);
+    e.outcome = outcome;
+    e.purpose = Some(ctx.purpose);
+    e.patient = patient.map(str::to_string);
+    e.resource_type = resource_type.map(str::to_string);
+    e.record_id = id.map(str::to_string);
+    e.version = version;
+    custody.audit(vec![(e, None)]).await?;
+    Ok(())
+}
+
+/// A new id for a created resource: 128 random bits in UUID form.
+pub fn new_id() -> String {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// The base URL clients used, for absolute `fullUrl`s and links.
+pub fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| h.len() <= 255 && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("localhost");
+    format!("http://{host}/fhir")
+}
+
+/// Parses a JSON resource body, checking its content type and size.
+pub fn parse_body(headers: &HeaderMap, body: &[u8], max: usize) -> Result<Value, FhirError> {
+    let ctype = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ctype.split(';').next().unwrap_or("").trim();
+    if mime != FHIR_JSON && mime != "application/json" {
+        return Err(FhirError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not-supported",
+            format!("send {FHIR_JSON} (got {:?})", mime.chars().take(64).collect::<String>()),
+        ));
+    }
+    if body.len() > max {
+        return Err(FhirError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-costly",
+            format!("the body is larger than {max} bytes"),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        FhirError::invalid(format!(
+            "the body is not JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// Checks the type in the URL is one served here.
+pub fn supported_type(t: &str) -> Result<&'static str, FhirError> {
+    medledger_fhir::SUPPORTED_TYPES
+        .iter()
+        .copied()
+        .find(|s| *s == t)
+        .ok_or_else(|| {
+            FhirError::new(
+                StatusCode::NOT_FOUND,
+                "not-supported",
+                format!(
+                    "resource type {:?} is not supported; supported: {}",
+                    t.chars().take(64).collect::<String>(),
+                    medledger_fhir::SUPPORTED_TYPES.join(", ")
+                ),
+            )
+        })
+}
+
+/// What a write produced.
+pub struct Written {
+    pub resource_type: &'static str,
+    pub id: String,
+    pub version: u64,
+    pub last_updated: String,
+    pub resource: Value,
+    pub tx_hash: medledger_types::Hash32,
+    pub height: medledger_types::Height,
+}
+
+/// A write checked and ready to store.
+pub struct Prepared {
+    pub resource_type: &'static str,
+    pub id: String,
+    pub version: u64,
+    pub patient: Option<String>,
+    pub last_updated: String,
+    pub resource: Value,
+    pub new: NewVersion,
+}

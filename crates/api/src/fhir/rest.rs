@@ -1,0 +1,561 @@
+//! Instance and type interactions: create, read, vread, update, history, search.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use medledger_fhir::reference::{self, RefKind};
+use medledger_fhir::scope::Interaction;
+use medledger_fhir::search::SearchQuery;
+use medledger_ledger::audit::{AuditAction, AuditOutcome};
+use medledger_ledger::consent::policy::Basis;
+use medledger_ledger::identity::MemberKind;
+use medledger_ledger::records::RecordState;
+use medledger_node::records::NewVersion;
+use serde_json::{Value, json};
+
+use super::time::instant;
+use super::{
+    Ctx, FhirError, Prepared, Written, audit, base_url, fhir_json, new_id, parse_body, require_scope, supported_type,
+};
+use crate::AppState;
+
+/// Types whose records belong to a patient and must name them.
+const PATIENT_OWNED: [&str; 10] = [
+    "Encounter",
+    "Observation",
+    "Condition",
+    "AllergyIntolerance",
+    "MedicationRequest",
+    "Immunization",
+    "DiagnosticReport",
+    "Procedure",
+    "DocumentReference",
+    "Consent",
+];
+
+/// Checks and completes a resource for writing as `id`/`version`. `pending` says whether
+/// a record is being created in the same Bundle (and so is not on the ledger yet).
+pub fn prepare(
+    app: &AppState,
+    ctx: &Ctx,
+    mut resource: Value,
+    resource_type: &'static str,
+    id: String,
+    version: u64,
+    pending: &dyn Fn(&str, &str) -> bool,
+) -> Result<Prepared, FhirError> {
+    let custody = app.custody()?;
+    let actor = &ctx.caller.actor;
+    if &actor.org != custody.org() {
+        return Err(FhirError::forbidden(
+            "records are written at the node of the organisation that holds them; this node belongs to another organisation",
+        ));
+    }
+    if actor.kind == MemberKind::Patient {
+        return Err(FhirError::forbidden(
+            "patients read their records; their care providers write them",
+        ));
+    }
+    let Some(obj) = resource.as_object_mut() else {
+        return Err(FhirError::invalid("the body must be a JSON object"));
+    };
+    match obj.get("resourceType").and_then(Value::as_str) {
+        Some(t) if t == resource_type => {}
+        Some(_) => {
+            return Err(FhirError::invalid(format!(
+                "the body's resourceType must be {resource_type}"
+            )));
+        }
+        None => return Err(FhirError::invalid("the body has no resourceType")),
+    }
+    let last_updated = instant(medledger_node::node::now_ms().0);
+    obj.insert("id".into(), Value::String(id.clone()));
+    let meta = obj.entry("meta").or_insert_with(|| json!({}));
+    if !meta.is_object() {
+        return Err(FhirError::invalid("meta must be an object"));
+    }
+    meta["versionId"] = Value::String(version.to_string());
+    meta["lastUpdated"] = Value::String(last_updated.clone());
+    app.validator.validate(&resource).map_err(|e| {
+        let mut err = FhirError::invalid(e.to_string());
+        err.issues = e.issues();
+        err
+    })?;
+    // References: local ones must name records on the ledger (or in this Bundle).
+    let mut problems = Vec::new();
+    reference::visit_references(&resource, |pointer, r| match reference::classify(r) {
+        Ok(RefKind::Local {
+            resource_type: t,
+            id: rid,
+            ..
+        }) => {
+            if !medledger_fhir::SUPPORTED_TYPES.contains(&t) {
+                problems.push(format!("{pointer}: references a type this server does not hold"));
+            } else if !pending(t, rid) {
+                match custody.record_state(t, rid) {
+                    Ok(Some(s)) if !s.erased => {}
+                    Ok(Some(_)) => problems.push(format!("{pointer}: references an erased record")),
+                    _ => problems.push(format!("{pointer}: references a record that does not exist")),
+                }
+            }
+        }
+        Ok(RefKind::Contained(_)) | Ok(RefKind::Absolute(_)) => {}
+        Ok(RefKind::Urn(_)) => problems.push(format!("{pointer}: urn references resolve only inside a Bundle")),
+        Ok(RefKind::Conditional { .. }) => problems.push(format!(
+            "{pointer}: conditional references resolve only inside a transaction Bundle"
+        )),
+        Err(_) => problems.push(format!("{pointer}: not a valid reference")),
+    });
+    if !problems.is_empty() {
+        let mut err = FhirError::unprocessable(format!("{} bad reference(s)", problems.len()));
+        err.issues = problems
+            .into_iter()
+            .take(medledger_fhir::MAX_ISSUES)
+            .map(|m| medledger_fhir::Issue {
+                code: "invalid",
+                location: String::new(),
+                message: m,
+            })
+            .collect();
+        return Err(err);
+    }
+    let patient = if resource_type == "Patient" {
+        Some(id.clone())
+    } else {
+        reference::patient_of(&resource)
+    };
+    if PATIENT_OWNED.contains(&resource_type) && patient.is_none() {
+        return Err(FhirError::unprocessable(format!(
+            "a {resource_type} must reference its Patient (Patient/<id> in subject or patient) so that consent can protect it"
+        )));
+    }
+    let plaintext = serde_json::to_vec(&resource).map_err(|e| FhirError::invalid(e.to_string()))?;
+    let identifiers = reference::identifiers(&resource);
+    Ok(Prepared {
+        resource_type,
+        id: id.clone(),
+        version,
+        patient: patient.clone(),
+        last_updated: last_updated.clone(),
+        resource,
+        new: NewVersion {
+            resource_type: resource_type.to_string(),
+            id,
+            version,
+            patient,
+            author: actor.member.clone(),
+            plaintext,
+            last_updated_ms: medledger_node::node::now_ms().0,
+            identifiers,
+        },
+    })
+}
+
+/// Stores a prepared write and audits it.
+pub async fn store(app: &AppState, ctx: &Ctx, p: Prepared) -> Result<Written, FhirError> {
+    let custody = app.custody()?;
+    let action = if p.version == 1 {
+        AuditAction::Create
+    } else {
+        AuditAction::Update
+    };
+    let anchored = custody.store_version(p.new).await?;
+    audit(
+        app,
+        ctx,
+        action,
+        AuditOutcome::Allowed,
+        p.patient.as_deref(),
+        Some(p.resource_type),
+        Some(&p.id),
+        Some(p.version),
+    )
+    .await?;
+    Ok(Written {
+        resource_type: p.resource_type,
+        id: p.id,
+        version: p.version,
+        last_updated: p.last_updated,
+        resource: p.resource,
+        tx_hash: anchored.tx_hash,
+        height: anchored.height,
+    })
+}
+
+fn written_response(status: StatusCode, headers: &HeaderMap, w: &Written) -> Response {
+    let mut r = fhir_json(status, &w.resource);
+    let h = r.headers_mut();
+    let location = format!(
+        "{}/{}/{}/_history/{}",
+        base_url(headers),
+        w.resource_type,
+        w.id,
+        w.version
+    );
+    if let Ok(v) = location.parse() {
+        h.insert("location", v);
+    }
+    if let Ok(v) = format!("W/\"{}\"", w.version).parse() {
+        h.insert("etag", v);
+    }
+    if let Ok(v) = w.tx_hash.to_hex().parse() {
+        h.insert("x-medledger-tx", v);
+    }
+    r
+}
+
+/// `POST /fhir/{type}`
+pub async fn create(
+    State(app): State<AppState>,
+    Path(t): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, FhirError> {
+    let ctx = app.ctx(&headers)?;
+    let resource_type = supported_type(&t)?;
+    require_scope(&app, &ctx, resource_type, Interaction::Create).await?;
+    let resource = parse_body(&headers, &body, app.node.config().fhir.max_resource_bytes)?;
+    let custody = app.custody()?;
+    let id = new_id();
+    let version = custody.reserve_version(resource_type, &id, true)?;
+    let prepared = match prepare(&app, &ctx, resource, resource_type, id.clone(), version, &|_, _| false) {
+        Ok(p) => p,
+        Err(e) => {
+            custody.release_reserved(resource_type, &id, version);
+            return Err(e);
+        }
+    };
+    let w = store(&app, &ctx, prepared).await?;
+    Ok(written_response(StatusCode::CREATED, &headers, &w))
+}
+
+/// `PUT /fhir/{type}/{id}`
+pub async fn update(
+    State(app): State<AppState>,
+    Path((t, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, FhirError> {
+    let ctx = app.ctx(&headers)?;
+    let resource_type = supported_type(&t)?;
+    require_scope(&app, &ctx, resource_type, Interaction::Update).await?;
+    let resource = parse_body(&headers, &body, app.node.config().fhir.max_resource_bytes)?;
+    if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err(FhirError::invalid("the body's id must equal the id in the URL"));
+    }
+    let custody = app.custody()?;
+    let current = custody
+        .record_state(resource_type, &id)?
+        .ok_or_else(|| FhirError::not_found("no such resource (this server assigns ids on create)"))?;
+    if let Some(m) = headers.get("if-match") {
+        let want = m.to_str().unwrap_or("").trim_start_matches("W/").trim_matches('"');
+        if want != current.latest.to_string() {
+            return Err(FhirError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "conflict",
+                format!(
+                    "If-Match names a version that is not the current one ({})",
+                    current.latest
+                ),
+            ));
+        }
+    }
+    let version = custody.reserve_version(resource_type, &id, false)?;
+    let prepared = match prepare(&app, &ctx, resource, resource_type, id.clone(), version, &|_, _| false) {
+        Ok(p) => p,
+        Err(e) => {
+            custody.release_reserved(resource_type, &id, version);
+            return Err(e);
+        }
+    };
+    if current.patient != prepared.patient {
+        custody.release_reserved(resource_type, &id, version);
+        return Err(FhirError::unprocessable(
+            "an update may not move a record to another patient",
+        ));
+    }
+    let w = store(&app, &ctx, prepared).await?;
+    Ok(written_response(StatusCode::OK, &headers, &w))
+}
+
+/// The consent check for reading a record, audited when it fails.
+pub async fn check_read(
+    app: &AppState,
+    ctx: &Ctx,
+    action: AuditAction,
+    resource_type: &str,
+    id: &str,
+) -> Result<(RecordState, Basis), FhirError> {
+    let custody = app.custody()?;
+    let Some(record) = custody.record_state(resource_type, id)? else {
+        audit(
+            app,
+            ctx,
+            action,
+            AuditOutcome::Failed,
+            None,
+            Some(resource_type),
+            Some(id),
+            None,
+        )
+        .await?;
+        return Err(FhirError::not_found(format!("{resource_type} not found")));
+    };
+    let patient = record.patient.as_deref();
+    if record.erased {
+        audit(
+            app,
+            ctx,
+            action,
+            AuditOutcome::Failed,
+            patient,
+            Some(resource_type),
+            Some(id),
+            None,
+        )
+        .await?;
+        return Err(FhirError::new(
+            StatusCode::GONE,
+            "deleted",
+            "this record has been erased",
+        ));
+    }
+    let decision = custody.decide(
+        &ctx.caller.actor,
+        resource_type,
+        id,
+        &record,
+        ctx.purpose,
+        ctx.break_glass.is_some(),
+    )?;
+    match decision {
+        Ok(basis) => Ok((record, basis)),
+        Err(denial) => {
+            audit(
+                app,
+                ctx,
+                action,
+                AuditOutcome::Denied,
+                patient,
+                Some(resource_type),
+                Some(id),
+                None,
+            )
+            .await?;
+            Err(FhirError::forbidden(format!("{denial}")))
+        }
+    }
+}
+
+/// Reads one version after the consent check, and audits the read.
+pub async fn read_checked(
+    app: &AppState,
+    ctx: &Ctx,
+    action: AuditAction,
+    resource_type: &str,
+    id: &str,
+    version: Option<u64>,
+) -> Result<(Value, u64), FhirError> {
+    let custody = app.custody()?;
+    let (record, basis) = check_read(app, ctx, action, resource_type, id).await?;
+    let version = version.unwrap_or(record.latest);
+    if version == 0 || version > record.latest {
+        return Err(FhirError::not_found("no such version"));
+    }
+    let bytes = match custody
+        .read(
+            &ctx.caller.actor,
+            resource_type,
+            id,
+            version,
+            &record,
+            ctx.purpose,
+            matches!(basis, Basis::BreakGlass),
+        )
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            let patient = record.patient.as_deref();
+            audit(
+                app,
+                ctx,
+                action,
+                AuditOutcome::Failed,
+                patient,
+                Some(resource_type),
+                Some(id),
+                Some(version),
+            )
+            .await?;
+            return Err(e.into());
+        }
+    };
+    let resource: Value =
+        serde_json::from_slice(&bytes).map_err(|_| FhirError::invalid("a stored version is not JSON"))?;
+    audit_read(app, ctx, action, &record, &basis, resource_type, id, version).await?;
+    Ok((resource, version))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn audit_read(
+    app: &AppState,
+    ctx: &Ctx,
+    action: AuditAction,
+    record: &RecordState,
+    basis: &Basis,
+    resource_type: &str,
+    id: &str,
+    version: u64,
+) -> Result<(), FhirError> {
+    let custody = app.custody()?;
+    let mut e = custody.audit_entry(&ctx.caller.actor, action);
+    e.purpose = Some(ctx.purpose);
+    e.patient = record.patient.clone();
+    e.resource_type = Some(resource_type.to_string());
+    e.record_id = Some(id.to_string());
+    e.version = Some(version);
+    let note = if matches!(basis, Basis::BreakGlass) {
+        e.break_glass = true;
+        ctx.break_glass.clone()
+    } else {
+        None
+    };
+    custody.audit(vec![(e, note)]).await?;
+    Ok(())
+}
+
+fn read_response(resource: &Value, version: u64) -> Response {
+    let mut r = fhir_json(StatusCode::OK, resource);
+    if let Ok(v) = format!("W/\"{version}\"").parse() {
+        r.headers_mut().insert("etag", v);
+    }
+    if let Some(lu) = resource["meta"]["lastUpdated"].as_str()
+        && let Ok(v) = lu.parse()
+    {
+        r.headers_mut().insert("x-last-updated", v);
+    }
+    r
+}
+
+/// `GET /fhir/{type}/{id}`
+pub async fn read(
+    State(app): State<AppState>,
+    Path((t, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let ctx = app.ctx(&headers)?;
+    let resource_type = supported_type(&t)?;
+    require_scope(&app, &ctx, resource_type, Interaction::Read).await?;
+    let (resource, version) = read_checked(&app, &ctx, AuditAction::Read, resource_type, &id, None).await?;
+    Ok(read_response(&resource, version))
+}
+
+fn parse_version(vid: &str) -> Result<u64, FhirError> {
+    vid.parse::<u64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| FhirError::not_found("version ids are positive integers"))
+}
+
+/// `GET /fhir/{type}/{id}/_history/{vid}`
+pub async fn vread(
+    State(app): State<AppState>,
+    Path((t, id, vid)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let ctx = app.ctx(&headers)?;
+    let resource_type = supported_type(&t)?;
+    require_scope(&app, &ctx, resource_type, Interaction::Vread).await?;
+    let version = parse_version(&vid)?;
+    let (resource, version) = read_checked(&app, &ctx, AuditAction::Vread, resource_type, &id, Some(version)).await?;
+    Ok(read_response(&resource, version))
+}
+
+/// `GET /fhir/{type}/{id}/_history`: every version, newest first.
+pub async fn history(
+    State(app): State<AppState>,
+    Path((t, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let ctx = app.ctx(&headers)?;
+    let resource_type = supported_type(&t)?;
+    require_scope(&app, &ctx, resource_type, Interaction::HistoryInstance).await?;
+    let custody = app.custody()?;
+    let (record, basis) = check_read(&app, &ctx, AuditAction::History, resource_type, &id).await?;
+    let base = base_url(&headers);
+    let mut entries = Vec::new();
+    for v in (1..=record.latest).rev() {
+        let bytes = custody
+            .read(
+                &ctx.caller.actor,
+                resource_type,
+                &id,
+                v,
+                &record,
+                ctx.purpose,
+                matches!(basis, Basis::BreakGlass),
+            )
+            .await?;
+        let resource: Value =
+            serde_json::from_slice(&bytes).map_err(|_| FhirError::invalid("a stored version is not JSON"))?;
+        entries.push(json!({
+            "fullUrl": format!("{base}/{resource_type}/{id}"),
+            "resource": resource,
+            "request": {"method": if v == 1 { "POST" } else { "PUT" }, "url": if v == 1 { resource_type.to_string() } else { format!("{resource_type}/{id}") }},
+            "response": {"status": if v == 1 { "201 Created" } else { "200 OK" }, "etag": format!("W/\"{v}\"")},
+        }));
+    }
+    audit_read(
+        &app,
+        &ctx,
+        AuditAction::History,
+        &record,
+        &basis,
+        resource_type,
+        &id,
+        record.latest,
+    )
+    .await?;
+    Ok(fhir_json(
+        StatusCode::OK,
+        &json!({
+            "resourceType": "Bundle",
+            "type": "history",
+            "total": entries.len(),
+            "link": [{"relation": "self", "url": format!("{base}/{resource_type}/{id}/_history")}],
+            "entry": entries,
+        }),
+    ))
+}
+
+fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, FhirError> {
+    let raw = raw.unwrap_or("");
+    if raw.len() > 8192 {
+        return Err(FhirError::new(
+            StatusCode::URI_TOO_LONG,
+            "too-costly",
+            "the query is too long",
+        ));
+    }
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
+        .map_err(|_| FhirError::invalid("the query string does not parse"))
+}
+
+/// `GET /fhir/{type}?…`
+pub async fn search(
+    State(app): State<AppState>,
+    Path(t): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let ctx = app.ctx(&headers)?;
+    let resource_type = supported_type(&t)?;
+    require_scope(&app, &ctx, resource_type, Interaction::Search).await?;
+    let pairs = query_pairs(raw.as_deref())?;
+    let query = SearchQuery::parse(resource_type, &pairs).map_err(|e| FhirError::invalid(e.to_string()))?;
+    let base = base_url(&headers);
+    let page = super::ops::search_page(&app, &ctx, resource_type, &query, &base).await?;
+    Ok(fhir_json(StatusCode::OK, &page))
+}

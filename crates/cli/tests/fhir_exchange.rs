@@ -1,0 +1,732 @@
+//! The health records exchange on a real four-validator network (separate processes,
+//! loopback sockets): FHIR writes at Hospital A's node, consented and refused reads from
+//! Clinic B's node, break-glass, revocation, a custodian that alters data, audit that
+//! survives SIGKILL, proofs, export, erasure — and no marker from any record in any
+//! block, log or state byte.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::fhir::{
+    Answer, Member, admin, answer, assertion, condition, fhir, observation, patient, register, submit, token, token_request,
+};
+use common::net::Net;
+use medledger_ledger::Payload;
+use medledger_ledger::consent::grant::ConsentGrant;
+use medledger_ledger::consent::revoke::ConsentRevoke;
+use medledger_ledger::consent::{ConsentScope, Grantee, Purpose};
+use medledger_ledger::identity::MemberKind;
+use medledger_ledger::identity::revoke_member::RevokeMember;
+use medledger_types::{MemberId, OrgId};
+use serde_json::{Value, json};
+
+const T: Duration = Duration::from_secs(120);
+const A: usize = 0; // hospital-a
+const B: usize = 1; // clinic-b
+
+fn marker() -> String {
+    let mut b = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    format!("CANARY{}", hex::encode_upper(b))
+}
+
+fn grant(patient: &str, id: &str, grantee: Grantee, types: &[&str], purposes: Vec<Purpose>) -> Payload {
+    Payload::ConsentGrant(ConsentGrant {
+        consent_id: id.into(),
+        patient: patient.into(),
+        grantee,
+        scope: ConsentScope::Types(types.iter().map(|s| s.to_string()).collect()),
+        purposes,
+        expires: None,
+    })
+}
+
+/// Waits until `f` holds, polling; fails with `what` after `T`.
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + T;
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn access_log(net: &Net, i: usize, token: &str, patient: &str) -> Vec<Value> {
+    let a = fhir(
+        net,
+        i,
+        "GET",
+        &format!("/AuditEvent?patient={patient}&_count=1000"),
+        Some(token),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.body["entry"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e["resource"].clone())
+        .filter(|r| r["id"].as_str().is_some_and(|id| id.starts_with("ledger-")))
+        .collect()
+}
+
+fn by(events: &[Value], who: &str, subtype: &str, outcome: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            e["agent"][0]["who"]["identifier"]["value"] == who
+                && e["subtype"][0]["code"] == subtype
+                && e["outcome"] == outcome
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_exchange_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut net = Net::init(dir.path(), 4);
+    net.start_all();
+    for i in 0..4 {
+        net.wait_height(i, 1, T).await;
+    }
+    let genesis = medledger_node::home::read_genesis(&net.dir.join("genesis.json")).unwrap();
+    let mut markers = Vec::new();
+
+    let dr_a = register(&net, A, "hospital-a", "dr-a", MemberKind::Practitioner).await;
+    let dr_b = register(&net, B, "clinic-b", "dr-b", MemberKind::Practitioner).await;
+    let svc_b = admin(&net, "clinic-b");
+    let ta = token(&net, A, &dr_a, "user/*.cruds").await;
+    let tb = token(&net, B, &dr_b, "user/*.rs").await;
+
+    // --- Capability statement and discovery.
+    let meta = fhir(&net, A, "GET", "/metadata", None, None, &[]).await;
+    assert_eq!(meta.status, 200);
+    assert_eq!(meta.body["fhirVersion"], "4.0.1");
+    assert_eq!(meta.body["rest"][0]["resource"].as_array().unwrap().len(), 15);
+
+    // --- Writes at Hospital A.
+    let m1 = marker();
+    markers.push(m1.clone());
+    let p = fhir(&net, A, "POST", "/Patient", Some(&ta), Some(&patient(&m1)), &[]).await;
+    assert_eq!(p.status, 201, "{}", p.text);
+    let pid = p.body["id"].as_str().unwrap().to_string();
+    assert!(
+        p.headers["location"]
+            .to_str()
+            .unwrap()
+            .ends_with(&format!("/Patient/{pid}/_history/1"))
+    );
+    let m2 = marker();
+    markers.push(m2.clone());
+    let o = fhir(
+        &net,
+        A,
+        "POST",
+        "/Observation",
+        Some(&ta),
+        Some(&observation(&pid, "8867-4", &m2, "2024-03-05T10:00:00Z")),
+        &[],
+    )
+    .await;
+    assert_eq!(o.status, 201, "{}", o.text);
+    let oid = o.body["id"].as_str().unwrap().to_string();
+    let m3 = marker();
+    markers.push(m3.clone());
+    let c = fhir(
+        &net,
+        A,
+        "POST",
+        "/Condition",
+        Some(&ta),
+        Some(&condition(&pid, &m3)),
+        &[],
+    )
+    .await;
+    assert_eq!(c.status, 201, "{}", c.text);
+    let cid = c.body["id"].as_str().unwrap().to_string();
+
+    // Read, update, vread, history, If-Match.
+    let r = fhir(&net, A, "GET", &format!("/Observation/{oid}"), Some(&ta), None, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["code"]["text"], format!("Note{m2}"));
+    let mut v2 = r.body.clone();
+    v2["status"] = json!("amended");
+    let u = fhir(
+        &net,
+        A,
+        "PUT",
+        &format!("/Observation/{oid}"),
+        Some(&ta),
+        Some(&v2),
+        &[("if-match", "W/\"1\"")],
+    )
+    .await;
+    assert_eq!(u.status, 200, "{}", u.text);
+    assert_eq!(u.body["meta"]["versionId"], "2");
+    let stale = fhir(
+        &net,
+        A,
+        "PUT",
+        &format!("/Observation/{oid}"),
+        Some(&ta),
+        Some(&v2),
+        &[("if-match", "W/\"1\"")],
+    )
+    .await;
+    assert_eq!(stale.status, 412, "{}", stale.text);
+    let v1 = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Observation/{oid}/_history/1"),
+        Some(&ta),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(v1.body["status"], "final");
+    let h = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Observation/{oid}/_history"),
+        Some(&ta),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(h.body["entry"].as_array().unwrap().len(), 2);
+    assert_eq!(h.body["entry"][0]["resource"]["status"], "amended");
+
+    // Search: patient, code, date, paging.
+    let m4 = marker();
+    markers.push(m4.clone());
+    let o2 = fhir(
+        &net,
+        A,
+        "POST",
+        "/Observation",
+        Some(&ta),
+        Some(&observation(&pid, "2339-0", &m4, "2025-01-01")),
+        &[],
+    )
+    .await;
+    assert_eq!(o2.status, 201, "{}", o2.text);
+    let s = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Observation?patient={pid}"),
+        Some(&ta),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s.body["entry"].as_array().unwrap().len(), 2, "{}", s.text);
+    let s = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Observation?subject=Patient/{pid}&code=http://loinc.org|8867-4"),
+        Some(&ta),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s.body["entry"].as_array().unwrap().len(), 1, "{}", s.text);
+    let s = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Observation?patient={pid}&date=ge2025-01-01"),
+        Some(&ta),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        s.body["entry"][0]["resource"]["code"]["coding"][0]["code"], "2339-0",
+        "{}",
+        s.text
+    );
+    let s = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Observation?patient={pid}&_count=1"),
+        Some(&ta),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s.body["entry"].as_array().unwrap().len(), 1);
+    let next = s.body["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .expect("a next link")["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = next.split("/fhir").nth(1).unwrap();
+    let s2 = fhir(&net, A, "GET", path, Some(&ta), None, &[]).await;
+    assert_eq!(s2.body["entry"].as_array().unwrap().len(), 1, "{}", s2.text);
+    assert_ne!(
+        s2.body["entry"][0]["resource"]["id"],
+        s.body["entry"][0]["resource"]["id"]
+    );
+
+    // --- Bad input: precise 4xx OperationOutcomes, nothing written.
+    let count_obs = |net: &Net| {
+        let net_urls = net.urls.clone();
+        let http = net.http.clone();
+        let ta = ta.clone();
+        let pid = pid.clone();
+        async move {
+            let r = http
+                .get(format!("{}/fhir/Observation?patient={pid}&_count=0", net_urls[A]))
+                .header("authorization", format!("Bearer {ta}"))
+                .send()
+                .await
+                .unwrap();
+            answer(r).await.body["total"].as_u64().unwrap()
+        }
+    };
+    let before = count_obs(&net).await;
+    let mut bad = observation(&pid, "1", "x", "2024-01-01");
+    bad["status"] = json!("not-a-status");
+    let cases: Vec<(Answer, u16, &str)> = vec![
+        (
+            fhir(&net, A, "POST", "/Observation", Some(&ta), Some(&bad), &[]).await,
+            400,
+            "invalid",
+        ),
+        (
+            fhir(
+                &net,
+                A,
+                "POST",
+                "/Observation",
+                Some(&ta),
+                Some(&json!({"resourceType": "Observation"})),
+                &[],
+            )
+            .await,
+            400,
+            "invalid",
+        ),
+        (
+            fhir(
+                &net,
+                A,
+                "POST",
+                "/Specimen",
+                Some(&ta),
+                Some(&json!({"resourceType": "Specimen"})),
+                &[],
+            )
+            .await,
+            404,
+            "not-supported",
+        ),
+        (
+            fhir(
+                &net,
+                A,
+                "POST",
+                "/Observation",
+                Some(&ta),
+                Some(&observation("no-such-patient", "1", "x", "2024-01-01")),
+                &[],
+            )
+            .await,
+            422,
+            "processing",
+        ),
+        (
+            fhir(
+                &net,
+                A,
+                "POST",
+                "/Observation",
+                None,
+                Some(&observation(&pid, "1", "x", "2024-01-01")),
+                &[],
+            )
+            .await,
+            401,
+            "login",
+        ),
+        (
+            fhir(
+                &net,
+                A,
+                "POST",
+                "/Observation",
+                Some("garbage"),
+                Some(&observation(&pid, "1", "x", "2024-01-01")),
+                &[],
+            )
+            .await,
+            401,
+            "login",
+        ),
+        (
+            fhir(
+                &net,
+                B,
+                "POST",
+                "/Observation",
+                Some(&tb),
+                Some(&observation(&pid, "1", "x", "2024-01-01")),
+                &[],
+            )
+            .await,
+            403,
+            "forbidden",
+        ),
+    ];
+    for (i, (a, status, code)) in cases.iter().enumerate() {
+        assert_eq!(a.status, *status, "case {i}: {}", a.text);
+        assert!(a.is_outcome(), "case {i}: {}", a.text);
+        assert_eq!(a.body["issue"][0]["code"], *code, "case {i}: {}", a.text);
+    }
+    let wrong_type = net
+        .http
+        .post(format!("{}/fhir/Observation", net.urls[A]))
+        .header("authorization", format!("Bearer {ta}"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let wrong_type = answer(wrong_type).await;
+    assert_eq!(wrong_type.status, 415, "{}", wrong_type.text);
+    let huge = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x".repeat(2 << 20)}});
+    let huge = fhir(&net, A, "POST", "/Observation", Some(&ta), Some(&huge), &[]).await;
+    assert_eq!(huge.status, 413, "{}", huge.text);
+    assert!(huge.is_outcome());
+    let expired = token_request(&net, A, &assertion(&dr_a, &net.urls[A], -5), "user/*.rs").await;
+    assert_eq!(expired.status, 401, "{}", expired.text);
+    assert_eq!(expired.body["error"], "invalid_client");
+    let narrow = token(&net, A, &dr_a, "user/Patient.rs").await;
+    let a = fhir(
+        &net,
+        A,
+        "POST",
+        "/Observation",
+        Some(&narrow),
+        Some(&observation(&pid, "1", "x", "2024-01-01")),
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, 403, "{}", a.text);
+    assert_eq!(count_obs(&net).await, before, "a refused write changed something");
+
+    // --- Cross-organisation: refused without consent, and the refusal is audited.
+    let denied = fhir(&net, B, "GET", &format!("/Observation/{oid}"), Some(&tb), None, &[]).await;
+    assert_eq!(denied.status, 403, "{}", denied.text);
+    let s = fhir(
+        &net,
+        B,
+        "GET",
+        &format!("/Observation?patient={pid}"),
+        Some(&tb),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s.status, 200);
+    assert_eq!(
+        s.body["entry"].as_array().map_or(0, Vec::len),
+        0,
+        "search leaked: {}",
+        s.text
+    );
+
+    // The patient holds a key and decides.
+    let pat = register(&net, A, "hospital-a", &pid, MemberKind::Patient).await;
+    let other = register(&net, A, "hospital-a", "other-patient", MemberKind::Patient).await;
+    let forged = submit(
+        &net,
+        A,
+        &other.key,
+        grant(
+            &pid,
+            "forged",
+            Grantee::Org(OrgId::new("clinic-b").unwrap()),
+            &["*"],
+            vec![Purpose::Treatment],
+        ),
+    )
+    .await;
+    assert_ne!(forged["outcome"], 0, "a patient granted consent for another: {forged}");
+    let g = submit(
+        &net,
+        A,
+        &pat.key,
+        grant(
+            &pid,
+            "c1",
+            Grantee::Org(OrgId::new("clinic-b").unwrap()),
+            &["Observation", "Patient"],
+            vec![Purpose::Treatment],
+        ),
+    )
+    .await;
+    assert_eq!(g["outcome"], 0, "{g}");
+
+    let ok = fhir(&net, B, "GET", &format!("/Observation/{oid}"), Some(&tb), None, &[]).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.body["code"]["text"], format!("Note{m2}"));
+    assert_eq!(ok.body["status"], "amended");
+    let s = fhir(
+        &net,
+        B,
+        "GET",
+        &format!("/Observation?patient={pid}"),
+        Some(&tb),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(s.body["entry"].as_array().unwrap().len(), 2, "{}", s.text);
+    let research = fhir(
+        &net,
+        B,
+        "GET",
+        &format!("/Observation/{oid}"),
+        Some(&tb),
+        None,
+        &[("x-medledger-purpose", "research")],
+    )
+    .await;
+    assert_eq!(research.status, 403, "purpose not granted: {}", research.text);
+    // Condition is not covered; break-glass is allowed and flagged.
+    let cond = fhir(&net, B, "GET", &format!("/Condition/{cid}"), Some(&tb), None, &[]).await;
+    assert_eq!(cond.status, 403);
+    let glass = fhir(
+        &net,
+        B,
+        "GET",
+        &format!("/Condition/{cid}"),
+        Some(&tb),
+        None,
+        &[("x-medledger-break-glass", "unconscious in ER")],
+    )
+    .await;
+    assert_eq!(glass.status, 200, "{}", glass.text);
+
+    // A custodian that alters data is caught.
+    net.stop(A);
+    net.start(A, &[("MEDLEDGER_TEST_TAMPER_CUSTODY", "1")]);
+    net.wait_height(A, 1, T).await;
+    let tampered = {
+        let deadline = Instant::now() + T;
+        loop {
+            let r = fhir(&net, B, "GET", &format!("/Observation/{oid}"), Some(&tb), None, &[]).await;
+            if r.status != 502 || r.diagnostics().contains("does not match") || Instant::now() > deadline {
+                break r;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    assert_eq!(tampered.status, 502, "{}", tampered.text);
+    assert!(tampered.diagnostics().contains("does not match"), "{}", tampered.text);
+    net.stop(A);
+    net.start(A, &[]);
+    net.wait_height(A, 1, T).await;
+    let ta = token(&net, A, &dr_a, "user/*.cruds").await;
+
+    // Revocation takes effect at the next block.
+    let rv = submit(
+        &net,
+        A,
+        &pat.key,
+        Payload::ConsentRevoke(ConsentRevoke {
+            patient: pid.clone(),
+            consent_id: "c1".into(),
+        }),
+    )
+    .await;
+    assert_eq!(rv["outcome"], 0, "{rv}");
+    let h = net.height(B).await.unwrap();
+    net.wait_height(B, h, T).await;
+    let after = fhir(&net, B, "GET", &format!("/Observation/{oid}"), Some(&tb), None, &[]).await;
+    assert_eq!(after.status, 403, "{}", after.text);
+
+    // --- Audit that survives SIGKILL: answered, then killed at once.
+    let read = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Condition/{cid}/_history/1"),
+        Some(&ta),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(read.status, 200);
+    net.kill(A);
+    net.start(A, &[]);
+    net.wait_height(A, 1, T).await;
+    let tp = token(&net, A, &pat, "patient/*.rs").await;
+    eventually("the vread before SIGKILL to reach the ledger", || {
+        let (net, tp, pid) = (&net, tp.clone(), pid.clone());
+        async move { by(&access_log(net, A, &tp, &pid).await, "hospital-a/dr-a", "vread", "0") >= 1 }
+    })
+    .await;
+    // The patient sees who looked, refused attempts and the flagged break-glass read,
+    // each with a receipt that verifies against genesis.
+    let log = access_log(&net, A, &tp, &pid).await;
+    assert!(by(&log, "clinic-b/dr-b", "read", "4") >= 2, "denied reads are missing");
+    assert!(
+        by(&log, "clinic-b/dr-b", "read", "0") >= 1,
+        "the consented read is missing"
+    );
+    let glass_ev = log
+        .iter()
+        .find(|e| e["purposeOfEvent"][0]["coding"][0]["code"] == "ETREAT")
+        .expect("the break-glass read is shown to the patient");
+    assert_eq!(glass_ev["agent"][0]["who"]["identifier"]["value"], "clinic-b/dr-b");
+    let ext = glass_ev["extension"][0]["extension"].as_array().unwrap();
+    let receipt = ext.iter().find(|e| e["url"] == "receipt").unwrap()["valueString"]
+        .as_str()
+        .unwrap();
+    let receipt: medledger_node::Receipt = serde_json::from_str(receipt).unwrap();
+    receipt.verify(&genesis).expect("the audit receipt verifies");
+
+    // --- $verify: the anchor, its receipt, and the ciphertext hashing to it.
+    let v = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Observation/{oid}/_history/2/$verify"),
+        Some(&ta),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(v.status, 200, "{}", v.text);
+    let param = |name: &str| {
+        v.body["parameter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let receipt: medledger_node::Receipt =
+        serde_json::from_str(param("receipt")["valueString"].as_str().unwrap()).unwrap();
+    receipt.verify(&genesis).expect("the anchor receipt verifies");
+    use base64::Engine;
+    let ct = base64::engine::general_purpose::STANDARD
+        .decode(param("ciphertext")["valueBase64Binary"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        medledger_types::Hash32::digest(&[&ct]).to_hex(),
+        param("ciphertextSha256")["valueString"].as_str().unwrap()
+    );
+
+    // --- Export: the patient downloads everything, as a Bundle and as NDJSON.
+    let all = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Patient/{pid}/$everything"),
+        Some(&tp),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    let types: Vec<&str> = all.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["resource"]["resourceType"].as_str())
+        .collect();
+    assert!(
+        types.contains(&"Patient") && types.contains(&"Observation") && types.contains(&"Condition"),
+        "{types:?}"
+    );
+    let nd = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Patient/{pid}/$everything?_format=ndjson"),
+        Some(&tp),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(nd.text.lines().count(), 4, "{}", nd.text);
+    for line in nd.text.lines() {
+        serde_json::from_str::<Value>(line).expect("each NDJSON line is a resource");
+    }
+
+    // --- Revoked member: its token stops.
+    let rv = submit(
+        &net,
+        B,
+        &svc_b.key,
+        Payload::RevokeMember(RevokeMember {
+            org: OrgId::new("clinic-b").unwrap(),
+            member: MemberId::new("dr-b").unwrap(),
+        }),
+    )
+    .await;
+    assert_eq!(rv["outcome"], 0, "{rv}");
+    let gone = fhir(&net, B, "GET", &format!("/Patient/{pid}"), Some(&tb), None, &[]).await;
+    assert_eq!(gone.status, 401, "{}", gone.text);
+
+    // --- Erasure: keys and ciphertexts destroyed, 410 everywhere, chain still verifies.
+    let e = fhir(&net, A, "POST", &format!("/Patient/{pid}/$erase"), Some(&tp), None, &[]).await;
+    assert_eq!(e.status, 200, "{}", e.text);
+    let h = net.height(A).await.unwrap();
+    net.wait_height(B, h, T).await;
+    let r = fhir(&net, A, "GET", &format!("/Observation/{oid}"), Some(&ta), None, &[]).await;
+    assert_eq!(r.status, 410, "{}", r.text);
+    let admin_b = token(&net, B, &svc_b, "system/*.rs").await;
+    let r = fhir(&net, B, "GET", &format!("/Patient/{pid}"), Some(&admin_b), None, &[]).await;
+    assert_eq!(r.status, 410, "{}", r.text);
+
+    // --- Canary: no marker in any byte any node keeps (blocks, state, logs, blobs, journal).
+    let h = net.height(A).await.unwrap();
+    for i in 0..4 {
+        net.wait_height(i, h, T).await;
+    }
+    net.stop_all();
+    for i in 0..4 {
+        net.verify(i);
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![net.dir.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() { stack.push(p) } else { files.push(p) }
+        }
+    }
+    assert!(files.len() > 10);
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        for m in &markers {
+            assert!(
+                !bytes.windows(m.len()).any(|w| w == m.as_bytes()),
+                "marker {m} found in {}",
+                f.display()
+            );
+        }
+    }
+    let _ = Member::client_id;
+}

@@ -1,0 +1,104 @@
+//! What every node can know about records and accesses from the ledger alone, indexed
+//! for search: record ids by type and by patient pseudonym, and audit entries by patient.
+//!
+//! Built by reading blocks (from 1 at start, then each new durable block); only
+//! successful transactions count. Nothing here is secret: it is what the blocks say.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use medledger_ledger::Payload;
+use medledger_ledger::audit::AuditEntry;
+use medledger_types::{Block, Hash32, Height, LeafIndex, PublicKey, TimestampMs};
+
+/// An audit entry as found on the ledger.
+#[derive(Clone, Debug)]
+pub struct AuditOnLedger {
+    pub entry: AuditEntry,
+    pub tx_hash: Hash32,
+    pub height: Height,
+    pub leaf_index: LeafIndex,
+    pub block_time: TimestampMs,
+}
+
+#[derive(Default)]
+pub struct Index {
+    pub height: Height,
+    pub by_type: BTreeMap<String, BTreeSet<String>>,
+    pub by_patient: BTreeMap<String, BTreeSet<(String, String)>>,
+    pub audits_by_patient: BTreeMap<String, Vec<AuditOnLedger>>,
+    /// Every audit entry id seen: a node that re-submits after a crash may repeat one,
+    /// and the ledger counts it once.
+    pub seen_audits: HashSet<Hash32>,
+}
+
+/// What applying a block to the index found that the node itself must act on.
+#[derive(Default)]
+pub struct Followed {
+    /// Ids of our own audit entries now in a block.
+    pub our_audits: Vec<Hash32>,
+}
+
+impl Index {
+    /// Adds one durable block. `ok(i)` tells whether transaction `i` succeeded.
+    pub fn apply_block(
+        &mut self,
+        block: &Block,
+        ok: impl Fn(usize) -> bool,
+        our_service: Option<&PublicKey>,
+    ) -> Followed {
+        let mut followed = Followed::default();
+        let first_leaf = block.header.log_size.0 - u64::from(block.header.tx_count);
+        for (i, tx) in block.txs.iter().enumerate() {
+            let t = &tx.tx;
+            let interesting = matches!(t.kind.0 >> 8, 0x02 | 0x04);
+            if !interesting || !ok(i) {
+                continue;
+            }
+            let Ok(payload) = Payload::decode(t.kind, &t.body) else {
+                continue;
+            };
+            match payload {
+                Payload::RecordsAnchor(p) => {
+                    for a in p.anchors {
+                        if a.version == 1 {
+                            self.by_type
+                                .entry(a.resource_type.clone())
+                                .or_default()
+                                .insert(a.record_id.clone());
+                            if let Some(patient) = a.patient {
+                                self.by_patient
+                                    .entry(patient)
+                                    .or_default()
+                                    .insert((a.resource_type, a.record_id));
+                            }
+                        }
+                    }
+                }
+                Payload::AuditRecord(p) => {
+                    let hash = tx.hash();
+                    let ours = our_service == Some(&t.signer);
+                    for entry in p.entries {
+                        if ours {
+                            followed.our_audits.push(entry.id);
+                        }
+                        if !self.seen_audits.insert(entry.id) {
+                            continue;
+                        }
+                        if let Some(patient) = entry.patient.clone() {
+                            self.audits_by_patient.entry(patient).or_default().push(AuditOnLedger {
+                                entry,
+                                tx_hash: hash,
+                                height: block.header.height,
+                                leaf_index: LeafIndex(first_leaf + i as u64),
+                                block_time: block.header.timestamp,
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.height = block.header.height;
+        followed
+    }
+}

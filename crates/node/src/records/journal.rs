@@ -1,0 +1,228 @@
+//! The custodian's own durable bookkeeping, in `data/custody.redb`:
+//!
+//! - `versions`: per record version, its data key wrapped under the node's key-encryption
+//!   key, its ciphertext hash and the few facts search needs without decrypting;
+//! - `identifiers`: `Type|system|value` → id, for conditional creates and references;
+//! - `audit_pending`: audit entries written before a response and not yet seen in a block;
+//! - `audit_notes`: what stays off the ledger about an access (a break-glass reason).
+//!
+//! All writes go through one writer thread that commits many callers' operations in one
+//! fsync'd redb transaction (group commit): a caller's `await` returns once its write is
+//! durable.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+
+use medledger_ledger::audit::AuditEntry;
+use medledger_types::Hash32;
+use medledger_types::codec::{Decode, Encode};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::CustodyError;
+
+const VERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("versions");
+const IDENTIFIERS: TableDefinition<&str, &str> = TableDefinition::new("identifiers");
+const AUDIT_PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("audit_pending");
+const AUDIT_NOTES: TableDefinition<&[u8], &str> = TableDefinition::new("audit_notes");
+
+/// What the custodian keeps about one version it holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LocalVersion {
+    /// The data key, sealed with the node's key-encryption key. Deleting it erases the
+    /// version for good.
+    pub wrapped_key: Vec<u8>,
+    pub ciphertext: Hash32,
+    pub patient: Option<String>,
+    pub last_updated_ms: u64,
+}
+
+pub fn version_key(resource_type: &str, id: &str, version: u64) -> String {
+    format!("{resource_type}/{id}/{version:020}")
+}
+
+pub fn identifier_key(resource_type: &str, system: Option<&str>, value: &str) -> String {
+    format!("{resource_type}|{}|{value}", system.unwrap_or(""))
+}
+
+enum Op {
+    PutVersion(String, LocalVersion),
+    PutIdentifier(String, String),
+    AuditAppend(AuditEntry, Option<String>),
+    AuditAnchored(Vec<Hash32>),
+    DeleteVersions(Vec<String>),
+}
+
+struct Job {
+    ops: Vec<Op>,
+    done: oneshot::Sender<Result<(), CustodyError>>,
+}
+
+#[derive(Clone)]
+pub struct Journal {
+    db: Arc<Database>,
+    writer: std_mpsc::Sender<Job>,
+}
+
+fn storage<E: std::fmt::Display>(e: E) -> CustodyError {
+    CustodyError::Storage(e.to_string())
+}
+
+impl Journal {
+    pub fn open(path: &Path) -> Result<Journal, CustodyError> {
+        let db = Arc::new(Database::create(path).map_err(storage)?);
+        {
+            let w = db.begin_write().map_err(storage)?;
+            w.open_table(VERSIONS).map_err(storage)?;
+            w.open_table(IDENTIFIERS).map_err(storage)?;
+            w.open_table(AUDIT_PENDING).map_err(storage)?;
+            w.open_table(AUDIT_NOTES).map_err(storage)?;
+            w.commit().map_err(storage)?;
+        }
+        let (writer, jobs) = std_mpsc::channel::<Job>();
+        let db2 = db.clone();
+        std::thread::Builder::new()
+            .name("custody-journal".into())
+            .spawn(move || write_loop(&db2, &jobs))
+            .map_err(storage)?;
+        Ok(Journal { db, writer })
+    }
+
+    async fn write(&self, ops: Vec<Op>) -> Result<(), CustodyError> {
+        let (done, rx) = oneshot::channel();
+        self.writer
+            .send(Job { ops, done })
+            .map_err(|_| CustodyError::Storage("the custody journal has stopped".into()))?;
+        rx.await
+            .map_err(|_| CustodyError::Storage("the custody journal has stopped".into()))?
+    }
+
+    pub async fn put_version(
+        &self,
+        key: String,
+        version: LocalVersion,
+        identifiers: Vec<(String, String)>,
+    ) -> Result<(), CustodyError> {
+        let mut ops = vec![Op::PutVersion(key, version)];
+        ops.extend(identifiers.into_iter().map(|(k, id)| Op::PutIdentifier(k, id)));
+        self.write(ops).await
+    }
+
+    /// Durably records audit entries; returns once they survive a crash.
+    pub async fn append_audit(&self, entries: Vec<(AuditEntry, Option<String>)>) -> Result<(), CustodyError> {
+        self.write(entries.into_iter().map(|(e, note)| Op::AuditAppend(e, note)).collect())
+            .await
+    }
+
+    /// Forgets pending entries that a block now holds.
+    pub async fn audit_anchored(&self, ids: Vec<Hash32>) -> Result<(), CustodyError> {
+        self.write(vec![Op::AuditAnchored(ids)]).await
+    }
+
+    /// Deletes wrapped data keys: the versions can never be decrypted again.
+    pub async fn delete_versions(&self, keys: Vec<String>) -> Result<(), CustodyError> {
+        self.write(vec![Op::DeleteVersions(keys)]).await
+    }
+
+    pub fn version(&self, key: &str) -> Result<Option<LocalVersion>, CustodyError> {
+        let r = self.db.begin_read().map_err(storage)?;
+        let t = r.open_table(VERSIONS).map_err(storage)?;
+        match t.get(key).map_err(storage)? {
+            Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(storage),
+            None => Ok(None),
+        }
+    }
+
+    pub fn identifier(&self, key: &str) -> Result<Option<String>, CustodyError> {
+        let r = self.db.begin_read().map_err(storage)?;
+        let t = r.open_table(IDENTIFIERS).map_err(storage)?;
+        Ok(t.get(key).map_err(storage)?.map(|v| v.value().to_string()))
+    }
+
+    /// Up to `max` audit entries not yet seen in a block, oldest id order.
+    pub fn pending_audit(&self, max: usize) -> Result<Vec<AuditEntry>, CustodyError> {
+        let r = self.db.begin_read().map_err(storage)?;
+        let t = r.open_table(AUDIT_PENDING).map_err(storage)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(storage)? {
+            let (_, v) = item.map_err(storage)?;
+            out.push(AuditEntry::decode(v.value()).map_err(storage)?);
+            if out.len() >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn pending_audit_count(&self) -> Result<u64, CustodyError> {
+        let r = self.db.begin_read().map_err(storage)?;
+        let t = r.open_table(AUDIT_PENDING).map_err(storage)?;
+        t.len().map_err(storage)
+    }
+
+    pub fn audit_note(&self, id: &Hash32) -> Result<Option<String>, CustodyError> {
+        let r = self.db.begin_read().map_err(storage)?;
+        let t = r.open_table(AUDIT_NOTES).map_err(storage)?;
+        Ok(t.get(id.as_bytes().as_slice())
+            .map_err(storage)?
+            .map(|v| v.value().to_string()))
+    }
+}
+
+fn write_loop(db: &Database, jobs: &std_mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 4096 {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let result = apply(db, &batch);
+        for job in batch {
+            let _ = job.done.send(result.clone());
+        }
+    }
+}
+
+fn apply(db: &Database, batch: &[Job]) -> Result<(), CustodyError> {
+    let w = db.begin_write().map_err(storage)?;
+    {
+        let mut versions = w.open_table(VERSIONS).map_err(storage)?;
+        let mut identifiers = w.open_table(IDENTIFIERS).map_err(storage)?;
+        let mut pending = w.open_table(AUDIT_PENDING).map_err(storage)?;
+        let mut notes = w.open_table(AUDIT_NOTES).map_err(storage)?;
+        for op in batch.iter().flat_map(|j| &j.ops) {
+            match op {
+                Op::PutVersion(k, v) => {
+                    let bytes = serde_json::to_vec(v).map_err(storage)?;
+                    versions.insert(k.as_str(), bytes.as_slice()).map_err(storage)?;
+                }
+                Op::PutIdentifier(k, id) => {
+                    identifiers.insert(k.as_str(), id.as_str()).map_err(storage)?;
+                }
+                Op::AuditAppend(e, note) => {
+                    pending
+                        .insert(e.id.as_bytes().as_slice(), e.encode().as_slice())
+                        .map_err(storage)?;
+                    if let Some(n) = note {
+                        notes.insert(e.id.as_bytes().as_slice(), n.as_str()).map_err(storage)?;
+                    }
+                }
+                Op::AuditAnchored(ids) => {
+                    for id in ids {
+                        pending.remove(id.as_bytes().as_slice()).map_err(storage)?;
+                    }
+                }
+                Op::DeleteVersions(keys) => {
+                    for k in keys {
+                        versions.remove(k.as_str()).map_err(storage)?;
+                    }
+                }
+            }
+        }
+    }
+    w.commit().map_err(storage)
+}
