@@ -9,7 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fhir::{
-    Answer, Member, admin, answer, assertion, condition, fhir, observation, patient, register, submit, token, token_request,
+    Answer, Member, admin, answer, assertion, condition, fhir, observation, patient, register, submit, token,
+    token_request,
 };
 use common::net::Net;
 use medledger_ledger::Payload;
@@ -40,19 +41,6 @@ fn grant(patient: &str, id: &str, grantee: Grantee, types: &[&str], purposes: Ve
         purposes,
         expires: None,
     })
-}
-
-/// Waits until `f` holds, polling; fails with `what` after `T`.
-async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + T;
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn access_log(net: &Net, i: usize, token: &str, patient: &str) -> Vec<Value> {
@@ -284,6 +272,87 @@ async fn records_exchange_end_to_end() {
         s.body["entry"][0]["resource"]["id"]
     );
 
+    // --- A transaction Bundle as Synthea writes them: urn:uuid fullUrls, a conditional
+    // reference and ifNoneExist.
+    let m5 = marker();
+    markers.push(m5.clone());
+    let org_entry = json!({"fullUrl": "urn:uuid:0e0e0e0e-0000-4000-8000-000000000001",
+        "resource": {"resourceType": "Organization", "name": format!("Org{m5}"),
+                     "identifier": [{"system": "https://github.com/synthetichealth/synthea", "value": "org-1"}]},
+        "request": {"method": "POST", "url": "Organization", "ifNoneExist": "identifier=https://github.com/synthetichealth/synthea|org-1"}});
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        org_entry.clone(),
+        {"fullUrl": "urn:uuid:0e0e0e0e-0000-4000-8000-000000000002", "resource": patient(&m5),
+         "request": {"method": "POST", "url": "Patient"}},
+        {"fullUrl": "urn:uuid:0e0e0e0e-0000-4000-8000-000000000003",
+         "resource": {"resourceType": "Encounter", "status": "finished",
+                      "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                      "subject": {"reference": "urn:uuid:0e0e0e0e-0000-4000-8000-000000000002"},
+                      "serviceProvider": {"reference": "Organization?identifier=https://github.com/synthetichealth/synthea|org-1"}},
+         "request": {"method": "POST", "url": "Encounter"}},
+        {"fullUrl": "urn:uuid:0e0e0e0e-0000-4000-8000-000000000004",
+         "resource": observation("x", "8867-4", &m5, "2024-06-01"),
+         "request": {"method": "POST", "url": "Observation"}}
+    ]});
+    let mut bundle = bundle;
+    bundle["entry"][3]["resource"]["subject"]["reference"] = json!("urn:uuid:0e0e0e0e-0000-4000-8000-000000000002");
+    bundle["entry"][3]["resource"]["encounter"] = json!({"reference": "urn:uuid:0e0e0e0e-0000-4000-8000-000000000003"});
+    let tr = fhir(&net, A, "POST", "", Some(&ta), Some(&bundle), &[]).await;
+    assert_eq!(tr.status, 200, "{}", tr.text);
+    assert_eq!(tr.body["type"], "transaction-response");
+    let statuses: Vec<&str> = tr.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["201 Created"; 4]);
+    let bundle_patient = tr.body["entry"][1]["response"]["location"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let enc = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Encounter?patient={bundle_patient}"),
+        Some(&ta),
+        None,
+        &[],
+    )
+    .await;
+    let enc = &enc.body["entry"][0]["resource"];
+    assert!(
+        enc["serviceProvider"]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("Organization/"),
+        "{enc}"
+    );
+    assert_eq!(enc["subject"]["reference"], format!("Patient/{bundle_patient}"));
+    // The same Organization again: ifNoneExist finds it, nothing new is written.
+    let again = json!({"resourceType": "Bundle", "type": "batch", "entry": [org_entry]});
+    let again = fhir(&net, A, "POST", "", Some(&ta), Some(&again), &[]).await;
+    assert_eq!(again.body["entry"][0]["response"]["status"], "200 OK", "{}", again.text);
+    // One bad entry fails the whole transaction, and nothing of it is written.
+    let mut broken = bundle.clone();
+    broken["entry"][3]["resource"]["status"] = json!("not-a-status");
+    let before_enc = fhir(&net, A, "GET", "/Encounter?_count=0", Some(&ta), None, &[])
+        .await
+        .body["total"]
+        .clone();
+    let br = fhir(&net, A, "POST", "", Some(&ta), Some(&broken), &[]).await;
+    assert_eq!(br.status, 400, "{}", br.text);
+    assert!(br.diagnostics().starts_with("entry 3"), "{}", br.text);
+    let after_enc = fhir(&net, A, "GET", "/Encounter?_count=0", Some(&ta), None, &[])
+        .await
+        .body["total"]
+        .clone();
+    assert_eq!(before_enc, after_enc);
+
     // --- Bad input: precise 4xx OperationOutcomes, nothing written.
     let count_obs = |net: &Net| {
         let net_urls = net.urls.clone();
@@ -483,6 +552,9 @@ async fn records_exchange_end_to_end() {
     )
     .await;
     assert_eq!(g["outcome"], 0, "{g}");
+    // Node B decides on its own copy of the ledger: wait until it has the block.
+    let h = net.height(A).await.unwrap();
+    net.wait_height(B, h, T).await;
 
     let ok = fhir(&net, B, "GET", &format!("/Observation/{oid}"), Some(&tb), None, &[]).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
@@ -579,19 +651,39 @@ async fn records_exchange_end_to_end() {
     net.start(A, &[]);
     net.wait_height(A, 1, T).await;
     let tp = token(&net, A, &pat, "patient/*.rs").await;
-    eventually("the vread before SIGKILL to reach the ledger", || {
-        let (net, tp, pid) = (&net, tp.clone(), pid.clone());
-        async move { by(&access_log(net, A, &tp, &pid).await, "hospital-a/dr-a", "vread", "0") >= 1 }
-    })
-    .await;
+    // Tokens live in the node's memory: the restarted node issues new ones.
+    let ta = token(&net, A, &dr_a, "user/*.cruds").await;
+    // Entries reach the ledger within a few blocks; the vread answered just before the
+    // SIGKILL is among them, anchored after the restart from the journal.
+    let deadline = Instant::now() + T;
+    let log = loop {
+        let log = access_log(&net, A, &tp, &pid).await;
+        let complete = by(&log, "hospital-a/dr-a", "vread", "0") >= 1
+            && by(&log, "clinic-b/dr-b", "read", "4") >= 2
+            && by(&log, "clinic-b/dr-b", "read", "0") >= 1
+            && log
+                .iter()
+                .any(|e| e["purposeOfEvent"][0]["coding"][0]["code"] == "ETREAT");
+        if complete {
+            break log;
+        }
+        let summary: Vec<String> = log
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {}",
+                    e["agent"][0]["who"]["identifier"]["value"], e["subtype"][0]["code"], e["outcome"]
+                )
+            })
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "audited accesses missing from the ledger: {summary:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     // The patient sees who looked, refused attempts and the flagged break-glass read,
     // each with a receipt that verifies against genesis.
-    let log = access_log(&net, A, &tp, &pid).await;
-    assert!(by(&log, "clinic-b/dr-b", "read", "4") >= 2, "denied reads are missing");
-    assert!(
-        by(&log, "clinic-b/dr-b", "read", "0") >= 1,
-        "the consented read is missing"
-    );
     let glass_ev = log
         .iter()
         .find(|e| e["purposeOfEvent"][0]["coding"][0]["code"] == "ETREAT")

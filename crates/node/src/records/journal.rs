@@ -2,7 +2,8 @@
 //!
 //! - `versions`: per record version, its data key wrapped under the node's key-encryption
 //!   key, its ciphertext hash and the few facts search needs without decrypting;
-//! - `identifiers`: `Type|system|value` → id, for conditional creates and references;
+//! - `identifiers`: keyed hash of `Type|system|value` → id, for conditional creates and
+//!   references;
 //! - `audit_pending`: audit entries written before a response and not yet seen in a block;
 //! - `audit_notes`: what stays off the ledger about an access (a break-glass reason).
 //!
@@ -43,8 +44,11 @@ pub fn version_key(resource_type: &str, id: &str, version: u64) -> String {
     format!("{resource_type}/{id}/{version:020}")
 }
 
-pub fn identifier_key(resource_type: &str, system: Option<&str>, value: &str) -> String {
-    format!("{resource_type}|{}|{value}", system.unwrap_or(""))
+/// Identifiers are business numbers (an MRN, an NPI): they are kept only as a keyed hash,
+/// so the journal holds no identifier in the clear.
+pub fn identifier_key(secret: &[u8; 32], resource_type: &str, system: Option<&str>, value: &str) -> String {
+    let text = format!("{resource_type}|{}|{value}", system.unwrap_or(""));
+    Hash32::digest(&[b"medledger/identifier/v1\0", secret, text.as_bytes()]).to_hex()
 }
 
 enum Op {

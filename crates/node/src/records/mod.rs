@@ -377,7 +377,12 @@ impl Custody {
             .iter()
             .map(|(system, value)| {
                 (
-                    journal::identifier_key(&v.resource_type, system.as_deref(), value),
+                    journal::identifier_key(
+                        self.inner.service.kek.as_bytes(),
+                        &v.resource_type,
+                        system.as_deref(),
+                        value,
+                    ),
                     v.id.clone(),
                 )
             })
@@ -531,9 +536,12 @@ impl Custody {
         system: Option<&str>,
         value: &str,
     ) -> Result<Option<String>, CustodyError> {
-        self.inner
-            .journal
-            .identifier(&journal::identifier_key(resource_type, system, value))
+        self.inner.journal.identifier(&journal::identifier_key(
+            self.inner.service.kek.as_bytes(),
+            resource_type,
+            system,
+            value,
+        ))
     }
 
     /// When this node last wrote the version (for `meta.lastUpdated` without decrypting).
