@@ -240,12 +240,8 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
             let mut purposes = purpose;
             purposes.sort();
             purposes.dedup();
-            let expires = match expires_days {
-                Some(d) => Some(medledger_types::TimestampMs(
-                    medledger_node::node::now_ms().0 + d.saturating_mul(86_400_000),
-                )),
-                None => None,
-            };
+            let expires = expires_days
+                .map(|d| medledger_types::TimestampMs(medledger_node::node::now_ms().0 + d.saturating_mul(86_400_000)));
             let consent_id = consent_id.unwrap_or_else(|| {
                 let mut b = [0u8; 8];
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);

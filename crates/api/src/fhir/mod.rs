@@ -83,10 +83,10 @@ impl FhirError {
             "code": self.code,
             "diagnostics": self.message,
         })];
-        if !self.issues.is_empty() {
-            if let Some(v) = medledger_fhir::operation_outcome(&self.issues)["issue"].as_array() {
-                issues.extend(v.iter().cloned());
-            }
+        if !self.issues.is_empty()
+            && let Some(v) = medledger_fhir::operation_outcome(&self.issues)["issue"].as_array()
+        {
+            issues.extend(v.iter().cloned());
         }
         json!({"resourceType": "OperationOutcome", "issue": issues})
     }

@@ -337,12 +337,14 @@ pub async fn everything(
         "link": [{"relation": "self", "url": format!("{base}/Patient/{id}/$everything")}],
         "entry": entries,
     });
-    if skipped > 0 {
-        bundle["entry"].as_array_mut().map(|v| {
-            v.push(json!({"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "information",
-                "code": "suppressed", "diagnostics": format!("{skipped} record(s) are erased or not covered by consent")}]},
-                "search": {"mode": "outcome"}}))
-        });
+    if skipped > 0
+        && let Some(v) = bundle["entry"].as_array_mut()
+    {
+        v.push(
+            json!({"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "information",
+            "code": "suppressed", "diagnostics": format!("{skipped} record(s) are erased or not covered by consent")}]},
+            "search": {"mode": "outcome"}}),
+        );
     }
     Ok(fhir_json(StatusCode::OK, &bundle))
 }

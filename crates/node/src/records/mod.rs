@@ -511,6 +511,7 @@ impl Custody {
 
     /// Reads a version wherever it is held: here, or at its custodian through a signed
     /// node-to-node request. The caller has already checked consent.
+    #[allow(clippy::too_many_arguments)]
     pub async fn read(
         &self,
         actor: &Actor,
