@@ -1,7 +1,8 @@
 //! The access decision every node applies on every read and every search result.
 //!
 //! In order:
-//! 1. the custodian organisation reads its own records;
+//! 1. the custodian organisation's staff (practitioners, admins, services) read its own
+//!    records — a patient registered with the organisation is not staff;
 //! 2. a patient reads their own records;
 //! 3. directory resources (no patient: Practitioner, Organization) are readable by members;
 //! 4. an active, unexpired consent of the patient whose grantee, scope and purpose match;
@@ -46,7 +47,11 @@ pub enum Denial {
 }
 
 pub fn decide(state: &dyn StateRead, req: &AccessRequest<'_>, now: TimestampMs) -> Result<Basis, Denial> {
-    if req.reader_org == req.custodian {
+    let staff = matches!(
+        req.reader_kind,
+        MemberKind::Practitioner | MemberKind::Admin | MemberKind::Service
+    );
+    if staff && req.reader_org == req.custodian {
         return Ok(Basis::Custodian);
     }
     let Some(patient) = req.patient else {
