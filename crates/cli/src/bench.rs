@@ -66,6 +66,11 @@ pub struct BenchArgs {
     /// Also print the figures as one JSON line.
     #[arg(long)]
     pub json: bool,
+    /// Benchmark the FHIR records exchange on a four-validator network instead: creates
+    /// per second and consented cross-organisation reads per second (`--signers` is the
+    /// number of concurrent clients, `--step-seconds` the length of each phase).
+    #[arg(long)]
+    pub fhir: bool,
 }
 
 /// [`BenchArgs`] with the mode's defaults filled in.
@@ -221,6 +226,14 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub fn run(args: BenchArgs) -> Result<()> {
     anyhow::ensure!((1..=16).contains(&args.validators), "--validators must be 1 to 16");
     let network = args.validators > 1;
+    if args.fhir {
+        let resolved = Resolved {
+            signers: args.signers.unwrap_or(64),
+            batch: 1,
+            args: &args,
+        };
+        return crate::bench_fhir::run(&resolved);
+    }
     let resolved = Resolved {
         signers: args.signers.unwrap_or(if network { 128 } else { 64 }),
         batch: args.batch.unwrap_or(if network { 250 } else { 1000 }),

@@ -1,0 +1,459 @@
+//! `bench --fhir`: the records exchange on a local four-validator network.
+//!
+//! Four `medledger node` processes (Hospital A, Clinic B, Pharmacy C, Insurer D) run BFT
+//! consensus over loopback. The bench registers a practitioner at A and one at B, and a
+//! patient who consents to B reading Observations. Then, each phase for `--step-seconds`
+//! with `--concurrency` clients:
+//!
+//! 1. **creates**: A's practitioner posts Observations to A's node; each answer comes after
+//!    the resource is validated, encrypted, stored (fsync), anchored in a committed block
+//!    and audited;
+//! 2. **consented cross-organisation reads**: B's practitioner reads those Observations
+//!    from B's node; each read checks consent at B, fetches from A with a signed request
+//!    (A re-checks consent, re-wraps the data key with HPKE), checks the ledger hash,
+//!    decrypts and audits durably before answering.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use medledger_crypto::Keypair;
+use medledger_ledger::Payload;
+use medledger_ledger::consent::grant::ConsentGrant;
+use medledger_ledger::consent::{ConsentScope, Grantee, Purpose};
+use medledger_ledger::identity::MemberKind;
+use medledger_ledger::identity::register_member::RegisterMember;
+use medledger_node::home::{InitOptions, default_orgs, init_network, read_key};
+use medledger_types::codec::Encode;
+use medledger_types::{ChainId, MemberId, Nonce, OrgId, TimestampMs, Tx};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use crate::bench::{Resolved, cpu_seconds_of};
+use crate::run;
+
+fn consecutive_free_ports(n: u16) -> Result<u16> {
+    for attempt in 0..200u32 {
+        let base = 20_000 + ((std::process::id().wrapping_mul(7919) + attempt * 613) % 30_000) as u16;
+        if (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return Ok(base);
+        }
+    }
+    bail!("no {n} consecutive free ports on 127.0.0.1")
+}
+
+struct Client {
+    http: reqwest::Client,
+    chain: ChainId,
+}
+
+impl Client {
+    async fn submit(&self, url: &str, key: &Keypair, payload: Payload) -> Result<()> {
+        let k = hex::encode(medledger_ledger::keys::nonce(&key.public()));
+        let v: Value = self
+            .http
+            .get(format!("{url}/v1/state/{k}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let nonce = v["value"]
+            .as_str()
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0);
+        let tx = key.sign_tx(Tx {
+            chain_id: self.chain.clone(),
+            signer: key.public(),
+            nonce: Nonce(nonce),
+            kind: payload.kind(),
+            body: payload.body(),
+        });
+        let a: Value = self
+            .http
+            .post(format!("{url}/v1/tx?wait=true"))
+            .header("content-type", "application/octet-stream")
+            .body(tx.encode())
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(a["outcome"] == 0, "transaction failed: {a}");
+        Ok(())
+    }
+
+    async fn token(&self, url: &str, key: &Keypair, client_id: &str, scope: &str) -> Result<String> {
+        let aud = format!("{url}/auth/token");
+        let assertion = crate::token::client_assertion(key, client_id, &aud);
+        let form = serde_urlencoded::to_string([
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+            ("scope", scope),
+        ])?;
+        let v: Value = self
+            .http
+            .post(&aud)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await?
+            .json()
+            .await?;
+        v["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("no token: {v}"))
+    }
+}
+
+/// Latencies (ms) and counts of one phase.
+struct Phase {
+    ok: u64,
+    failed: u64,
+    seconds: f64,
+    p50: f64,
+    p99: f64,
+    cpu_seconds: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn phase<F, Fut>(seconds: u64, concurrency: usize, pids: &[u32], label: &str, op: F) -> Phase
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let counter = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let cpu0: f64 = pids.iter().map(|p| cpu_seconds_of(&p.to_string())).sum();
+    let t0 = Instant::now();
+    let bar = indicatif::ProgressBar::new(seconds);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!("{label:>28} {{bar:30}} {{pos}}/{{len}} s"))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (op, counter, failed) = (op.clone(), counter.clone(), failed.clone());
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let t = Instant::now();
+                if op(n).await {
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            lat
+        });
+    }
+    let ticker = {
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            while Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                bar.inc(1);
+            }
+        })
+    };
+    let mut all = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        all.extend(r.unwrap_or_default());
+    }
+    ticker.abort();
+    bar.finish_and_clear();
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu1: f64 = pids.iter().map(|p| cpu_seconds_of(&p.to_string())).sum();
+    all.sort_by(f64::total_cmp);
+    Phase {
+        ok: all.len() as u64,
+        failed: failed.load(Ordering::Relaxed),
+        seconds: elapsed,
+        p50: percentile(&all, 0.50),
+        p99: percentile(&all, 0.99),
+        cpu_seconds: cpu1 - cpu0,
+    }
+}
+
+pub fn run(args: &Resolved<'_>) -> Result<()> {
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("medledger-bench-fhir-{}", std::process::id())));
+    anyhow::ensure!(
+        !dir.join("net").exists(),
+        "{} already holds a network; pick another --dir",
+        dir.display()
+    );
+    std::fs::create_dir_all(&dir)?;
+    let out = dir.join("net");
+    let base = consecutive_free_ports(8)?;
+    let init = init_network(
+        &out,
+        &InitOptions {
+            chain_id: ChainId::new("medledger-bench-fhir")?,
+            validators: 4,
+            orgs: default_orgs(4),
+            base_api_port: base,
+            base_p2p_port: base + 4,
+            genesis_time: medledger_node::node::now_ms(),
+        },
+    )?;
+    let concurrency = args.signers.clamp(1, 1024);
+    let seconds = args.step_seconds;
+    let rt = run::runtime()?;
+    let result = rt.block_on(drive(&out, &init.node_homes, concurrency, seconds));
+    if args.dir.is_none() && result.is_ok() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let (creates, reads) = result?;
+    println!(
+        "medledger bench --fhir: 4 validators (separate processes, BFT over loopback TCP), {concurrency} concurrent clients, {seconds} s per phase"
+    );
+    println!(
+        "  {:<42} {:>9} {:>7} {:>9} {:>9} {:>11}",
+        "phase", "per sec", "failed", "p50 ms", "p99 ms", "CPU-ms/op"
+    );
+    for (name, p) in [
+        ("FHIR create (encrypt, store, anchor, audit)", &creates),
+        ("consented cross-org read (B reads A's)", &reads),
+    ] {
+        println!(
+            "  {:<42} {:>9.0} {:>7} {:>9.1} {:>9.1} {:>11.2}",
+            name,
+            p.ok as f64 / p.seconds,
+            p.failed,
+            p.p50,
+            p.p99,
+            p.cpu_seconds * 1000.0 / p.ok.max(1) as f64
+        );
+    }
+    println!("  (CPU-ms/op counts all four node processes; the load generator shares the same cores)");
+    if args.json {
+        println!(
+            "{}",
+            json!({"creates_per_sec": creates.ok as f64 / creates.seconds, "create_p50_ms": creates.p50, "create_p99_ms": creates.p99,
+                   "reads_per_sec": reads.ok as f64 / reads.seconds, "read_p50_ms": reads.p50, "read_p99_ms": reads.p99})
+        );
+    }
+    Ok(())
+}
+
+async fn drive(out: &Path, homes: &[std::path::PathBuf], concurrency: usize, seconds: u64) -> Result<(Phase, Phase)> {
+    let exe = std::env::current_exe()?;
+    let mut children: Vec<Child> = Vec::new();
+    let mut urls = Vec::new();
+    for (i, home) in homes.iter().enumerate() {
+        let log = std::fs::File::create(home.join("node.log"))?;
+        children.push(
+            Command::new(&exe)
+                .args(["node", "--home"])
+                .arg(home)
+                .env(
+                    "MEDLEDGER_LOG",
+                    std::env::var("MEDLEDGER_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .stdout(Stdio::null())
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()?,
+        );
+        let config = medledger_node::Home::load(home)?.config;
+        urls.push(format!("http://{}", config.api.listen));
+        let _ = i;
+    }
+    let pids: Vec<u32> = children.iter().filter_map(Child::id).collect();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let genesis = medledger_node::home::read_genesis(&out.join("genesis.json"))?;
+    let c = Client {
+        http: http.clone(),
+        chain: genesis.chain_id.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let ok = http
+            .get(format!("{}/v1/status", urls[0]))
+            .send()
+            .await
+            .ok()
+            .map(|r| r.status().is_success())
+            .unwrap_or(false);
+        let h = if ok {
+            http.get(format!("{}/v1/status", urls[0]))
+                .send()
+                .await?
+                .json::<Value>()
+                .await?["height"]
+                .as_u64()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        if h >= 1 {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the network did not start within 120 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("network up; registering members…");
+    let admin = |org: &str| read_key(&out.join(format!("admins/{org}.json")));
+    let reg = async |url: &str, org: &str, member: &str, kind: MemberKind| -> Result<Keypair> {
+        let key = Keypair::generate(&mut rand::rngs::OsRng);
+        c.submit(
+            url,
+            &admin(org)?,
+            Payload::RegisterMember(RegisterMember {
+                org: OrgId::new(org)?,
+                member: MemberId::new(member)?,
+                kind,
+                public_key: key.public(),
+            }),
+        )
+        .await?;
+        Ok(key)
+    };
+    let dr_a = reg(&urls[0], "hospital-a", "dr-a", MemberKind::Practitioner).await?;
+    let dr_b = reg(&urls[1], "clinic-b", "dr-b", MemberKind::Practitioner).await?;
+    let ta = c.token(&urls[0], &dr_a, "hospital-a/dr-a", "user/*.cruds").await?;
+    let tb = c.token(&urls[1], &dr_b, "clinic-b/dr-b", "user/*.rs").await?;
+    let pr: Value = http
+        .post(format!("{}/fhir/Patient", urls[0]))
+        .bearer_auth(&ta)
+        .header("content-type", "application/fhir+json")
+        .body(json!({"resourceType": "Patient", "gender": "female", "birthDate": "1970-01-01"}).to_string())
+        .send()
+        .await?
+        .json()
+        .await?;
+    let pid = pr["id"].as_str().context("patient create failed")?.to_string();
+    let patient_key = reg(&urls[0], "hospital-a", &pid, MemberKind::Patient).await?;
+    c.submit(
+        &urls[0],
+        &patient_key,
+        Payload::ConsentGrant(ConsentGrant {
+            consent_id: "bench".into(),
+            patient: pid.clone(),
+            grantee: Grantee::Org(OrgId::new("clinic-b")?),
+            scope: ConsentScope::Types(vec!["Observation".into()]),
+            purposes: vec![Purpose::Treatment],
+            expires: Some(TimestampMs(medledger_node::node::now_ms().0 + 86_400_000)),
+        }),
+    )
+    .await?;
+
+    let created: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let body = json!({
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        "subject": {"reference": format!("Patient/{pid}")},
+        "effectiveDateTime": "2024-03-05T10:00:00Z",
+        "valueQuantity": {"value": 72, "unit": "beats/minute", "system": "http://unitsofmeasure.org", "code": "/min"}
+    })
+    .to_string();
+    let creates = {
+        let (http, url, ta, created, body) = (http.clone(), urls[0].clone(), ta.clone(), created.clone(), body.clone());
+        phase(seconds, concurrency, &pids, "FHIR creates at A", move |_| {
+            let (http, url, ta, created, body) = (http.clone(), url.clone(), ta.clone(), created.clone(), body.clone());
+            async move {
+                let Ok(r) = http
+                    .post(format!("{url}/fhir/Observation"))
+                    .bearer_auth(&ta)
+                    .header("content-type", "application/fhir+json")
+                    .body(body)
+                    .send()
+                    .await
+                else {
+                    return false;
+                };
+                if r.status() != 201 {
+                    return false;
+                }
+                let Ok(v) = r.json::<Value>().await else { return false };
+                if let Some(id) = v["id"].as_str() {
+                    created.lock().unwrap_or_else(|p| p.into_inner()).push(id.to_string());
+                }
+                true
+            }
+        })
+        .await
+    };
+    let ids: Arc<Vec<String>> = Arc::new(created.lock().unwrap_or_else(|p| p.into_inner()).clone());
+    anyhow::ensure!(
+        !ids.is_empty(),
+        "no create succeeded; see the node logs in {}",
+        out.display()
+    );
+    // Let B's node see the last anchors before reading.
+    let target: u64 = http
+        .get(format!("{}/v1/status", urls[0]))
+        .send()
+        .await?
+        .json::<Value>()
+        .await?["height"]
+        .as_u64()
+        .unwrap_or(0);
+    loop {
+        let h = http
+            .get(format!("{}/v1/status", urls[1]))
+            .send()
+            .await?
+            .json::<Value>()
+            .await?["height"]
+            .as_u64()
+            .unwrap_or(0);
+        if h >= target {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reads = {
+        let (http, url, tb, ids) = (http.clone(), urls[1].clone(), tb.clone(), ids.clone());
+        phase(seconds, concurrency, &pids, "consented reads at B", move |n| {
+            let (http, url, tb, ids) = (http.clone(), url.clone(), tb.clone(), ids.clone());
+            async move {
+                let id = &ids[(n as usize).wrapping_mul(2_654_435_761) % ids.len()];
+                match http
+                    .get(format!("{url}/fhir/Observation/{id}"))
+                    .bearer_auth(&tb)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                }
+            }
+        })
+        .await
+    };
+    for ch in children.iter_mut() {
+        if let Some(pid) = ch.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+    for ch in children.iter_mut() {
+        let _ = tokio::time::timeout(Duration::from_secs(30), ch.wait()).await;
+    }
+    Ok((creates, reads))
+}
