@@ -375,17 +375,27 @@ async fn drive(out: &Path, homes: &[std::path::PathBuf], concurrency: usize, sec
         phase(seconds, concurrency, &pids, "FHIR creates at A", move |_| {
             let (http, url, ta, created, body) = (http.clone(), url.clone(), ta.clone(), created.clone(), body.clone());
             async move {
-                let Ok(r) = http
+                let r = match http
                     .post(format!("{url}/fhir/Observation"))
                     .bearer_auth(&ta)
                     .header("content-type", "application/fhir+json")
                     .body(body)
                     .send()
                     .await
-                else {
-                    return false;
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("create failed: {e}");
+                        return false;
+                    }
                 };
                 if r.status() != 201 {
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    eprintln!(
+                        "create failed: {status}: {}",
+                        text.chars().take(300).collect::<String>()
+                    );
                     return false;
                 }
                 let Ok(v) = r.json::<Value>().await else { return false };

@@ -138,6 +138,10 @@ pub fn run(args: DevArgs) -> Result<()> {
                 home.config.p2p.listen,
                 logs.join(format!("{}.log", home.config.moniker)).display()
             );
+            match &home.service {
+                Some(s) => println!("        FHIR: http://{}/fhir   ({})", home.config.api.listen, s.org),
+                None => println!("        FHIR: off (this network predates record custody; --reset makes a new one)"),
+            }
         }
         println!("  home:       {}", dir.display());
         println!("  admin keys: {}", dir.join("admins").display());
@@ -148,6 +152,10 @@ pub fn run(args: DevArgs) -> Result<()> {
             "        medledger tx register-member --node http://{api} --key {} --org hospital-a --member dr-0001 --kind practitioner --new-key",
             dir.join("admins/hospital-a.json").display()
         );
+        println!(
+            "        medledger token --node http://{api} --key dr-0001.json --client-id hospital-a/dr-0001 --scope 'user/*.cruds'"
+        );
+        println!("        (then FHIR with `Authorization: Bearer <token>`; see docs/fhir.md)");
         println!("  stop: Ctrl-C (start again to resume the same chain; --reset for a new one)");
         println!();
 

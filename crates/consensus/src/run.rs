@@ -246,8 +246,19 @@ async fn forward_loop(node: Node, peers: Vec<String>) {
                 let peer = peer.clone();
                 let count = chunk.len();
                 sends.spawn(async move {
-                    if let Err(e) = req.send().await.and_then(|r| r.error_for_status()) {
-                        warn!(peer = %peer, "forwarding {count} transactions failed: {e}");
+                    match req.send().await {
+                        Err(e) => warn!(peer = %peer, "forwarding {count} transactions failed: {e}"),
+                        Ok(r) if !r.status().is_success() => {
+                            let status = r.status();
+                            let body: serde_json::Value = r.json().await.unwrap_or_default();
+                            let reason = body["first_error"]["error"]["message"]
+                                .as_str()
+                                .or(body["error"]["message"].as_str())
+                                .unwrap_or("")
+                                .to_string();
+                            warn!(peer = %peer, %status, "forwarding {count} transactions failed: {reason}");
+                        }
+                        Ok(_) => {}
                     }
                 });
             }

@@ -1,11 +1,20 @@
-//! Cryptography for medledger: Ed25519 (RFC 8032) signing, single and batch verification;
-//! AES-256-GCM envelopes ([`envelope`]); HPKE key wrapping ([`wrap`]); compact JWS ([`jws`]).
+//! Cryptography for medledger.
+//!
+//! - Ed25519 (RFC 8032) signing, single and batch verification (this module).
+//! - [`envelope`]: AES-256-GCM envelopes, one fresh data key per record version.
+//! - [`wrap`]: HPKE (RFC 9180) wrapping of a data key to an organisation's X25519 key.
+//! - [`jws`]: compact JWS (RFC 7515) with EdDSA (RFC 8037), for SMART client assertions
+//!   and signed node-to-node requests.
 //!
 //! Verification uses the strict rules of `ed25519-dalek` (canonical `S`, no small-order
 //! keys on the single path), so one signature has one encoding. Batch verification is
 //! all-or-nothing: when a batch fails, [`verify_each`] tells which entries are bad.
 //!
-//! Key generation takes its randomness from the caller, so the crate stays pure.
+//! Ed25519 key generation takes its randomness from the caller. Data keys, encryption key
+//! pairs, nonces and HPKE ephemeral keys come from the operating system, so they belong
+//! at the node's edge, never in the ledger's deterministic `apply`. Secret keys are wiped
+//! from memory when dropped and never printed, and every decoder here refuses hostile
+//! input with an error, never a panic.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
@@ -17,6 +26,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use medledger_types::{PublicKey, Signature, SignedTx, Tx};
 use rand_core::CryptoRngCore;
 use thiserror::Error;
+use zeroize::Zeroize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CryptoError {
@@ -30,6 +40,8 @@ pub enum CryptoError {
     Decrypt,
     #[error("an X25519 public key must be 32 bytes of hex")]
     BadEncryptionKey,
+    #[error("X25519 public key is of small order: nothing can be encrypted to it")]
+    WeakEncryptionKey,
 }
 
 /// An Ed25519 key pair. The secret never leaves this type except through
@@ -56,16 +68,10 @@ impl Keypair {
 
     pub fn from_secret_hex(s: &str) -> Result<Keypair, CryptoError> {
         let mut seed = [0u8; 32];
-        let raw = s.trim().as_bytes();
-        if raw.len() != 64 {
-            return Err(CryptoError::BadSecretKey);
-        }
-        for (i, chunk) in raw.chunks(2).enumerate() {
-            let hi = hex_val(chunk[0]).ok_or(CryptoError::BadSecretKey)?;
-            let lo = hex_val(chunk[1]).ok_or(CryptoError::BadSecretKey)?;
-            seed[i] = (hi << 4) | lo;
-        }
-        Ok(Keypair::from_seed(seed))
+        hex::decode_to_slice(s.trim(), &mut seed).map_err(|_| CryptoError::BadSecretKey)?;
+        let key = Keypair::from_seed(seed);
+        seed.zeroize();
+        Ok(key)
     }
 
     /// The 32-byte secret seed (for deriving the node's libp2p identity from the same key).
@@ -89,15 +95,6 @@ impl Keypair {
     pub fn sign_tx(&self, tx: Tx) -> SignedTx {
         let signature = self.sign(&tx.sign_bytes());
         SignedTx { tx, signature }
-    }
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 

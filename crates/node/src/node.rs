@@ -334,6 +334,15 @@ impl Node {
         body: Vec<u8>,
     ) -> Result<Accepted, SubmitError> {
         let inner = &self.inner;
+        if body.len() > medledger_types::tx::MAX_TX_BODY {
+            return Err(SubmitError::Rejected(Rejection::MalformedBody(
+                medledger_types::DecodeError::TooLong {
+                    what: "tx body",
+                    len: body.len(),
+                    max: medledger_types::tx::MAX_TX_BODY,
+                },
+            )));
+        }
         let reader = inner.store.reader().map_err(|_| SubmitError::ShuttingDown)?;
         let mut mempool = lock(&inner.mempool);
         let nonce = mempool.next_nonce(&reader, &signer.public());

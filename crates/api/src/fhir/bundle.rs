@@ -3,7 +3,7 @@
 //! A transaction is all or nothing: every entry is checked (ids assigned, `urn:uuid:`
 //! fullUrls and `Type?identifier=system|value` conditional references resolved,
 //! `ifNoneExist` honoured, each resource validated) before anything is written, and then
-//! all its versions are anchored in one ledger transaction (up to 1,024 entries; larger
+//! all its versions are anchored in one ledger transaction (about 400 entries fit; larger
 //! Bundles are anchored in consecutive transactions). A batch runs each entry on its own.
 //! This is how Synthea's hospital, practitioner and patient Bundles load.
 

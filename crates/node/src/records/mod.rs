@@ -103,14 +103,39 @@ pub struct Erased {
 }
 
 /// Anchors that go into one ledger transaction together (one write, or a whole
-/// transaction Bundle of up to [`MAX_ANCHORS`]).
+/// transaction Bundle that fits in [`MAX_BODY`]).
 struct AnchorJob {
     anchors: Vec<medledger_ledger::records::anchor::Anchor>,
     done: tokio::sync::oneshot::Sender<Result<Anchored, CustodyError>>,
 }
 
-/// Most anchors in one `records.anchor` transaction.
-pub const MAX_ANCHORS: usize = 1024;
+/// Most body bytes of one transaction the node signs: under the protocol's
+/// `MAX_TX_BODY`, so that every validator decodes it (about 400 anchors or 350 audit
+/// entries).
+pub const MAX_BODY: usize = 60 * 1024;
+
+fn anchor_len(a: &medledger_ledger::records::anchor::Anchor) -> usize {
+    medledger_types::codec::Encode::encode(a).len()
+}
+
+/// Splits items into consecutive runs whose encodings fit in [`MAX_BODY`] together.
+fn fit<T>(items: &[T], len: impl Fn(&T) -> usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let n = len(item);
+        if i > start && bytes + n > MAX_BODY - 128 {
+            out.push(start..i);
+            start = i;
+            bytes = 0;
+        }
+        bytes += n;
+    }
+    if start < items.len() {
+        out.push(start..items.len());
+    }
+    out
+}
 
 /// The custody service of one node; cheap to clone.
 #[derive(Clone)]
@@ -326,7 +351,8 @@ impl Custody {
     }
 
     /// Encrypts and stores several versions, then anchors them together: in one ledger
-    /// transaction when there are at most [`MAX_ANCHORS`].
+    /// transaction when their anchors fit in [`MAX_BODY`] (about 400), otherwise in
+    /// consecutive ones.
     pub async fn store_versions(&self, versions: Vec<NewVersion>) -> Vec<Result<Anchored, CustodyError>> {
         let sealed = futures::future::join_all(versions.iter().map(|v| self.seal_and_keep(v))).await;
         let mut results: Vec<Result<Anchored, CustodyError>> = Vec::with_capacity(versions.len());
@@ -340,7 +366,8 @@ impl Custody {
                 Err(e) => results.push(Err(e)),
             }
         }
-        for chunk in ready.chunks(MAX_ANCHORS) {
+        for range in fit(&ready, |(_, a)| anchor_len(a)) {
+            let chunk = &ready[range];
             let (done, rx) = tokio::sync::oneshot::channel();
             let job = AnchorJob {
                 anchors: chunk.iter().map(|(_, a)| a.clone()).collect(),
@@ -710,15 +737,15 @@ impl Custody {
                     None => return,
                 },
             };
-            let mut count = first.anchors.len();
+            let mut bytes: usize = first.anchors.iter().map(anchor_len).sum();
             let mut jobs = vec![first];
             // Gather what arrives within a few milliseconds into one transaction; a job
             // is never split, so a Bundle's anchors stay together.
             let deadline = tokio::time::Instant::now() + Duration::from_millis(5);
-            while count < MAX_ANCHORS {
+            while bytes < MAX_BODY - 128 {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(j)) if count + j.anchors.len() <= MAX_ANCHORS => {
-                        count += j.anchors.len();
+                    Ok(Some(j)) if bytes + j.anchors.iter().map(anchor_len).sum::<usize>() <= MAX_BODY - 128 => {
+                        bytes += j.anchors.iter().map(anchor_len).sum::<usize>();
                         jobs.push(j);
                     }
                     Ok(Some(j)) => {
@@ -786,7 +813,14 @@ impl Custody {
                 .await;
             }
             let pending = match self.inner.journal.pending_audit(2048) {
-                Ok(p) => p,
+                Ok(mut p) => {
+                    let first = fit(&p, |e| medledger_types::codec::Encode::encode(e).len())
+                        .into_iter()
+                        .next()
+                        .unwrap_or(0..0);
+                    p.truncate(first.end);
+                    p
+                }
                 Err(e) => {
                     warn!("cannot read the audit journal: {e}");
                     tokio::time::sleep(Duration::from_secs(1)).await;
