@@ -52,7 +52,7 @@ pub struct Caller {
 #[derive(Default)]
 pub struct Tokens {
     live: Mutex<HashMap<String, Caller>>,
-    seen_jti: Mutex<HashMap<String, u64>>,
+    seen_jti: Mutex<medledger_node::records::replay::ReplayCache>,
 }
 
 fn now_s() -> u64 {
@@ -209,8 +209,7 @@ fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
     }
     {
         let mut seen = app.tokens.seen_jti.lock().unwrap_or_else(|p| p.into_inner());
-        seen.retain(|_, exp| *exp > now);
-        if seen.insert(format!("{client_id}|{}", c.jti), c.exp).is_some() {
+        if !seen.first_use(format!("{client_id}|{}", c.jti), c.exp, now) {
             return Err(OAuthError::new(
                 "invalid_client",
                 "this assertion (jti) was already used",

@@ -18,6 +18,7 @@
 pub mod blobs;
 pub mod index;
 pub mod journal;
+pub mod replay;
 mod transfer;
 
 use std::collections::{BTreeMap, HashMap};
@@ -158,7 +159,10 @@ struct Inner {
     /// Highest version reserved per record and not yet anchored.
     reserved: Mutex<HashMap<(String, String), u64>>,
     /// Node-request ids seen, with their expiry (replay protection).
-    seen_requests: Mutex<HashMap<String, u64>>,
+    seen_requests: Mutex<replay::ReplayCache>,
+    /// Data keys already re-wrapped to a reader organisation's key, by version and key:
+    /// the same wrap serves every later read (HPKE costs two X25519 operations).
+    rewrapped: Mutex<HashMap<(String, String, u64, String), Vec<u8>>>,
     /// Test mode: serve altered ciphertext to other nodes.
     tamper: bool,
     /// The height the index has absorbed (`None` until it caught up at start).
@@ -221,7 +225,8 @@ impl Custody {
                 http,
                 peers_by_org,
                 reserved: Mutex::new(HashMap::new()),
-                seen_requests: Mutex::new(HashMap::new()),
+                seen_requests: Mutex::new(replay::ReplayCache::default()),
+                rewrapped: Mutex::new(HashMap::new()),
                 tamper: std::env::var("MEDLEDGER_TEST_TAMPER_CUSTODY").is_ok_and(|v| v == "1"),
                 indexed: tokio::sync::watch::channel(None).0,
             }),

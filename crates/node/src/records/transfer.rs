@@ -32,6 +32,8 @@ const MAX_REQUEST: usize = 8 * 1024;
 /// How far in the future a request may expire.
 const MAX_LIFETIME_SECS: u64 = 120;
 const REWRAP_INFO: &[u8] = b"medledger/rewrap/v1";
+/// Most re-wrapped keys remembered (about 200 bytes each).
+const REWRAP_CACHE: usize = 100_000;
 
 /// The custodian's answer.
 #[derive(Serialize, Deserialize)]
@@ -197,12 +199,8 @@ impl Custody {
         if c.exp <= now || c.exp > now + MAX_LIFETIME_SECS {
             return Err(CustodyError::Denied("request expired or lives too long".into()));
         }
-        {
-            let mut seen = lock(&self.inner.seen_requests);
-            seen.retain(|_, exp| *exp > now);
-            if seen.insert(format!("{}|{}", c.iss, c.jti), c.exp).is_some() {
-                return Err(CustodyError::Denied("request replayed".into()));
-            }
+        if !lock(&self.inner.seen_requests).first_use(format!("{}|{}", c.iss, c.jti), c.exp, now) {
+            return Err(CustodyError::Denied("request replayed".into()));
         }
         let (reader_org, reader_member) =
             split_member(&c.sub).ok_or_else(|| CustodyError::BadRequest("malformed reader".into()))?;
@@ -246,12 +244,30 @@ impl Custody {
             .parse()
             .map_err(|_| CustodyError::BadRequest("malformed encryption key".into()))?;
         let (mut sealed, key) = self.local_ciphertext(&c.resource_type, &c.id, c.version).await?;
-        let wrapped = wrap::wrap_key(
-            &enc,
-            &key,
-            REWRAP_INFO,
-            &rewrap_aad(&c.resource_type, &c.id, c.version, &reader_org),
+        let cache_key = (
+            c.resource_type.clone(),
+            c.id.clone(),
+            c.version,
+            format!("{reader_org}|{enc}"),
         );
+        let cached = lock(&self.inner.rewrapped).get(&cache_key).cloned();
+        let wrapped = match cached {
+            Some(w) => w,
+            None => {
+                let w = wrap::wrap_key(
+                    &enc,
+                    &key,
+                    REWRAP_INFO,
+                    &rewrap_aad(&c.resource_type, &c.id, c.version, &reader_org),
+                );
+                let mut cache = lock(&self.inner.rewrapped);
+                if cache.len() >= REWRAP_CACHE {
+                    cache.clear();
+                }
+                cache.insert(cache_key, w.clone());
+                w
+            }
+        };
         if self.inner.tamper
             && let Some(b) = sealed.last_mut()
         {
