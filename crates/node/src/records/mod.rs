@@ -138,6 +138,9 @@ fn fit<T>(items: &[T], len: impl Fn(&T) -> usize) -> Vec<std::ops::Range<usize>>
     out
 }
 
+/// (type, id, version, reader organisation and key) of a re-wrapped data key.
+type RewrapKey = (String, String, u64, String);
+
 /// The custody service of one node; cheap to clone.
 #[derive(Clone)]
 pub struct Custody {
@@ -162,7 +165,7 @@ struct Inner {
     seen_requests: Mutex<replay::ReplayCache>,
     /// Data keys already re-wrapped to a reader organisation's key, by version and key:
     /// the same wrap serves every later read (HPKE costs two X25519 operations).
-    rewrapped: Mutex<HashMap<(String, String, u64, String), Vec<u8>>>,
+    rewrapped: Mutex<HashMap<RewrapKey, Vec<u8>>>,
     /// Test mode: serve altered ciphertext to other nodes.
     tamper: bool,
     /// The height the index has absorbed (`None` until it caught up at start).
