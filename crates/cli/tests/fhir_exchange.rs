@@ -26,6 +26,12 @@ const T: Duration = Duration::from_secs(120);
 const A: usize = 0; // hospital-a
 const B: usize = 1; // clinic-b
 
+/// A rendered ledger consent is itself valid FHIR R4.
+fn app_validates_consent(c: &Value) {
+    let v = medledger_fhir::Validator::new().unwrap();
+    v.validate(c).unwrap_or_else(|e| panic!("{e}: {:?}", e.issues()));
+}
+
 fn marker() -> String {
     let mut b = [0u8; 8];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
@@ -555,6 +561,28 @@ async fn records_exchange_end_to_end() {
     // Node B decides on its own copy of the ledger: wait until it has the block.
     let h = net.height(A).await.unwrap();
     net.wait_height(B, h, T).await;
+    // The patient sees the consent as a FHIR Consent resource.
+    let tp0 = token(&net, A, &pat, "patient/*.rs").await;
+    let consents = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Consent?patient={pid}"),
+        Some(&tp0),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(consents.status, 200, "{}", consents.text);
+    let c1 = &consents.body["entry"][0]["resource"];
+    assert_eq!(c1["id"], "ledger-c1", "{}", consents.text);
+    assert_eq!(c1["status"], "active");
+    assert_eq!(
+        c1["provision"]["actor"][0]["reference"]["identifier"]["value"],
+        "clinic-b"
+    );
+    assert_eq!(c1["provision"]["class"][1]["code"], "Patient");
+    app_validates_consent(c1);
 
     let ok = fhir(&net, B, "GET", &format!("/Observation/{oid}"), Some(&tb), None, &[]).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
@@ -634,6 +662,23 @@ async fn records_exchange_end_to_end() {
     net.wait_height(B, h, T).await;
     let after = fhir(&net, B, "GET", &format!("/Observation/{oid}"), Some(&tb), None, &[]).await;
     assert_eq!(after.status, 403, "{}", after.text);
+    let tp1 = token(&net, A, &pat, "patient/*.rs").await;
+    let consents = fhir(
+        &net,
+        A,
+        "GET",
+        &format!("/Consent?patient={pid}"),
+        Some(&tp1),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        consents.body["entry"].as_array().map_or(0, Vec::len),
+        0,
+        "{}",
+        consents.text
+    );
 
     // --- Audit that survives SIGKILL: answered, then killed at once.
     let read = fhir(
