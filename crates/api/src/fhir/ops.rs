@@ -179,21 +179,29 @@ pub async fn search_page(
     Ok(bundle)
 }
 
-/// The patient's access log from the ledger: who looked at their records, each entry
-/// with a receipt proving its inclusion. Shown to the patient and to organisations'
-/// admins and services (auditors); not to practitioners.
-fn access_log(app: &AppState, ctx: &Ctx, patient: &str, base: &str) -> Result<Vec<Value>, FhirError> {
+/// What the ledger says about a patient (access log, consents) is shown to the patient
+/// and to organisations' admins and services (auditors), not to practitioners.
+fn patient_or_auditor(ctx: &Ctx, patient: &str, what: &str) -> Result<(), FhirError> {
     let actor = &ctx.caller.actor;
     let allowed = match actor.kind {
         MemberKind::Patient => actor.member.as_str() == patient,
         MemberKind::Admin | MemberKind::Service => true,
         _ => false,
     };
-    if !allowed {
-        return Err(FhirError::forbidden(
-            "a patient's access log is shown to the patient and to organisation auditors",
-        ));
+    if allowed {
+        Ok(())
+    } else {
+        Err(FhirError::forbidden(format!(
+            "a patient's {what}: shown only to the patient and to organisation auditors"
+        )))
     }
+}
+
+/// The patient's access log from the ledger: who looked at their records, each entry
+/// with a receipt proving its inclusion. Shown to the patient and to organisations'
+/// admins and services (auditors); not to practitioners.
+fn access_log(app: &AppState, ctx: &Ctx, patient: &str, base: &str) -> Result<Vec<Value>, FhirError> {
+    patient_or_auditor(ctx, patient, "access log")?;
     let custody = app.custody()?;
     let mut out = Vec::new();
     for a in custody.audits_of_patient(patient) {
@@ -212,17 +220,7 @@ fn access_log(app: &AppState, ctx: &Ctx, patient: &str, base: &str) -> Result<Ve
 /// Shown to the patient and to organisation auditors, like the access log.
 fn ledger_consents(app: &AppState, ctx: &Ctx, patient: &str, base: &str) -> Result<Vec<Value>, FhirError> {
     use medledger_ledger::consent::{ConsentScope, Grantee};
-    let actor = &ctx.caller.actor;
-    let allowed = match actor.kind {
-        MemberKind::Patient => actor.member.as_str() == patient,
-        MemberKind::Admin | MemberKind::Service => true,
-        _ => false,
-    };
-    if !allowed {
-        return Err(FhirError::forbidden(
-            "a patient's consents are shown to the patient and to organisation auditors",
-        ));
-    }
+    patient_or_auditor(ctx, patient, "consents")?;
     let state = app.node.store().reader().map_err(|_| {
         FhirError::new(
             StatusCode::SERVICE_UNAVAILABLE,
