@@ -178,6 +178,11 @@ impl Running {
         // made before service keys existed serves the ledger API without it.
         let custody = medledger_node::records::Custody::open(self.node.clone(), &self.home)
             .map_err(|e| anyhow::anyhow!("opening record custody: {e}"))?;
+        if let Some(c) = &custody {
+            c.check_storage()
+                .await
+                .map_err(|e| anyhow::anyhow!("opening record custody: {e}"))?;
+        }
         match &custody {
             Some(c) => {
                 c.start();

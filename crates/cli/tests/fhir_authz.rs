@@ -2,6 +2,10 @@
 //! on a two-organisation network (Hospital A holds the records; Clinic B reads them
 //! through its own node). Every denial must show up, attributed, in the patient's access
 //! log on the ledger.
+//!
+//! Hospital A keeps its encrypted records in an S3-compatible bucket (a real S3 server,
+//! s3s-fs, with SigV4 authentication), configured in its config.toml; a wrong secret
+//! keeps the node from starting.
 
 mod common;
 
@@ -10,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::fhir::{Member, fhir, observation, patient, register, submit, token};
 use common::net::Net;
+use common::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
 use medledger_ledger::Payload;
 use medledger_ledger::consent::grant::ConsentGrant;
 use medledger_ledger::consent::revoke::ConsentRevoke;
@@ -56,7 +61,30 @@ async fn set_height_everywhere(net: &Net) {
 async fn authorisation_table() {
     let dir = tempfile::tempdir().unwrap();
     let mut net = Net::init(dir.path(), 2);
-    net.start_all();
+    let s3 = S3Server::start(&dir.path().join("s3"), &["records"]).await;
+    let config = net.homes[A].join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&s3.config("records", "hospital-a/blobs"));
+    std::fs::write(&config, text).unwrap();
+    net.start(
+        A,
+        &[
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", "not-the-secret"),
+        ],
+    );
+    let status = net.wait_exit(A, T);
+    assert!(!status.success(), "node A started with a wrong S3 secret");
+    assert!(
+        net.log(A).contains("the blob store cannot be used"),
+        "{}",
+        common::net::tail(&net.log(A), 20)
+    );
+    net.start(
+        A,
+        &[("AWS_ACCESS_KEY_ID", ACCESS_KEY), ("AWS_SECRET_ACCESS_KEY", SECRET_KEY)],
+    );
+    net.start(B, &[]);
     net.wait_height(A, 1, T).await;
     net.wait_height(B, 1, T).await;
 
@@ -242,5 +270,23 @@ async fn authorisation_table() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // A's records went to the bucket, as ciphertext, and nowhere on its disk.
+    let objects = s3.objects("records", "hospital-a/blobs");
+    assert!(objects.len() >= 2, "objects in the bucket: {objects:?}");
+    for o in &objects {
+        let bytes = std::fs::read(o).unwrap();
+        assert!(
+            !bytes.windows(b"authz".len()).any(|w| w == b"authz"),
+            "plaintext in {}",
+            o.display()
+        );
+    }
+    let local = net.homes[A].join("data").join("blobs");
+    assert!(
+        std::fs::read_dir(&local).map_or(true, |mut d| d.next().is_none()),
+        "A wrote blobs to {}",
+        local.display()
+    );
     net.stop_all();
 }

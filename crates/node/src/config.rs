@@ -33,8 +33,90 @@ pub struct FhirConfig {
     /// Largest page a search returns (`_count` is capped to this).
     pub max_page: usize,
     /// Where encrypted record versions are stored: empty means `data/blobs` in the home
-    /// folder; otherwise an absolute directory path.
+    /// folder; otherwise an absolute directory path. Ignored when `[fhir.s3]` is set.
     pub blob_dir: String,
+    /// Keep encrypted record versions in an S3-compatible bucket instead of a folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Config>,
+}
+
+/// An S3-compatible object store (AWS S3, MinIO, Ceph RGW, ...). Credentials are never
+/// read from this file: they come from the environment (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, optionally `AWS_SESSION_TOKEN`) or the instance's role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// The bucket; it must exist.
+    pub bucket: String,
+    /// A folder inside the bucket (empty: the bucket's top level).
+    pub prefix: String,
+    /// The service's URL, for anything but AWS (e.g. `https://minio.hospital.example:9000`).
+    /// Empty: AWS S3 in `region`.
+    pub endpoint: String,
+    pub region: String,
+    /// Allow a plain `http://` endpoint (only on a trusted network; the objects are
+    /// ciphertext, but credentials and metadata would travel in clear).
+    pub allow_http: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            bucket: String::new(),
+            prefix: String::new(),
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            allow_http: false,
+        }
+    }
+}
+
+impl S3Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, reason: String| Err(ConfigError::Invalid { field, reason });
+        let b = &self.bucket;
+        if b.len() < 3
+            || b.len() > 63
+            || !b
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+            || !b.as_bytes()[0].is_ascii_alphanumeric()
+        {
+            return invalid(
+                "fhir.s3.bucket",
+                format!("{b:?} is not an S3 bucket name (3-63 characters: a-z, 0-9, '.', '-')"),
+            );
+        }
+        if self.prefix.starts_with('/')
+            || self.prefix.len() > 512
+            || self.prefix.chars().any(|c| c.is_control() || c == '\\')
+            || self.prefix.split('/').any(|seg| seg == "..")
+        {
+            return invalid(
+                "fhir.s3.prefix",
+                format!("{:?} is not a relative folder inside the bucket", self.prefix),
+            );
+        }
+        if self.region.is_empty()
+            || self.region.len() > 64
+            || !self.region.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        {
+            return invalid("fhir.s3.region", format!("{:?} is not a region name", self.region));
+        }
+        if !self.endpoint.is_empty() {
+            if self.endpoint.starts_with("http://") {
+                if !self.allow_http {
+                    return invalid(
+                        "fhir.s3.endpoint",
+                        format!("{:?} is plain http; use https, or set allow_http = true", self.endpoint),
+                    );
+                }
+            } else if !self.endpoint.starts_with("https://") {
+                return invalid("fhir.s3.endpoint", format!("{:?} is not an http(s) URL", self.endpoint));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for FhirConfig {
@@ -46,6 +128,7 @@ impl Default for FhirConfig {
             max_bundle_entries: 5_000,
             max_page: 500,
             blob_dir: String::new(),
+            s3: None,
         }
     }
 }
@@ -216,6 +299,9 @@ impl Config {
                 reason: "must be an absolute path (or empty for data/blobs)".into(),
             });
         }
+        if let Some(s3) = &self.fhir.s3 {
+            s3.validate()?;
+        }
         for peer in &self.p2p.peers {
             let Some((host, port)) = peer.p2p.rsplit_once(':') else {
                 return Err(ConfigError::Invalid {
@@ -270,5 +356,37 @@ mod tests {
         assert!(err.to_string().contains("block.max_txs"), "{err}");
         let err = Config::parse("[blok]\n").unwrap_err();
         assert!(matches!(err, ConfigError::Parse(_)));
+    }
+
+    #[test]
+    fn s3_section_parses_and_bad_values_are_named() {
+        let ok = "[fhir.s3]\nbucket = \"med-records.a\"\nprefix = \"node0/blobs\"\nendpoint = \"https://minio.example:9000\"\n";
+        let c = Config::parse(ok).unwrap();
+        let s3 = c.fhir.s3.clone().unwrap();
+        assert_eq!(s3.bucket, "med-records.a");
+        assert_eq!(s3.region, "us-east-1");
+        assert!(!s3.allow_http);
+        assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
+        for (text, field) in [
+            ("[fhir.s3]\nbucket = \"Bad_Bucket\"\n", "fhir.s3.bucket"),
+            ("[fhir.s3]\n", "fhir.s3.bucket"),
+            ("[fhir.s3]\nbucket = \"abc\"\nprefix = \"../up\"\n", "fhir.s3.prefix"),
+            ("[fhir.s3]\nbucket = \"abc\"\nprefix = \"/abs\"\n", "fhir.s3.prefix"),
+            (
+                "[fhir.s3]\nbucket = \"abc\"\nendpoint = \"http://x:9000\"\n",
+                "fhir.s3.endpoint",
+            ),
+            (
+                "[fhir.s3]\nbucket = \"abc\"\nendpoint = \"ftp://x\"\n",
+                "fhir.s3.endpoint",
+            ),
+            ("[fhir.s3]\nbucket = \"abc\"\nregion = \"\"\n", "fhir.s3.region"),
+            ("[fhir.s3]\nbucket = \"abc\"\nsecret = \"x\"\n", "unknown field"),
+        ] {
+            let err = Config::parse(text).unwrap_err().to_string();
+            assert!(err.contains(field), "{text:?}: {err}");
+        }
+        let plain = "[fhir.s3]\nbucket = \"abc\"\nendpoint = \"http://x:9000\"\nallow_http = true\n";
+        assert!(Config::parse(plain).is_ok());
     }
 }

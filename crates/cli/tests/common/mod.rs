@@ -4,6 +4,7 @@
 
 pub mod fhir;
 pub mod net;
+pub mod s3;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -124,6 +124,19 @@ impl Net {
         }
     }
 
+    /// Waits for validator `i` to exit on its own (e.g. refusing to start).
+    pub fn wait_exit(&mut self, i: usize, timeout: Duration) -> std::process::ExitStatus {
+        let mut child = self.procs[i].take().expect("node was started");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "node{i} is still running after {timeout:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn stop_all(&mut self) {
         for i in 0..self.homes.len() {
             if self.procs[i].is_some() {

@@ -1,7 +1,8 @@
 //! Encrypted record versions, content-addressed by the SHA-256 of their ciphertext.
 //!
 //! The store is an `object_store`: a local folder by default (every write fsync'd with
-//! its directory). Nothing here ever sees plaintext.
+//! its directory), or an S3-compatible bucket (`[fhir.s3]`). Nothing here ever sees
+//! plaintext.
 
 use std::sync::Arc;
 
@@ -31,6 +32,47 @@ impl Blobs {
             .map_err(|e| CustodyError::Storage(e.to_string()))?
             .with_fsync(true);
         Ok(Blobs { store: Arc::new(fs) })
+    }
+
+    /// An S3-compatible bucket. Credentials come from the environment
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) or the
+    /// instance's role; call [`Blobs::check`] before serving.
+    pub fn s3(cfg: &crate::config::S3Config) -> Result<Blobs, CustodyError> {
+        use object_store::aws::AmazonS3Builder;
+        // reqwest is built with rustls but no crypto provider of its own: use ring, as the
+        // rest of the process does. Installing twice is harmless (the first one stays).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(&cfg.bucket)
+            .with_region(&cfg.region)
+            .with_allow_http(cfg.allow_http);
+        if !cfg.endpoint.is_empty() {
+            // Path-style requests (`endpoint/bucket/key`) work with every S3-compatible
+            // server; virtual-hosted style needs DNS for each bucket.
+            b = b.with_endpoint(&cfg.endpoint).with_virtual_hosted_style_request(false);
+        }
+        let s3 = b
+            .build()
+            .map_err(|e| CustodyError::Storage(format!("S3 blob store: {e}")))?;
+        let store: Arc<dyn ObjectStore> = if cfg.prefix.trim_matches('/').is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(
+                s3,
+                ObjectPath::from(cfg.prefix.trim_matches('/')),
+            ))
+        };
+        Ok(Blobs { store })
+    }
+
+    /// Fails with a clear message when the store cannot be reached or refuses us
+    /// (wrong credentials, missing bucket), so a node does not start and fail on its
+    /// first write.
+    pub async fn check(&self) -> Result<(), CustodyError> {
+        match self.store.head(&ObjectPath::from("medledger-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(CustodyError::Storage(format!("the blob store cannot be used: {e}"))),
+        }
     }
 
     /// An in-memory store, for tests.

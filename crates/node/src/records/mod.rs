@@ -187,13 +187,12 @@ impl Custody {
         let Some(service) = home.service.clone() else {
             return Ok(None);
         };
-        let blob_dir = if home.config.fhir.blob_dir.is_empty() {
-            home.blob_dir()
-        } else {
-            std::path::PathBuf::from(&home.config.fhir.blob_dir)
-        };
         std::fs::create_dir_all(home.data_dir()).map_err(|e| CustodyError::Storage(e.to_string()))?;
-        let blobs = Blobs::local(&blob_dir)?;
+        let blobs = match &home.config.fhir.s3 {
+            Some(s3) => Blobs::s3(s3)?,
+            None if home.config.fhir.blob_dir.is_empty() => Blobs::local(&home.blob_dir())?,
+            None => Blobs::local(std::path::Path::new(&home.config.fhir.blob_dir))?,
+        };
         let journal = Journal::open(&home.custody_db_path())?;
         Ok(Some(Self::with_parts(node, service, blobs, journal)))
     }
@@ -255,6 +254,11 @@ impl Custody {
             tokio::spawn(self.clone().anchor_loop(rx));
         }
         tokio::spawn(self.clone().audit_loop());
+    }
+
+    /// Checks that the blob store answers and accepts our credentials.
+    pub async fn check_storage(&self) -> Result<(), CustodyError> {
+        self.inner.blobs.check().await
     }
 
     /// Waits until the index has caught up with the blocks present at start.
