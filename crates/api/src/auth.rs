@@ -176,6 +176,12 @@ fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
     if rec.status != KeyStatus::Active {
         return Err(OAuthError::new("invalid_client", "this key is revoked or rotated out"));
     }
+    if medledger_ledger::identity::vote_org::is_suspended(&state, &rec.org) {
+        return Err(OAuthError::new(
+            "invalid_client",
+            "this member's organisation is suspended by the consortium",
+        ));
+    }
     let c: AssertionClaims = serde_json::from_value(claims)
         .map_err(|_| OAuthError::new("invalid_client", "the assertion lacks iss, sub, aud, exp or jti"))?;
     let client_id = format!("{}/{}", rec.org, rec.member);
@@ -264,6 +270,7 @@ pub enum TokenProblem {
     Unknown,
     Expired,
     Revoked,
+    OrgSuspended,
 }
 
 impl TokenProblem {
@@ -273,6 +280,7 @@ impl TokenProblem {
             TokenProblem::Unknown => "the access token is not valid here",
             TokenProblem::Expired => "the access token has expired; request a new one",
             TokenProblem::Revoked => "the member behind this token has been revoked",
+            TokenProblem::OrgSuspended => "the organisation behind this token is suspended by the consortium",
         }
     }
 }
@@ -296,12 +304,13 @@ impl Tokens {
         if caller.expires_s <= now_s() {
             return Err(TokenProblem::Expired);
         }
-        let active = state
+        let rec = state
             .get(&keys::key(&caller.key))
             .and_then(|raw| KeyRecord::decode(&raw).ok())
-            .is_some_and(|r| r.status == KeyStatus::Active);
-        if !active {
-            return Err(TokenProblem::Revoked);
+            .filter(|r| r.status == KeyStatus::Active)
+            .ok_or(TokenProblem::Revoked)?;
+        if medledger_ledger::identity::vote_org::is_suspended(state, &rec.org) {
+            return Err(TokenProblem::OrgSuspended);
         }
         Ok(caller)
     }

@@ -44,6 +44,7 @@ async fn start() -> TestNode {
     let other_admin = Keypair::from_seed([2; 32]);
     let validator = Keypair::from_seed([9; 32]);
     let genesis = Genesis {
+        suspend_quorum: None,
         chain_id: ChainId::new("api-test").unwrap(),
         genesis_time: TimestampMs(1_000),
         orgs: vec![

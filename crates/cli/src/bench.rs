@@ -120,6 +120,7 @@ pub(crate) fn genesis(signers: &[Keypair], validator: &Keypair) -> Result<Genesi
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Genesis {
+        suspend_quorum: None,
         chain_id: ChainId::new("medledger-bench")?,
         genesis_time: TimestampMs(0),
         orgs: vec![GenesisOrg {

@@ -13,6 +13,7 @@ use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_ledger::identity::revoke_member::RevokeMember;
 use medledger_ledger::identity::rotate_key::RotateKey;
+use medledger_ledger::identity::vote_org::VoteOrg;
 use medledger_node::home::{read_key, write_key};
 use medledger_types::codec::{Decode, Encode};
 use medledger_types::{ChainId, MemberId, Nonce, OrgId, PublicKey, SignedTx, Tx};
@@ -82,6 +83,21 @@ pub enum TxCommand {
         #[arg(long)]
         new_public_key: PublicKey,
     },
+    /// An admin of another organisation votes to suspend (or reinstate) an organisation;
+    /// it happens when the genesis' suspend_quorum of organisations agree.
+    VoteOrg {
+        #[command(flatten)]
+        common: Common,
+        /// The organisation voted on.
+        #[arg(long)]
+        org: OrgId,
+        /// Vote to suspend it: its keys stop signing, its tokens stop working.
+        #[arg(long, conflicts_with = "reinstate", required_unless_present = "reinstate")]
+        suspend: bool,
+        /// Vote to reinstate a suspended organisation.
+        #[arg(long)]
+        reinstate: bool,
+    },
     /// A patient grants consent, signed with the patient's own key.
     ConsentGrant {
         #[command(flatten)]
@@ -122,6 +138,14 @@ pub enum TxCommand {
         patient: String,
         #[arg(long)]
         consent_id: String,
+    },
+    /// A patient signs a FHIR R4 Consent resource (JSON file) as a ledger grant, or, when
+    /// its status is `inactive`, as the withdrawal of the ledger consent it names.
+    ConsentImport {
+        #[command(flatten)]
+        common: Common,
+        /// The Consent resource, e.g. one read from `GET /fhir/Consent?patient=`.
+        file: PathBuf,
     },
     /// Submit a signed transaction written earlier with --out.
     Submit {
@@ -242,11 +266,7 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
             purposes.dedup();
             let expires = expires_days
                 .map(|d| medledger_types::TimestampMs(medledger_node::node::now_ms().0 + d.saturating_mul(86_400_000)));
-            let consent_id = consent_id.unwrap_or_else(|| {
-                let mut b = [0u8; 8];
-                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-                format!("consent-{}", hex::encode(b))
-            });
+            let consent_id = consent_id.unwrap_or_else(random_consent_id);
             eprintln!("consent id: {consent_id}");
             (
                 common,
@@ -265,6 +285,10 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
             patient,
             consent_id,
         } => (common, Payload::ConsentRevoke(ConsentRevoke { patient, consent_id })),
+        TxCommand::VoteOrg {
+            common, org, suspend, ..
+        } => (common, Payload::VoteOrg(VoteOrg { org, suspend })),
+        TxCommand::ConsentImport { common, file } => (common, consent_import(&file)?),
         TxCommand::Submit { file, node, no_wait } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let raw = hex::decode(text.trim()).context("the file must hold a hex-encoded signed transaction")?;
@@ -280,6 +304,49 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
         }
     };
     sign_and_send(common, payload).await
+}
+
+/// Most bytes of a Consent file.
+const MAX_CONSENT_FILE: u64 = 1024 * 1024;
+
+fn consent_import(file: &std::path::Path) -> Result<Payload> {
+    use medledger_api::fhir::consent::{Imported, from_fhir};
+    let len = std::fs::metadata(file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .len();
+    anyhow::ensure!(
+        len <= MAX_CONSENT_FILE,
+        "{} is {len} bytes; a Consent resource is at most {MAX_CONSENT_FILE}",
+        file.display()
+    );
+    let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let resource: serde_json::Value =
+        serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    medledger_fhir::Validator::new()
+        .context("loading the FHIR R4 schema")?
+        .validate(&resource)
+        .map_err(|e| anyhow::anyhow!("{} is not a valid FHIR R4 resource: {e}", file.display()))?;
+    let imported =
+        from_fhir(&resource, medledger_node::node::now_ms()).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    Ok(match imported {
+        Imported::Grant(mut g) => {
+            if g.consent_id.is_empty() {
+                g.consent_id = random_consent_id();
+            }
+            eprintln!("consent id: {}", g.consent_id);
+            Payload::ConsentGrant(g)
+        }
+        Imported::Revoke(r) => {
+            eprintln!("withdrawing consent {}", r.consent_id);
+            Payload::ConsentRevoke(r)
+        }
+    })
+}
+
+fn random_consent_id() -> String {
+    let mut b = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    format!("consent-{}", hex::encode(b))
 }
 
 async fn sign_and_send(common: Common, payload: Payload) -> Result<()> {

@@ -15,10 +15,10 @@ use common::fhir::{
 use common::net::Net;
 use medledger_ledger::Payload;
 use medledger_ledger::consent::grant::ConsentGrant;
-use medledger_ledger::consent::revoke::ConsentRevoke;
 use medledger_ledger::consent::{ConsentScope, Grantee, Purpose};
 use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::revoke_member::RevokeMember;
+use medledger_ledger::identity::vote_org::VoteOrg;
 use medledger_types::{MemberId, OrgId};
 use serde_json::{Value, json};
 
@@ -583,6 +583,7 @@ async fn records_exchange_end_to_end() {
     );
     assert_eq!(c1["provision"]["class"][1]["code"], "Patient");
     app_validates_consent(c1);
+    let consent_c1 = c1.clone();
 
     let ok = fhir(&net, B, "GET", &format!("/Observation/{oid}"), Some(&tb), None, &[]).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
@@ -646,17 +647,24 @@ async fn records_exchange_end_to_end() {
     net.wait_height(A, 1, T).await;
     let ta = token(&net, A, &dr_a, "user/*.cruds").await;
 
-    // Revocation takes effect at the next block.
-    let rv = submit(
-        &net,
-        A,
-        &pat.key,
-        Payload::ConsentRevoke(ConsentRevoke {
-            patient: pid.clone(),
-            consent_id: "c1".into(),
-        }),
-    )
-    .await;
+    // Revocation takes effect at the next block. The patient withdraws it the FHIR way:
+    // the Consent they were shown, marked inactive, signed with their key by the CLI.
+    let mut withdrawn = consent_c1;
+    withdrawn["status"] = "inactive".into();
+    let file = dir.path().join("withdraw-c1.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&withdrawn).unwrap()).unwrap();
+    let key_file = dir.path().join("patient-key.json");
+    medledger_node::home::write_key(&key_file, &pat.key).unwrap();
+    let rv = common::ok(&[
+        "tx",
+        "consent-import",
+        "--key",
+        key_file.to_str().unwrap(),
+        "--node",
+        &net.urls[A],
+        file.to_str().unwrap(),
+    ]);
+    let rv: Value = serde_json::from_str(&rv).unwrap();
     assert_eq!(rv["outcome"], 0, "{rv}");
     let h = net.height(B).await.unwrap();
     net.wait_height(B, h, T).await;
@@ -836,6 +844,47 @@ async fn records_exchange_end_to_end() {
     let admin_b = token(&net, B, &svc_b, "system/*.rs").await;
     let r = fhir(&net, B, "GET", &format!("/Patient/{pid}"), Some(&admin_b), None, &[]).await;
     assert_eq!(r.status, 410, "{}", r.text);
+
+    // --- The consortium suspends Clinic B: two other organisations' admins vote (the
+    // default quorum for four organisations). One vote changes nothing.
+    let suspend = || {
+        Payload::VoteOrg(VoteOrg {
+            org: OrgId::new("clinic-b").unwrap(),
+            suspend: true,
+        })
+    };
+    let v1 = submit(&net, A, &admin(&net, "hospital-a").key, suspend()).await;
+    assert_eq!(v1["outcome"], 0, "{v1}");
+    let h = net.height(A).await.unwrap();
+    net.wait_height(B, h, T).await;
+    let r = fhir(&net, B, "GET", &format!("/Patient/{pid}"), Some(&admin_b), None, &[]).await;
+    assert_eq!(r.status, 410, "one vote suspended clinic-b: {}", r.text);
+    let v2 = submit(&net, A, &admin(&net, "pharmacy-c").key, suspend()).await;
+    assert_eq!(v2["outcome"], 0, "{v2}");
+    let h = net.height(A).await.unwrap();
+    net.wait_height(B, h, T).await;
+    // Its members' tokens stop, new ones are refused, and its keys cannot sign.
+    let r = fhir(&net, B, "GET", &format!("/Patient/{pid}"), Some(&admin_b), None, &[]).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.is_outcome() && r.diagnostics().contains("suspended"), "{}", r.text);
+    let url_b = net.urls[B].clone();
+    let refused = token_request(&net, B, &assertion(&svc_b, &url_b, 60), "system/*.rs").await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    assert!(refused.text.contains("suspended"), "{}", refused.text);
+    let tx = submit(
+        &net,
+        B,
+        &svc_b.key,
+        grant(
+            &pid,
+            "late",
+            Grantee::Org(OrgId::new("clinic-b").unwrap()),
+            &["*"],
+            vec![Purpose::Treatment],
+        ),
+    )
+    .await;
+    assert!(tx.to_string().contains("org_suspended"), "{tx}");
 
     // --- Canary: no marker in any byte any node keeps (blocks, state, logs, blobs, journal).
     let h = net.height(A).await.unwrap();

@@ -22,6 +22,8 @@ pub enum Rejection {
     UnknownSigner(PublicKey),
     #[error("signer {0} has been revoked or rotated out")]
     RevokedSigner(PublicKey),
+    #[error("organisation {0} is suspended by the consortium")]
+    OrgSuspended(OrgId),
     #[error("nonce {got} was already used (next is {expected})")]
     ReplayedNonce { expected: Nonce, got: Nonce },
     #[error("nonce {got} is ahead of the next one ({expected})")]
@@ -40,6 +42,7 @@ impl Rejection {
             Rejection::BadSignature => "bad_signature",
             Rejection::UnknownSigner(_) => "unknown_signer",
             Rejection::RevokedSigner(_) => "revoked_signer",
+            Rejection::OrgSuspended(_) => "org_suspended",
             Rejection::ReplayedNonce { .. } => "replayed_nonce",
             Rejection::NonceGap { .. } => "nonce_gap",
             Rejection::UnknownKind(_) => "unknown_kind",
@@ -86,6 +89,12 @@ pub enum TxError {
     ConsentExpired,
     #[error("the patient has the most active consents allowed; revoke one first")]
     TooManyConsents,
+    #[error("this genesis does not let organisations be suspended (no suspend_quorum)")]
+    NoGovernance,
+    #[error("the organisation already has that status")]
+    OrgStatusUnchanged,
+    #[error("this organisation has already voted on that change")]
+    AlreadyVoted,
 }
 
 impl TxError {
@@ -110,6 +119,9 @@ impl TxError {
             TxError::ConsentRevoked => 16,
             TxError::ConsentExpired => 17,
             TxError::TooManyConsents => 18,
+            TxError::NoGovernance => 19,
+            TxError::OrgStatusUnchanged => 20,
+            TxError::AlreadyVoted => 21,
         })
     }
 
@@ -133,6 +145,9 @@ impl TxError {
             TxError::ConsentRevoked => "consent_revoked",
             TxError::ConsentExpired => "consent_expired",
             TxError::TooManyConsents => "too_many_consents",
+            TxError::NoGovernance => "no_governance",
+            TxError::OrgStatusUnchanged => "org_status_unchanged",
+            TxError::AlreadyVoted => "already_voted",
         }
     }
 }
@@ -159,6 +174,9 @@ pub fn describe_outcome(code: OutcomeCode) -> &'static str {
         16 => "consent_revoked",
         17 => "consent_expired",
         18 => "too_many_consents",
+        19 => "no_governance",
+        20 => "org_status_unchanged",
+        21 => "already_voted",
         _ => "unknown_error",
     }
 }

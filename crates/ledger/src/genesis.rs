@@ -22,6 +22,10 @@ pub struct Genesis {
     pub genesis_time: TimestampMs,
     pub orgs: Vec<GenesisOrg>,
     pub validators: Vec<GenesisValidator>,
+    /// How many organisations (other than the one concerned) must vote to suspend or
+    /// reinstate a member organisation. Absent: organisations cannot be suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend_quorum: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +87,8 @@ pub enum GenesisError {
     ZeroPower(PublicKey),
     #[error("total voting power overflows")]
     PowerOverflow,
+    #[error("suspend_quorum must be between 1 and the number of organisations less one ({max})")]
+    BadQuorum { max: usize },
 }
 
 impl Genesis {
@@ -133,6 +139,12 @@ impl Genesis {
                         member: m.member.clone(),
                     });
                 }
+            }
+        }
+        if let Some(q) = self.suspend_quorum {
+            let max = self.orgs.len() - 1;
+            if q == 0 || q as usize > max {
+                return Err(GenesisError::BadQuorum { max });
             }
         }
         let mut total: u64 = 0;
@@ -190,6 +202,11 @@ impl Genesis {
             put::u64(&mut value, v.power);
             w.insert(keys::validator(&v.public_key), Some(value));
         }
+        if let Some(q) = self.suspend_quorum {
+            let mut value = Vec::new();
+            put::u64(&mut value, u64::from(q));
+            w.insert(keys::suspend_quorum(), Some(value));
+        }
         w
     }
 
@@ -211,5 +228,12 @@ impl Genesis {
     /// Total voting power of the validator set.
     pub fn total_power(&self) -> u64 {
         self.validators.iter().map(|v| v.power).sum()
+    }
+}
+
+impl Genesis {
+    /// The default quorum for `n` organisations: a majority of the others.
+    pub fn default_suspend_quorum(n: usize) -> Option<u32> {
+        (n >= 2).then(|| ((n - 1) / 2 + 1) as u32)
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! A transaction goes through three gates:
 //! 1. its signature ([`VerifiedTx`], checked in batches by the caller);
-//! 2. the envelope ([`check_envelope`]): chain id, an active registered signer, the
+//! 2. the envelope ([`check_envelope`]): chain id, an active registered signer of an
+//!    organisation that is not suspended, the
 //!    signer's next nonce, a known kind with a decodable body — failing any of these is a
 //!    [`Rejection`] and the transaction never enters a block;
 //! 3. the domain rules of its kind — failing those is a [`TxError`], recorded as the
@@ -87,6 +88,19 @@ pub enum Event {
         new: u32,
         duplicates: u32,
     },
+    OrgVoted {
+        org: OrgId,
+        voter: OrgId,
+        suspend: bool,
+        votes: u32,
+        quorum: u32,
+    },
+    OrgSuspended {
+        org: OrgId,
+    },
+    OrgReinstated {
+        org: OrgId,
+    },
 }
 
 /// A transaction whose signature has been checked. Only [`verify_txs`] and
@@ -162,6 +176,9 @@ pub fn check_envelope(
         .ok_or(Rejection::UnknownSigner(t.signer))?;
     if rec.status != KeyStatus::Active {
         return Err(Rejection::RevokedSigner(t.signer));
+    }
+    if identity::vote_org::is_suspended(state, &rec.org) {
+        return Err(Rejection::OrgSuspended(rec.org));
     }
     if t.nonce < expected_nonce {
         return Err(Rejection::ReplayedNonce {

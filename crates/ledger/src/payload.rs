@@ -7,7 +7,7 @@ use medledger_types::{PublicKey, TxKind};
 use crate::audit::record as audit_record;
 use crate::consent::{grant, revoke};
 use crate::error::{Rejection, TxError};
-use crate::identity::{register_member, revoke_member, rotate_key};
+use crate::identity::{register_member, revoke_member, rotate_key, vote_org};
 use crate::records::{anchor, erase};
 use crate::state::Overlay;
 use crate::{BlockContext, Event};
@@ -17,6 +17,7 @@ pub enum Payload {
     RegisterMember(register_member::RegisterMember),
     RevokeMember(revoke_member::RevokeMember),
     RotateKey(rotate_key::RotateKey),
+    VoteOrg(vote_org::VoteOrg),
     RecordsAnchor(anchor::RecordsAnchor),
     RecordsErase(erase::RecordsErase),
     ConsentGrant(grant::ConsentGrant),
@@ -30,6 +31,7 @@ impl Payload {
             register_member::KIND => Payload::RegisterMember(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             revoke_member::KIND => Payload::RevokeMember(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             rotate_key::KIND => Payload::RotateKey(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            vote_org::KIND => Payload::VoteOrg(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             anchor::KIND => Payload::RecordsAnchor(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             erase::KIND => Payload::RecordsErase(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             grant::KIND => Payload::ConsentGrant(Decode::decode(body).map_err(Rejection::MalformedBody)?),
@@ -45,6 +47,7 @@ impl Payload {
             Payload::RegisterMember(_) => register_member::KIND,
             Payload::RevokeMember(_) => revoke_member::KIND,
             Payload::RotateKey(_) => rotate_key::KIND,
+            Payload::VoteOrg(_) => vote_org::KIND,
             Payload::RecordsAnchor(_) => anchor::KIND,
             Payload::RecordsErase(_) => erase::KIND,
             Payload::ConsentGrant(_) => grant::KIND,
@@ -59,6 +62,7 @@ impl Payload {
             Payload::RegisterMember(_) => "identity.register_member",
             Payload::RevokeMember(_) => "identity.revoke_member",
             Payload::RotateKey(_) => "identity.rotate_key",
+            Payload::VoteOrg(_) => "identity.vote_org",
             Payload::RecordsAnchor(_) => "records.anchor",
             Payload::RecordsErase(_) => "records.erase",
             Payload::ConsentGrant(_) => "consent.grant",
@@ -72,6 +76,7 @@ impl Payload {
             Payload::RegisterMember(p) => p.encode(),
             Payload::RevokeMember(p) => p.encode(),
             Payload::RotateKey(p) => p.encode(),
+            Payload::VoteOrg(p) => p.encode(),
             Payload::RecordsAnchor(p) => p.encode(),
             Payload::RecordsErase(p) => p.encode(),
             Payload::ConsentGrant(p) => p.encode(),
@@ -90,6 +95,7 @@ impl Payload {
             Payload::RegisterMember(p) => p.apply(state, signer, ctx),
             Payload::RevokeMember(p) => p.apply(state, signer, ctx),
             Payload::RotateKey(p) => p.apply(state, signer, ctx),
+            Payload::VoteOrg(p) => p.apply(state, signer, ctx),
             Payload::RecordsAnchor(p) => p.apply(state, signer, ctx),
             Payload::RecordsErase(p) => p.apply(state, signer, ctx),
             Payload::ConsentGrant(p) => p.apply(state, signer, ctx),

@@ -191,6 +191,15 @@ pub mod keys {
     pub fn audit(id: &medledger_types::Hash32) -> Vec<u8> {
         [b"audit/".as_slice(), id.as_bytes()].concat()
     }
+
+    pub fn org_status(org: &OrgId) -> Vec<u8> {
+        [b"orgstatus/".as_slice(), org.as_str().as_bytes()].concat()
+    }
+
+    /// How many organisations' votes suspend or reinstate one (from genesis).
+    pub fn suspend_quorum() -> Vec<u8> {
+        b"consortium/suspend_quorum".to_vec()
+    }
 }
 
 #[cfg(test)]

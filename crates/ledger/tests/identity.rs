@@ -32,6 +32,7 @@ fn world() -> World {
     let admin_b = Keypair::from_seed([2; 32]);
     let validator = Keypair::from_seed([3; 32]);
     let genesis = Genesis {
+        suspend_quorum: None,
         chain_id: ChainId::new("test-chain").unwrap(),
         genesis_time: TimestampMs(0),
         orgs: vec![
@@ -378,6 +379,7 @@ fn genesis_validation_names_the_problem() {
     use medledger_ledger::genesis::GenesisError;
     let w = world();
     let empty = Genesis {
+        suspend_quorum: None,
         chain_id: w.chain.clone(),
         genesis_time: TimestampMs(0),
         orgs: vec![],
@@ -390,6 +392,7 @@ fn genesis_validation_names_the_problem() {
         public_key: Keypair::from_seed([seed; 32]).public(),
     };
     let base = Genesis {
+        suspend_quorum: None,
         chain_id: w.chain.clone(),
         genesis_time: TimestampMs(0),
         orgs: vec![GenesisOrg {

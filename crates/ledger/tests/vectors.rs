@@ -76,6 +76,7 @@ fn fixture() -> Fixture {
     let chain_id = ChainId::new("medledger-vectors-1").expect("valid chain id");
 
     let genesis = Genesis {
+        suspend_quorum: None,
         chain_id: chain_id.clone(),
         genesis_time: TimestampMs(1_700_000_000_000),
         orgs: vec![

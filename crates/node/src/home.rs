@@ -356,6 +356,7 @@ fn init_with(
         service_keys.push(service);
     }
     let genesis = Genesis {
+        suspend_quorum: Genesis::default_suspend_quorum(orgs.len()),
         chain_id: opts.chain_id.clone(),
         genesis_time: opts.genesis_time,
         orgs,

@@ -244,6 +244,7 @@ mod tests {
     fn setup() -> (BTreeMap<Vec<u8>, Vec<u8>>, ChainId, Keypair) {
         let admin = Keypair::from_seed([1; 32]);
         let g = Genesis {
+            suspend_quorum: None,
             chain_id: ChainId::new("t").unwrap(),
             genesis_time: TimestampMs(0),
             orgs: vec![GenesisOrg {

@@ -7,6 +7,7 @@
 //! interaction, allowed or denied, is written to the audit journal before the answer.
 
 mod bundle;
+pub mod consent;
 mod ops;
 pub use ops::smart_configuration;
 mod rest;

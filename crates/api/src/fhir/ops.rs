@@ -219,7 +219,6 @@ fn access_log(app: &AppState, ctx: &Ctx, patient: &str, base: &str) -> Result<Ve
 /// The patient's active consents on the ledger, as FHIR Consent resources (`ledger-<id>`).
 /// Shown to the patient and to organisation auditors, like the access log.
 fn ledger_consents(app: &AppState, ctx: &Ctx, patient: &str, base: &str) -> Result<Vec<Value>, FhirError> {
-    use medledger_ledger::consent::{ConsentScope, Grantee};
     patient_or_auditor(ctx, patient, "consents")?;
     let state = app.node.store().reader().map_err(|_| {
         FhirError::new(
@@ -229,69 +228,23 @@ fn ledger_consents(app: &AppState, ctx: &Ctx, patient: &str, base: &str) -> Resu
         )
     })?;
     let now = medledger_node::node::now_ms();
-    let mut out = Vec::new();
-    for (id, c) in medledger_ledger::consent::active(&state, patient) {
-        let who = match &c.grantee {
-            Grantee::Org(o) => json!({"identifier": {"system": "urn:medledger:org", "value": o.to_string()}}),
-            Grantee::Practitioner { org, member } => {
-                json!({"identifier": {"system": "urn:medledger:member", "value": format!("{org}/{member}")}})
-            }
-            Grantee::Study(s) => json!({"identifier": {"system": "urn:medledger:study", "value": s}}),
-        };
-        let mut provision = json!({
-            "type": "permit",
-            "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]}, "reference": who}],
-            "purpose": c.purposes.iter().map(|p| json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": purpose_code(*p, false)})).collect::<Vec<_>>(),
-        });
-        match &c.scope {
-            ConsentScope::Types(ts) if !ts.iter().any(|t| t == "*") => {
-                provision["class"] = json!(
-                    ts.iter()
-                        .map(|t| json!({"system": "http://hl7.org/fhir/resource-types", "code": t}))
-                        .collect::<Vec<_>>()
-                );
-            }
-            ConsentScope::Types(_) => {}
-            ConsentScope::Records(rs) => {
-                provision["data"] = json!(
-                    rs.iter()
-                        .map(|(t, i)| json!({"meaning": "instance", "reference": {"reference": format!("{t}/{i}")}}))
-                        .collect::<Vec<_>>()
-                );
-            }
-        }
-        if let Some(e) = c.expires {
-            provision["period"] = json!({"end": instant(e.0)});
-        }
-        let expired = c.expires.is_some_and(|e| e <= now);
-        out.push(json!({
-            "fullUrl": format!("{base}/Consent/ledger-{id}"),
-            "resource": {
-                "resourceType": "Consent",
-                "id": format!("ledger-{id}"),
-                "status": if expired { "inactive" } else { "active" },
-                "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
-                "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-                "patient": {"reference": format!("Patient/{patient}")},
-                "dateTime": instant(c.granted_at.0),
-                "policyRule": {"text": "signed on the ledger by the patient's own key"},
-                "provision": provision,
-            },
-            "search": {"mode": "match"},
-        }));
-    }
-    Ok(out)
+    Ok(medledger_ledger::consent::active(&state, patient)
+        .into_iter()
+        .map(|(id, c)| {
+            json!({
+                "fullUrl": format!("{base}/Consent/{}{id}", super::consent::ID_PREFIX),
+                "resource": super::consent::to_fhir(&id, &c, now),
+                "search": {"mode": "match"},
+            })
+        })
+        .collect())
 }
 
 fn purpose_code(p: Purpose, break_glass: bool) -> &'static str {
     if break_glass {
-        return "ETREAT";
-    }
-    match p {
-        Purpose::Treatment => "TREAT",
-        Purpose::Payment => "HPAYMT",
-        Purpose::Operations => "HOPERAT",
-        Purpose::Research => "HRESCH",
+        "ETREAT"
+    } else {
+        super::consent::purpose_code(p)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The access decision every node applies on every read and every search result.
 //!
 //! In order:
+//! 0. nobody of an organisation the consortium has suspended reads anything;
 //! 1. the custodian organisation's staff (practitioners, admins, services) read its own
 //!    records — a patient registered with the organisation is not staff;
 //! 2. a patient reads their own records;
@@ -44,9 +45,14 @@ pub enum Denial {
     NoConsent,
     #[error("the patient's consent does not cover this purpose of use")]
     PurposeNotCovered,
+    #[error("the reader's organisation is suspended by the consortium")]
+    OrgSuspended,
 }
 
 pub fn decide(state: &dyn StateRead, req: &AccessRequest<'_>, now: TimestampMs) -> Result<Basis, Denial> {
+    if crate::identity::vote_org::is_suspended(state, req.reader_org) {
+        return Err(Denial::OrgSuspended);
+    }
     let staff = matches!(
         req.reader_kind,
         MemberKind::Practitioner | MemberKind::Admin | MemberKind::Service

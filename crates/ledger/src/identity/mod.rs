@@ -6,6 +6,8 @@
 //!   their own keys, devices, services, further admins) and revoke them.
 //! - A key is rotated by an admin of the member's organisation or by the member itself;
 //!   the old key stops working at once.
+//! - The consortium suspends an organisation by a quorum of other organisations' votes
+//!   (`vote_org`); a suspended organisation's keys cannot sign.
 //! - Every key belongs to exactly one member; a revoked or rotated-out key can never sign
 //!   again and can never be registered again.
 //!
@@ -16,6 +18,7 @@ pub mod records;
 pub mod register_member;
 pub mod revoke_member;
 pub mod rotate_key;
+pub mod vote_org;
 
 pub use records::{KeyRecord, KeyStatus, MemberKind, MemberRecord, OrgRecord, OrgRole};
 

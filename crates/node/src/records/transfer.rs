@@ -185,6 +185,11 @@ impl Custody {
         })
         .map_err(|e| CustodyError::Denied(format!("request signature: {e}")))?;
         let signer = signer.ok_or_else(|| CustodyError::Denied("unknown signing key".into()))?;
+        if medledger_ledger::identity::vote_org::is_suspended(&state, &signer.org) {
+            return Err(CustodyError::Denied(
+                "the requesting organisation is suspended by the consortium".into(),
+            ));
+        }
         let c: FetchClaims =
             serde_json::from_value(claims).map_err(|_| CustodyError::BadRequest("malformed request claims".into()))?;
         if c.iss != format!("{}/{}", signer.org, signer.member) {
