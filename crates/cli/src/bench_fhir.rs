@@ -87,26 +87,8 @@ impl Client {
     }
 
     async fn token(&self, url: &str, key: &Keypair, client_id: &str, scope: &str) -> Result<String> {
-        let aud = format!("{url}/auth/token");
-        let assertion = crate::token::client_assertion(key, client_id, &aud);
-        let form = serde_urlencoded::to_string([
-            ("grant_type", "client_credentials"),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", assertion.as_str()),
-            ("scope", scope),
-        ])?;
-        let v: Value = self
-            .http
-            .post(&aud)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await?
-            .json()
-            .await?;
+        let client = crate::client::Client::new(url)?;
+        let v = crate::token::fetch_token(&client, key, client_id, scope).await?;
         v["access_token"]
             .as_str()
             .map(str::to_string)

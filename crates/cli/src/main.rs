@@ -6,6 +6,7 @@ mod bench_net;
 mod client;
 mod dev;
 mod keys;
+mod load;
 mod proof;
 mod run;
 mod token;
@@ -54,6 +55,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Get a FHIR access token for a member (SMART Backend Services-style).
     Token(token::TokenArgs),
+    /// Load FHIR transaction Bundles (Synthea output, EHR exports) into a node.
+    Load(load::LoadArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,6 +72,7 @@ fn main() -> std::process::ExitCode {
         Command::Proof(cmd) => proof::run(cmd),
         Command::Bench(args) => bench::run(args),
         Command::Token(args) => token::run(args),
+        Command::Load(args) => load::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -42,34 +42,45 @@ pub fn run(args: TokenArgs) -> Result<()> {
     runtime()?.block_on(async move {
         let key = read_key(&args.key)?;
         let client = args.node.client()?;
-        let aud = client.url("/auth/token");
-        let assertion = client_assertion(&key, &args.client_id, &aud);
-        let form = serde_urlencoded::to_string([
-            ("grant_type", "client_credentials"),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", assertion.as_str()),
-            ("scope", args.scope.as_str()),
-        ])?;
-        let resp = reqwest::Client::new()
-            .post(&aud)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await
-            .with_context(|| format!("POST {aud}"))?;
-        let status = resp.status();
-        let body: serde_json::Value = resp.json().await.context("the answer is not JSON")?;
-        if !status.is_success() {
-            bail!(
-                "{status}: {}: {}",
-                body["error"].as_str().unwrap_or("error"),
-                body["error_description"].as_str().unwrap_or("")
-            );
-        }
+        let body = fetch_token(&client, &key, &args.client_id, &args.scope).await?;
         println!("{}", serde_json::to_string_pretty(&body)?);
         Ok(())
     })
+}
+
+/// Exchanges a signed client assertion for an access token; returns the token response.
+pub async fn fetch_token(
+    client: &crate::client::Client,
+    key: &medledger_crypto::Keypair,
+    client_id: &str,
+    scope: &str,
+) -> Result<serde_json::Value> {
+    let aud = client.url("/auth/token");
+    let assertion = client_assertion(key, client_id, &aud);
+    let form = serde_urlencoded::to_string([
+        ("grant_type", "client_credentials"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion.as_str()),
+        ("scope", scope),
+    ])?;
+    let resp = reqwest::Client::new()
+        .post(&aud)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .with_context(|| format!("POST {aud}"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.context("the answer is not JSON")?;
+    if !status.is_success() {
+        bail!(
+            "{status}: {}: {}",
+            body["error"].as_str().unwrap_or("error"),
+            body["error_description"].as_str().unwrap_or("")
+        );
+    }
+    Ok(body)
 }

@@ -26,6 +26,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
 pub mod date;
+pub mod prune;
 pub mod reference;
 pub mod scope;
 pub mod search;
