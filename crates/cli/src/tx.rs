@@ -14,6 +14,7 @@ use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_ledger::identity::revoke_member::RevokeMember;
 use medledger_ledger::identity::rotate_key::RotateKey;
 use medledger_ledger::identity::vote_org::VoteOrg;
+use medledger_ledger::research::study::RegisterStudy;
 use medledger_node::home::{read_key, write_key};
 use medledger_types::codec::{Decode, Encode};
 use medledger_types::{ChainId, MemberId, Nonce, OrgId, PublicKey, SignedTx, Tx};
@@ -97,6 +98,18 @@ pub enum TxCommand {
         /// Vote to reinstate a suspended organisation.
         #[arg(long)]
         reinstate: bool,
+    },
+    /// An organisation admin registers a research study it sponsors, or replaces its
+    /// investigators; a patient's consent to the study opens records to them.
+    RegisterStudy {
+        #[command(flatten)]
+        common: Common,
+        /// The study's id (what patients name with --to-study).
+        #[arg(long)]
+        study: String,
+        /// Investigators, as <org>/<member> (registered practitioners), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        investigators: Vec<String>,
     },
     /// A patient grants consent, signed with the patient's own key.
     ConsentGrant {
@@ -285,6 +298,24 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
             patient,
             consent_id,
         } => (common, Payload::ConsentRevoke(ConsentRevoke { patient, consent_id })),
+        TxCommand::RegisterStudy {
+            common,
+            study,
+            investigators,
+        } => {
+            let mut list = Vec::new();
+            for i in investigators {
+                let (org, member) = i.split_once('/').context("--investigators takes <org>/<member>")?;
+                list.push((OrgId::new(org)?, MemberId::new(member)?));
+            }
+            (
+                common,
+                Payload::RegisterStudy(RegisterStudy {
+                    study,
+                    investigators: list,
+                }),
+            )
+        }
         TxCommand::VoteOrg {
             common, org, suspend, ..
         } => (common, Payload::VoteOrg(VoteOrg { org, suspend })),

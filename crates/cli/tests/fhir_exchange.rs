@@ -19,6 +19,7 @@ use medledger_ledger::consent::{ConsentScope, Grantee, Purpose};
 use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::revoke_member::RevokeMember;
 use medledger_ledger::identity::vote_org::VoteOrg;
+use medledger_ledger::research::study::RegisterStudy;
 use medledger_types::{MemberId, OrgId};
 use serde_json::{Value, json};
 
@@ -611,6 +612,57 @@ async fn records_exchange_end_to_end() {
     )
     .await;
     assert_eq!(research.status, 403, "purpose not granted: {}", research.text);
+    // A research study: Pharmacy C sponsors it and names dr-b as investigator; the
+    // patient's consent to the study opens the record to dr-b, for research only.
+    let st = submit(
+        &net,
+        A,
+        &admin(&net, "pharmacy-c").key,
+        Payload::RegisterStudy(RegisterStudy {
+            study: "trial-7".into(),
+            investigators: vec![(OrgId::new("clinic-b").unwrap(), MemberId::new("dr-b").unwrap())],
+        }),
+    )
+    .await;
+    assert_eq!(st["outcome"], 0, "{st}");
+    let sg = submit(
+        &net,
+        A,
+        &pat.key,
+        grant(
+            &pid,
+            "study-1",
+            Grantee::Study("trial-7".into()),
+            &["Observation"],
+            vec![Purpose::Research],
+        ),
+    )
+    .await;
+    assert_eq!(sg["outcome"], 0, "{sg}");
+    let h = net.height(A).await.unwrap();
+    net.wait_height(B, h, T).await;
+    let research = fhir(
+        &net,
+        B,
+        "GET",
+        &format!("/Observation/{oid}"),
+        Some(&tb),
+        None,
+        &[("x-medledger-purpose", "research")],
+    )
+    .await;
+    assert_eq!(research.status, 200, "investigator, research: {}", research.text);
+    let withdrawn = submit(
+        &net,
+        A,
+        &pat.key,
+        Payload::ConsentRevoke(medledger_ledger::consent::revoke::ConsentRevoke {
+            patient: pid.clone(),
+            consent_id: "study-1".into(),
+        }),
+    )
+    .await;
+    assert_eq!(withdrawn["outcome"], 0, "{withdrawn}");
     // Condition is not covered; break-glass is allowed and flagged.
     let cond = fhir(&net, B, "GET", &format!("/Condition/{cid}"), Some(&tb), None, &[]).await;
     assert_eq!(cond.status, 403);

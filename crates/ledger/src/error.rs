@@ -95,6 +95,8 @@ pub enum TxError {
     OrgStatusUnchanged,
     #[error("this organisation has already voted on that change")]
     AlreadyVoted,
+    #[error("member {org}/{member} is not a practitioner")]
+    NotAPractitioner { org: OrgId, member: MemberId },
 }
 
 impl TxError {
@@ -122,6 +124,7 @@ impl TxError {
             TxError::NoGovernance => 19,
             TxError::OrgStatusUnchanged => 20,
             TxError::AlreadyVoted => 21,
+            TxError::NotAPractitioner { .. } => 22,
         })
     }
 
@@ -148,6 +151,7 @@ impl TxError {
             TxError::NoGovernance => "no_governance",
             TxError::OrgStatusUnchanged => "org_status_unchanged",
             TxError::AlreadyVoted => "already_voted",
+            TxError::NotAPractitioner { .. } => "not_a_practitioner",
         }
     }
 }
@@ -177,6 +181,7 @@ pub fn describe_outcome(code: OutcomeCode) -> &'static str {
         19 => "no_governance",
         20 => "org_status_unchanged",
         21 => "already_voted",
+        22 => "not_a_practitioner",
         _ => "unknown_error",
     }
 }

@@ -23,6 +23,7 @@ pub mod genesis;
 pub mod identity;
 pub mod payload;
 pub mod records;
+pub mod research;
 pub mod state;
 
 pub use error::{Rejection, TxError, describe_outcome};
@@ -100,6 +101,11 @@ pub enum Event {
     },
     OrgReinstated {
         org: OrgId,
+    },
+    StudyRegistered {
+        study: String,
+        sponsor: OrgId,
+        investigators: u32,
     },
 }
 

@@ -9,6 +9,7 @@ use crate::consent::{grant, revoke};
 use crate::error::{Rejection, TxError};
 use crate::identity::{register_member, revoke_member, rotate_key, vote_org};
 use crate::records::{anchor, erase};
+use crate::research::study;
 use crate::state::Overlay;
 use crate::{BlockContext, Event};
 
@@ -23,6 +24,7 @@ pub enum Payload {
     ConsentGrant(grant::ConsentGrant),
     ConsentRevoke(revoke::ConsentRevoke),
     AuditRecord(audit_record::AuditRecord),
+    RegisterStudy(study::RegisterStudy),
 }
 
 impl Payload {
@@ -37,6 +39,7 @@ impl Payload {
             grant::KIND => Payload::ConsentGrant(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             revoke::KIND => Payload::ConsentRevoke(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             audit_record::KIND => Payload::AuditRecord(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            study::KIND => Payload::RegisterStudy(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             other => return Err(Rejection::UnknownKind(other)),
         };
         Ok(p)
@@ -53,6 +56,7 @@ impl Payload {
             Payload::ConsentGrant(_) => grant::KIND,
             Payload::ConsentRevoke(_) => revoke::KIND,
             Payload::AuditRecord(_) => audit_record::KIND,
+            Payload::RegisterStudy(_) => study::KIND,
         }
     }
 
@@ -68,6 +72,7 @@ impl Payload {
             Payload::ConsentGrant(_) => "consent.grant",
             Payload::ConsentRevoke(_) => "consent.revoke",
             Payload::AuditRecord(_) => "audit.record",
+            Payload::RegisterStudy(_) => "research.study",
         }
     }
 
@@ -82,6 +87,7 @@ impl Payload {
             Payload::ConsentGrant(p) => p.encode(),
             Payload::ConsentRevoke(p) => p.encode(),
             Payload::AuditRecord(p) => p.encode(),
+            Payload::RegisterStudy(p) => p.encode(),
         }
     }
 
@@ -101,6 +107,7 @@ impl Payload {
             Payload::ConsentGrant(p) => p.apply(state, signer, ctx),
             Payload::ConsentRevoke(p) => p.apply(state, signer, ctx),
             Payload::AuditRecord(p) => p.apply(state, signer, ctx),
+            Payload::RegisterStudy(p) => p.apply(state, signer, ctx),
         }
     }
 }

@@ -192,6 +192,10 @@ pub mod keys {
         [b"audit/".as_slice(), id.as_bytes()].concat()
     }
 
+    pub fn study(id: &str) -> Vec<u8> {
+        [b"study/".as_slice(), id.as_bytes()].concat()
+    }
+
     pub fn org_status(org: &OrgId) -> Vec<u8> {
         [b"orgstatus/".as_slice(), org.as_str().as_bytes()].concat()
     }

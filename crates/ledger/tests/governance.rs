@@ -1,14 +1,17 @@
-//! Suspending and reinstating an organisation by the votes of the others.
+//! Consortium-level rules: suspending and reinstating an organisation by the votes of
+//! the others, and research studies whose investigators a patient's consent can name.
 
 use std::collections::BTreeMap;
 
 use medledger_crypto::Keypair;
-use medledger_ledger::consent::Purpose;
+use medledger_ledger::consent::grant::ConsentGrant;
 use medledger_ledger::consent::policy::{AccessRequest, Denial, decide};
+use medledger_ledger::consent::{ConsentScope, Grantee, Purpose};
 use medledger_ledger::genesis::{GenesisAdmin, GenesisError, GenesisOrg, GenesisValidator};
 use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_ledger::identity::vote_org::{self, OrgStatus, VoteOrg};
 use medledger_ledger::identity::{MemberKind, OrgRole};
+use medledger_ledger::research::study::RegisterStudy;
 use medledger_ledger::{BlockContext, Event, Genesis, Overlay, Payload, Rejection, TxError, VerifiedTx, apply_tx};
 use medledger_types::codec::{Decode, Encode};
 use medledger_types::{ChainId, Height, MemberId, Nonce, OrgId, TimestampMs, Tx};
@@ -286,6 +289,140 @@ fn encodings_round_trip_and_truncations_fail() {
     // A ballot length beyond the limit is refused before anything is allocated.
     let mut huge = vec![1u8];
     huge.extend(Height(1).encode());
-    huge.extend(u32::MAX.to_be_bytes());
+    medledger_types::codec::put::u32(&mut huge, u32::MAX);
     assert!(OrgStatus::decode(&huge).is_err());
+}
+
+fn study(id: &str, investigators: &[(&str, &str)]) -> Payload {
+    Payload::RegisterStudy(RegisterStudy {
+        study: id.into(),
+        investigators: investigators
+            .iter()
+            .map(|(o, m)| (org(o), MemberId::new(*m).unwrap()))
+            .collect(),
+    })
+}
+
+#[test]
+fn a_study_consent_opens_records_to_its_investigators_only() {
+    let mut w = World::new(None);
+    let (a, b, c) = (0, 1, 2);
+    let dr_b = Keypair::from_seed([60; 32]);
+    let dr_c = Keypair::from_seed([61; 32]);
+    let nurse_bot = Keypair::from_seed([62; 32]);
+    let patient = Keypair::from_seed([63; 32]);
+    for (signer, payload) in [
+        (b, register("clinic-b", "dr-b", MemberKind::Practitioner, &dr_b)),
+        (c, register("lab-c", "dr-c", MemberKind::Practitioner, &dr_c)),
+        (c, register("lab-c", "bot", MemberKind::Device, &nurse_bot)),
+        (a, register("hospital-a", "pt-1", MemberKind::Patient, &patient)),
+    ] {
+        assert_eq!(w.run(&admin(signer), payload), Ok(Ok(())));
+    }
+
+    // Lab C sponsors the study; investigators must be registered practitioners.
+    assert_eq!(
+        w.run(&admin(c), study("trial-7", &[("lab-c", "bot")])),
+        Ok(Err(TxError::NotAPractitioner {
+            org: org("lab-c"),
+            member: MemberId::new("bot").unwrap()
+        }))
+    );
+    assert_eq!(
+        w.run(&admin(c), study("trial-7", &[("clinic-b", "nobody")])),
+        Ok(Err(TxError::UnknownMember {
+            org: org("clinic-b"),
+            member: MemberId::new("nobody").unwrap()
+        }))
+    );
+    assert_eq!(w.run(&dr_c, study("trial-7", &[])), Ok(Err(TxError::NotAuthorized)));
+    assert_eq!(
+        w.run(&admin(c), study("trial-7", &[("lab-c", "dr-c"), ("clinic-b", "dr-b")])),
+        Ok(Ok(()))
+    );
+    assert!(matches!(
+        &w.events[..],
+        [Event::StudyRegistered { investigators: 2, .. }]
+    ));
+    // Only the sponsor changes it.
+    assert_eq!(w.run(&admin(a), study("trial-7", &[])), Ok(Err(TxError::NotAuthorized)));
+
+    let grant = Payload::ConsentGrant(ConsentGrant {
+        consent_id: "research".into(),
+        patient: "pt-1".into(),
+        grantee: Grantee::Study("trial-7".into()),
+        scope: ConsentScope::Types(vec!["Observation".into()]),
+        purposes: vec![Purpose::Research],
+        expires: None,
+    });
+    assert_eq!(w.run(&patient, grant), Ok(Ok(())));
+    let now = TimestampMs(w.height * 1000);
+    let ask = |w: &World, o: &str, m: &str, kind: MemberKind, purpose: Purpose| {
+        let (reader_org, reader_member, custodian) = (org(o), MemberId::new(m).unwrap(), org("hospital-a"));
+        decide(
+            &w.state,
+            &AccessRequest {
+                reader_org: &reader_org,
+                reader_member: &reader_member,
+                reader_kind: kind,
+                resource_type: "Observation",
+                record_id: "o-1",
+                patient: Some("pt-1"),
+                custodian: &custodian,
+                purpose,
+                break_glass: false,
+            },
+            now,
+        )
+    };
+    use medledger_ledger::consent::policy::Basis;
+    let p = MemberKind::Practitioner;
+    assert_eq!(
+        ask(&w, "clinic-b", "dr-b", p, Purpose::Research),
+        Ok(Basis::Consent("research".into()))
+    );
+    assert_eq!(
+        ask(&w, "lab-c", "dr-c", p, Purpose::Research),
+        Ok(Basis::Consent("research".into()))
+    );
+    assert_eq!(
+        ask(&w, "clinic-b", "dr-b", p, Purpose::Treatment),
+        Err(Denial::PurposeNotCovered)
+    );
+    assert_eq!(
+        ask(&w, "lab-c", "bot", MemberKind::Device, Purpose::Research),
+        Err(Denial::NoConsent)
+    );
+    assert_eq!(
+        ask(&w, "clinic-b", "dr-x", p, Purpose::Research),
+        Err(Denial::NoConsent)
+    );
+
+    // Taking an investigator off the study closes the door for them at once.
+    assert_eq!(w.run(&admin(c), study("trial-7", &[("lab-c", "dr-c")])), Ok(Ok(())));
+    assert_eq!(
+        ask(&w, "clinic-b", "dr-b", p, Purpose::Research),
+        Err(Denial::NoConsent)
+    );
+    assert!(ask(&w, "lab-c", "dr-c", p, Purpose::Research).is_ok());
+}
+
+#[test]
+fn study_bodies_round_trip_and_refuse_oversized_lists() {
+    let Payload::RegisterStudy(s) = study("trial-7", &[("lab-c", "dr-c"), ("clinic-b", "dr-b")]) else {
+        unreachable!()
+    };
+    let bytes = s.encode();
+    assert_eq!(RegisterStudy::decode(&bytes).unwrap(), s);
+    for n in 0..bytes.len() {
+        assert!(RegisterStudy::decode(&bytes[..n]).is_err());
+    }
+    let mut huge = Vec::new();
+    medledger_types::codec::put::str(&mut huge, "trial-7");
+    medledger_types::codec::put::u32(&mut huge, 1000);
+    assert!(RegisterStudy::decode(&huge).is_err());
+    let mut bad_id = Vec::new();
+    medledger_types::codec::put::str(&mut bad_id, "trial 7/x");
+    medledger_types::codec::put::u32(&mut bad_id, 0);
+    assert!(RegisterStudy::decode(&bad_id).is_err());
 }

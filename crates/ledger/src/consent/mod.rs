@@ -89,7 +89,7 @@ pub enum Grantee {
         org: OrgId,
         member: MemberId,
     },
-    /// A research study; study membership is not modelled yet, so it opens nothing.
+    /// A research study: its investigators, as its sponsor lists them (`research.study`).
     Study(String),
 }
 

@@ -6,7 +6,8 @@
 //!    records — a patient registered with the organisation is not staff;
 //! 2. a patient reads their own records;
 //! 3. directory resources (no patient: Practitioner, Organization) are readable by members;
-//! 4. an active, unexpired consent of the patient whose grantee, scope and purpose match;
+//! 4. an active, unexpired consent of the patient whose grantee, scope and purpose match
+//!    (a study grantee matches the investigators its sponsor lists on the ledger);
 //! 5. break-glass: a practitioner stating an emergency is allowed (and flagged);
 //! 6. otherwise denied.
 
@@ -71,7 +72,10 @@ pub fn decide(state: &dyn StateRead, req: &AccessRequest<'_>, now: TimestampMs) 
         let grantee = match &c.grantee {
             Grantee::Org(o) => o == req.reader_org,
             Grantee::Practitioner { org, member } => org == req.reader_org && member == req.reader_member,
-            Grantee::Study(_) => false,
+            Grantee::Study(s) => {
+                req.reader_kind == MemberKind::Practitioner
+                    && crate::research::is_investigator(state, s, req.reader_org, req.reader_member)
+            }
         };
         if !grantee || !c.scope.covers(req.resource_type, req.record_id) {
             continue;
