@@ -166,6 +166,10 @@ struct Inner {
     /// Data keys already re-wrapped to a reader organisation's key, by version and key:
     /// the same wrap serves every later read (HPKE costs two X25519 operations).
     rewrapped: Mutex<HashMap<RewrapKey, Vec<u8>>>,
+    /// Reader side: data keys already unwrapped from a custodian's HPKE wrap, by the hash
+    /// of the wrap and its context. Used only once the custodian has sent that wrap again,
+    /// i.e. authorised this read; saves the X25519 of opening it.
+    unwrapped: Mutex<HashMap<Hash32, medledger_crypto::envelope::DataKey>>,
     /// Test mode: serve altered ciphertext to other nodes.
     tamper: bool,
     /// The height the index has absorbed (`None` until it caught up at start).
@@ -229,6 +233,7 @@ impl Custody {
                 reserved: Mutex::new(HashMap::new()),
                 seen_requests: Mutex::new(replay::ReplayCache::default()),
                 rewrapped: Mutex::new(HashMap::new()),
+                unwrapped: Mutex::new(HashMap::new()),
                 tamper: std::env::var("MEDLEDGER_TEST_TAMPER_CUSTODY").is_ok_and(|v| v == "1"),
                 indexed: tokio::sync::watch::channel(None).0,
             }),

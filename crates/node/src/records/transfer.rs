@@ -155,13 +155,22 @@ impl Custody {
             let wrapped = B64
                 .decode(body.wrapped_key)
                 .map_err(|_| CustodyError::Custodian("malformed wrapped key".into()))?;
-            let key = wrap::unwrap_key(
-                &self.inner.service.encryption,
-                &wrapped,
-                REWRAP_INFO,
-                &rewrap_aad(resource_type, id, version, self.org()),
-            )
-            .map_err(|_| CustodyError::Tampered)?;
+            let wrap_aad = rewrap_aad(resource_type, id, version, self.org());
+            let wrap_id = Hash32::digest(&[&wrapped, &wrap_aad]);
+            let cached = lock(&self.inner.unwrapped).get(&wrap_id).cloned();
+            let key = match cached {
+                Some(k) => k,
+                None => {
+                    let k = wrap::unwrap_key(&self.inner.service.encryption, &wrapped, REWRAP_INFO, &wrap_aad)
+                        .map_err(|_| CustodyError::Tampered)?;
+                    let mut cache = lock(&self.inner.unwrapped);
+                    if cache.len() >= REWRAP_CACHE {
+                        cache.clear();
+                    }
+                    cache.insert(wrap_id, k.clone());
+                    k
+                }
+            };
             let aad = record_aad(&record.custodian, resource_type, id, version);
             return envelope::open(&key, &sealed, &aad).map_err(|_| CustodyError::Tampered);
         }
