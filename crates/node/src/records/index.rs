@@ -34,6 +34,8 @@ pub struct Index {
 /// What applying a block to the index found that the node itself must act on.
 #[derive(Default)]
 pub struct Followed {
+    /// A block erased some patient's records somewhere.
+    pub erasure: bool,
     /// Ids of our own audit entries now in a block.
     pub our_audits: Vec<Hash32>,
 }
@@ -95,6 +97,7 @@ impl Index {
                         }
                     }
                 }
+                Payload::RecordsErase(_) => followed.erasure = true,
                 _ => {}
             }
         }

@@ -899,6 +899,13 @@ impl Custody {
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
                         .apply_block(&block, ok, Some(&service));
+                if followed.erasure {
+                    // Erasure destroys the data keys everywhere: drop every key this node
+                    // unwrapped as a reader, and every wrap it made as a custodian (both
+                    // caches refill from the next reads).
+                    lock(&self.inner.unwrapped).clear();
+                    lock(&self.inner.rewrapped).clear();
+                }
                 if !followed.our_audits.is_empty()
                     && let Err(e) = self.inner.journal.audit_anchored(followed.our_audits).await
                 {
