@@ -33,7 +33,9 @@ pub struct LoadArgs {
     /// Its client id, `<org>/<member>`.
     #[arg(long)]
     client_id: String,
-    #[arg(long, default_value = "system/*.cruds")]
+    /// SMART scopes to ask for; the node grants the part the member's kind may hold
+    /// (`system/` for services, `user/` for practitioners).
+    #[arg(long, default_value = "system/*.cruds user/*.cruds")]
     scope: String,
     /// Drop entries of resource types medledger does not hold (Claim, CarePlan, Location,
     /// ...) and cut references to them to their display text, instead of failing those

@@ -127,7 +127,9 @@ async fn synthea_output_loads_with_unsupported_types_skipped() {
     net.start_all();
     // One validator makes no empty blocks: wait for its API, not for a block.
     common::eventually("node0's API", T, async || net.status(0).await.is_some()).await;
-    let loader = register(&net, 0, "hospital-a", "loader", MemberKind::Service).await;
+    // A practitioner loads (the default scope asks for both system/ and user/ access; the
+    // node grants the user/ part a practitioner may hold).
+    let loader = register(&net, 0, "hospital-a", "loader", MemberKind::Practitioner).await;
     let key_file = dir.path().join("loader.json");
     medledger_node::home::write_key(&key_file, &loader.key).unwrap();
     let out = dir.path().join("fhir");
@@ -146,7 +148,7 @@ async fn synthea_output_loads_with_unsupported_types_skipped() {
         args.extend_from_slice(extra);
         common::medledger(&args)
     };
-    let tok = token(&net, 0, &loader, "system/*.rs").await;
+    let tok = token(&net, 0, &loader, "user/*.rs").await;
     let count = async |t: &str| {
         let a = fhir(&net, 0, "GET", &format!("/{t}?_count=100"), Some(&tok), None, &[]).await;
         assert_eq!(a.status, 200, "{}", a.text);
