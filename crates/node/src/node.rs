@@ -158,6 +158,7 @@ impl Node {
     }
 
     pub fn with_store(config: Config, genesis: Genesis, key: Keypair, store: Store) -> Result<Node, NodeError> {
+        let genesis_validators = genesis.validators.len();
         let head = store.init_genesis(&genesis)?;
         let mut log = MemoryLog::new();
         for (level, index, hash) in store.reader()?.log_nodes()? {
@@ -209,8 +210,10 @@ impl Node {
                 txs_ready: Notify::new(),
                 metrics: Metrics::default(),
                 started: Instant::now(),
+                // A node of a multi-validator network says "starting" until its
+                // consensus engine runs (the API answers from the moment it binds).
                 consensus: RwLock::new(ConsensusStatus {
-                    mode: "solo",
+                    mode: if genesis_validators > 1 { "starting" } else { "solo" },
                     ..Default::default()
                 }),
                 outbox: Mutex::new(Vec::new()),
