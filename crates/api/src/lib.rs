@@ -112,7 +112,7 @@ pub fn router_with(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `POST /node/v1/records/fetch`: another organisation's node asks for a record.
+/// `POST /node/v1/records/fetch`: another organisation's node asks for record versions.
 async fn node_fetch(
     axum::extract::State(app): axum::extract::State<AppState>,
     body: axum::body::Bytes,
@@ -129,14 +129,19 @@ async fn node_fetch(
     let token = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("bad_request", "the request must be a compact JWS"))?;
     custody.serve_fetch(token.trim()).await.map(axum::Json).map_err(|e| {
-        let (status, reason) = match &e {
-            CustodyError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            CustodyError::Gone => (StatusCode::GONE, "erased"),
-            CustodyError::Denied(_) => (StatusCode::FORBIDDEN, "denied"),
-            CustodyError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        let status = medledger_node::records::status_of(&e);
+        let reason = match &e {
+            CustodyError::NotFound => "not_found",
+            CustodyError::Gone => "erased",
+            CustodyError::Denied(_) => "denied",
+            CustodyError::BadRequest(_) => "bad_request",
+            _ => "internal",
         };
-        ApiError::new(status, reason, e.to_string())
+        ApiError::new(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            reason,
+            e.to_string(),
+        )
     })
 }
 

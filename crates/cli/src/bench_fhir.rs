@@ -437,6 +437,42 @@ async fn drive(out: &Path, homes: &[std::path::PathBuf], concurrency: usize, sec
         })
         .await
     };
+    // Every read was audited durably before its answer; report how far the ledger
+    // anchoring lags behind at the end, and how long it takes to catch up.
+    let pending_at = |url: String| {
+        let http = http.clone();
+        async move {
+            let text = http
+                .get(format!("{url}/metrics"))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix("medledger_audit_pending "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        }
+    };
+    let t = Instant::now();
+    let backlog = pending_at(urls[1].clone()).await.unwrap_or(0);
+    let mut drained = None;
+    while t.elapsed() < Duration::from_secs(120) {
+        if pending_at(urls[1].clone()).await == Some(0) {
+            drained = Some(t.elapsed().as_secs_f64());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    match drained {
+        Some(secs) => eprintln!(
+            "audit entries not yet in a block when the reads stopped: {backlog} at B; all anchored {secs:.1} s later"
+        ),
+        None => eprintln!(
+            "audit entries not yet in a block when the reads stopped: {backlog} at B; not all anchored after 120 s"
+        ),
+    }
     for ch in children.iter_mut() {
         if let Some(pid) = ch.id() {
             let _ = std::process::Command::new("kill")

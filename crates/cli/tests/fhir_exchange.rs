@@ -590,6 +590,26 @@ async fn records_exchange_end_to_end() {
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(ok.body["code"]["text"], format!("Note{m2}"));
     assert_eq!(ok.body["status"], "amended");
+    // Concurrent reads through B go to A together (batched node-to-node requests), each
+    // item answered and checked on its own: versions 2 and 1 interleaved.
+    let many = futures::future::join_all((0..16).map(|i| {
+        let path = if i % 2 == 0 {
+            format!("/Observation/{oid}")
+        } else {
+            format!("/Observation/{oid}/_history/1")
+        };
+        let (net, tb) = (&net, &tb);
+        async move { fhir(net, B, "GET", &path, Some(tb), None, &[]).await }
+    }))
+    .await;
+    for (i, r) in many.iter().enumerate() {
+        assert_eq!(r.status, 200, "read {i}: {}", r.text);
+        assert_eq!(
+            r.body["status"],
+            if i % 2 == 0 { "amended" } else { "final" },
+            "read {i}"
+        );
+    }
     let s = fhir(
         &net,
         B,

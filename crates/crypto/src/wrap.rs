@@ -162,6 +162,56 @@ pub fn unwrap_key(
     key.map_err(|_| CryptoError::Decrypt)
 }
 
+/// The HPKE exporter context (§5.3) of a batch key.
+const BATCH_EXPORT: &[u8] = b"medledger/batch-key/v1";
+
+/// Sets up an HPKE context to `recipient` (Base mode, §5.1.1) and exports a 32-byte key
+/// from it (§5.3): one X25519 key agreement for a whole batch of data keys, each then
+/// sealed under the batch key with AES-256-GCM ([`crate::envelope::seal`]) and its own
+/// `aad`. Returns `enc` (to send with the batch) and the batch key. A weak recipient key
+/// is refused.
+pub fn batch_key_to(recipient: &EncryptionPublicKey, info: &[u8]) -> Result<(Vec<u8>, DataKey), CryptoError> {
+    let mut rng = rand_core_09::UnwrapErr(rand_core_09::OsRng);
+    batch_key_with(recipient, info, &mut rng)
+}
+
+fn batch_key_with<R: rand_core_09::CryptoRng>(
+    recipient: &EncryptionPublicKey,
+    info: &[u8],
+    rng: &mut R,
+) -> Result<(Vec<u8>, DataKey), CryptoError> {
+    if recipient.is_weak() {
+        return Err(CryptoError::WeakEncryptionKey);
+    }
+    let pk = <Kem as KemTrait>::PublicKey::from_bytes(&recipient.0).map_err(|_| CryptoError::BadEncryptionKey)?;
+    let (enc, ctx) = hpke::setup_sender::<AesGcm256, HkdfSha256, Kem, R>(&OpModeS::Base, &pk, info, rng)
+        .map_err(|_| CryptoError::WeakEncryptionKey)?;
+    let mut key = [0u8; KEY_LEN];
+    ctx.export(BATCH_EXPORT, &mut key).map_err(|_| CryptoError::Decrypt)?;
+    let out = DataKey::from_bytes(key);
+    key.zeroize();
+    Ok((enc.to_bytes().to_vec(), out))
+}
+
+/// The recipient's side of [`batch_key_to`]: the same batch key from `enc`. Every
+/// failure — wrong length, a small-order `enc`, another recipient's `enc` (detected only
+/// when a key sealed under the batch key fails to open) — ends in [`CryptoError::Decrypt`].
+pub fn batch_key_from(recipient: &EncryptionKeypair, enc: &[u8], info: &[u8]) -> Result<DataKey, CryptoError> {
+    if enc.len() != ENCAPPED_LEN {
+        return Err(CryptoError::Decrypt);
+    }
+    let sk =
+        <Kem as KemTrait>::PrivateKey::from_bytes(recipient.secret.as_bytes()).map_err(|_| CryptoError::Decrypt)?;
+    let enc = <Kem as KemTrait>::EncappedKey::from_bytes(enc).map_err(|_| CryptoError::Decrypt)?;
+    let ctx = hpke::setup_receiver::<AesGcm256, HkdfSha256, Kem>(&OpModeR::Base, &sk, &enc, info)
+        .map_err(|_| CryptoError::Decrypt)?;
+    let mut key = [0u8; KEY_LEN];
+    ctx.export(BATCH_EXPORT, &mut key).map_err(|_| CryptoError::Decrypt)?;
+    let out = DataKey::from_bytes(key);
+    key.zeroize();
+    Ok(out)
+}
+
 /// HPKE `SealBase` (§6.1) with the ephemeral key drawn from `rng`: `enc ‖ ciphertext`.
 fn seal_to<R: rand_core_09::CryptoRng>(
     recipient: &EncryptionPublicKey,
@@ -273,6 +323,59 @@ mod tests {
             unwrap_key(&org, &longer, b"info", b"aad").err(),
             Some(CryptoError::Decrypt)
         );
+    }
+
+    #[test]
+    fn batch_keys_agree_only_for_the_recipient_and_info() {
+        let org = EncryptionKeypair::generate();
+        let other = EncryptionKeypair::generate();
+        let (enc, key) = batch_key_to(&org.public(), b"info").unwrap();
+        assert_eq!(enc.len(), ENCAPPED_LEN);
+        assert_eq!(batch_key_from(&org, &enc, b"info").unwrap().as_bytes(), key.as_bytes());
+        assert_ne!(
+            batch_key_from(&other, &enc, b"info").unwrap().as_bytes(),
+            key.as_bytes()
+        );
+        assert_ne!(batch_key_from(&org, &enc, b"other").unwrap().as_bytes(), key.as_bytes());
+        let mut bad = enc.clone();
+        bad[0] ^= 1;
+        assert!(batch_key_from(&org, &bad, b"info").map_or(true, |k| k.as_bytes() != key.as_bytes()));
+        for n in [0, 31, 33] {
+            let mut e = enc.clone();
+            e.resize(n, 0);
+            assert_eq!(
+                batch_key_from(&org, &e, b"info").err(),
+                Some(CryptoError::Decrypt),
+                "length {n}"
+            );
+        }
+        // A fresh ephemeral key, hence a fresh batch key, every time.
+        let (enc2, key2) = batch_key_to(&org.public(), b"info").unwrap();
+        assert_ne!(enc, enc2);
+        assert_ne!(key.as_bytes(), key2.as_bytes());
+        // Keys sealed under the batch key open only with it and their own binding.
+        let data = DataKey::generate();
+        let sealed = crate::envelope::seal(&key, data.as_bytes(), b"Observation/1/1/clinic-b");
+        let opened = crate::envelope::open(
+            &batch_key_from(&org, &enc, b"info").unwrap(),
+            &sealed,
+            b"Observation/1/1/clinic-b",
+        );
+        assert_eq!(opened.unwrap(), data.as_bytes());
+        assert!(crate::envelope::open(&key2, &sealed, b"Observation/1/1/clinic-b").is_err());
+        assert!(crate::envelope::open(&key, &sealed, b"Observation/1/1/clinic-c").is_err());
+    }
+
+    #[test]
+    fn batch_keys_refuse_small_order_keys() {
+        let org = EncryptionKeypair::generate();
+        let (_, key) = batch_key_to(&org.public(), b"info").unwrap();
+        for text in SMALL_ORDER {
+            let weak = EncryptionPublicKey::from_bytes(hex_vec(text).try_into().unwrap());
+            assert_eq!(batch_key_to(&weak, b"info").err(), Some(CryptoError::WeakEncryptionKey));
+            // A hostile custodian's small-order `enc` never yields a usable key.
+            assert!(batch_key_from(&org, weak.as_bytes(), b"info").map_or(true, |k| k.as_bytes() != key.as_bytes()));
+        }
     }
 
     #[test]

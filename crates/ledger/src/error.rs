@@ -97,6 +97,8 @@ pub enum TxError {
     AlreadyVoted,
     #[error("member {org}/{member} is not a practitioner")]
     NotAPractitioner { org: OrgId, member: MemberId },
+    #[error("audit entries out of sequence (next is {expected}, got {got})")]
+    AuditGap { expected: u64, got: u64 },
 }
 
 impl TxError {
@@ -125,6 +127,7 @@ impl TxError {
             TxError::OrgStatusUnchanged => 20,
             TxError::AlreadyVoted => 21,
             TxError::NotAPractitioner { .. } => 22,
+            TxError::AuditGap { .. } => 23,
         })
     }
 
@@ -152,6 +155,7 @@ impl TxError {
             TxError::OrgStatusUnchanged => "org_status_unchanged",
             TxError::AlreadyVoted => "already_voted",
             TxError::NotAPractitioner { .. } => "not_a_practitioner",
+            TxError::AuditGap { .. } => "audit_gap",
         }
     }
 }
@@ -182,6 +186,7 @@ pub fn describe_outcome(code: OutcomeCode) -> &'static str {
         20 => "org_status_unchanged",
         21 => "already_voted",
         22 => "not_a_practitioner",
+        23 => "audit_gap",
         _ => "unknown_error",
     }
 }

@@ -188,8 +188,9 @@ pub mod keys {
         [b"consents/".as_slice(), patient.as_bytes()].concat()
     }
 
-    pub fn audit(id: &medledger_types::Hash32) -> Vec<u8> {
-        [b"audit/".as_slice(), id.as_bytes()].concat()
+    /// The next audit sequence number expected from a node's service key.
+    pub fn audit_next(signer: &PublicKey) -> Vec<u8> {
+        [b"auditnext/".as_slice(), signer.as_bytes()].concat()
     }
 
     pub fn study(id: &str) -> Vec<u8> {

@@ -705,21 +705,50 @@ fn entry(n: u8) -> AuditEntry {
 }
 
 #[test]
-fn audit_is_idempotent_and_signed_by_the_node() {
+fn audit_runs_are_sequenced_idempotent_and_signed_by_the_node() {
     let mut w = world();
     let (na, nb) = (w.node_a.clone(), w.node_b.clone());
-    let rec = |entries| {
+    let rec = |first_seq, entries| {
         Payload::AuditRecord(AuditRecord {
             node_org: org("clinic-b"),
+            first_seq,
             entries,
         })
     };
-    assert_eq!(w.run(&na, rec(vec![entry(1)])).unwrap(), Err(TxError::NotAuthorized));
-    assert_eq!(w.run(&nb, rec(vec![entry(1), entry(2)])).unwrap(), Ok(()));
+    let next = |w: &World| {
+        w.state
+            .get(&medledger_ledger::keys::audit_next(&nb.public()))
+            .map(|v| u64::from_le_bytes(v.as_slice().try_into().unwrap()))
+    };
+    assert_eq!(w.run(&na, rec(0, vec![entry(1)])).unwrap(), Err(TxError::NotAuthorized));
+    assert_eq!(next(&w), None);
+    // A run that does not start at 0 would skip entries: refused.
+    assert_eq!(
+        w.run(&nb, rec(1, vec![entry(2)])).unwrap(),
+        Err(TxError::AuditGap { expected: 0, got: 1 })
+    );
+    assert_eq!(w.run(&nb, rec(0, vec![entry(1), entry(2)])).unwrap(), Ok(()));
+    assert_eq!(next(&w), Some(2));
+    // Re-sent after a crash with one new entry: 1 is skipped, 2 is recorded.
     let before = w.state.len();
-    assert_eq!(w.run(&nb, rec(vec![entry(2), entry(3), entry(3)])).unwrap(), Ok(()));
-    // One new entry (3); 2 and the second 3 are duplicates. The nonce key changed too.
-    assert_eq!(w.state.len(), before + 1);
+    assert_eq!(w.run(&nb, rec(1, vec![entry(2), entry(3)])).unwrap(), Ok(()));
+    assert_eq!(next(&w), Some(3));
+    // Only existing keys changed (the sequence and the nonce): entries add no state.
+    assert_eq!(w.state.len(), before);
+    // Entirely repeated: accepted, nothing moves back.
+    assert_eq!(w.run(&nb, rec(0, vec![entry(1)])).unwrap(), Ok(()));
+    assert_eq!(next(&w), Some(3));
+    assert_eq!(
+        w.run(&nb, rec(4, vec![entry(5)])).unwrap(),
+        Err(TxError::AuditGap { expected: 3, got: 4 })
+    );
+    // A run whose numbers would overflow does not even decode.
+    let overflow = AuditRecord {
+        node_org: org("clinic-b"),
+        first_seq: u64::MAX,
+        entries: vec![entry(1)],
+    };
+    assert!(AuditRecord::decode(&overflow.encode()).is_err());
 }
 
 #[test]
@@ -754,6 +783,7 @@ fn bodies_round_trip_and_truncations_are_refused() {
         }),
         Payload::AuditRecord(AuditRecord {
             node_org: org("clinic-b"),
+            first_seq: 7,
             entries: vec![entry(1), entry(2)],
         }),
     ];

@@ -13,6 +13,9 @@ pub struct Metrics {
     pub blocks_committed: AtomicU64,
     pub block_commit_micros_total: AtomicU64,
     pub block_execute_micros_total: AtomicU64,
+    /// Audit entries written durably by this node and not yet seen in a block (set by
+    /// record custody).
+    pub audit_pending: AtomicU64,
 }
 
 pub struct Gauges {
@@ -113,6 +116,12 @@ impl Metrics {
             "gauge",
             "Bytes of transactions waiting for a block.",
             g.mempool_bytes.to_string(),
+        );
+        line(
+            "audit_pending",
+            "gauge",
+            "Audit entries written durably and not yet anchored in a block.",
+            c(&self.audit_pending),
         );
         line(
             "uptime_seconds",

@@ -980,6 +980,11 @@ impl Node {
         Ok(self.inner.store.reader()?.state_proof(key)?)
     }
 
+    /// The node's counters, for components that report their own (record custody).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
     pub fn metrics_text(&self) -> String {
         let head = self.head();
         let mempool = lock(&self.inner.mempool);

@@ -4,7 +4,7 @@
 pub mod record;
 
 use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
-use medledger_types::{Hash32, Height, MemberId, OrgId, TimestampMs};
+use medledger_types::{Hash32, MemberId, OrgId, TimestampMs};
 use serde::{Deserialize, Serialize};
 
 use crate::consent::Purpose;
@@ -69,7 +69,8 @@ pub enum AuditOutcome {
 /// One access, as the serving node saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
-    /// Random, chosen by the node; the ledger counts an id once.
+    /// Random, chosen by the node: the entry's name (the AuditEvent id). Repeats are
+    /// recognised by the node's sequence numbers, not by this id.
     pub id: Hash32,
     pub at: TimestampMs,
     pub actor_org: OrgId,
@@ -144,26 +145,6 @@ impl Decode for AuditEntry {
             resource_type: read_opt(r, "resource type", |r| read_type(r, "resource type"))?,
             record_id: read_opt(r, "record id", |r| read_id(r, "record id"))?,
             version: read_opt(r, "version", |r| r.u64("version"))?,
-        })
-    }
-}
-
-/// `audit/{id}`: where an entry was first recorded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AuditLocator {
-    pub height: Height,
-}
-
-impl Encode for AuditLocator {
-    fn encode_to(&self, out: &mut Vec<u8>) {
-        self.height.encode_to(out);
-    }
-}
-
-impl Decode for AuditLocator {
-    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(AuditLocator {
-            height: Height::decode_from(r)?,
         })
     }
 }

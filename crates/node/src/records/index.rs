@@ -4,7 +4,7 @@
 //! Built by reading blocks (from 1 at start, then each new durable block); only
 //! successful transactions count. Nothing here is secret: it is what the blocks say.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use medledger_ledger::Payload;
 use medledger_ledger::audit::AuditEntry;
@@ -26,18 +26,16 @@ pub struct Index {
     pub by_type: BTreeMap<String, BTreeSet<String>>,
     pub by_patient: BTreeMap<String, BTreeSet<(String, String)>>,
     pub audits_by_patient: BTreeMap<String, Vec<AuditOnLedger>>,
-    /// Every audit entry id seen: a node that re-submits after a crash may repeat one,
-    /// and the ledger counts it once.
-    pub seen_audits: HashSet<Hash32>,
+    /// Per node service key, the next audit sequence number: a node that re-submits
+    /// after a crash may repeat entries, and the ledger counts each once.
+    pub audit_next: HashMap<PublicKey, u64>,
 }
 
 /// What applying a block to the index found that the node itself must act on.
 #[derive(Default)]
 pub struct Followed {
-    /// A block erased some patient's records somewhere.
-    pub erasure: bool,
-    /// Ids of our own audit entries now in a block.
-    pub our_audits: Vec<Hash32>,
+    /// Our own audit entries numbered below this are now in a block.
+    pub our_audits_upto: Option<u64>,
 }
 
 impl Index {
@@ -78,14 +76,15 @@ impl Index {
                 }
                 Payload::AuditRecord(p) => {
                     let hash = tx.hash();
-                    let ours = our_service == Some(&t.signer);
-                    for entry in p.entries {
-                        if ours {
-                            followed.our_audits.push(entry.id);
-                        }
-                        if !self.seen_audits.insert(entry.id) {
-                            continue;
-                        }
+                    let next = self.audit_next.entry(t.signer).or_insert(0);
+                    // The ledger accepted this run, so it starts at or below `next`.
+                    let end = p.first_seq + p.entries.len() as u64;
+                    if our_service == Some(&t.signer) {
+                        followed.our_audits_upto = Some(end.max(followed.our_audits_upto.unwrap_or(0)));
+                    }
+                    let skip = next.saturating_sub(p.first_seq) as usize;
+                    *next = (*next).max(end);
+                    for entry in p.entries.into_iter().skip(skip) {
                         if let Some(patient) = entry.patient.clone() {
                             self.audits_by_patient.entry(patient).or_default().push(AuditOnLedger {
                                 entry,
@@ -97,7 +96,6 @@ impl Index {
                         }
                     }
                 }
-                Payload::RecordsErase(_) => followed.erasure = true,
                 _ => {}
             }
         }

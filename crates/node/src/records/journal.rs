@@ -4,7 +4,8 @@
 //!   key, its ciphertext hash and the few facts search needs without decrypting;
 //! - `identifiers`: keyed hash of `Type|system|value` → id, for conditional creates and
 //!   references;
-//! - `audit_pending`: audit entries written before a response and not yet seen in a block;
+//! - `audit_queue`: audit entries written before a response and not yet seen in a block,
+//!   by the node's audit sequence number (see `audit.record`);
 //! - `audit_notes`: what stays off the ledger about an access (a break-glass reason).
 //!
 //! All writes go through one writer thread that commits many callers' operations in one
@@ -13,6 +14,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 
 use medledger_ledger::audit::AuditEntry;
@@ -26,7 +28,7 @@ use super::CustodyError;
 
 const VERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("versions");
 const IDENTIFIERS: TableDefinition<&str, &str> = TableDefinition::new("identifiers");
-const AUDIT_PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("audit_pending");
+const AUDIT_PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_queue");
 const AUDIT_NOTES: TableDefinition<&[u8], &str> = TableDefinition::new("audit_notes");
 
 /// What the custodian keeps about one version it holds.
@@ -55,7 +57,8 @@ enum Op {
     PutVersion(String, LocalVersion),
     PutIdentifier(String, String),
     AuditAppend(AuditEntry, Option<String>),
-    AuditAnchored(Vec<Hash32>),
+    /// Entries numbered below this are in a block.
+    AuditAnchored(u64),
     DeleteVersions(Vec<String>),
 }
 
@@ -68,6 +71,10 @@ struct Job {
 pub struct Journal {
     db: Arc<Database>,
     writer: std_mpsc::Sender<Job>,
+    /// Entries in `audit_queue`, kept by the writer.
+    pending: Arc<AtomicU64>,
+    /// The sequence number the next audit entry gets; only the writer takes numbers.
+    next_seq: Arc<AtomicU64>,
 }
 
 fn storage<E: std::fmt::Display>(e: E) -> CustodyError {
@@ -85,13 +92,38 @@ impl Journal {
             w.open_table(AUDIT_NOTES).map_err(storage)?;
             w.commit().map_err(storage)?;
         }
+        let (pending, next_seq) = {
+            let r = db.begin_read().map_err(storage)?;
+            let t = r.open_table(AUDIT_PENDING).map_err(storage)?;
+            let next = t.last().map_err(storage)?.map_or(0, |(k, _)| k.value() + 1);
+            (
+                Arc::new(AtomicU64::new(t.len().map_err(storage)?)),
+                Arc::new(AtomicU64::new(next)),
+            )
+        };
         let (writer, jobs) = std_mpsc::channel::<Job>();
+        let counters = Counters {
+            pending: pending.clone(),
+            next_seq: next_seq.clone(),
+        };
         let db2 = db.clone();
         std::thread::Builder::new()
             .name("custody-journal".into())
-            .spawn(move || write_loop(&db2, &jobs))
+            .spawn(move || write_loop(&db2, &jobs, &counters))
             .map_err(storage)?;
-        Ok(Journal { db, writer })
+        Ok(Journal {
+            db,
+            writer,
+            pending,
+            next_seq,
+        })
+    }
+
+    /// Makes the next audit entry's number at least `next` (the ledger's next expected
+    /// number for this node): a node whose journal was lost must not reuse numbers the
+    /// ledger has already counted.
+    pub fn raise_next_seq(&self, next: u64) {
+        self.next_seq.fetch_max(next, Ordering::SeqCst);
     }
 
     async fn write(&self, ops: Vec<Op>) -> Result<(), CustodyError> {
@@ -120,9 +152,9 @@ impl Journal {
             .await
     }
 
-    /// Forgets pending entries that a block now holds.
-    pub async fn audit_anchored(&self, ids: Vec<Hash32>) -> Result<(), CustodyError> {
-        self.write(vec![Op::AuditAnchored(ids)]).await
+    /// Forgets pending entries numbered below `upto`: a block now holds them.
+    pub async fn audit_anchored(&self, upto: u64) -> Result<(), CustodyError> {
+        self.write(vec![Op::AuditAnchored(upto)]).await
     }
 
     /// Deletes wrapped data keys: the versions can never be decrypted again.
@@ -145,14 +177,15 @@ impl Journal {
         Ok(t.get(key).map_err(storage)?.map(|v| v.value().to_string()))
     }
 
-    /// Up to `max` audit entries not yet seen in a block, oldest id order.
-    pub fn pending_audit(&self, max: usize) -> Result<Vec<AuditEntry>, CustodyError> {
+    /// Up to `max` audit entries not yet seen in a block, with their sequence numbers,
+    /// oldest first. The numbers are consecutive: entries leave the journal oldest first.
+    pub fn pending_audit(&self, max: usize) -> Result<Vec<(u64, AuditEntry)>, CustodyError> {
         let r = self.db.begin_read().map_err(storage)?;
         let t = r.open_table(AUDIT_PENDING).map_err(storage)?;
         let mut out = Vec::new();
         for item in t.iter().map_err(storage)? {
-            let (_, v) = item.map_err(storage)?;
-            out.push(AuditEntry::decode(v.value()).map_err(storage)?);
+            let (k, v) = item.map_err(storage)?;
+            out.push((k.value(), AuditEntry::decode(v.value()).map_err(storage)?));
             if out.len() >= max {
                 break;
             }
@@ -160,10 +193,9 @@ impl Journal {
         Ok(out)
     }
 
-    pub fn pending_audit_count(&self) -> Result<u64, CustodyError> {
-        let r = self.db.begin_read().map_err(storage)?;
-        let t = r.open_table(AUDIT_PENDING).map_err(storage)?;
-        t.len().map_err(storage)
+    /// Audit entries written and not yet seen in a block.
+    pub fn pending_audit_count(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
     }
 
     pub fn audit_note(&self, id: &Hash32) -> Result<Option<String>, CustodyError> {
@@ -175,7 +207,12 @@ impl Journal {
     }
 }
 
-fn write_loop(db: &Database, jobs: &std_mpsc::Receiver<Job>) {
+struct Counters {
+    pending: Arc<AtomicU64>,
+    next_seq: Arc<AtomicU64>,
+}
+
+fn write_loop(db: &Database, jobs: &std_mpsc::Receiver<Job>, counters: &Counters) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < 4096 {
@@ -184,15 +221,27 @@ fn write_loop(db: &Database, jobs: &std_mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let result = apply(db, &batch);
+        let first_seq = counters.next_seq.load(Ordering::SeqCst);
+        let result = apply(db, &batch, first_seq).map(|(delta, next_seq)| {
+            counters.next_seq.store(next_seq, Ordering::SeqCst);
+            if delta >= 0 {
+                counters.pending.fetch_add(delta as u64, Ordering::Relaxed);
+            } else {
+                counters.pending.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+            }
+        });
         for job in batch {
             let _ = job.done.send(result.clone());
         }
     }
 }
 
-fn apply(db: &Database, batch: &[Job]) -> Result<(), CustodyError> {
+/// Commits a batch, numbering its audit entries from `next_seq`; returns how the number
+/// of pending audit entries changed and the next number. Numbers are only taken when the
+/// commit succeeds, so the sequence has no holes.
+fn apply(db: &Database, batch: &[Job], mut next_seq: u64) -> Result<(i64, u64), CustodyError> {
     let w = db.begin_write().map_err(storage)?;
+    let mut delta = 0i64;
     {
         let mut versions = w.open_table(VERSIONS).map_err(storage)?;
         let mut identifiers = w.open_table(IDENTIFIERS).map_err(storage)?;
@@ -208,18 +257,23 @@ fn apply(db: &Database, batch: &[Job]) -> Result<(), CustodyError> {
                     identifiers.insert(k.as_str(), id.as_str()).map_err(storage)?;
                 }
                 Op::AuditAppend(e, note) => {
-                    pending
-                        .insert(e.id.as_bytes().as_slice(), e.encode().as_slice())
-                        .map_err(storage)?;
+                    pending.insert(next_seq, e.encode().as_slice()).map_err(storage)?;
+                    next_seq += 1;
+                    delta += 1;
                     if let Some(n) = note {
                         notes.insert(e.id.as_bytes().as_slice(), n.as_str()).map_err(storage)?;
                     }
                 }
-                Op::AuditAnchored(ids) => {
-                    for id in ids {
-                        pending.remove(id.as_bytes().as_slice()).map_err(storage)?;
+                Op::AuditAnchored(upto) => loop {
+                    let first = pending.first().map_err(storage)?.map(|(k, _)| k.value());
+                    match first {
+                        Some(k) if k < *upto => {
+                            pending.remove(k).map_err(storage)?;
+                            delta -= 1;
+                        }
+                        _ => break,
                     }
-                }
+                },
                 Op::DeleteVersions(keys) => {
                     for k in keys {
                         versions.remove(k.as_str()).map_err(storage)?;
@@ -228,5 +282,6 @@ fn apply(db: &Database, batch: &[Job]) -> Result<(), CustodyError> {
             }
         }
     }
-    w.commit().map_err(storage)
+    w.commit().map_err(storage)?;
+    Ok((delta, next_seq))
 }

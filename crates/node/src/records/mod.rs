@@ -43,7 +43,7 @@ use crate::node::{CommittedTx, Node, now_ms};
 pub use blobs::Blobs;
 pub use index::{AuditOnLedger, Index};
 pub use journal::{Journal, LocalVersion};
-pub use transfer::FetchResponse;
+pub use transfer::{BATCHES_IN_FLIGHT, FetchResponse, MAX_BATCH, status_of};
 
 #[derive(Debug, Error, Clone)]
 pub enum CustodyError {
@@ -115,6 +115,11 @@ struct AnchorJob {
 /// entries).
 pub const MAX_BODY: usize = 60 * 1024;
 
+/// Audit transactions submitted together before the audit anchorer waits for their
+/// blocks: about 2,800 entries a round, so that a block interval's worth of reads at
+/// several thousand a second is anchored in the next blocks.
+const AUDIT_TXS_PER_ROUND: usize = 8;
+
 fn anchor_len(a: &medledger_ledger::records::anchor::Anchor) -> usize {
     medledger_types::codec::Encode::encode(a).len()
 }
@@ -138,9 +143,6 @@ fn fit<T>(items: &[T], len: impl Fn(&T) -> usize) -> Vec<std::ops::Range<usize>>
     out
 }
 
-/// (type, id, version, reader organisation and key) of a re-wrapped data key.
-type RewrapKey = (String, String, u64, String);
-
 /// The custody service of one node; cheap to clone.
 #[derive(Clone)]
 pub struct Custody {
@@ -163,13 +165,8 @@ struct Inner {
     reserved: Mutex<HashMap<(String, String), u64>>,
     /// Node-request ids seen, with their expiry (replay protection).
     seen_requests: Mutex<replay::ReplayCache>,
-    /// Data keys already re-wrapped to a reader organisation's key, by version and key:
-    /// the same wrap serves every later read (HPKE costs two X25519 operations).
-    rewrapped: Mutex<HashMap<RewrapKey, Vec<u8>>>,
-    /// Reader side: data keys already unwrapped from a custodian's HPKE wrap, by the hash
-    /// of the wrap and its context. Used only once the custodian has sent that wrap again,
-    /// i.e. authorised this read; saves the X25519 of opening it.
-    unwrapped: Mutex<HashMap<Hash32, medledger_crypto::envelope::DataKey>>,
+    /// Reader side: a queue per custodian organisation, drained in batches.
+    dispatchers: transfer::Dispatchers,
     /// Test mode: serve altered ciphertext to other nodes.
     tamper: bool,
     /// The height the index has absorbed (`None` until it caught up at start).
@@ -198,10 +195,24 @@ impl Custody {
             None => Blobs::local(std::path::Path::new(&home.config.fhir.blob_dir))?,
         };
         let journal = Journal::open(&home.custody_db_path())?;
-        Ok(Some(Self::with_parts(node, service, blobs, journal)))
+        Ok(Some(Self::with_parts(node, service, blobs, journal)?))
     }
 
-    pub fn with_parts(node: Node, service: ServiceIdentity, blobs: Blobs, journal: Journal) -> Custody {
+    pub fn with_parts(
+        node: Node,
+        service: ServiceIdentity,
+        blobs: Blobs,
+        journal: Journal,
+    ) -> Result<Custody, CustodyError> {
+        // Continue the audit numbering where the ledger is, even if the journal is new.
+        let ledger_next = node
+            .store()
+            .reader()
+            .map_err(|e| CustodyError::Storage(e.to_string()))?
+            .get(&medledger_ledger::keys::audit_next(&service.key.public()))
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map_or(0, u64::from_le_bytes);
+        journal.raise_next_seq(ledger_next);
         let mut peers_by_org: BTreeMap<OrgId, Vec<String>> = BTreeMap::new();
         for peer in &node.config().p2p.peers {
             let Some(key) = peer.validator else { continue };
@@ -218,7 +229,7 @@ impl Custody {
             .pool_max_idle_per_host(64)
             .build()
             .unwrap_or_default();
-        Custody {
+        Ok(Custody {
             inner: Arc::new(Inner {
                 node,
                 service,
@@ -232,12 +243,11 @@ impl Custody {
                 peers_by_org,
                 reserved: Mutex::new(HashMap::new()),
                 seen_requests: Mutex::new(replay::ReplayCache::default()),
-                rewrapped: Mutex::new(HashMap::new()),
-                unwrapped: Mutex::new(HashMap::new()),
+                dispatchers: Mutex::new(HashMap::new()),
                 tamper: std::env::var("MEDLEDGER_TEST_TAMPER_CUSTODY").is_ok_and(|v| v == "1"),
                 indexed: tokio::sync::watch::channel(None).0,
             }),
-        }
+        })
     }
 
     pub fn node(&self) -> &Node {
@@ -641,8 +651,16 @@ impl Custody {
         self.inner.journal.audit_note(id)
     }
 
-    pub fn pending_audit(&self) -> Result<u64, CustodyError> {
+    /// Audit entries written durably here and not yet seen in a block.
+    pub fn pending_audit(&self) -> u64 {
         self.inner.journal.pending_audit_count()
+    }
+
+    fn report_pending_audit(&self) {
+        self.inner.node.metrics().audit_pending.store(
+            self.inner.journal.pending_audit_count(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Writes audit entries durably; the caller answers its client only after this.
@@ -651,6 +669,7 @@ impl Custody {
             return Ok(());
         }
         self.inner.journal.append_audit(entries).await?;
+        self.report_pending_audit();
         self.inner.audit_ready.notify_one();
         Ok(())
     }
@@ -807,21 +826,27 @@ impl Custody {
         }
     }
 
+    /// Anchors the audit journal: each round submits up to [`AUDIT_TXS_PER_ROUND`]
+    /// `audit.record` transactions of pending entries, waits until the follower has seen
+    /// their blocks (which removes those entries from the journal), and goes again.
     async fn audit_loop(self) {
-        let mut in_flight: Option<tokio::sync::oneshot::Receiver<Result<CommittedTx, crate::mempool::SubmitError>>> =
-            None;
+        self.report_pending_audit();
+        let mut in_flight: Vec<tokio::sync::oneshot::Receiver<Result<CommittedTx, crate::mempool::SubmitError>>> =
+            Vec::new();
         loop {
-            if let Some(rx) = in_flight.take() {
-                // One audit transaction at a time: the follower forgets entries once a
-                // block holds them, so the next batch never repeats this one.
-                let target = match rx.await {
-                    Ok(Ok(c)) => c.height,
-                    other => {
-                        warn!("an audit transaction did not commit ({other:?}); retrying");
-                        self.inner.node.head().height
-                    }
-                };
-                // Wait until the follower has absorbed that block.
+            if !in_flight.is_empty() {
+                let mut target = Height(0);
+                for rx in in_flight.drain(..) {
+                    target = target.max(match rx.await {
+                        Ok(Ok(c)) => c.height,
+                        other => {
+                            warn!("an audit transaction did not commit ({other:?}); retrying");
+                            self.inner.node.head().height
+                        }
+                    });
+                }
+                // Wait until the follower has absorbed those blocks: the next round must
+                // not repeat entries already in them.
                 let mut indexed = self.inner.indexed.subscribe();
                 let _ = tokio::time::timeout(
                     Duration::from_secs(5),
@@ -829,15 +854,8 @@ impl Custody {
                 )
                 .await;
             }
-            let pending = match self.inner.journal.pending_audit(2048) {
-                Ok(mut p) => {
-                    let first = fit(&p, |e| medledger_types::codec::Encode::encode(e).len())
-                        .into_iter()
-                        .next()
-                        .unwrap_or(0..0);
-                    p.truncate(first.end);
-                    p
-                }
+            let pending = match self.inner.journal.pending_audit(AUDIT_TXS_PER_ROUND * 400) {
+                Ok(p) => p,
                 Err(e) => {
                     warn!("cannot read the audit journal: {e}");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -848,19 +866,24 @@ impl Custody {
                 let _ = tokio::time::timeout(Duration::from_millis(500), self.inner.audit_ready.notified()).await;
                 continue;
             }
-            let body = medledger_ledger::audit::record::AuditRecord {
-                node_org: self.org().clone(),
-                entries: pending,
-            };
-            match self.inner.node.submit_own(
-                &self.inner.service.key,
-                medledger_ledger::audit::record::KIND,
-                medledger_types::codec::Encode::encode(&body),
-            ) {
-                Ok(a) => in_flight = a.committed,
-                Err(e) => {
-                    warn!("cannot submit audit entries: {e}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+            let chunks = fit(&pending, |(_, e)| medledger_types::codec::Encode::encode(e).len());
+            for range in chunks.into_iter().take(AUDIT_TXS_PER_ROUND) {
+                let body = medledger_ledger::audit::record::AuditRecord {
+                    node_org: self.org().clone(),
+                    first_seq: pending[range.start].0,
+                    entries: pending[range].iter().map(|(_, e)| e.clone()).collect(),
+                };
+                match self.inner.node.submit_own(
+                    &self.inner.service.key,
+                    medledger_ledger::audit::record::KIND,
+                    medledger_types::codec::Encode::encode(&body),
+                ) {
+                    Ok(a) => in_flight.extend(a.committed),
+                    Err(e) => {
+                        warn!("cannot submit audit entries: {e}");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        break;
+                    }
                 }
             }
         }
@@ -899,17 +922,11 @@ impl Custody {
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
                         .apply_block(&block, ok, Some(&service));
-                if followed.erasure {
-                    // Erasure destroys the data keys everywhere: drop every key this node
-                    // unwrapped as a reader, and every wrap it made as a custodian (both
-                    // caches refill from the next reads).
-                    lock(&self.inner.unwrapped).clear();
-                    lock(&self.inner.rewrapped).clear();
-                }
-                if !followed.our_audits.is_empty()
-                    && let Err(e) = self.inner.journal.audit_anchored(followed.our_audits).await
-                {
-                    warn!("cannot update the audit journal: {e}");
+                if let Some(upto) = followed.our_audits_upto {
+                    if let Err(e) = self.inner.journal.audit_anchored(upto).await {
+                        warn!("cannot update the audit journal: {e}");
+                    }
+                    self.report_pending_audit();
                 }
             }
             let height = lock_index_height(&self.inner.index);
