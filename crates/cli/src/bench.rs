@@ -71,6 +71,9 @@ pub struct BenchArgs {
     /// number of concurrent clients, `--step-seconds` the length of each phase).
     #[arg(long)]
     pub fhir: bool,
+    /// With `--fhir`: concurrent clients in the read phase (default: `--signers`).
+    #[arg(long, requires = "fhir")]
+    pub read_clients: Option<usize>,
 }
 
 /// [`BenchArgs`] with the mode's defaults filled in.

@@ -3,7 +3,7 @@
 //! Four `medledger node` processes (Hospital A, Clinic B, Pharmacy C, Insurer D) run BFT
 //! consensus over loopback. The bench registers a practitioner at A and one at B, and a
 //! patient who consents to B reading Observations. Then, each phase for `--step-seconds`
-//! with `--concurrency` clients:
+//! with `--signers` concurrent clients (`--read-clients` for the reads, if given):
 //!
 //! 1. **creates**: A's practitioner posts Observations to A's node; each answer comes after
 //!    the resource is validated, encrypted, stored (fsync), anchored in a committed block
@@ -198,16 +198,23 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
             genesis_time: medledger_node::node::now_ms(),
         },
     )?;
+    // The proposers' fill wait (`--block-interval-ms`; the default is the node's own).
+    for home in &init.node_homes {
+        let mut config = medledger_node::Home::load(home)?.config;
+        config.block.interval_ms = args.block_interval_ms;
+        std::fs::write(home.join("config.toml"), config.to_toml())?;
+    }
     let concurrency = args.signers.clamp(1, 1024);
+    let read_clients = args.read_clients.unwrap_or(concurrency).clamp(1, 1024);
     let seconds = args.step_seconds;
     let rt = run::runtime()?;
-    let result = rt.block_on(drive(&out, &init.node_homes, concurrency, seconds));
+    let result = rt.block_on(drive(&out, &init.node_homes, (concurrency, read_clients), seconds));
     if args.dir.is_none() && result.is_ok() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let (creates, reads) = result?;
     println!(
-        "medledger bench --fhir: 4 validators (separate processes, BFT over loopback TCP), {concurrency} concurrent clients, {seconds} s per phase"
+        "medledger bench --fhir: 4 validators (separate processes, BFT over loopback TCP), {concurrency} concurrent clients creating, {read_clients} reading, {seconds} s per phase"
     );
     println!(
         "  {:<42} {:>9} {:>7} {:>9} {:>9} {:>11}",
@@ -238,7 +245,12 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
     Ok(())
 }
 
-async fn drive(out: &Path, homes: &[std::path::PathBuf], concurrency: usize, seconds: u64) -> Result<(Phase, Phase)> {
+async fn drive(
+    out: &Path,
+    homes: &[std::path::PathBuf],
+    (concurrency, read_clients): (usize, usize),
+    seconds: u64,
+) -> Result<(Phase, Phase)> {
     let exe = std::env::current_exe()?;
     let mut children: Vec<Child> = Vec::new();
     let mut urls = Vec::new();
@@ -420,7 +432,7 @@ async fn drive(out: &Path, homes: &[std::path::PathBuf], concurrency: usize, sec
     }
     let reads = {
         let (http, url, tb, ids) = (http.clone(), urls[1].clone(), tb.clone(), ids.clone());
-        phase(seconds, concurrency, &pids, "consented reads at B", move |n| {
+        phase(seconds, read_clients, &pids, "consented reads at B", move |n| {
             let (http, url, tb, ids) = (http.clone(), url.clone(), tb.clone(), ids.clone());
             async move {
                 let id = &ids[(n as usize).wrapping_mul(2_654_435_761) % ids.len()];

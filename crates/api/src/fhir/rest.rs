@@ -160,18 +160,29 @@ pub async fn store(app: &AppState, ctx: &Ctx, p: Prepared) -> Result<Written, Fh
     } else {
         AuditAction::Update
     };
-    let anchored = custody.store_version(p.new).await?;
-    audit(
-        app,
-        ctx,
-        action,
-        AuditOutcome::Allowed,
-        p.patient.as_deref(),
-        Some(p.resource_type),
-        Some(&p.id),
-        Some(p.version),
-    )
-    .await?;
+    // The access is audited while the version is stored and anchored (both must be
+    // durable before the answer); a write that then fails is audited again as failed.
+    let audited = |outcome| {
+        audit(
+            app,
+            ctx,
+            action,
+            outcome,
+            p.patient.as_deref(),
+            Some(p.resource_type),
+            Some(&p.id),
+            Some(p.version),
+        )
+    };
+    let (anchored, audited_ok) = tokio::join!(custody.store_version(p.new), audited(AuditOutcome::Allowed));
+    audited_ok?;
+    let anchored = match anchored {
+        Ok(a) => a,
+        Err(e) => {
+            audited(AuditOutcome::Failed).await?;
+            return Err(e.into());
+        }
+    };
     Ok(Written {
         resource_type: p.resource_type,
         id: p.id,

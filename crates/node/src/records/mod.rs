@@ -425,7 +425,6 @@ impl Custody {
         let sealed = envelope::seal(&key, &v.plaintext, &aad);
         let hash = Hash32::digest(&[&sealed]);
         let wrapped_key = envelope::seal(&self.inner.service.kek, key.as_bytes(), &aad);
-        self.inner.blobs.put(&hash, sealed).await?;
         let identifiers = v
             .identifiers
             .iter()
@@ -441,19 +440,19 @@ impl Custody {
                 )
             })
             .collect();
-        self.inner
-            .journal
-            .put_version(
-                journal::version_key(&v.resource_type, &v.id, v.version),
-                LocalVersion {
-                    wrapped_key,
-                    ciphertext: hash,
-                    patient: v.patient.clone(),
-                    last_updated_ms: v.last_updated_ms,
-                },
-                identifiers,
-            )
-            .await?;
+        // The ciphertext and the wrapped key are made durable side by side: nothing is
+        // anchored until both are, and a crash in between leaves only unanchored leftovers.
+        let keep_key = self.inner.journal.put_version(
+            journal::version_key(&v.resource_type, &v.id, v.version),
+            LocalVersion {
+                wrapped_key,
+                ciphertext: hash,
+                patient: v.patient.clone(),
+                last_updated_ms: v.last_updated_ms,
+            },
+            identifiers,
+        );
+        tokio::try_join!(self.inner.blobs.put(&hash, sealed), keep_key)?;
         Ok(medledger_ledger::records::anchor::Anchor {
             resource_type: v.resource_type.clone(),
             record_id: v.id.clone(),
