@@ -118,7 +118,6 @@ async fn node_fetch(
     body: axum::body::Bytes,
 ) -> Result<axum::Json<medledger_node::records::FetchResponse>, ApiError> {
     use axum::http::StatusCode;
-    use medledger_node::records::CustodyError;
     let custody = app.custody.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -129,14 +128,7 @@ async fn node_fetch(
     let token = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("bad_request", "the request must be a compact JWS"))?;
     custody.serve_fetch(token.trim()).await.map(axum::Json).map_err(|e| {
-        let status = medledger_node::records::status_of(&e);
-        let reason = match &e {
-            CustodyError::NotFound => "not_found",
-            CustodyError::Gone => "erased",
-            CustodyError::Denied(_) => "denied",
-            CustodyError::BadRequest(_) => "bad_request",
-            _ => "internal",
-        };
+        let (status, reason) = medledger_node::records::refusal(&e);
         ApiError::new(
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             reason,

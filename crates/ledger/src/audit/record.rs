@@ -65,6 +65,14 @@ impl Decode for AuditRecord {
     }
 }
 
+/// The next audit sequence number the ledger expects from a node's service key.
+pub fn next_seq(state: &dyn crate::StateRead, signer: &PublicKey) -> u64 {
+    state
+        .get(&keys::audit_next(signer))
+        .and_then(|raw| <[u8; 8]>::try_from(raw.as_slice()).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
 impl AuditRecord {
     pub fn apply(
         &self,
@@ -73,12 +81,7 @@ impl AuditRecord {
         _ctx: &BlockContext,
     ) -> Result<Vec<Event>, TxError> {
         require_writer(state, signer, &self.node_org)?;
-        let key = keys::audit_next(signer);
-        let next = state
-            .get(&key)
-            .and_then(|raw| <[u8; 8]>::try_from(raw.as_slice()).ok())
-            .map(u64::from_le_bytes)
-            .unwrap_or(0);
+        let next = next_seq(state, signer);
         if self.first_seq > next {
             return Err(TxError::AuditGap {
                 expected: next,
@@ -90,7 +93,7 @@ impl AuditRecord {
         let end = self.first_seq + count;
         let new = end.saturating_sub(next);
         if new > 0 {
-            state.put(key, end.to_le_bytes().to_vec());
+            state.put(keys::audit_next(signer), end.to_le_bytes().to_vec());
         }
         let (new, duplicates) = (new as u32, (count - new) as u32);
         Ok(vec![Event::AuditRecorded {

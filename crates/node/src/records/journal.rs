@@ -71,10 +71,7 @@ struct Job {
 pub struct Journal {
     db: Arc<Database>,
     writer: std_mpsc::Sender<Job>,
-    /// Entries in `audit_queue`, kept by the writer.
-    pending: Arc<AtomicU64>,
-    /// The sequence number the next audit entry gets; only the writer takes numbers.
-    next_seq: Arc<AtomicU64>,
+    counters: Arc<Counters>,
 }
 
 fn storage<E: std::fmt::Display>(e: E) -> CustodyError {
@@ -92,38 +89,29 @@ impl Journal {
             w.open_table(AUDIT_NOTES).map_err(storage)?;
             w.commit().map_err(storage)?;
         }
-        let (pending, next_seq) = {
+        let counters = {
             let r = db.begin_read().map_err(storage)?;
             let t = r.open_table(AUDIT_PENDING).map_err(storage)?;
             let next = t.last().map_err(storage)?.map_or(0, |(k, _)| k.value() + 1);
-            (
-                Arc::new(AtomicU64::new(t.len().map_err(storage)?)),
-                Arc::new(AtomicU64::new(next)),
-            )
+            Arc::new(Counters {
+                pending: AtomicU64::new(t.len().map_err(storage)?),
+                next_seq: AtomicU64::new(next),
+            })
         };
         let (writer, jobs) = std_mpsc::channel::<Job>();
-        let counters = Counters {
-            pending: pending.clone(),
-            next_seq: next_seq.clone(),
-        };
-        let db2 = db.clone();
+        let (db2, counters2) = (db.clone(), counters.clone());
         std::thread::Builder::new()
             .name("custody-journal".into())
-            .spawn(move || write_loop(&db2, &jobs, &counters))
+            .spawn(move || write_loop(&db2, &jobs, &counters2))
             .map_err(storage)?;
-        Ok(Journal {
-            db,
-            writer,
-            pending,
-            next_seq,
-        })
+        Ok(Journal { db, writer, counters })
     }
 
     /// Makes the next audit entry's number at least `next` (the ledger's next expected
     /// number for this node): a node whose journal was lost must not reuse numbers the
     /// ledger has already counted.
     pub fn raise_next_seq(&self, next: u64) {
-        self.next_seq.fetch_max(next, Ordering::SeqCst);
+        self.counters.next_seq.fetch_max(next, Ordering::SeqCst);
     }
 
     async fn write(&self, ops: Vec<Op>) -> Result<(), CustodyError> {
@@ -195,7 +183,7 @@ impl Journal {
 
     /// Audit entries written and not yet seen in a block.
     pub fn pending_audit_count(&self) -> u64 {
-        self.pending.load(Ordering::Relaxed)
+        self.counters.pending.load(Ordering::Relaxed)
     }
 
     pub fn audit_note(&self, id: &Hash32) -> Result<Option<String>, CustodyError> {
@@ -208,8 +196,10 @@ impl Journal {
 }
 
 struct Counters {
-    pending: Arc<AtomicU64>,
-    next_seq: Arc<AtomicU64>,
+    /// Entries in `audit_queue`, kept by the writer.
+    pending: AtomicU64,
+    /// The sequence number the next audit entry gets; only the writer takes numbers.
+    next_seq: AtomicU64,
 }
 
 fn write_loop(db: &Database, jobs: &std_mpsc::Receiver<Job>, counters: &Counters) {

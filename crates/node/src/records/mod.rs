@@ -43,7 +43,7 @@ use crate::node::{CommittedTx, Node, now_ms};
 pub use blobs::Blobs;
 pub use index::{AuditOnLedger, Index};
 pub use journal::{Journal, LocalVersion};
-pub use transfer::{BATCHES_IN_FLIGHT, FetchResponse, MAX_BATCH, status_of};
+pub use transfer::{FetchResponse, refusal};
 
 #[derive(Debug, Error, Clone)]
 pub enum CustodyError {
@@ -205,14 +205,11 @@ impl Custody {
         journal: Journal,
     ) -> Result<Custody, CustodyError> {
         // Continue the audit numbering where the ledger is, even if the journal is new.
-        let ledger_next = node
+        let state = node
             .store()
             .reader()
-            .map_err(|e| CustodyError::Storage(e.to_string()))?
-            .get(&medledger_ledger::keys::audit_next(&service.key.public()))
-            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-            .map_or(0, u64::from_le_bytes);
-        journal.raise_next_seq(ledger_next);
+            .map_err(|e| CustodyError::Storage(e.to_string()))?;
+        journal.raise_next_seq(medledger_ledger::audit::record::next_seq(&state, &service.key.public()));
         let mut peers_by_org: BTreeMap<OrgId, Vec<String>> = BTreeMap::new();
         for peer in &node.config().p2p.peers {
             let Some(key) = peer.validator else { continue };
@@ -648,11 +645,6 @@ impl Custody {
 
     pub fn audit_note(&self, id: &Hash32) -> Result<Option<String>, CustodyError> {
         self.inner.journal.audit_note(id)
-    }
-
-    /// Audit entries written durably here and not yet seen in a block.
-    pub fn pending_audit(&self) -> u64 {
-        self.inner.journal.pending_audit_count()
     }
 
     fn report_pending_audit(&self) {

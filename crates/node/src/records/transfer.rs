@@ -94,7 +94,7 @@ pub struct FetchAnswer {
 impl FetchAnswer {
     fn refused(e: &CustodyError) -> FetchAnswer {
         FetchAnswer {
-            status: status_of(e),
+            status: refusal(e).0,
             ciphertext: None,
             wrapped_key: None,
             error: Some(match e {
@@ -105,14 +105,14 @@ impl FetchAnswer {
     }
 }
 
-/// The HTTP status a custodian answers for an error.
-pub fn status_of(e: &CustodyError) -> u16 {
+/// The HTTP status and reason code a custodian answers for an error.
+pub fn refusal(e: &CustodyError) -> (u16, &'static str) {
     match e {
-        CustodyError::NotFound => 404,
-        CustodyError::Gone => 410,
-        CustodyError::Denied(_) => 403,
-        CustodyError::BadRequest(_) => 400,
-        _ => 500,
+        CustodyError::NotFound => (404, "not_found"),
+        CustodyError::Gone => (410, "erased"),
+        CustodyError::Denied(_) => (403, "denied"),
+        CustodyError::BadRequest(_) => (400, "bad_request"),
+        _ => (500, "internal"),
     }
 }
 
