@@ -10,8 +10,10 @@
 //! 3. the header is a JSON object; a `crit` member is refused (no extension is
 //!    understood, §4.1.11); `alg` must be `EdDSA` or `Ed25519` — `none` and every other
 //!    algorithm are [`JwsError::UnsupportedAlg`]; `alg`, `kid` and `typ` must be strings;
-//! 4. the signature is 64 bytes and verifies, with `verify_strict`, under the key the
-//!    caller names for the header ([`JwsError::UnknownKey`] when it names none);
+//! 4. the signature is 64 bytes and verifies, by the crate's one Ed25519 rule
+//!    ([`crate::eddsa`]), under the key the caller names for the header
+//!    ([`JwsError::UnknownKey`] when it names none or names bytes that are not a curve
+//!    point; [`JwsError::BadSignature`] for a key the rule refuses, such as a small-order one);
 //! 5. only then is the payload decoded, and it must be a JSON object.
 //!
 //! A header with a duplicated member counts with its last value (§5.2 step 4 allows
@@ -19,8 +21,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::{Signature as DalekSignature, VerifyingKey};
-use medledger_types::PublicKey;
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use medledger_types::{PublicKey, Signature};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -89,10 +91,11 @@ pub fn verify_compact(
 
     let key = key_for(&header).ok_or(JwsError::UnknownKey)?;
     // A key that is not a curve point cannot have signed anything: as good as unknown.
-    let key = VerifyingKey::from_bytes(key.as_bytes()).map_err(|_| JwsError::UnknownKey)?;
+    if CompressedEdwardsY(*key.as_bytes()).decompress().is_none() {
+        return Err(JwsError::UnknownKey);
+    }
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-    key.verify_strict(signing_input.as_bytes(), &DalekSignature::from_bytes(&signature))
-        .map_err(|_| JwsError::BadSignature)?;
+    crate::verify(&key, signing_input.as_bytes(), &Signature(signature)).map_err(|_| JwsError::BadSignature)?;
 
     let claims: Value = serde_json::from_slice(&payload).map_err(|_| JwsError::Malformed("payload is not JSON"))?;
     if !claims.is_object() {
@@ -250,12 +253,25 @@ mod tests {
             verify_compact(&t, MAX, |_| Some(Keypair::from_seed([8; 32]).public())),
             Err(JwsError::BadSignature)
         );
-        // The identity point has small order: refused by verify_strict.
+        // The identity point has small order: a curve point, but refused by the rule.
         let mut identity = [0u8; 32];
         identity[0] = 1;
         assert_eq!(
             verify_compact(&t, MAX, |_| Some(PublicKey(identity))),
             Err(JwsError::BadSignature)
+        );
+        // Bytes that are no curve point at all: no key.
+        let not_a_point = (2u8..)
+            .map(|y| {
+                let mut bytes = [0u8; 32];
+                bytes[0] = y;
+                bytes
+            })
+            .find(|b| CompressedEdwardsY(*b).decompress().is_none())
+            .unwrap();
+        assert_eq!(
+            verify_compact(&t, MAX, |_| Some(PublicKey(not_a_point))),
+            Err(JwsError::UnknownKey)
         );
         let parts: Vec<&str> = t.split('.').collect();
         let other_claims = b64(br#"{"iss":"b"}"#);

@@ -1,14 +1,17 @@
 //! Cryptography for medledger.
 //!
-//! - Ed25519 (RFC 8032) signing, single and batch verification (this module).
+//! - Ed25519 (RFC 8032) signing (this module), and single and batch verification by one
+//!   rule ([`eddsa`]).
 //! - [`envelope`]: AES-256-GCM envelopes, one fresh data key per record version.
 //! - [`wrap`]: HPKE (RFC 9180) wrapping of a data key to an organisation's X25519 key.
 //! - [`jws`]: compact JWS (RFC 7515) with EdDSA (RFC 8037), for SMART client assertions
 //!   and signed node-to-node requests.
 //!
-//! Verification uses the strict rules of `ed25519-dalek` (canonical `S`, no small-order
-//! keys on the single path), so one signature has one encoding. Batch verification is
-//! all-or-nothing: when a batch fails, [`verify_each`] tells which entries are bad.
+//! Single and batch verification accept exactly the same signatures: canonical encodings
+//! of `A`, `R` and `S`, no small-order `A` or `R`, and the cofactored equation (the rule is
+//! stated in [`eddsa`]), so validators agree whichever path they take and one signature has
+//! one encoding. Batch verification is all-or-nothing: when a batch fails, [`verify_each`]
+//! tells which entries are bad.
 //!
 //! Ed25519 key generation takes its randomness from the caller. Data keys, encryption key
 //! pairs, nonces and HPKE ephemeral keys come from the operating system, so they belong
@@ -18,11 +21,14 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
+pub mod bind;
+pub mod eddsa;
 pub mod envelope;
 pub mod jws;
 pub mod wrap;
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
+pub use eddsa::{SigItem, verify, verify_batch, verify_each};
 use medledger_types::{PublicKey, Signature, SignedTx, Tx};
 use rand_core::CryptoRngCore;
 use thiserror::Error;
@@ -30,7 +36,8 @@ use zeroize::Zeroize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CryptoError {
-    #[error("public key {0} is not a valid Ed25519 point")]
+    /// Not a canonical encoding of a curve point, or a point of small order.
+    #[error("public key {0} is not a valid Ed25519 key")]
     BadPublicKey(PublicKey),
     #[error("signature does not verify")]
     BadSignature,
@@ -96,68 +103,6 @@ impl Keypair {
         let signature = self.sign(&tx.sign_bytes());
         SignedTx { tx, signature }
     }
-}
-
-fn verifying_key(pk: &PublicKey) -> Result<VerifyingKey, CryptoError> {
-    VerifyingKey::from_bytes(pk.as_bytes()).map_err(|_| CryptoError::BadPublicKey(*pk))
-}
-
-/// Verifies one signature, strictly.
-pub fn verify(pk: &PublicKey, msg: &[u8], sig: &Signature) -> Result<(), CryptoError> {
-    let key = verifying_key(pk)?;
-    if key.is_weak() {
-        return Err(CryptoError::BadPublicKey(*pk));
-    }
-    let sig = ed25519_dalek::Signature::from_bytes(sig.as_bytes());
-    key.verify_strict(msg, &sig).map_err(|_| CryptoError::BadSignature)
-}
-
-/// One entry of a batch: who signed which message with which signature.
-pub struct SigItem<'a> {
-    pub key: &'a PublicKey,
-    pub msg: &'a [u8],
-    pub sig: &'a Signature,
-}
-
-/// Verifies a whole batch at once (about twice as fast per signature as one by one).
-/// Ok only if every signature verifies.
-pub fn verify_batch(items: &[SigItem<'_>]) -> Result<(), CryptoError> {
-    if items.is_empty() {
-        return Ok(());
-    }
-    // Signers repeat within a batch; decompressing each public key once saves a field
-    // square root per signature.
-    let mut decompressed: std::collections::BTreeMap<&PublicKey, VerifyingKey> = std::collections::BTreeMap::new();
-    let mut keys = Vec::with_capacity(items.len());
-    for item in items {
-        let key = match decompressed.get(item.key) {
-            Some(k) => *k,
-            None => {
-                let k = verifying_key(item.key)?;
-                if k.is_weak() {
-                    return Err(CryptoError::BadPublicKey(*item.key));
-                }
-                decompressed.insert(item.key, k);
-                k
-            }
-        };
-        keys.push(key);
-    }
-    let msgs: Vec<&[u8]> = items.iter().map(|i| i.msg).collect();
-    let sigs: Vec<ed25519_dalek::Signature> = items
-        .iter()
-        .map(|i| ed25519_dalek::Signature::from_bytes(i.sig.as_bytes()))
-        .collect();
-    ed25519_dalek::verify_batch(&msgs, &sigs, &keys).map_err(|_| CryptoError::BadSignature)
-}
-
-/// Verifies each entry; returns one result per entry. Tries the batch first, and
-/// falls back to one-by-one checks only when the batch fails.
-pub fn verify_each(items: &[SigItem<'_>]) -> Vec<Result<(), CryptoError>> {
-    if verify_batch(items).is_ok() {
-        return items.iter().map(|_| Ok(())).collect();
-    }
-    items.iter().map(|i| verify(i.key, i.msg, i.sig)).collect()
 }
 
 /// Checks a signed transaction's signature.
