@@ -99,6 +99,20 @@ pub enum TxError {
     NotAPractitioner { org: OrgId, member: MemberId },
     #[error("audit entries out of sequence (next is {expected}, got {got})")]
     AuditGap { expected: u64, got: u64 },
+    #[error("this patient pseudonym is already enrolled in the network")]
+    PatientEnrolled,
+    #[error("a patient is enrolled by the organisation that holds the patient's Patient record")]
+    NotPatientCustodian,
+    #[error("member {org}/{member} is not an active service member")]
+    NotAService { org: OrgId, member: MemberId },
+    #[error("the member already has that node status")]
+    NodeStatusUnchanged,
+    #[error("the practitioner has broken the glass for {per_day} patients in the last 24 hours, the most allowed")]
+    BreakGlassLimit { per_day: u32 },
+    #[error("the organisation's role does not allow this purpose of use")]
+    PurposeNotForRole,
+    #[error("the record names a patient whose Patient record is not on the ledger")]
+    UnknownPatient,
 }
 
 impl TxError {
@@ -128,6 +142,13 @@ impl TxError {
             TxError::AlreadyVoted => 21,
             TxError::NotAPractitioner { .. } => 22,
             TxError::AuditGap { .. } => 23,
+            TxError::PatientEnrolled => 24,
+            TxError::NotPatientCustodian => 25,
+            TxError::NotAService { .. } => 26,
+            TxError::NodeStatusUnchanged => 27,
+            TxError::BreakGlassLimit { .. } => 28,
+            TxError::PurposeNotForRole => 29,
+            TxError::UnknownPatient => 30,
         })
     }
 
@@ -156,6 +177,13 @@ impl TxError {
             TxError::AlreadyVoted => "already_voted",
             TxError::NotAPractitioner { .. } => "not_a_practitioner",
             TxError::AuditGap { .. } => "audit_gap",
+            TxError::PatientEnrolled => "patient_enrolled",
+            TxError::NotPatientCustodian => "not_patient_custodian",
+            TxError::NotAService { .. } => "not_a_service",
+            TxError::NodeStatusUnchanged => "node_status_unchanged",
+            TxError::BreakGlassLimit { .. } => "break_glass_limit",
+            TxError::PurposeNotForRole => "purpose_not_for_role",
+            TxError::UnknownPatient => "unknown_patient",
         }
     }
 }
@@ -187,6 +215,13 @@ pub fn describe_outcome(code: OutcomeCode) -> &'static str {
         21 => "already_voted",
         22 => "not_a_practitioner",
         23 => "audit_gap",
+        24 => "patient_enrolled",
+        25 => "not_patient_custodian",
+        26 => "not_a_service",
+        27 => "node_status_unchanged",
+        28 => "break_glass_limit",
+        29 => "purpose_not_for_role",
+        30 => "unknown_patient",
         _ => "unknown_error",
     }
 }

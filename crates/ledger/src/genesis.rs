@@ -5,12 +5,13 @@
 use std::collections::BTreeSet;
 
 use medledger_types::codec::{Encode, put};
-use medledger_types::{ChainId, Hash32, MemberId, OrgId, PublicKey, TimestampMs};
+use medledger_types::{ChainId, Hash32, Height, MemberId, OrgId, PublicKey, TimestampMs};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::consent::break_glass::{BreakGlassRules, MAX_GRANT_MINUTES, MAX_PER_DAY};
 use crate::identity::records::MAX_ORG_NAME;
-use crate::identity::{KeyRecord, KeyStatus, MemberKind, MemberRecord, OrgRecord, OrgRole};
+use crate::identity::{KeyRecord, KeyStatus, MemberKind, MemberRecord, NodeRecord, OrgRecord, OrgRole};
 use crate::state::{Writes, keys};
 
 pub const GENESIS_HASH_DOMAIN: &[u8] = b"medledger/genesis/v1\0";
@@ -26,6 +27,10 @@ pub struct Genesis {
     /// reinstate a member organisation. Absent: organisations cannot be suspended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend_quorum: Option<u32>,
+    /// Break-glass limits. Absent: the defaults (10 patients a day per practitioner,
+    /// 60 minutes per declaration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<BreakGlassRules>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,7 +40,8 @@ pub struct GenesisOrg {
     pub name: String,
     pub role: OrgRole,
     pub admins: Vec<GenesisAdmin>,
-    /// Further members known from the start (a node's service key), never admins.
+    /// Further members known from the start, never admins or patients. Its `service`
+    /// members are the organisation's nodes (they may sign node-to-node requests).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<GenesisMember>,
 }
@@ -89,6 +95,12 @@ pub enum GenesisError {
     PowerOverflow,
     #[error("suspend_quorum must be between 1 and the number of organisations less one ({max})")]
     BadQuorum { max: usize },
+    #[error(
+        "organisation {org}: member {member} is a patient; patients are enrolled on the ledger by the organisation that holds their record"
+    )]
+    PatientInGenesis { org: OrgId, member: MemberId },
+    #[error("break_glass: patients_per_day must be 1 to {MAX_PER_DAY} and grant_minutes 1 to {MAX_GRANT_MINUTES}")]
+    BadBreakGlass,
 }
 
 impl Genesis {
@@ -124,6 +136,12 @@ impl Genesis {
                 }
             }
             for m in &org.members {
+                if m.kind == MemberKind::Patient {
+                    return Err(GenesisError::PatientInGenesis {
+                        org: org.id.clone(),
+                        member: m.member.clone(),
+                    });
+                }
                 if m.kind == MemberKind::Admin {
                     return Err(GenesisError::AdminInMembers {
                         org: org.id.clone(),
@@ -140,6 +158,9 @@ impl Genesis {
                     });
                 }
             }
+        }
+        if self.break_glass.is_some_and(|r| !r.is_valid()) {
+            return Err(GenesisError::BadBreakGlass);
         }
         if let Some(q) = self.suspend_quorum {
             let max = self.orgs.len() - 1;
@@ -194,7 +215,14 @@ impl Genesis {
                     status: KeyStatus::Active,
                 };
                 w.insert(keys::key(public_key), Some(key.encode()));
+                if kind == MemberKind::Service {
+                    let node = NodeRecord { added_at: Height(0) };
+                    w.insert(keys::node(&org.id, id), Some(node.encode()));
+                }
             }
+        }
+        if let Some(rules) = &self.break_glass {
+            w.insert(keys::break_glass_rules(), Some(rules.encode()));
         }
         for v in &self.validators {
             let mut value = Vec::new();

@@ -7,8 +7,8 @@
 //!
 //! A transaction goes through three gates:
 //! 1. its signature ([`VerifiedTx`], checked in batches by the caller);
-//! 2. the envelope ([`check_envelope`]): chain id, an active registered signer of an
-//!    organisation that is not suspended, the
+//! 2. the envelope ([`check_envelope`]): chain id, an active registered signer (of an
+//!    organisation that is not suspended, unless the signer is a patient), the
 //!    signer's next nonce, a known kind with a decodable body — failing any of these is a
 //!    [`Rejection`] and the transaction never enters a block;
 //! 3. the domain rules of its kind — failing those is a [`TxError`], recorded as the
@@ -107,6 +107,24 @@ pub enum Event {
         sponsor: OrgId,
         investigators: u32,
     },
+    NodeVoted {
+        org: OrgId,
+        member: MemberId,
+        voter: OrgId,
+        add: bool,
+        votes: u32,
+        quorum: u32,
+    },
+    NodeChanged {
+        org: OrgId,
+        member: MemberId,
+        added: bool,
+    },
+    BreakGlass {
+        patient: String,
+        reader_org: OrgId,
+        reader_member: MemberId,
+    },
 }
 
 /// A transaction whose signature has been checked. Only [`verify_txs`] and
@@ -183,7 +201,9 @@ pub fn check_envelope(
     if rec.status != KeyStatus::Active {
         return Err(Rejection::RevokedSigner(t.signer));
     }
-    if identity::vote_org::is_suspended(state, &rec.org) {
+    // A suspended organisation's keys stop signing — but not its patients': a patient's
+    // control over their own records does not depend on the organisation that enrolled them.
+    if rec.kind != MemberKind::Patient && identity::vote_org::is_suspended(state, &rec.org) {
         return Err(Rejection::OrgSuspended(rec.org));
     }
     if t.nonce < expected_nonce {

@@ -5,9 +5,9 @@ use medledger_types::codec::{Decode, Encode};
 use medledger_types::{PublicKey, TxKind};
 
 use crate::audit::record as audit_record;
-use crate::consent::{grant, revoke};
+use crate::consent::{break_glass, grant, revoke};
 use crate::error::{Rejection, TxError};
-use crate::identity::{register_member, revoke_member, rotate_key, vote_org};
+use crate::identity::{register_member, revoke_member, rotate_key, vote_node, vote_org};
 use crate::records::{anchor, erase};
 use crate::research::study;
 use crate::state::Overlay;
@@ -19,10 +19,12 @@ pub enum Payload {
     RevokeMember(revoke_member::RevokeMember),
     RotateKey(rotate_key::RotateKey),
     VoteOrg(vote_org::VoteOrg),
+    VoteNode(vote_node::VoteNode),
     RecordsAnchor(anchor::RecordsAnchor),
     RecordsErase(erase::RecordsErase),
     ConsentGrant(grant::ConsentGrant),
     ConsentRevoke(revoke::ConsentRevoke),
+    BreakGlass(break_glass::BreakGlass),
     AuditRecord(audit_record::AuditRecord),
     RegisterStudy(study::RegisterStudy),
 }
@@ -34,10 +36,12 @@ impl Payload {
             revoke_member::KIND => Payload::RevokeMember(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             rotate_key::KIND => Payload::RotateKey(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             vote_org::KIND => Payload::VoteOrg(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            vote_node::KIND => Payload::VoteNode(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             anchor::KIND => Payload::RecordsAnchor(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             erase::KIND => Payload::RecordsErase(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             grant::KIND => Payload::ConsentGrant(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             revoke::KIND => Payload::ConsentRevoke(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            break_glass::KIND => Payload::BreakGlass(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             audit_record::KIND => Payload::AuditRecord(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             study::KIND => Payload::RegisterStudy(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             other => return Err(Rejection::UnknownKind(other)),
@@ -51,10 +55,12 @@ impl Payload {
             Payload::RevokeMember(_) => revoke_member::KIND,
             Payload::RotateKey(_) => rotate_key::KIND,
             Payload::VoteOrg(_) => vote_org::KIND,
+            Payload::VoteNode(_) => vote_node::KIND,
             Payload::RecordsAnchor(_) => anchor::KIND,
             Payload::RecordsErase(_) => erase::KIND,
             Payload::ConsentGrant(_) => grant::KIND,
             Payload::ConsentRevoke(_) => revoke::KIND,
+            Payload::BreakGlass(_) => break_glass::KIND,
             Payload::AuditRecord(_) => audit_record::KIND,
             Payload::RegisterStudy(_) => study::KIND,
         }
@@ -67,10 +73,12 @@ impl Payload {
             Payload::RevokeMember(_) => "identity.revoke_member",
             Payload::RotateKey(_) => "identity.rotate_key",
             Payload::VoteOrg(_) => "identity.vote_org",
+            Payload::VoteNode(_) => "identity.vote_node",
             Payload::RecordsAnchor(_) => "records.anchor",
             Payload::RecordsErase(_) => "records.erase",
             Payload::ConsentGrant(_) => "consent.grant",
             Payload::ConsentRevoke(_) => "consent.revoke",
+            Payload::BreakGlass(_) => "consent.break_glass",
             Payload::AuditRecord(_) => "audit.record",
             Payload::RegisterStudy(_) => "research.study",
         }
@@ -82,10 +90,12 @@ impl Payload {
             Payload::RevokeMember(p) => p.encode(),
             Payload::RotateKey(p) => p.encode(),
             Payload::VoteOrg(p) => p.encode(),
+            Payload::VoteNode(p) => p.encode(),
             Payload::RecordsAnchor(p) => p.encode(),
             Payload::RecordsErase(p) => p.encode(),
             Payload::ConsentGrant(p) => p.encode(),
             Payload::ConsentRevoke(p) => p.encode(),
+            Payload::BreakGlass(p) => p.encode(),
             Payload::AuditRecord(p) => p.encode(),
             Payload::RegisterStudy(p) => p.encode(),
         }
@@ -102,10 +112,12 @@ impl Payload {
             Payload::RevokeMember(p) => p.apply(state, signer, ctx),
             Payload::RotateKey(p) => p.apply(state, signer, ctx),
             Payload::VoteOrg(p) => p.apply(state, signer, ctx),
+            Payload::VoteNode(p) => p.apply(state, signer, ctx),
             Payload::RecordsAnchor(p) => p.apply(state, signer, ctx),
             Payload::RecordsErase(p) => p.apply(state, signer, ctx),
             Payload::ConsentGrant(p) => p.apply(state, signer, ctx),
             Payload::ConsentRevoke(p) => p.apply(state, signer, ctx),
+            Payload::BreakGlass(p) => p.apply(state, signer, ctx),
             Payload::AuditRecord(p) => p.apply(state, signer, ctx),
             Payload::RegisterStudy(p) => p.apply(state, signer, ctx),
         }

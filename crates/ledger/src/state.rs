@@ -205,6 +205,49 @@ pub mod keys {
     pub fn suspend_quorum() -> Vec<u8> {
         b"consortium/suspend_quorum".to_vec()
     }
+
+    /// The one enrolment of a patient pseudonym, network-wide.
+    pub fn patient(pseudonym: &str) -> Vec<u8> {
+        [b"patient/".as_slice(), pseudonym.as_bytes()].concat()
+    }
+
+    /// A service member that is one of its organisation's nodes.
+    pub fn node(org: &OrgId, member: &MemberId) -> Vec<u8> {
+        [
+            b"node/".as_slice(),
+            org.as_str().as_bytes(),
+            b"/",
+            member.as_str().as_bytes(),
+        ]
+        .concat()
+    }
+
+    /// The consortium's ballot on adding or removing a node.
+    pub fn node_ballot(org: &OrgId, member: &MemberId) -> Vec<u8> {
+        [
+            b"nodevote/".as_slice(),
+            org.as_str().as_bytes(),
+            b"/",
+            member.as_str().as_bytes(),
+        ]
+        .concat()
+    }
+
+    /// Break-glass limits (from genesis; absent: the defaults).
+    pub fn break_glass_rules() -> Vec<u8> {
+        b"consortium/break_glass".to_vec()
+    }
+
+    /// A practitioner's break-glass accesses of the last day.
+    pub fn break_glass(org: &OrgId, member: &MemberId) -> Vec<u8> {
+        [
+            b"breakglass/".as_slice(),
+            org.as_str().as_bytes(),
+            b"/",
+            member.as_str().as_bytes(),
+        ]
+        .concat()
+    }
 }
 
 #[cfg(test)]

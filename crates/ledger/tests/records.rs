@@ -57,6 +57,7 @@ fn world() -> World {
     };
     let genesis = Genesis {
         suspend_quorum: None,
+        break_glass: None,
         chain_id: ChainId::new("test-chain").unwrap(),
         genesis_time: TimestampMs(0),
         orgs: vec![mk("hospital-a", &admin_a, &node_a), mk("clinic-b", &admin_b, &node_b)],
@@ -112,6 +113,20 @@ impl World {
 
     fn register(&mut self, m: &str, kind: MemberKind) -> Keypair {
         self.register_at("hospital-a", m, kind)
+    }
+
+    /// Enrols patient `pseudonym` at `at`: its node anchors the Patient record, then its
+    /// admin registers the patient (enrolment needs the Patient record held there).
+    fn enrol_at(&mut self, at: &str, pseudonym: &str) -> Keypair {
+        let node = if at == "hospital-a" {
+            self.node_a.clone()
+        } else {
+            self.node_b.clone()
+        };
+        let mut record = anchor("Patient", pseudonym, 1, Some(pseudonym));
+        record.author = member("node0");
+        self.run(&node, anchors(at, vec![record])).unwrap().unwrap();
+        self.register_at(at, pseudonym, MemberKind::Patient)
     }
 
     fn register_at(&mut self, at: &str, m: &str, kind: MemberKind) -> Keypair {
@@ -181,7 +196,16 @@ fn anchors_go_in_order_by_the_custodian_only() {
     let mut w = world();
     w.register("dr-a", MemberKind::Practitioner);
     let (na, nb) = (w.node_a.clone(), w.node_b.clone());
-    // Two versions in one transaction.
+    // A record cannot name a patient whose Patient record is not on the ledger.
+    assert_eq!(
+        w.run(
+            &na,
+            anchors("hospital-a", vec![anchor("Observation", "o1", 1, Some("p1"))])
+        )
+        .unwrap(),
+        Err(TxError::UnknownPatient)
+    );
+    // Two versions in one transaction, with the Patient they name.
     assert_eq!(
         w.run(
             &na,
@@ -189,7 +213,8 @@ fn anchors_go_in_order_by_the_custodian_only() {
                 "hospital-a",
                 vec![
                     anchor("Observation", "o1", 1, Some("p1")),
-                    anchor("Observation", "o1", 2, Some("p1"))
+                    anchor("Observation", "o1", 2, Some("p1")),
+                    anchor("Patient", "p1", 1, Some("p1")),
                 ]
             )
         )
@@ -323,8 +348,8 @@ fn erasure_marks_records_and_blocks_new_versions() {
 #[test]
 fn only_the_patient_grants_and_revokes() {
     let mut w = world();
-    let p1 = w.register("p1", MemberKind::Patient);
-    let p2 = w.register("p2", MemberKind::Patient);
+    let p1 = w.enrol_at("hospital-a", "p1");
+    let p2 = w.enrol_at("hospital-a", "p2");
     let dr = w.register("dr-a", MemberKind::Practitioner);
     let g = |id: &str| {
         grant(
@@ -393,8 +418,16 @@ fn only_the_patient_grants_and_revokes() {
 #[test]
 fn the_access_policy_as_a_table() {
     let mut w = world();
-    let p1 = w.register("p1", MemberKind::Patient);
+    let p1 = w.enrol_at("hospital-a", "p1");
+    // Every reader of the table is a member on the ledger: `decide` reads the reader's
+    // kind from there, not from the request.
+    w.register("dr-a", MemberKind::Practitioner);
     w.register_at("clinic-b", "dr-b", MemberKind::Practitioner);
+    w.register_at("clinic-b", "dr-c", MemberKind::Practitioner);
+    w.register_at("clinic-b", "svc", MemberKind::Service);
+    // A clinic-b device that happens to carry p1's id, and a patient of clinic-b.
+    w.register_at("clinic-b", "p1", MemberKind::Device);
+    w.enrol_at("clinic-b", "p2");
     let run = |w: &mut World, p: Payload| w.run(&p1, p).unwrap().unwrap();
     run(
         &mut w,
@@ -461,16 +494,17 @@ fn the_access_policy_as_a_table() {
     struct Case<'a> {
         org: &'a OrgId,
         member: &'a str,
+        /// The kind the fixture registered the reader with (checked against the ledger).
         kind: MemberKind,
         ty: &'a str,
         id: &'a str,
         patient: Option<&'a str>,
         purpose: Purpose,
-        glass: bool,
+        emergency: bool,
         at: TimestampMs,
         want: Result<Basis, Denial>,
     }
-    let c = |org, member, kind, ty, id, purpose, glass, at, want| Case {
+    let c = |org, member, kind, ty, id, purpose, emergency, at, want| Case {
         org,
         member,
         kind,
@@ -478,7 +512,7 @@ fn the_access_policy_as_a_table() {
         id,
         patient: Some("p1"),
         purpose,
-        glass,
+        emergency,
         at,
         want,
     };
@@ -496,8 +530,10 @@ fn the_access_policy_as_a_table() {
             now,
             Ok(Basis::Custodian),
         ),
+        // Changed: the patient is the member enrolled at hospital-a (it used to be any
+        // `patient` reader whose member id was p1, in any organisation).
         c(
-            &b,
+            &a,
             "p1",
             Patient,
             "Observation",
@@ -506,6 +542,19 @@ fn the_access_policy_as_a_table() {
             false,
             now,
             Ok(Basis::OwnRecord),
+        ),
+        // New: a clinic-b member with the same id is not the patient, and as a device it
+        // is not covered by the consent to clinic-b either.
+        c(
+            &b,
+            "p1",
+            Device,
+            "Observation",
+            "o1",
+            Treatment,
+            false,
+            now,
+            Err(Denial::NoConsent),
         ),
         c(
             &b,
@@ -595,6 +644,8 @@ fn the_access_policy_as_a_table() {
             later,
             Err(Denial::NoConsent),
         ),
+        // Changed: asking for an emergency no longer opens records by itself; it takes a
+        // `consent.break_glass` declaration on the ledger first (tests/policy.rs).
         c(
             &b,
             "dr-b",
@@ -604,8 +655,10 @@ fn the_access_policy_as_a_table() {
             Treatment,
             true,
             now,
-            Ok(Basis::BreakGlass),
+            Err(Denial::NoBreakGlass),
         ),
+        // Changed: a non-practitioner asking for an emergency is told so (it was
+        // `NoConsent`).
         c(
             &b,
             "svc",
@@ -615,8 +668,11 @@ fn the_access_policy_as_a_table() {
             Treatment,
             true,
             now,
-            Err(Denial::NoConsent),
+            Err(Denial::NoBreakGlass),
         ),
+        // Changed: an organisation-wide consent covers the organisation's staff only, not
+        // its patients, so the consent to clinic-b (Observation, treatment) no longer
+        // matches clinic-b's patient p2 at all (it was `PurposeNotCovered`).
         c(
             &b,
             "p2",
@@ -626,42 +682,60 @@ fn the_access_policy_as_a_table() {
             Research,
             false,
             now,
-            Err(Denial::PurposeNotCovered),
+            Err(Denial::NoConsent),
+        ),
+        c(
+            &b,
+            "p2",
+            Patient,
+            "Observation",
+            "o9",
+            Treatment,
+            false,
+            now,
+            Err(Denial::NoConsent),
         ),
     ];
     for (i, k) in cases.iter().enumerate() {
         let m = member(k.member);
+        let on_ledger = medledger_ledger::identity::active_member(&w.state, k.org, &m).map(|r| r.kind);
+        assert_eq!(on_ledger, Some(k.kind), "case {i}: the fixture registers {}", k.member);
         let got = decide(
             &w.state,
             &AccessRequest {
                 reader_org: k.org,
                 reader_member: &m,
-                reader_kind: k.kind,
                 resource_type: k.ty,
                 record_id: k.id,
                 patient: k.patient,
                 custodian: &a,
                 purpose: k.purpose,
-                break_glass: k.glass,
+                emergency: k.emergency,
             },
             k.at,
         );
         assert_eq!(got, k.want, "case {i}");
     }
     // Directory resources have no patient.
-    let m = member("x");
+    let svc = member("svc");
     let dir = AccessRequest {
         reader_org: &b,
-        reader_member: &m,
-        reader_kind: Service,
+        reader_member: &svc,
         resource_type: "Practitioner",
         record_id: "d",
         patient: None,
         custodian: &a,
         purpose: Treatment,
-        break_glass: false,
+        emergency: false,
     };
     assert_eq!(decide(&w.state, &dir, now), Ok(Basis::Directory));
+    // New: a reader who is not a member on the ledger reads nothing, not even the directory.
+    let stranger = member("x");
+    let dir = AccessRequest {
+        reader_member: &stranger,
+        ..dir
+    };
+    assert_eq!(decide(&w.state, &dir, now), Err(Denial::NotAMember));
     // Revocation closes access at once.
     w.run(
         &p1,
@@ -676,13 +750,12 @@ fn the_access_policy_as_a_table() {
     let req = AccessRequest {
         reader_org: &b,
         reader_member: &dr_b,
-        reader_kind: Practitioner,
         resource_type: "Observation",
         record_id: "o1",
         patient: Some("p1"),
         custodian: &a,
         purpose: Treatment,
-        break_glass: false,
+        emergency: false,
     };
     assert_eq!(decide(&w.state, &req, now), Err(Denial::NoConsent));
 }

@@ -2,10 +2,15 @@
 //! `tests/vectors/ledger_v1.json` at the workspace root.
 //!
 //! The test builds a fixed set of values (keys from fixed seeds, a genesis, one signed
-//! transaction per kind, log leaves, a block header, a commit and a whole block),
-//! encodes and hashes them, and compares every byte with the file. It then decodes each
-//! stored encoding and checks that it gives back the constructed value and re-encodes to
-//! the same bytes. Ed25519 signatures are deterministic, so the signatures are pinned too.
+//! transaction of every kind in [`Payload`], the state records that make up the state
+//! root with the state keys they are stored under, log leaves, a block header, a commit
+//! and a whole block), encodes and hashes them, and compares every byte with the file. It
+//! then decodes each stored encoding and checks that it gives back the constructed value
+//! and re-encodes to the same bytes. Ed25519 signatures are deterministic, so the
+//! signatures are pinned too.
+//!
+//! The transactions pin encodings, not a history: they are not applied to the genesis,
+//! and only the first [`BLOCK_TXS`] are in the block.
 //!
 //! These bytes are what nodes sign, hash, store and exchange: a node built from a
 //! changed encoding forks from every existing chain and cannot read existing data.
@@ -21,12 +26,27 @@
 use std::path::PathBuf;
 
 use medledger_crypto::Keypair;
+use medledger_ledger::audit::record::AuditRecord;
+use medledger_ledger::audit::{AuditAction, AuditEntry, AuditOutcome};
+use medledger_ledger::consent::break_glass::{BreakGlass, BreakGlassRules};
+use medledger_ledger::consent::grant::ConsentGrant;
+use medledger_ledger::consent::revoke::ConsentRevoke;
+use medledger_ledger::consent::{ConsentRecord, ConsentScope, Grantee, Purpose};
 use medledger_ledger::genesis::{GENESIS_HASH_DOMAIN, GenesisAdmin, GenesisOrg, GenesisValidator};
 use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_ledger::identity::revoke_member::RevokeMember;
 use medledger_ledger::identity::rotate_key::RotateKey;
-use medledger_ledger::identity::{MemberKind, OrgRole};
-use medledger_ledger::{Genesis, Payload};
+use medledger_ledger::identity::vote_node::VoteNode;
+use medledger_ledger::identity::vote_org::{OrgStatus, VoteOrg};
+use medledger_ledger::identity::{
+    KeyRecord, KeyStatus, MemberKind, MemberRecord, NodeRecord, OrgRecord, OrgRole, PatientRecord,
+};
+use medledger_ledger::records::anchor::{Anchor, RecordsAnchor};
+use medledger_ledger::records::erase::RecordsErase;
+use medledger_ledger::records::{ErasureRecord, RecordState, VersionAnchor};
+use medledger_ledger::research::StudyRecord;
+use medledger_ledger::research::study::RegisterStudy;
+use medledger_ledger::{Genesis, Payload, keys};
 use medledger_types::codec::{Decode, Encode, put};
 use medledger_types::{
     Block, BlockHeader, ChainId, Commit, CommitSig, Hash32, Height, LogLeaf, MemberId, Nonce, OrgId, OutcomeCode,
@@ -56,11 +76,67 @@ fn key(seed: u8) -> Keypair {
     Keypair::from_seed([seed; 32])
 }
 
+/// How many of the fixture's transactions (the first ones) are in the block.
+const BLOCK_TXS: usize = 3;
+
+/// A position for every kind of [`Payload`]. The match has no catch-all, so a new kind
+/// does not compile here until it has a place, and then `every_kind_has_a_vector` fails
+/// until the fixture pins a transaction of it.
+fn kind_index(p: &Payload) -> usize {
+    match p {
+        Payload::RegisterMember(_) => 0,
+        Payload::RevokeMember(_) => 1,
+        Payload::RotateKey(_) => 2,
+        Payload::VoteOrg(_) => 3,
+        Payload::VoteNode(_) => 4,
+        Payload::RecordsAnchor(_) => 5,
+        Payload::RecordsErase(_) => 6,
+        Payload::ConsentGrant(_) => 7,
+        Payload::ConsentRevoke(_) => 8,
+        Payload::BreakGlass(_) => 9,
+        Payload::AuditRecord(_) => 10,
+        Payload::RegisterStudy(_) => 11,
+    }
+}
+
+/// How many kinds [`kind_index`] knows.
+const KINDS: usize = 12;
+
+/// Decodes stored bytes, checks they give the constructed value and re-encode to the
+/// same bytes.
+type Check = Box<dyn Fn(&[u8])>;
+
+/// A state record: the value, the state key it is stored under (none for a value that
+/// is only ever part of another encoding) and a check of a stored encoding against it.
+struct Record {
+    name: &'static str,
+    type_name: &'static str,
+    key: Option<Vec<u8>>,
+    encoding: Vec<u8>,
+    check: Check,
+}
+
+fn record<T>(name: &'static str, key: Option<Vec<u8>>, value: T) -> Record
+where
+    T: Encode + Decode + PartialEq + std::fmt::Debug + 'static,
+{
+    let type_name = std::any::type_name::<T>().rsplit("::").next().unwrap_or_default();
+    Record {
+        name,
+        type_name,
+        key,
+        encoding: value.encode(),
+        check: Box::new(move |bytes| assert_decodes_to(name, bytes, &value)),
+    }
+}
+
 /// Every value the vectors pin, built deterministically.
 struct Fixture {
     genesis: Genesis,
-    /// `(name, payload, signed transaction)`, in block order.
+    /// `(name, payload, signed transaction)`: the block's transactions first, in block
+    /// order, then one of every other kind.
     txs: Vec<(&'static str, Payload, SignedTx)>,
+    records: Vec<Record>,
     leaves: Vec<LogLeaf>,
     header: BlockHeader,
     commit: Commit,
@@ -73,10 +149,14 @@ fn fixture() -> Fixture {
     let validator = key(3);
     let new_member = key(4);
     let rotated = key(5);
+    let patient = key(6);
+    let practitioner = key(7);
+    let node = key(8);
     let chain_id = ChainId::new("medledger-vectors-1").expect("valid chain id");
 
     let genesis = Genesis {
         suspend_quorum: None,
+        break_glass: None,
         chain_id: chain_id.clone(),
         genesis_time: TimestampMs(1_700_000_000_000),
         orgs: vec![
@@ -133,14 +213,250 @@ fn fixture() -> Fixture {
         member: member("admin-b"),
         new_key: rotated.public(),
     });
+    let pt = "pt-0001";
+    let vote_org = Payload::VoteOrg(VoteOrg {
+        org: org("hospital-a"),
+        suspend: true,
+    });
+    let vote_node = Payload::VoteNode(VoteNode {
+        org: org("hospital-a"),
+        member: member("node-1"),
+        add: true,
+    });
+    let anchor = Payload::RecordsAnchor(RecordsAnchor {
+        custodian: org("hospital-a"),
+        anchors: vec![
+            Anchor {
+                resource_type: "Observation".into(),
+                record_id: "obs-0001".into(),
+                version: 1,
+                patient: Some(pt.into()),
+                ciphertext: Hash32::digest(&[b"medledger vectors: ciphertext obs-0001"]),
+                author: member("admin-a"),
+            },
+            Anchor {
+                resource_type: "Practitioner".into(),
+                record_id: "pr-0002".into(),
+                version: 2,
+                patient: None,
+                ciphertext: Hash32::digest(&[b"medledger vectors: ciphertext pr-0002"]),
+                author: member("node-1"),
+            },
+        ],
+    });
+    let erase = Payload::RecordsErase(RecordsErase {
+        custodian: org("hospital-a"),
+        patient: pt.into(),
+        records: vec![("Observation".into(), "obs-0001".into()), ("Patient".into(), pt.into())],
+    });
+    let grant = Payload::ConsentGrant(ConsentGrant {
+        consent_id: "consent-0001".into(),
+        patient: pt.into(),
+        grantee: Grantee::Org(org("pharmacy-b")),
+        scope: ConsentScope::Types(vec!["MedicationRequest".into(), "Observation".into()]),
+        purposes: vec![Purpose::Treatment, Purpose::Payment],
+        expires: Some(TimestampMs(1_800_000_000_000)),
+    });
+    let revoke_consent = Payload::ConsentRevoke(ConsentRevoke {
+        patient: pt.into(),
+        consent_id: "consent-0001".into(),
+    });
+    let break_glass = Payload::BreakGlass(BreakGlass {
+        patient: pt.into(),
+        reader_org: org("pharmacy-b"),
+        reader_member: member("pr-0002"),
+    });
+    let entry = AuditEntry {
+        id: Hash32([0xa5; 32]),
+        at: TimestampMs(1_700_000_004_000),
+        actor_org: org("pharmacy-b"),
+        actor_member: member("pr-0002"),
+        action: AuditAction::Read,
+        outcome: AuditOutcome::Allowed,
+        purpose: Some(Purpose::Treatment),
+        break_glass: true,
+        patient: Some(pt.into()),
+        resource_type: Some("Observation".into()),
+        record_id: Some("obs-0001".into()),
+        version: Some(1),
+    };
+    let bare_entry = AuditEntry {
+        id: Hash32([0x5a; 32]),
+        at: TimestampMs(1_700_000_004_500),
+        actor_org: org("hospital-a"),
+        actor_member: member("privacy-a"),
+        action: AuditAction::LedgerView,
+        outcome: AuditOutcome::Denied,
+        purpose: None,
+        break_glass: false,
+        patient: None,
+        resource_type: None,
+        record_id: None,
+        version: None,
+    };
+    let audit = Payload::AuditRecord(AuditRecord {
+        node_org: org("hospital-a"),
+        first_seq: 41,
+        entries: vec![entry.clone(), bare_entry],
+    });
+    let study = Payload::RegisterStudy(RegisterStudy {
+        study: "study-0001".into(),
+        investigators: vec![(org("pharmacy-b"), member("pr-0002"))],
+    });
     let txs = vec![
         ("tx.register_member", register.clone(), sign(&admin_a, 0, &register)),
         ("tx.revoke_member", revoke.clone(), sign(&admin_a, 1, &revoke)),
         ("tx.rotate_key", rotate.clone(), sign(&admin_b, 0, &rotate)),
+        // After the rotation, admin-b signs with the rotated key.
+        ("tx.vote_org", vote_org.clone(), sign(&rotated, 0, &vote_org)),
+        ("tx.vote_node", vote_node.clone(), sign(&rotated, 1, &vote_node)),
+        ("tx.records_anchor", anchor.clone(), sign(&node, 0, &anchor)),
+        ("tx.records_erase", erase.clone(), sign(&node, 1, &erase)),
+        ("tx.consent_grant", grant.clone(), sign(&patient, 0, &grant)),
+        (
+            "tx.consent_revoke",
+            revoke_consent.clone(),
+            sign(&patient, 1, &revoke_consent),
+        ),
+        (
+            "tx.consent_break_glass",
+            break_glass.clone(),
+            sign(&practitioner, 0, &break_glass),
+        ),
+        ("tx.audit_record", audit.clone(), sign(&node, 2, &audit)),
+        ("tx.research_study", study.clone(), sign(&rotated, 2, &study)),
+    ];
+
+    let records = vec![
+        record(
+            "state.org_record",
+            Some(keys::org(&org("hospital-a"))),
+            OrgRecord {
+                name: "Hospital A".into(),
+                role: OrgRole::Hospital,
+            },
+        ),
+        record(
+            "state.member_record",
+            Some(keys::member(&org("pharmacy-b"), &member("pr-0002"))),
+            MemberRecord {
+                kind: MemberKind::Practitioner,
+                key: practitioner.public(),
+                active: true,
+            },
+        ),
+        record(
+            "state.key_record",
+            Some(keys::key(&admin_b.public())),
+            KeyRecord {
+                org: org("pharmacy-b"),
+                member: member("admin-b"),
+                kind: MemberKind::Admin,
+                status: KeyStatus::Rotated,
+            },
+        ),
+        record(
+            "state.patient_record",
+            Some(keys::patient(pt)),
+            PatientRecord { org: org("hospital-a") },
+        ),
+        record(
+            "state.node_record",
+            Some(keys::node(&org("hospital-a"), &member("node-1"))),
+            NodeRecord { added_at: Height(2) },
+        ),
+        record(
+            "state.org_status",
+            Some(keys::org_status(&org("hospital-a"))),
+            OrgStatus {
+                suspended: false,
+                changed_at: Height(0),
+                ballot: vec![org("pharmacy-b")],
+            },
+        ),
+        record(
+            "state.record_state",
+            Some(keys::record("Observation", "obs-0001")),
+            RecordState {
+                custodian: org("hospital-a"),
+                patient: Some(pt.into()),
+                latest: 1,
+                erased: true,
+            },
+        ),
+        record(
+            "state.version_anchor",
+            Some(keys::record_version("Observation", "obs-0001", 1)),
+            VersionAnchor {
+                ciphertext: Hash32::digest(&[b"medledger vectors: ciphertext obs-0001"]),
+                author: member("admin-a"),
+                height: Height(3),
+                timestamp: TimestampMs(1_700_000_015_000),
+            },
+        ),
+        record(
+            "state.erasure_record",
+            Some(keys::erasure(pt, &org("hospital-a"))),
+            ErasureRecord {
+                height: Height(4),
+                timestamp: TimestampMs(1_700_000_020_000),
+                records: 2,
+            },
+        ),
+        record(
+            "state.consent_record",
+            Some(keys::consent(pt, "consent-0002")),
+            ConsentRecord {
+                patient: pt.into(),
+                grantee: Grantee::Practitioner {
+                    org: org("pharmacy-b"),
+                    member: member("pr-0002"),
+                },
+                scope: ConsentScope::Records(vec![("Observation".into(), "obs-0001".into())]),
+                purposes: vec![Purpose::Treatment],
+                expires: None,
+                granted_at: TimestampMs(1_700_000_025_000),
+                granted_height: Height(5),
+                revoked_at: Some(TimestampMs(1_700_000_030_000)),
+            },
+        ),
+        record(
+            "state.consent_record_study",
+            Some(keys::consent(pt, "consent-0003")),
+            ConsentRecord {
+                patient: pt.into(),
+                grantee: Grantee::Study("study-0001".into()),
+                scope: ConsentScope::Types(vec!["*".into()]),
+                purposes: vec![Purpose::Research],
+                expires: Some(TimestampMs(1_900_000_000_000)),
+                granted_at: TimestampMs(1_700_000_035_000),
+                granted_height: Height(7),
+                revoked_at: None,
+            },
+        ),
+        record(
+            "state.study_record",
+            Some(keys::study("study-0001")),
+            StudyRecord {
+                sponsor: org("pharmacy-b"),
+                investigators: vec![(org("pharmacy-b"), member("pr-0002"))],
+                updated_at: Height(6),
+            },
+        ),
+        record(
+            "state.break_glass_rules",
+            Some(keys::break_glass_rules()),
+            BreakGlassRules {
+                patients_per_day: 5,
+                grant_minutes: 30,
+            },
+        ),
+        // Not stored under a key of its own: the unit of `audit.record`.
+        record("audit_entry", None, entry),
     ];
 
     let height = Height(1);
-    let leaves: Vec<LogLeaf> = txs
+    let leaves: Vec<LogLeaf> = txs[..BLOCK_TXS]
         .iter()
         .enumerate()
         .map(|(i, (_, _, tx))| LogLeaf {
@@ -150,7 +466,7 @@ fn fixture() -> Fixture {
             outcome: OutcomeCode::OK,
         })
         .collect();
-    let tx_leaf_hashes: Vec<Hash32> = txs
+    let tx_leaf_hashes: Vec<Hash32> = txs[..BLOCK_TXS]
         .iter()
         .map(|(_, _, tx)| medledger_merkle::leaf_hash(tx.hash().as_bytes()))
         .collect();
@@ -165,7 +481,7 @@ fn fixture() -> Fixture {
         parent_hash: genesis.hash(),
         proposer: validator.public(),
         timestamp: TimestampMs(1_700_000_005_000),
-        tx_count: u32::try_from(txs.len()).expect("few txs"),
+        tx_count: u32::try_from(BLOCK_TXS).expect("few txs"),
         tx_root: medledger_merkle::root_of(&tx_leaf_hashes),
         state_root: Hash32::digest(&[b"medledger vectors: state root"]),
         log_size: TreeSize(leaves.len() as u64),
@@ -181,12 +497,13 @@ fn fixture() -> Fixture {
     };
     let block = Block {
         header: header.clone(),
-        txs: txs.iter().map(|(_, _, tx)| tx.clone()).collect(),
+        txs: txs[..BLOCK_TXS].iter().map(|(_, _, tx)| tx.clone()).collect(),
         commit: commit.clone(),
     };
     Fixture {
         genesis,
         txs,
+        records,
         leaves,
         header,
         commit,
@@ -246,6 +563,18 @@ fn generate(f: &Fixture) -> Value {
         }));
     }
 
+    for r in &f.records {
+        let mut v = json!({
+            "name": r.name,
+            "type": r.type_name,
+            "encoding": hex::encode(&r.encoding),
+        });
+        if let Some(key) = &r.key {
+            v["key"] = json!(hex::encode(key));
+        }
+        vectors.push(v);
+    }
+
     for leaf in &f.leaves {
         let bytes = leaf.encode();
         vectors.push(json!({
@@ -287,7 +616,9 @@ fn generate(f: &Fixture) -> Value {
     json!({
         "description": "medledger frozen encodings, version 1. Generated by crates/ledger/tests/vectors.rs; \
             hex is lowercase. Keys are Ed25519 keys from 32-byte seeds [n; 32] (admin_a = 1, admin_b = 2, \
-            validator = 3, new member = 4, rotated key = 5). Tx hash = SHA-256(\"medledger/tx/hash/v1\\0\" || \
+            validator = 3, new member = 4, rotated key = 5, patient = 6, practitioner = 7, node service key = 8). \
+            One signed transaction of every kind; the block holds the first three. state.* are state records \
+            with the state key they are stored under (key) and their value (encoding). Tx hash = SHA-256(\"medledger/tx/hash/v1\\0\" || \
             encode(Tx)); block hash = SHA-256(\"medledger/block/hash/v1\\0\" || encode(header)); leaf hash = \
             RFC 9162 SHA-256(0x00 || encode(LogLeaf)); tx_root = RFC 9162 root over leaf_hash(tx hash). \
             Changing any value here is a deliberate format change: regenerate with \
@@ -416,6 +747,15 @@ fn stored_encodings_decode_to_the_constructed_values() {
     assert_eq!(Hash32::digest(&[&preimage]).to_hex(), g["hash"].as_str().expect("hash"));
     assert_eq!(parsed.hash(), Hash32::digest(&[&preimage]));
 
+    for r in &f.records {
+        let v = vector(&file, r.name);
+        (r.check)(&hex_field(v, "encoding"));
+        match &r.key {
+            Some(key) => assert_eq!(&hex_field(v, "key"), key, "vector {}: state key", r.name),
+            None => assert!(v.get("key").is_none(), "vector {}: has no state key", r.name),
+        }
+    }
+
     for (name, payload, tx) in &f.txs {
         let v = vector(&file, name);
         let bytes = hex_field(v, "encoding");
@@ -476,4 +816,18 @@ fn stored_encodings_decode_to_the_constructed_values() {
         .collect();
     assert_eq!(block.header.tx_root, medledger_merkle::root_of(&tx_leaves));
     assert_eq!(block.header.tx_count as usize, block.txs.len());
+}
+
+#[test]
+fn every_kind_has_a_vector() {
+    let f = fixture();
+    let mut seen = [false; KINDS];
+    for (name, payload, tx) in &f.txs {
+        assert_eq!(tx.tx.kind, payload.kind(), "{name}");
+        assert!(!seen[kind_index(payload)], "{name}: a second {}", payload.name());
+        seen[kind_index(payload)] = true;
+    }
+    assert!(seen.iter().all(|s| *s), "kinds without a vector: {seen:?}");
+    let names: std::collections::BTreeSet<_> = f.records.iter().map(|r| r.name).collect();
+    assert_eq!(names.len(), f.records.len(), "record vector names are unique");
 }

@@ -24,10 +24,19 @@ pub enum AuditAction {
     Verify,
     Consent,
     Login,
+    /// A lookup by business identifier (conditional create or reference, identifier
+    /// search) at the custodian.
+    Lookup,
+    /// Placeholder for an entry of the node's journal that no longer decodes.
+    Unreadable,
+    /// A break-glass declaration (shown in access logs from `consent.break_glass`).
+    BreakGlass,
+    /// Looking at the ledger's view of a patient: the access log or the consents.
+    LedgerView,
 }
 
 impl AuditAction {
-    const ALL: [AuditAction; 11] = [
+    const ALL: [AuditAction; 15] = [
         AuditAction::Create,
         AuditAction::Read,
         AuditAction::Vread,
@@ -39,6 +48,10 @@ impl AuditAction {
         AuditAction::Verify,
         AuditAction::Consent,
         AuditAction::Login,
+        AuditAction::Lookup,
+        AuditAction::Unreadable,
+        AuditAction::BreakGlass,
+        AuditAction::LedgerView,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +67,10 @@ impl AuditAction {
             AuditAction::Verify => "verify",
             AuditAction::Consent => "consent",
             AuditAction::Login => "login",
+            AuditAction::Lookup => "lookup",
+            AuditAction::Unreadable => "unreadable",
+            AuditAction::BreakGlass => "break-glass",
+            AuditAction::LedgerView => "ledger-view",
         }
     }
 }

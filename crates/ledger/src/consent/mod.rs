@@ -1,13 +1,18 @@
 //! Consent: the patient decides who reads their records.
 //!
 //! Rules:
-//! - Grants and revocations are signed by the patient's own key: a `patient` member
-//!   whose member id is the patient pseudonym. Nobody else can grant or revoke.
+//! - Grants and revocations are signed by the patient's own key: the `patient` member
+//!   enrolled under the patient pseudonym ([`crate::identity::is_patient`]). Nobody else
+//!   can grant or revoke — not a member of another organisation registered under the same
+//!   id, which enrolment refuses anyway.
 //! - A grant names who (an organisation, one practitioner, or a research study), what
 //!   (resource types, or specific records), why (purposes) and until when.
 //! - A revocation takes effect in its block.
+//! - A practitioner may declare an emergency access to one patient (`break_glass`),
+//!   limited per practitioner and per day, and visible on the ledger.
 //! - [`policy::decide`] is the one access decision every node applies.
 
+pub mod break_glass;
 pub mod grant;
 pub mod policy;
 pub mod revoke;
@@ -325,7 +330,10 @@ pub fn active(state: &dyn StateRead, patient: &str) -> Vec<(String, ConsentRecor
 /// Fails unless `signer` is the active key of the patient `patient` itself.
 pub(crate) fn require_patient(state: &Overlay<'_>, signer: &PublicKey, patient: &str) -> Result<(), TxError> {
     let rec = crate::identity::signer_record(state, signer)?;
-    if rec.status == KeyStatus::Active && rec.kind == MemberKind::Patient && rec.member.as_str() == patient {
+    if rec.status == KeyStatus::Active
+        && rec.kind == MemberKind::Patient
+        && crate::identity::is_patient(state, &rec.org, &rec.member, patient)
+    {
         Ok(())
     } else {
         Err(TxError::NotThePatient)

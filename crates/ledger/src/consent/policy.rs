@@ -1,32 +1,48 @@
-//! The access decision every node applies on every read and every search result.
+//! The access decision every node applies on every read and every search result: the
+//! reader's node before it asks, and the custodian again, on its own copy of the ledger,
+//! before it answers.
+//!
+//! Everything about the reader comes from the ledger, never from the request: the reader
+//! is named by organisation and member, and its kind, its standing, its organisation's
+//! role, its break-glass declarations and the patient's consents are read from state. The
+//! request states only what is asked (record, purpose, whether it is an emergency).
 //!
 //! In order:
-//! 0. nobody of an organisation the consortium has suspended reads anything;
+//! 0. the reader must be an active member of an organisation the consortium has not
+//!    suspended (a patient keeps reading their own records whatever happens to the
+//!    organisation that enrolled them);
 //! 1. the custodian organisation's staff (practitioners, admins, services) read its own
-//!    records — a patient registered with the organisation is not staff;
-//! 2. a patient reads their own records;
-//! 3. directory resources (no patient: Practitioner, Organization) are readable by members;
-//! 4. an active, unexpired consent of the patient whose grantee, scope and purpose match
-//!    (a study grantee matches the investigators its sponsor lists on the ledger);
-//! 5. break-glass: a practitioner stating an emergency is allowed (and flagged);
-//! 6. otherwise denied.
+//!    records — a patient registered with the organisation, a device or a privacy officer
+//!    is not staff;
+//! 2. directory resources (no patient: Practitioner, Organization) are readable by members;
+//! 3. a patient reads their own records ([`crate::identity::is_patient`]: the whole
+//!    identity, never a bare member id);
+//! 4. the purpose must be one the reader's organisation may claim ([`purpose_allowed`]:
+//!    an insurer reads for payment or operations, never for treatment);
+//! 5. an active, unexpired consent of the patient whose grantee, scope and purpose match:
+//!    an organisation grantee covers that organisation's staff only; a practitioner
+//!    grantee that practitioner; a study grantee the investigators its sponsor lists;
+//! 6. break-glass: an active practitioner who asks for it, with an unexpired
+//!    `consent.break_glass` declaration for this patient on the ledger;
+//! 7. otherwise denied.
 
 use medledger_types::{MemberId, OrgId, TimestampMs};
 
 use super::{Grantee, Purpose, active};
-use crate::identity::MemberKind;
-use crate::state::StateRead;
+use crate::identity::{MemberKind, OrgRecord, OrgRole};
+use crate::state::{StateRead, keys};
 
 pub struct AccessRequest<'a> {
     pub reader_org: &'a OrgId,
     pub reader_member: &'a MemberId,
-    pub reader_kind: MemberKind,
     pub resource_type: &'a str,
     pub record_id: &'a str,
     pub patient: Option<&'a str>,
     pub custodian: &'a OrgId,
     pub purpose: Purpose,
-    pub break_glass: bool,
+    /// The reader asks for emergency access (break-glass). It opens records only with a
+    /// matching declaration on the ledger.
+    pub emergency: bool,
 }
 
 /// Why a read is allowed.
@@ -46,34 +62,70 @@ pub enum Denial {
     NoConsent,
     #[error("the patient's consent does not cover this purpose of use")]
     PurposeNotCovered,
+    #[error("the reader's organisation may not read for this purpose of use")]
+    PurposeNotForRole,
     #[error("the reader's organisation is suspended by the consortium")]
     OrgSuspended,
+    #[error("the reader is not an active member")]
+    NotAMember,
+    #[error("break-glass access is declared on the ledger first, by an active practitioner")]
+    NoBreakGlass,
+}
+
+/// Which purposes of use an organisation of each role may claim when it reads another
+/// organisation's records (its own records its staff read for any purpose).
+///
+/// | role | treatment | payment | operations | research |
+/// |---|---|---|---|---|
+/// | hospital, clinic | yes | yes | yes | yes |
+/// | lab | yes | yes | yes | yes |
+/// | pharmacy | yes | yes | yes | no |
+/// | insurer | no | yes | yes | no |
+/// | research sponsor | no | no | no | yes |
+/// | manufacturer, distributor, regulator | no | no | no | no |
+pub fn purpose_allowed(role: OrgRole, purpose: Purpose) -> bool {
+    use OrgRole::*;
+    use Purpose::*;
+    match purpose {
+        Treatment => matches!(role, Hospital | Clinic | Lab | Pharmacy),
+        Payment | Operations => matches!(role, Hospital | Clinic | Lab | Pharmacy | Insurer),
+        Research => matches!(role, Hospital | Clinic | Lab | ResearchSponsor),
+    }
+}
+
+fn org_record(state: &dyn StateRead, org: &OrgId) -> Option<OrgRecord> {
+    use medledger_types::codec::Decode;
+    state.get(&keys::org(org)).and_then(|raw| OrgRecord::decode(&raw).ok())
 }
 
 pub fn decide(state: &dyn StateRead, req: &AccessRequest<'_>, now: TimestampMs) -> Result<Basis, Denial> {
-    if crate::identity::vote_org::is_suspended(state, req.reader_org) {
+    let reader = crate::identity::active_member(state, req.reader_org, req.reader_member).ok_or(Denial::NotAMember)?;
+    if reader.kind != MemberKind::Patient && crate::identity::vote_org::is_suspended(state, req.reader_org) {
         return Err(Denial::OrgSuspended);
     }
-    let staff = matches!(
-        req.reader_kind,
-        MemberKind::Practitioner | MemberKind::Admin | MemberKind::Service
-    );
-    if staff && req.reader_org == req.custodian {
+    let org = org_record(state, req.reader_org).ok_or(Denial::NotAMember)?;
+    let kind = reader.kind;
+    if kind.is_staff() && req.reader_org == req.custodian {
         return Ok(Basis::Custodian);
     }
     let Some(patient) = req.patient else {
         return Ok(Basis::Directory);
     };
-    if req.reader_kind == MemberKind::Patient && req.reader_member.as_str() == patient {
+    if kind == MemberKind::Patient && crate::identity::is_patient(state, req.reader_org, req.reader_member, patient) {
         return Ok(Basis::OwnRecord);
+    }
+    if !purpose_allowed(org.role, req.purpose) {
+        return Err(Denial::PurposeNotForRole);
     }
     let mut purpose_mismatch = false;
     for (id, c) in active(state, patient) {
         let grantee = match &c.grantee {
-            Grantee::Org(o) => o == req.reader_org,
-            Grantee::Practitioner { org, member } => org == req.reader_org && member == req.reader_member,
+            Grantee::Org(o) => o == req.reader_org && kind.is_staff(),
+            Grantee::Practitioner { org, member } => {
+                kind == MemberKind::Practitioner && org == req.reader_org && member == req.reader_member
+            }
             Grantee::Study(s) => {
-                req.reader_kind == MemberKind::Practitioner
+                kind == MemberKind::Practitioner
                     && crate::research::is_investigator(state, s, req.reader_org, req.reader_member)
             }
         };
@@ -89,8 +141,15 @@ pub fn decide(state: &dyn StateRead, req: &AccessRequest<'_>, now: TimestampMs) 
         }
         return Ok(Basis::Consent(id));
     }
-    if req.break_glass && req.reader_kind == MemberKind::Practitioner {
-        return Ok(Basis::BreakGlass);
+    if req.emergency {
+        let declared = kind == MemberKind::Practitioner
+            && req.purpose == Purpose::Treatment
+            && super::break_glass::is_open(state, req.reader_org, req.reader_member, patient, now);
+        return if declared {
+            Ok(Basis::BreakGlass)
+        } else {
+            Err(Denial::NoBreakGlass)
+        };
     }
     Err(if purpose_mismatch {
         Denial::PurposeNotCovered

@@ -1,7 +1,7 @@
 //! Identity records as stored in state.
 
 use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
-use medledger_types::{MemberId, OrgId, PublicKey};
+use medledger_types::{Height, MemberId, OrgId, PublicKey};
 use serde::{Deserialize, Serialize};
 
 /// What kind of organisation a member of the consortium is.
@@ -50,15 +50,21 @@ pub enum MemberKind {
     Patient,
     Device,
     Service,
+    /// The organisation's privacy officer: sees the access log and consents of the
+    /// patients whose records the organisation holds, and asks the organisation's node to
+    /// erase them on a patient's request (the node signs `records.erase`). Reads no
+    /// clinical record as such.
+    Privacy,
 }
 
 impl MemberKind {
-    const ALL: [MemberKind; 5] = [
+    const ALL: [MemberKind; 6] = [
         MemberKind::Admin,
         MemberKind::Practitioner,
         MemberKind::Patient,
         MemberKind::Device,
         MemberKind::Service,
+        MemberKind::Privacy,
     ];
 
     fn tag(self) -> u8 {
@@ -73,10 +79,9 @@ impl MemberKind {
 impl std::str::FromStr for MemberKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown member kind {s:?} (admin, practitioner, patient, device, service)"))
+        Self::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            format!("unknown member kind {s:?} (admin, practitioner, patient, device, service, privacy)")
+        })
     }
 }
 
@@ -88,7 +93,15 @@ impl MemberKind {
             MemberKind::Patient => "patient",
             MemberKind::Device => "device",
             MemberKind::Service => "service",
+            MemberKind::Privacy => "privacy",
         }
+    }
+
+    /// The organisation's staff, who read its own records and whom an organisation-wide
+    /// consent covers: practitioners, admins and services (not its patients, devices or
+    /// privacy officers).
+    pub fn is_staff(self) -> bool {
+        matches!(self, MemberKind::Practitioner | MemberKind::Admin | MemberKind::Service)
     }
 }
 
@@ -134,6 +147,23 @@ pub struct KeyRecord {
     pub member: MemberId,
     pub kind: MemberKind,
     pub status: KeyStatus,
+}
+
+/// `patient/{pseudonym}`: the one enrolment of a patient pseudonym, network-wide. The
+/// patient's key is the key of member `{org}/{pseudonym}` (kind `patient`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientRecord {
+    /// The custodian organisation that enrolled the patient.
+    pub org: OrgId,
+}
+
+/// `node/{org}/{member}`: a service member that is one of the organisation's nodes
+/// (named in genesis or added by the consortium's vote). Only node keys sign
+/// node-to-node requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// The height at which the node was added (0: genesis).
+    pub added_at: Height,
 }
 
 /// Longest organisation display name.
@@ -206,6 +236,34 @@ impl Decode for KeyRecord {
             member: MemberId::decode_from(r)?,
             kind: MemberKind::decode_from(r)?,
             status: tagged(r, "key status", KeyStatus::from_tag)?,
+        })
+    }
+}
+
+impl Encode for PatientRecord {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.org.encode_to(out);
+    }
+}
+
+impl Decode for PatientRecord {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(PatientRecord {
+            org: OrgId::decode_from(r)?,
+        })
+    }
+}
+
+impl Encode for NodeRecord {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.added_at.encode_to(out);
+    }
+}
+
+impl Decode for NodeRecord {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(NodeRecord {
+            added_at: Height::decode_from(r)?,
         })
     }
 }

@@ -1,10 +1,15 @@
 //! `identity.register_member`: an organisation admin registers a new member and its key.
+//!
+//! A `patient` member enrols a patient pseudonym network-wide: its member id must be the id
+//! of a Patient record the organisation holds (not erased), and the pseudonym must not be
+//! enrolled anywhere yet. So another organisation cannot register a member under a
+//! patient's pseudonym and act as that patient.
 
 use medledger_types::codec::{Decode, DecodeError, Encode, Reader};
 use medledger_types::{MemberId, OrgId, PublicKey, TxKind};
 use serde::{Deserialize, Serialize};
 
-use super::{KeyRecord, KeyStatus, MemberKind, MemberRecord, require_admin, require_org};
+use super::{KeyRecord, KeyStatus, MemberKind, MemberRecord, PatientRecord, require_admin, require_org};
 use crate::error::TxError;
 use crate::state::{Overlay, keys};
 use crate::{BlockContext, Event};
@@ -59,6 +64,9 @@ impl RegisterMember {
         if state.get(&key_key).is_some() {
             return Err(TxError::KeyInUse(self.public_key));
         }
+        if self.kind == MemberKind::Patient {
+            self.enrol_patient(state)?;
+        }
         state.put_record(
             member_key,
             &MemberRecord {
@@ -81,5 +89,21 @@ impl RegisterMember {
             member: self.member.clone(),
             kind: self.kind,
         }])
+    }
+
+    /// Enrols the patient pseudonym for this organisation, once in the whole network.
+    fn enrol_patient(&self, state: &mut Overlay<'_>) -> Result<(), TxError> {
+        let pseudonym = self.member.as_str();
+        let key = keys::patient(pseudonym);
+        if state.get(&key).is_some() {
+            return Err(TxError::PatientEnrolled);
+        }
+        let held_here = crate::records::record_state(state, "Patient", pseudonym)
+            .is_some_and(|r| r.custodian == self.org && !r.erased);
+        if !held_here {
+            return Err(TxError::NotPatientCustodian);
+        }
+        state.put_record(key, &PatientRecord { org: self.org.clone() });
+        Ok(())
     }
 }

@@ -1,12 +1,16 @@
 //! `identity.rotate_key`: replaces a member's key. Signed by an admin of the member's
 //! organisation, or by the member with its current key. The old key is marked rotated
 //! and can never sign again.
+//!
+//! A patient whose key was revoked (lost, stolen) is given a new key by the organisation
+//! that enrolled them: the pseudonym is theirs for good, so rotation by the enrolling
+//! organisation's admin makes the patient active again, with the new key.
 
 use medledger_types::codec::{Decode, DecodeError, Encode, Reader};
 use medledger_types::{MemberId, OrgId, PublicKey, TxKind};
 use serde::{Deserialize, Serialize};
 
-use super::{KeyRecord, KeyStatus, member_record, require_admin, require_org};
+use super::{KeyRecord, KeyStatus, MemberKind, member_record, require_admin, require_org};
 use crate::error::TxError;
 use crate::state::{Overlay, keys};
 use crate::{BlockContext, Event};
@@ -48,13 +52,14 @@ impl RotateKey {
         require_org(state, &self.org)?;
         let member_key = keys::member(&self.org, &self.member);
         let mut member = member_record(state, &self.org, &self.member)?;
-        if !member.active {
+        let reenrol = !member.active && member.kind == MemberKind::Patient;
+        if !member.active && !reenrol {
             return Err(TxError::MemberRevoked {
                 org: self.org.clone(),
                 member: self.member.clone(),
             });
         }
-        if *signer != member.key {
+        if *signer != member.key || reenrol {
             require_admin(state, signer, &self.org)?;
         }
         let new_key_key = keys::key(&self.new_key);
@@ -63,7 +68,9 @@ impl RotateKey {
         }
         let old_key = member.key;
         let old_key_key = keys::key(&old_key);
-        if let Some(mut rec) = state.get_record::<KeyRecord>(&old_key_key) {
+        if let Some(mut rec) = state.get_record::<KeyRecord>(&old_key_key)
+            && rec.status == KeyStatus::Active
+        {
             rec.status = KeyStatus::Rotated;
             state.put_record(old_key_key, &rec);
         }
@@ -77,6 +84,7 @@ impl RotateKey {
             },
         );
         member.key = self.new_key;
+        member.active = true;
         state.put_record(member_key, &member);
         Ok(vec![Event::KeyRotated {
             org: self.org.clone(),

@@ -5,7 +5,8 @@
 //! - When `suspend_quorum` organisations (from genesis) have voted for the same change,
 //!   it happens in that block and the ballot starts afresh.
 //! - A suspended organisation's keys cannot sign anything (see [`crate::check_envelope`])
-//!   and consents granted to it open nothing; its records stay on the ledger.
+//!   and consents granted to it open nothing; its records stay on the ledger. Its patients
+//!   are not its staff: they keep signing consents and reading their own records.
 //! - Without `suspend_quorum` in genesis, organisations cannot be suspended.
 
 use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};

@@ -87,6 +87,13 @@ impl RecordsAnchor {
         ctx: &BlockContext,
     ) -> Result<Vec<Event>, TxError> {
         require_writer(state, signer, &self.custodian)?;
+        // Patients whose Patient record this transaction creates.
+        let creating: std::collections::BTreeSet<&str> = self
+            .anchors
+            .iter()
+            .filter(|a| a.resource_type == "Patient" && a.version == 1)
+            .map(|a| a.record_id.as_str())
+            .collect();
         let mut events = Vec::with_capacity(self.anchors.len());
         for a in &self.anchors {
             let author = member_record(state, &self.custodian, &a.author)?;
@@ -98,6 +105,19 @@ impl RecordsAnchor {
             }
             let key = keys::record(&a.resource_type, &a.record_id);
             let current: Option<RecordState> = state.get_record(&key);
+            // A new record names a patient only once that patient's Patient record is on
+            // the ledger (or created in this transaction): a pseudonym first seen in
+            // someone else's record could otherwise be claimed by anchoring a Patient
+            // under it.
+            if current.is_none()
+                && let Some(p) = &a.patient
+            {
+                let known = creating.contains(p.as_str())
+                    || super::record_state(state, "Patient", p).is_some_and(|r| !r.erased);
+                if !known {
+                    return Err(TxError::UnknownPatient);
+                }
+            }
             let next = match current {
                 None if a.version == 1 => RecordState {
                     custodian: self.custodian.clone(),

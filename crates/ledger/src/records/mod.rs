@@ -8,6 +8,8 @@
 //! - An anchor holds the record id, version, resource type, patient pseudonym (the FHIR
 //!   Patient id), the SHA-256 of the ciphertext, the custodian and the author. Nothing
 //!   else: no names, identifiers, dates of birth, free text or plaintext hashes.
+//! - A record names a patient only if that patient's Patient record is on the ledger, not
+//!   erased, or is created in the same transaction.
 //! - Erasure marks a patient's records erased; the ciphertexts and keys are destroyed off
 //!   the ledger, and no version may be added afterwards.
 

@@ -4,7 +4,8 @@
 //! - An active admin of an organisation registers a study; that organisation is its
 //!   sponsor, and only the sponsor's admins change it afterwards.
 //! - A study lists its investigators: registered, active practitioners of any
-//!   organisation. Re-registering replaces the list (adding or removing people).
+//!   organisation whose role may read for research (`consent::policy::purpose_allowed`).
+//!   Re-registering replaces the list (adding or removing people).
 //! - A patient's consent to the study opens records only to those investigators, and
 //!   only for the purposes the consent names (typically research).
 

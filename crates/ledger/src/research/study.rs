@@ -55,7 +55,12 @@ impl RegisterStudy {
         investigators.sort();
         investigators.dedup();
         for (org, member) in &investigators {
-            require_org(state, org)?;
+            let role = require_org(state, org)?.role;
+            // An investigator reads under a study consent for research: only members of
+            // organisations whose role may claim that purpose can ever do so.
+            if !crate::consent::policy::purpose_allowed(role, crate::consent::Purpose::Research) {
+                return Err(TxError::PurposeNotForRole);
+            }
             let m = member_record(state, org, member)?;
             if !m.active {
                 return Err(TxError::MemberRevoked {

@@ -1,0 +1,131 @@
+//! `identity.vote_node`: the consortium adds (or removes) a node of a member organisation.
+//!
+//! Rules:
+//! - The nodes named in genesis (its `service` members) are nodes from the start.
+//! - Another node of an organisation is an active `service` member that the organisation's
+//!   admin registered; it becomes a node when `suspend_quorum` other organisations (from
+//!   genesis) have voted to add it, in the block of the vote that reaches the quorum. The
+//!   same vote removes a node. One vote per organisation; the ballot starts afresh after
+//!   each change.
+//! - Only an active admin of another organisation votes: an organisation cannot make its
+//!   own service keys into nodes.
+//! - Only node keys sign node-to-node requests (record transfer, forwarding): a service
+//!   key an organisation registers for a script or a billing system is not a node.
+
+use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
+use medledger_types::{MemberId, OrgId, PublicKey, TxKind};
+use serde::{Deserialize, Serialize};
+
+use super::vote_org::quorum;
+use super::{KeyStatus, MemberKind, NodeRecord, is_node, member_record, require_org, signer_record};
+use crate::error::TxError;
+use crate::state::{Overlay, keys};
+use crate::{BlockContext, Event};
+
+pub const KIND: TxKind = TxKind(0x0105);
+
+/// Most organisations a ballot can hold (far above any consortium's size).
+const MAX_BALLOT: usize = 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoteNode {
+    pub org: OrgId,
+    pub member: MemberId,
+    /// `true` to add the node, `false` to remove it.
+    pub add: bool,
+}
+
+impl Encode for VoteNode {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.org.encode_to(out);
+        self.member.encode_to(out);
+        put::bool(out, self.add);
+    }
+}
+
+impl Decode for VoteNode {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(VoteNode {
+            org: OrgId::decode_from(r)?,
+            member: MemberId::decode_from(r)?,
+            add: r.bool("add")?,
+        })
+    }
+}
+
+/// `nodevote/{org}/{member}`: organisations that voted to change the node's status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Ballot(Vec<OrgId>);
+
+impl Encode for Ballot {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        put::len(out, self.0.len());
+        for o in &self.0 {
+            o.encode_to(out);
+        }
+    }
+}
+
+impl Decode for Ballot {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Ballot(r.seq(MAX_BALLOT, 2, "ballot", OrgId::decode_from)?))
+    }
+}
+
+impl VoteNode {
+    pub fn apply(
+        &self,
+        state: &mut Overlay<'_>,
+        signer: &PublicKey,
+        ctx: &BlockContext,
+    ) -> Result<Vec<Event>, TxError> {
+        require_org(state, &self.org)?;
+        let voter = signer_record(state, signer)?;
+        if voter.status != KeyStatus::Active || voter.kind != MemberKind::Admin || voter.org == self.org {
+            return Err(TxError::NotAuthorized);
+        }
+        let quorum = quorum(state).ok_or(TxError::NoGovernance)?;
+        let member = member_record(state, &self.org, &self.member)?;
+        if self.add && (!member.active || member.kind != MemberKind::Service) {
+            return Err(TxError::NotAService {
+                org: self.org.clone(),
+                member: self.member.clone(),
+            });
+        }
+        if is_node(state, &self.org, &self.member) == self.add {
+            return Err(TxError::NodeStatusUnchanged);
+        }
+        let ballot_key = keys::node_ballot(&self.org, &self.member);
+        let mut ballot: Ballot = state.get_record(&ballot_key).unwrap_or_default();
+        if ballot.0.contains(&voter.org) {
+            return Err(TxError::AlreadyVoted);
+        }
+        ballot.0.push(voter.org.clone());
+        let votes = ballot.0.len() as u32;
+        let mut events = vec![Event::NodeVoted {
+            org: self.org.clone(),
+            member: self.member.clone(),
+            voter: voter.org,
+            add: self.add,
+            votes,
+            quorum,
+        }];
+        if votes >= quorum {
+            state.delete(ballot_key);
+            let node_key = keys::node(&self.org, &self.member);
+            if self.add {
+                state.put_record(node_key, &NodeRecord { added_at: ctx.height });
+            } else {
+                state.delete(node_key);
+            }
+            events.push(Event::NodeChanged {
+                org: self.org.clone(),
+                member: self.member.clone(),
+                added: self.add,
+            });
+        } else {
+            state.put_record(ballot_key, &ballot);
+        }
+        Ok(events)
+    }
+}
