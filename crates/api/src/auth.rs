@@ -9,6 +9,12 @@
 //! member's key is still active on the ledger: revoking a member stops its tokens at the
 //! next block.
 //!
+//! The assertion's `aud` must be exactly this node's token URL (`<public_url>/auth/token`),
+//! `exp` at most five minutes ahead, `iat`/`nbf` (when present) not in the future, and its
+//! `jti` is single-use: used ids are kept durably in the custody journal until they
+//! expire, so a restart does not reopen them. At most `MAX_TOKENS` tokens live at once;
+//! past that, new ones are refused until old ones expire.
+//!
 //! EdDSA only, so this is "SMART-style", not SMART-conformant (which asks servers to
 //! accept RS384 or ES384).
 
@@ -52,8 +58,10 @@ pub struct Caller {
 #[derive(Default)]
 pub struct Tokens {
     live: Mutex<HashMap<String, Caller>>,
-    seen_jti: Mutex<medledger_node::records::replay::ReplayCache>,
 }
+
+/// How far a client's clock may run ahead of ours, for `iat` and `nbf`.
+const CLOCK_SKEW_SECS: u64 = 60;
 
 fn now_s() -> u64 {
     medledger_node::node::now_ms().0 / 1000
@@ -63,13 +71,18 @@ fn now_s() -> u64 {
 pub fn ceiling(kind: MemberKind) -> &'static str {
     match kind {
         MemberKind::Practitioner => "user/*.cruds",
-        MemberKind::Patient => "patient/*.rs",
+        // `d` only serves `$erase` of their own records (the guard checks the role).
+        MemberKind::Patient => "patient/*.rds",
         MemberKind::Admin | MemberKind::Service => "system/*.cruds",
         MemberKind::Device => "system/Observation.c system/Observation.r",
+        // Access logs, consents and erasure of the patients whose records the
+        // organisation holds; clinical records only through the patient's consent.
+        MemberKind::Privacy => "system/*.rds",
     }
 }
 
 /// An OAuth error (RFC 6749 §5.2), which token endpoints use instead of OperationOutcome.
+#[derive(Debug)]
 pub struct OAuthError {
     status: StatusCode,
     error: &'static str,
@@ -78,10 +91,10 @@ pub struct OAuthError {
 
 impl OAuthError {
     fn new(error: &'static str, description: impl Into<String>) -> Self {
-        let status = if error == "invalid_client" {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::BAD_REQUEST
+        let status = match error {
+            "invalid_client" => StatusCode::UNAUTHORIZED,
+            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
         };
         OAuthError {
             status,
@@ -117,23 +130,33 @@ struct AssertionClaims {
     aud: serde_json::Value,
     exp: u64,
     jti: String,
+    #[serde(default)]
+    iat: Option<u64>,
+    #[serde(default)]
+    nbf: Option<u64>,
 }
 
-/// `POST /auth/token`
-pub async fn token(State(app): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    match issue(&app, &headers, &body) {
-        Ok(r) => r.into_response(),
-        Err(e) => e.into_response(),
-    }
+/// A token request's form, checked for shape.
+#[derive(Debug)]
+pub struct TokenRequest {
+    pub assertion: String,
+    pub scopes: ScopeSet,
 }
 
-fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
-    let ctype = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ctype.starts_with("application/x-www-form-urlencoded") {
+/// Longest token request form accepted.
+pub const MAX_FORM: usize = 16 * 1024;
+
+/// Parses a token request (`application/x-www-form-urlencoded`): the grant type, the
+/// assertion type, the assertion and the scopes. Pure, for the fuzzer and the endpoint.
+pub fn parse_token_form(content_type: &str, body: &[u8]) -> Result<TokenRequest, OAuthError> {
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(OAuthError::new(
             "invalid_request",
             "the token request must be application/x-www-form-urlencoded",
         ));
+    }
+    if body.len() > MAX_FORM {
+        return Err(OAuthError::new("invalid_request", "the form is too large"));
     }
     let form: TokenForm = serde_urlencoded::from_bytes(body)
         .map_err(|_| OAuthError::new("invalid_request", "the form does not parse"))?;
@@ -152,10 +175,36 @@ fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
     let assertion = form
         .client_assertion
         .ok_or_else(|| OAuthError::new("invalid_request", "client_assertion is missing"))?;
+    if assertion.len() > MAX_ASSERTION {
+        return Err(OAuthError::new("invalid_client", "the client assertion is too long"));
+    }
     let requested = form
         .scope
         .ok_or_else(|| OAuthError::new("invalid_request", "scope is missing"))?;
-    let requested = ScopeSet::parse(&requested).map_err(|e| OAuthError::new("invalid_scope", e.to_string()))?;
+    let scopes = ScopeSet::parse(&requested).map_err(|e| OAuthError::new("invalid_scope", e.to_string()))?;
+    Ok(TokenRequest { assertion, scopes })
+}
+
+/// `POST /auth/token`
+pub async fn token(State(app): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    match issue(&app, &headers, &body).await {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+    let ctype = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let TokenRequest {
+        assertion,
+        scopes: requested,
+    } = parse_token_form(ctype, body)?;
+    let custody = app.custody.as_ref().ok_or_else(|| {
+        OAuthError::new(
+            "temporarily_unavailable",
+            "this node keeps no records and issues no tokens",
+        )
+    })?;
 
     let state = app
         .node
@@ -176,7 +225,7 @@ fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
     if rec.status != KeyStatus::Active {
         return Err(OAuthError::new("invalid_client", "this key is revoked or rotated out"));
     }
-    if medledger_ledger::identity::vote_org::is_suspended(&state, &rec.org) {
+    if rec.kind != MemberKind::Patient && medledger_ledger::identity::vote_org::is_suspended(&state, &rec.org) {
         return Err(OAuthError::new(
             "invalid_client",
             "this member's organisation is suspended by the consortium",
@@ -191,16 +240,32 @@ fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
             "iss and sub must both be the client id <org>/<member> of the signing key",
         ));
     }
-    let aud_ok = |a: &str| a.ends_with("/auth/token");
+    let token_url = format!("{}/auth/token", app.node.config().public_url());
+    let aud_ok = |a: &str| a == token_url;
     let aud_matches = match &c.aud {
         serde_json::Value::String(a) => aud_ok(a),
         serde_json::Value::Array(v) => v.iter().any(|a| a.as_str().is_some_and(aud_ok)),
         _ => false,
     };
     if !aud_matches {
-        return Err(OAuthError::new("invalid_client", "aud must be this server's token URL"));
+        return Err(OAuthError::new(
+            "invalid_client",
+            format!("aud must be this server's token URL, {token_url}"),
+        ));
     }
     let now = now_s();
+    if c.iat.is_some_and(|t| t > now + CLOCK_SKEW_SECS) || c.nbf.is_some_and(|t| t > now + CLOCK_SKEW_SECS) {
+        return Err(OAuthError::new(
+            "invalid_client",
+            "the assertion is not valid yet (iat or nbf is in the future)",
+        ));
+    }
+    if c.iat.is_some_and(|t| t + 300 + CLOCK_SKEW_SECS < now) {
+        return Err(OAuthError::new(
+            "invalid_client",
+            "the assertion was issued too long ago",
+        ));
+    }
     if c.exp <= now {
         return Err(OAuthError::new("invalid_client", "the assertion has expired"));
     }
@@ -213,15 +278,6 @@ fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
     if c.jti.is_empty() || c.jti.len() > 256 {
         return Err(OAuthError::new("invalid_client", "jti must be 1 to 256 characters"));
     }
-    {
-        let mut seen = app.tokens.seen_jti.lock().unwrap_or_else(|p| p.into_inner());
-        if !seen.first_use(format!("{client_id}|{}", c.jti), c.exp, now) {
-            return Err(OAuthError::new(
-                "invalid_client",
-                "this assertion (jti) was already used",
-            ));
-        }
-    }
     let ceiling = ScopeSet::parse(ceiling(rec.kind)).map_err(|e| OAuthError::new("server_error", e.to_string()))?;
     let granted = requested.narrow(&ceiling);
     if granted.is_empty() {
@@ -229,6 +285,25 @@ fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
             "invalid_scope",
             format!("a {} may hold at most: {}", rec.kind.name(), ceiling),
         ));
+    }
+    // The assertion is spent only once everything else about it holds, and durably.
+    match custody
+        .use_assertion(format!("{client_id}|{}", c.jti), c.exp, now)
+        .await
+    {
+        Ok(()) => {}
+        Err(medledger_node::records::CustodyError::Replayed) => {
+            return Err(OAuthError::new(
+                "invalid_client",
+                "this assertion (jti) was already used",
+            ));
+        }
+        Err(_) => {
+            return Err(OAuthError::new(
+                "temporarily_unavailable",
+                "the node cannot record the assertion",
+            ));
+        }
     }
     let ttl = app.node.config().fhir.token_ttl_secs;
     let mut raw = [0u8; 32];
@@ -248,6 +323,12 @@ fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
         let mut live = app.tokens.live.lock().unwrap_or_else(|p| p.into_inner());
         if live.len() >= MAX_TOKENS {
             live.retain(|_, c| c.expires_s > now);
+        }
+        if live.len() >= MAX_TOKENS {
+            return Err(OAuthError::new(
+                "temporarily_unavailable",
+                "this node holds the most live tokens it keeps; try again when some expire",
+            ));
         }
         live.insert(token.clone(), caller);
     }
@@ -309,7 +390,7 @@ impl Tokens {
             .and_then(|raw| KeyRecord::decode(&raw).ok())
             .filter(|r| r.status == KeyStatus::Active)
             .ok_or(TokenProblem::Revoked)?;
-        if medledger_ledger::identity::vote_org::is_suspended(state, &rec.org) {
+        if rec.kind != MemberKind::Patient && medledger_ledger::identity::vote_org::is_suspended(state, &rec.org) {
             return Err(TokenProblem::OrgSuspended);
         }
         Ok(caller)

@@ -10,6 +10,7 @@ use medledger_types::codec::Encode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::access::LedgerReader;
 use crate::error::{ApiError, ApiQuery};
 
 #[derive(Deserialize)]
@@ -18,6 +19,7 @@ pub struct BlockQuery {
 }
 
 pub async fn block(
+    _reader: LedgerReader,
     State(node): State<Node>,
     Path(height): Path<String>,
     ApiQuery(q): ApiQuery<BlockQuery>,
@@ -51,7 +53,11 @@ pub async fn block(
     }
 }
 
-pub async fn state(State(node): State<Node>, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn state(
+    _reader: LedgerReader,
+    State(node): State<Node>,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let key = hex::decode(&key).map_err(|_| ApiError::bad_request("bad_key", "the state key must be hex"))?;
     if key.is_empty() || key.len() > 1024 {
         return Err(ApiError::bad_request(
@@ -99,6 +105,16 @@ pub async fn status(State(node): State<Node>) -> Json<Value> {
         "validators": g.validators,
         "total_voting_power": total_power,
     }))
+}
+
+/// `GET /v1/nonce/{public_key}`: the nonce the key's next transaction must carry
+/// (counting those waiting for a block). Public: clients need it to sign.
+pub async fn nonce(State(node): State<Node>, Path(key): Path<String>) -> Result<Json<Value>, ApiError> {
+    let key: medledger_types::PublicKey = key
+        .parse()
+        .map_err(|e| ApiError::bad_request("bad_key", format!("public key: {e}")))?;
+    let nonce = node.next_nonce(&key)?;
+    Ok(Json(json!({ "public_key": key, "next_nonce": nonce })))
 }
 
 pub async fn health() -> Json<Value> {

@@ -116,6 +116,7 @@ pub struct EntriesQuery {
 }
 
 pub async fn get_entries(
+    _reader: crate::access::LedgerReader,
     State(node): State<Node>,
     ApiQuery(q): ApiQuery<EntriesQuery>,
 ) -> Result<Json<Value>, ApiError> {

@@ -35,7 +35,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "reason": self.reason, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut r = (self.status, Json(body)).into_response();
+        if matches!(
+            self.status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            r.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 
@@ -52,6 +60,7 @@ impl From<SubmitError> for ApiError {
             SubmitError::Rejected(_) => StatusCode::BAD_REQUEST,
             SubmitError::Duplicate(_) => StatusCode::CONFLICT,
             SubmitError::Dropped(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            SubmitError::SignerBusy(_) => StatusCode::TOO_MANY_REQUESTS,
             SubmitError::MempoolFull(_) | SubmitError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             SubmitError::Timeout => StatusCode::GATEWAY_TIMEOUT,
         };

@@ -4,26 +4,33 @@
 //! |---|---|
 //! | `POST /v1/tx` | submit one signed transaction (binary, or JSON `{"tx": hex}`); waits for commit unless `?wait=false` |
 //! | `POST /v1/txs` | submit a batch (binary batch encoding, or JSON `{"txs": [hex…]}`) |
-//! | `GET /v1/tx/{hash}` | status, block, outcome and a receipt with its inclusion proof |
-//! | `GET /v1/blocks/{height}` | a block (`latest` for the newest); `?format=hex` for its canonical bytes |
-//! | `GET /v1/state/{key}` | a state value (key in hex) with its proof against the state root |
+//! | `GET /v1/tx/{hash}` | status, block, outcome, a receipt with its inclusion proof, and the transaction (members) |
+//! | `GET /v1/receipts/{hash}` | status, block, outcome and the receipt only (public) |
+//! | `GET /v1/nonce/{public_key}` | the key's next nonce (public) |
+//! | `GET /v1/blocks/{height}` | a block (`latest` for the newest); `?format=hex` for its canonical bytes (members) |
+//! | `GET /v1/state/{key}` | a state value (key in hex) with its proof against the state root (members) |
 //! | `GET /v1/status` | chain, height, roots, mempool, validator set |
 //! | `GET /health` | liveness |
 //! | `GET /metrics` | Prometheus text format |
-//! | `GET /ct/v1/…` | the transparency log in the RFC 6962 §4 JSON shape |
+//! | `GET /ct/v1/…` | the transparency log in the RFC 6962 §4 JSON shape (`get-entries`: members) |
 //! | `POST /auth/token` | SMART Backend Services-style token exchange (EdDSA client assertion) |
 //! | `/fhir/…` | FHIR R4 REST: see [`fhir`] and `docs/fhir.md` |
-//! | `POST /node/v1/records/fetch` | node-to-node record transfer (signed request, HPKE re-wrap) |
+//! | `POST /node/v1/records/fetch` | node-to-node record transfer (signed request, mutual TLS, HPKE re-wrap) |
+//!
+//! "Members" routes need a member's bearer token unless `api.public_ledger` is set (see
+//! [`access`]).
 //!
 //! Every error is JSON: `{"error": {"reason": "<machine name>", "message": "<for people>"}}`
 //! with a 4xx status for bad input and a 5xx status for node trouble.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod auth;
 mod chain;
 mod ct;
 mod error;
 pub mod fhir;
+pub mod serve;
 mod tx;
 
 use std::future::Future;
@@ -92,6 +99,8 @@ pub fn router_with(state: AppState) -> Router {
         .route("/v1/tx", post(tx::submit_one))
         .route("/v1/txs", post(tx::submit_batch))
         .route("/v1/tx/{hash}", get(tx::status))
+        .route("/v1/receipts/{hash}", get(tx::receipt))
+        .route("/v1/nonce/{key}", get(chain::nonce))
         .route("/v1/blocks/{height}", get(chain::block))
         .route("/v1/state/{key}", get(chain::state))
         .route("/v1/status", get(chain::status))
@@ -113,8 +122,10 @@ pub fn router_with(state: AppState) -> Router {
 }
 
 /// `POST /node/v1/records/fetch`: another organisation's node asks for record versions.
+/// Over TLS the connection must carry that node's client certificate.
 async fn node_fetch(
     axum::extract::State(app): axum::extract::State<AppState>,
+    peer: Option<axum::Extension<serve::PeerNode>>,
     body: axum::body::Bytes,
 ) -> Result<axum::Json<medledger_node::records::FetchResponse>, ApiError> {
     use axum::http::StatusCode;
@@ -127,14 +138,20 @@ async fn node_fetch(
     })?;
     let token = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("bad_request", "the request must be a compact JWS"))?;
-    custody.serve_fetch(token.trim()).await.map(axum::Json).map_err(|e| {
-        let (status, reason) = medledger_node::records::refusal(&e);
-        ApiError::new(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            reason,
-            e.to_string(),
-        )
-    })
+    let peer = peer.map(|axum::Extension(p)| p.0);
+    let tls = app.node.config().api.tls.is_some();
+    custody
+        .serve_fetch(token.trim(), peer, tls)
+        .await
+        .map(axum::Json)
+        .map_err(|e| {
+            let (status, reason) = medledger_node::records::refusal(&e);
+            ApiError::new(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                reason,
+                e.to_string(),
+            )
+        })
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.

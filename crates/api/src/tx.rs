@@ -1,10 +1,10 @@
 //! Submitting transactions and asking about them.
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use medledger_ledger::describe_outcome;
 use medledger_node::{Accepted, CommittedTx, Node, SubmitError, TxStatus};
 use medledger_types::codec::{Decode, Encode};
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiQuery};
+use crate::serve::PeerNode;
 
 #[derive(Deserialize)]
 pub struct SubmitQuery {
@@ -36,8 +37,20 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 }
 
 /// Whether a batch was forwarded by another validator (and so must not be forwarded on).
-fn forwarded(headers: &HeaderMap) -> bool {
-    headers.contains_key("x-medledger-forwarded")
+/// Over TLS only a connection with a node's client certificate can say so; on a plain
+/// loopback network the header is taken as it comes (it only stops re-forwarding).
+fn forwarded(node: &Node, headers: &HeaderMap, peer: Option<Extension<PeerNode>>) -> bool {
+    if !headers.contains_key("x-medledger-forwarded") {
+        return false;
+    }
+    if node.config().api.tls.is_none() {
+        return true;
+    }
+    peer.is_some_and(|Extension(PeerNode(key))| {
+        node.store()
+            .reader()
+            .is_ok_and(|state| medledger_ledger::identity::node_key(&state, &key).is_some())
+    })
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -93,9 +106,11 @@ async fn settle(deadline: tokio::time::Instant, accepted: Accepted) -> Result<Va
 pub async fn submit_one(
     State(node): State<Node>,
     ApiQuery(q): ApiQuery<SubmitQuery>,
+    peer: Option<Extension<PeerNode>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let forwarded = forwarded(&node, &headers, peer);
     let raw = read_body(body, MAX_TX_BYTES * 2 + 64).await?;
     let tx = if is_json(&headers) {
         #[derive(Deserialize)]
@@ -110,7 +125,7 @@ pub async fn submit_one(
     };
     let wait = q.wait.unwrap_or(true);
     let accepted = node
-        .submit_from_client(vec![tx], wait, !forwarded(&headers))
+        .submit_from_client(vec![tx], wait, !forwarded)
         .await
         .pop()
         .unwrap_or(Err(SubmitError::ShuttingDown))?;
@@ -123,9 +138,11 @@ pub async fn submit_one(
 pub async fn submit_batch(
     State(node): State<Node>,
     ApiQuery(q): ApiQuery<SubmitQuery>,
+    peer: Option<Extension<PeerNode>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let forwarded = forwarded(&node, &headers, peer);
     let limit = node.config().api.max_body_bytes;
     let max_txs = node.config().api.max_batch_txs;
     let raw = read_body(body, limit).await?;
@@ -157,7 +174,7 @@ pub async fn submit_batch(
             .collect()
     };
     let wait = q.wait.unwrap_or(true);
-    let results = node.submit_from_client(txs, wait, !forwarded(&headers)).await;
+    let results = node.submit_from_client(txs, wait, !forwarded).await;
     let deadline = tokio::time::Instant::now() + node.config().commit_timeout();
     let summary = q.summary.unwrap_or(false);
     let mut out = Vec::with_capacity(if summary { 0 } else { results.len() });
@@ -202,7 +219,8 @@ fn batch_too_large(max_txs: usize) -> ApiError {
     )
 }
 
-pub async fn status(State(node): State<Node>, Path(hash): Path<String>) -> Result<Json<Value>, ApiError> {
+/// Where a transaction is, with its receipt; with `show_tx`, the transaction itself.
+fn describe(node: &Node, hash: &str, show_tx: bool) -> Result<Json<Value>, ApiError> {
     let hash: Hash32 = hash
         .parse()
         .map_err(|e| ApiError::bad_request("bad_hash", format!("transaction hash: {e}")))?;
@@ -213,16 +231,35 @@ pub async fn status(State(node): State<Node>, Path(hash): Path<String>) -> Resul
         Some(TxStatus::Pending) => Ok(Json(json!({ "hash": hash, "status": "pending" }))),
         Some(TxStatus::Committed { location, leaf, tx }) => {
             let mut v = committed_json(&hash, &location);
-            let payload = medledger_ledger::Payload::decode(tx.tx.kind, &tx.tx.body).ok();
-            v["tx"] = json!({
-                "signer": tx.tx.signer,
-                "nonce": tx.tx.nonce,
-                "kind": tx.tx.kind.0,
-                "kind_name": payload.as_ref().map(|p| p.name()),
-                "encoded": hex::encode(tx.encode()),
-            });
+            if show_tx {
+                let payload = medledger_ledger::Payload::decode(tx.tx.kind, &tx.tx.body).ok();
+                v["tx"] = json!({
+                    "signer": tx.tx.signer,
+                    "nonce": tx.tx.nonce,
+                    "kind": tx.tx.kind.0,
+                    "kind_name": payload.as_ref().map(|p| p.name()),
+                    "encoded": hex::encode(tx.encode()),
+                });
+            }
             v["receipt"] = serde_json::to_value(node.receipt_for(&location, &leaf)?).unwrap_or(Value::Null);
             Ok(Json(v))
         }
     }
+}
+
+/// `GET /v1/receipts/{hash}`: where a transaction is, its outcome and a receipt (inclusion
+/// proof and certified tree head) — nothing of its contents. Public, so that anyone
+/// holding a transaction hash can check its receipt.
+pub async fn receipt(State(node): State<Node>, Path(hash): Path<String>) -> Result<Json<Value>, ApiError> {
+    describe(&node, &hash, false)
+}
+
+/// `GET /v1/tx/{hash}`: the receipt and the transaction itself (members only, see
+/// [`crate::access`]).
+pub async fn status(
+    _reader: crate::access::LedgerReader,
+    State(node): State<Node>,
+    Path(hash): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    describe(&node, &hash, true)
 }

@@ -38,12 +38,18 @@ fn org(s: &str) -> OrgId {
     OrgId::new(s).unwrap()
 }
 
+/// A node whose ledger is open to anyone (`api.public_ledger`), as for outside auditors.
 async fn start() -> TestNode {
+    start_with(true).await
+}
+
+async fn start_with(public_ledger: bool) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
     let admin = Keypair::from_seed([1; 32]);
     let other_admin = Keypair::from_seed([2; 32]);
     let validator = Keypair::from_seed([9; 32]);
     let genesis = Genesis {
+        break_glass: None,
         suspend_quorum: None,
         chain_id: ChainId::new("api-test").unwrap(),
         genesis_time: TimestampMs(1_000),
@@ -83,11 +89,13 @@ async fn start() -> TestNode {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 max_body_bytes: 64 * 1024,
                 max_batch_txs: 100,
+                public_ledger,
                 ..Default::default()
             },
             block: BlockConfig {
                 max_txs: 1000,
                 interval_ms: 5,
+                ..BlockConfig::default()
             },
             ..Default::default()
         },
@@ -475,5 +483,48 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
         .post_raw("/v1/tx", n.sign(&n.other_admin, 0, &register("dr-q", 8)).encode())
         .await;
     assert_eq!(v["outcome_name"], "not_authorized");
+    n.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledgers_contents_need_a_member_token_but_proofs_stay_public() {
+    let n = start_with(false).await;
+    let tx = n.sign(&n.admin, 0, &register("dr-closed", 77));
+    let (status, v) = n.post_raw("/v1/tx", tx.encode()).await;
+    assert_eq!(status, 200, "{v}");
+    let h = tx.hash();
+    let key = hex::encode(medledger_ledger::keys::nonce(&n.admin.public()));
+    // Who did what, to which patient: members only.
+    for path in [
+        format!("/v1/tx/{h}"),
+        "/v1/blocks/latest".to_string(),
+        "/v1/blocks/1".to_string(),
+        format!("/v1/state/{key}"),
+        "/ct/v1/get-entries?start=0&end=0".to_string(),
+    ] {
+        let (status, v) = n.get(&path).await;
+        assert_eq!(status, 401, "{path}: {v}");
+        assert_eq!(v["error"]["reason"], "token_required", "{path}: {v}");
+        let r = n
+            .http
+            .get(n.url(&path))
+            .header("authorization", "Bearer not-a-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{path} with a made-up token");
+    }
+    // What lets anyone check a receipt: public.
+    let (status, v) = n.get(&format!("/v1/receipts/{h}")).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v.get("tx").is_none(), "a receipt does not carry the transaction: {v}");
+    let receipt: Receipt = serde_json::from_value(v["receipt"].clone()).unwrap();
+    assert_eq!(receipt.verify(&n.genesis).unwrap().tx_hash, h);
+    for path in ["/ct/v1/get-sth", "/v1/status", "/health"] {
+        assert_eq!(n.get(path).await.0, 200, "{path}");
+    }
+    let (status, v) = n.get(&format!("/v1/nonce/{}", n.admin.public())).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["next_nonce"], 1);
     n.shutdown().await;
 }

@@ -74,6 +74,10 @@ pub struct BenchArgs {
     /// With `--fhir`: concurrent clients in the read phase (default: `--signers`).
     #[arg(long, requires = "fhir")]
     pub read_clients: Option<usize>,
+    /// With --fhir: the nodes serve HTTPS with `init`'s certificates and call each other
+    /// over mutual TLS, as a consortium deployment does (default: loopback HTTP, like `dev`).
+    #[arg(long, requires = "fhir")]
+    pub tls: bool,
 }
 
 /// [`BenchArgs`] with the mode's defaults filled in.
@@ -123,6 +127,7 @@ pub(crate) fn genesis(signers: &[Keypair], validator: &Keypair) -> Result<Genesi
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Genesis {
+        break_glass: None,
         suspend_quorum: None,
         chain_id: ChainId::new("medledger-bench")?,
         genesis_time: TimestampMs(0),
@@ -306,6 +311,7 @@ fn run_single(args: &Resolved<'_>) -> Result<()> {
             block: BlockConfig {
                 max_txs: args.block_txs,
                 interval_ms: args.block_interval_ms,
+                ..BlockConfig::default()
             },
             ..Config::default()
         }

@@ -48,24 +48,20 @@ fn consecutive_free_ports(n: u16) -> Result<u16> {
 struct Client {
     http: reqwest::Client,
     chain: ChainId,
+    /// The consortium's CA, when the nodes serve HTTPS.
+    ca: Option<std::path::PathBuf>,
 }
 
 impl Client {
     async fn submit(&self, url: &str, key: &Keypair, payload: Payload) -> Result<()> {
-        let k = hex::encode(medledger_ledger::keys::nonce(&key.public()));
         let v: Value = self
             .http
-            .get(format!("{url}/v1/state/{k}"))
+            .get(format!("{url}/v1/nonce/{}", key.public()))
             .send()
             .await?
             .json()
             .await?;
-        let nonce = v["value"]
-            .as_str()
-            .and_then(|h| hex::decode(h).ok())
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-            .unwrap_or(0);
+        let nonce = v["next_nonce"].as_u64().context("no next_nonce")?;
         let tx = key.sign_tx(Tx {
             chain_id: self.chain.clone(),
             signer: key.public(),
@@ -87,7 +83,7 @@ impl Client {
     }
 
     async fn token(&self, url: &str, key: &Keypair, client_id: &str, scope: &str) -> Result<String> {
-        let client = crate::client::Client::new(url)?;
+        let client = crate::client::Client::new(url, self.ca.as_deref(), None)?;
         let v = crate::token::fetch_token(&client, key, client_id, scope).await?;
         v["access_token"]
             .as_str()
@@ -196,6 +192,8 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
             base_api_port: base,
             base_p2p_port: base + 4,
             genesis_time: medledger_node::node::now_ms(),
+            tls: args.tls,
+            hosts: Vec::new(),
         },
     )?;
     // The proposers' fill wait (`--block-interval-ms`; the default is the node's own).
@@ -208,13 +206,24 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
     let read_clients = args.read_clients.unwrap_or(concurrency).clamp(1, 1024);
     let seconds = args.step_seconds;
     let rt = run::runtime()?;
-    let result = rt.block_on(drive(&out, &init.node_homes, (concurrency, read_clients), seconds));
+    let result = rt.block_on(drive(
+        &out,
+        &init.node_homes,
+        (concurrency, read_clients),
+        seconds,
+        args.tls,
+    ));
     if args.dir.is_none() && result.is_ok() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let (creates, reads) = result?;
     println!(
-        "medledger bench --fhir: 4 validators (separate processes, BFT over loopback TCP), {concurrency} concurrent clients creating, {read_clients} reading, {seconds} s per phase"
+        "medledger bench --fhir: 4 validators (separate processes, BFT over loopback TCP), {concurrency} concurrent clients creating, {read_clients} reading, {seconds} s per phase, {}",
+        if args.tls {
+            "HTTPS and mutual TLS between nodes"
+        } else {
+            "plain HTTP on loopback"
+        }
     );
     println!(
         "  {:<42} {:>9} {:>7} {:>9} {:>9} {:>11}",
@@ -250,7 +259,10 @@ async fn drive(
     homes: &[std::path::PathBuf],
     (concurrency, read_clients): (usize, usize),
     seconds: u64,
+    tls: bool,
 ) -> Result<(Phase, Phase)> {
+    let ca = tls.then(|| out.join("ca").join("ca.pem"));
+    let scheme = if tls { "https" } else { "http" };
     let exe = std::env::current_exe()?;
     let mut children: Vec<Child> = Vec::new();
     let mut urls = Vec::new();
@@ -270,18 +282,16 @@ async fn drive(
                 .spawn()?,
         );
         let config = medledger_node::Home::load(home)?.config;
-        urls.push(format!("http://{}", config.api.listen));
+        urls.push(format!("{scheme}://{}", config.api.listen));
         let _ = i;
     }
     let pids: Vec<u32> = children.iter().filter_map(Child::id).collect();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(1024)
-        .timeout(Duration::from_secs(60))
-        .build()?;
+    let http = crate::client::http_client(&urls[0], ca.as_deref(), Duration::from_secs(60))?;
     let genesis = medledger_node::home::read_genesis(&out.join("genesis.json"))?;
     let c = Client {
         http: http.clone(),
         chain: genesis.chain_id.clone(),
+        ca: ca.clone(),
     };
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

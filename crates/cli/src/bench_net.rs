@@ -194,6 +194,7 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
         BlockConfig {
             max_txs: args.block_txs,
             interval_ms: args.block_interval_ms,
+            ..BlockConfig::default()
         },
     )?;
     let result = run::runtime()?.block_on(drive(args, &dir, &homes, queues, &rates, &step_txs));

@@ -72,13 +72,18 @@ pub fn run(args: DevArgs) -> Result<()> {
     }
     let fresh = !dir.join("genesis.json").exists();
     if fresh {
+        // Loopback only, so plain HTTP: curl and browsers work without a CA file.
         run::write_network(
             &dir,
-            "medledger-dev",
-            DEV_VALIDATORS,
-            Some(4),
-            args.port.unwrap_or(8080),
-            args.p2p_port,
+            &run::NetworkShape {
+                chain_id: "medledger-dev",
+                validators: DEV_VALIDATORS,
+                orgs: Some(4),
+                base_port: args.port.unwrap_or(8080),
+                base_p2p_port: args.p2p_port,
+                tls: false,
+                hosts: Vec::new(),
+            },
         )?;
     }
     let dirs = node_dirs(&dir);

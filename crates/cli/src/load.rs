@@ -93,7 +93,7 @@ async fn load(args: LoadArgs) -> Result<()> {
     anyhow::ensure!(!files.is_empty(), "no .json files in the paths given");
     let key = read_key(&args.key)?;
     let client = args.node.client()?;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?;
+    let http = crate::client::http_client(&args.node.url, args.node.ca.as_deref(), Duration::from_secs(600))?;
     let mut token: Option<(String, Instant)> = None;
     let bar = ProgressBar::new(files.len() as u64);
     bar.set_style(

@@ -161,7 +161,7 @@ pub fn run(cmd: ProofCommand) -> Result<()> {
             Ok(())
         }
         ProofCommand::Get { tx, node, out } => runtime()?.block_on(async {
-            let v = node.client()?.get(&format!("/v1/tx/{tx}")).await?;
+            let v = node.client()?.get(&format!("/v1/receipts/{tx}")).await?;
             anyhow::ensure!(v["status"] == "committed", "transaction {tx} is not committed yet");
             let receipt: Receipt =
                 serde_json::from_value(v["receipt"].clone()).context("the node's receipt is malformed")?;

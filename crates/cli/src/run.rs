@@ -40,16 +40,28 @@ pub struct InitArgs {
     /// Consensus (p2p) port of the first node; node i gets port + i.
     #[arg(long, default_value_t = 26656)]
     pub base_p2p_port: u16,
+    /// Serve plain HTTP instead of HTTPS (loopback development networks only; `dev` does
+    /// this). By default `init` issues a consortium CA and every node's certificates.
+    #[arg(long)]
+    pub no_tls: bool,
+    /// A host name or address the nodes' certificates are valid for, besides localhost
+    /// (repeat for several).
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
 }
 
 pub fn init(args: InitArgs) -> Result<()> {
     let out = write_network(
         &args.out,
-        &args.chain_id,
-        args.validators,
-        args.orgs,
-        args.base_port,
-        args.base_p2p_port,
+        &NetworkShape {
+            chain_id: &args.chain_id,
+            validators: args.validators,
+            orgs: args.orgs,
+            base_port: args.base_port,
+            base_p2p_port: args.base_p2p_port,
+            tls: !args.no_tls,
+            hosts: args.hosts.clone(),
+        },
     )?;
     println!(
         "wrote a {}-validator network to {}",
@@ -67,17 +79,36 @@ pub fn init(args: InitArgs) -> Result<()> {
     for (org, path) in &out.admin_keys {
         println!("  admin key of {org}: {}", path.display());
     }
+    if !args.no_tls {
+        println!(
+            "  consortium CA: {}   (clients: --ca {}; keep ca_key.pem offline)",
+            args.out.join("ca/ca.pem").display(),
+            args.out.join("ca/ca.pem").display()
+        );
+    }
     Ok(())
 }
 
-pub fn write_network(
-    out: &Path,
-    chain_id: &str,
-    validators: usize,
-    orgs: Option<usize>,
-    base_port: u16,
-    base_p2p_port: u16,
-) -> Result<InitOutput> {
+/// What `init` and `dev` write.
+pub struct NetworkShape<'a> {
+    pub chain_id: &'a str,
+    pub validators: usize,
+    pub orgs: Option<usize>,
+    pub base_port: u16,
+    pub base_p2p_port: u16,
+    pub tls: bool,
+    pub hosts: Vec<String>,
+}
+
+pub fn write_network(out: &Path, shape: &NetworkShape<'_>) -> Result<InitOutput> {
+    let NetworkShape {
+        chain_id,
+        validators,
+        orgs,
+        base_port,
+        base_p2p_port,
+        ..
+    } = *shape;
     anyhow::ensure!(
         (1..=100).contains(&validators),
         "--validators must be between 1 and 100"
@@ -96,6 +127,8 @@ pub fn write_network(
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
         ),
+        tls: shape.tls,
+        hosts: shape.hosts.clone(),
     };
     Ok(init_network(out, &opts)?)
 }
@@ -111,7 +144,8 @@ pub fn node(home: &Path) -> Result<()> {
     let home = Home::load(home)?;
     runtime()?.block_on(async move {
         let running = start(&home).await?;
-        println!("{} API listening on http://{}", home.config.moniker, running.addr);
+        let scheme = if home.config.api.tls.is_some() { "https" } else { "http" };
+        println!("{} API listening on {scheme}://{}", home.config.moniker, running.addr);
         running.run_until(shutdown_signal()).await
     })
 }
@@ -148,12 +182,6 @@ pub struct Running {
 }
 
 pub async fn start(home: &Home) -> Result<Running> {
-    let node = Node::open(home).with_context(|| {
-        format!(
-            "opening the ledger in {} (is another medledger process using this home?)",
-            home.data_dir().display()
-        )
-    })?;
     let listener = TcpListener::bind(home.config.api.listen).await.with_context(|| {
         format!(
             "binding the API to {} (is another node running?)",
@@ -161,11 +189,23 @@ pub async fn start(home: &Home) -> Result<Running> {
         )
     })?;
     let addr = listener.local_addr()?;
+    // A port picked at start (0) is part of the URL clients use, and of the token audience.
+    let mut home = home.clone();
+    if home.config.api.public_url.is_empty() && home.config.api.listen.port() == 0 {
+        let scheme = if home.config.api.tls.is_some() { "https" } else { "http" };
+        home.config.api.public_url = format!("{scheme}://{addr}");
+    }
+    let node = Node::open(&home).with_context(|| {
+        format!(
+            "opening the ledger in {} (is another medledger process using this home?)",
+            home.data_dir().display()
+        )
+    })?;
     Ok(Running {
         node,
         addr,
         listener,
-        home: home.clone(),
+        home,
     })
 }
 
@@ -193,9 +233,22 @@ impl Running {
             ),
         }
         let state = medledger_api::AppState::new(self.node.clone(), custody).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let api = tokio::spawn(medledger_api::serve_with(self.listener, state, async move {
+        let stopped = async move {
             let _ = api_stop.wait_for(|s| *s).await;
-        }));
+        };
+        let api = match &self.home.config.api.tls {
+            Some(_) => {
+                let service =
+                    self.home.service.as_ref().context(
+                        "[api.tls] needs the node's service key (service_key.json): its certificate holds it",
+                    )?;
+                let identity = self.home.tls_identity(&service.key)?;
+                let tls = medledger_node::tls::server_config(&identity).map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
+                let app = medledger_api::router_with(state);
+                tokio::spawn(medledger_api::serve::serve_tls(self.listener, app, tls, stopped))
+            }
+            None => tokio::spawn(medledger_api::serve_with(self.listener, state, stopped)),
+        };
         // One validator needs no agreement: it produces blocks alone. Several run BFT
         // consensus through Malachite.
         let result: Result<()> = if self.home.genesis.validators.len() > 1 {

@@ -55,7 +55,8 @@ pub async fn fetch_token(
     client_id: &str,
     scope: &str,
 ) -> Result<serde_json::Value> {
-    let aud = client.url("/auth/token");
+    // The assertion's audience is the node's own token URL, as it announces it.
+    let aud = client.token_endpoint().await?;
     let assertion = client_assertion(key, client_id, &aud);
     let form = serde_urlencoded::to_string([
         ("grant_type", "client_credentials"),
@@ -66,8 +67,9 @@ pub async fn fetch_token(
         ("client_assertion", assertion.as_str()),
         ("scope", scope),
     ])?;
-    let resp = reqwest::Client::new()
-        .post(&aud)
+    let resp = client
+        .http()
+        .post(client.url("/auth/token"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form)
         .send()

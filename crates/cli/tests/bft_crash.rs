@@ -69,6 +69,8 @@ async fn validators_agree_survive_sigkill_and_resync_from_nothing() {
         &acked[acked.len() / 2].to_string(),
         "--node",
         &net.urls[1],
+        "--ca",
+        net.ca.to_str().unwrap(),
         "--out",
         receipt.to_str().unwrap(),
     ]);

@@ -17,7 +17,7 @@ use medledger_types::{ChainId, Hash32, MemberId, Nonce, OrgId, SignedTx, Tx};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_transactions_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let net = init(dir.path(), 4);
+    let net = init_plain(dir.path(), 4);
     let home = net.join("node0");
     let genesis = medledger_node::home::read_genesis(&net.join("genesis.json")).unwrap();
     let node = NodeProcess::start(&home);
@@ -94,7 +94,7 @@ async fn acknowledged_transactions_survive_sigkill() {
     let node = NodeProcess::start(&home);
     for h in &acked {
         let v: serde_json::Value = http
-            .get(format!("{}/v1/tx/{h}", node.url))
+            .get(format!("{}/v1/receipts/{h}", node.url))
             .send()
             .await
             .unwrap()

@@ -15,7 +15,10 @@ fn init_run_transact_prove_verify() {
     let home = net.join("node0");
     let genesis = net.join("genesis.json");
     let admin = net.join("admins/hospital-a.json");
+    let ca = net.join("ca/ca.pem");
+    let ca = ca.to_str().unwrap();
     let node = NodeProcess::start(&home);
+    assert!(node.url.starts_with("https://"), "init serves HTTPS: {}", node.url);
 
     let mut hashes = Vec::new();
     for i in 0..3 {
@@ -26,6 +29,8 @@ fn init_run_transact_prove_verify() {
             "register-member",
             "--node",
             &node.url,
+            "--ca",
+            ca,
             "--key",
             admin.to_str().unwrap(),
             "--org",
@@ -50,6 +55,8 @@ fn init_run_transact_prove_verify() {
         "get",
         "--node",
         &node.url,
+        "--ca",
+        ca,
         "--tx",
         &hashes[1],
         "--out",
@@ -81,12 +88,23 @@ fn init_run_transact_prove_verify() {
 
     // Consistency from a tree head saved earlier.
     let sth = dir.path().join("sth.json");
-    ok(&["proof", "sth", "--node", &node.url, "--out", sth.to_str().unwrap()]);
+    ok(&[
+        "proof",
+        "sth",
+        "--node",
+        &node.url,
+        "--ca",
+        ca,
+        "--out",
+        sth.to_str().unwrap(),
+    ]);
     ok(&[
         "tx",
         "revoke-member",
         "--node",
         &node.url,
+        "--ca",
+        ca,
         "--key",
         admin.to_str().unwrap(),
         "--org",
@@ -100,6 +118,8 @@ fn init_run_transact_prove_verify() {
         "consistency",
         "--node",
         &node.url,
+        "--ca",
+        ca,
         "--from",
         sth.to_str().unwrap(),
         "--out",
@@ -121,6 +141,8 @@ fn init_run_transact_prove_verify() {
         "register-member",
         "--node",
         &node.url,
+        "--ca",
+        ca,
         "--key",
         admin.to_str().unwrap(),
         "--org",
@@ -146,10 +168,40 @@ fn init_run_transact_prove_verify() {
         "verify must not write to the data it checks"
     );
 
-    // Restarting resumes the same chain.
+    // Restarting resumes the same chain. The transaction itself is shown to members only.
     let node = NodeProcess::start(&home);
-    let out = ok(&["tx", "show", "--node", &node.url, &hashes[0]]);
+    let anonymous = medledger(&["tx", "show", "--node", &node.url, "--ca", ca, &hashes[0]]);
+    assert!(!anonymous.status.success());
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("token_required"));
+    let token: serde_json::Value = serde_json::from_str(&ok(&[
+        "token",
+        "--node",
+        &node.url,
+        "--ca",
+        ca,
+        "--key",
+        admin.to_str().unwrap(),
+        "--client-id",
+        "hospital-a/admin",
+        "--scope",
+        "system/*.rs",
+    ]))
+    .unwrap();
+    let out = ok(&[
+        "tx",
+        "show",
+        "--node",
+        &node.url,
+        "--ca",
+        ca,
+        "--token",
+        token["access_token"].as_str().unwrap(),
+        &hashes[0],
+    ]);
     assert!(out.contains("\"committed\""), "{out}");
+    // Without the consortium's CA, the CLI refuses to talk to an https:// node.
+    let no_ca = medledger(&["tx", "show", "--node", &node.url, &hashes[0]]);
+    assert!(String::from_utf8_lossy(&no_ca.stderr).contains("--ca"));
     node.stop();
 }
 
@@ -162,7 +214,7 @@ fn copy_db(home: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf {
 #[test]
 fn verify_names_the_first_tampered_block() {
     let dir = tempfile::tempdir().unwrap();
-    let net = init(dir.path(), 1);
+    let net = init_plain(dir.path(), 1);
     let home = net.join("node0");
     let genesis = net.join("genesis.json");
     let admin = net.join("admins/hospital-a.json");
@@ -180,7 +232,7 @@ fn verify_names_the_first_tampered_block() {
             "--member",
             &format!("p-{i}"),
             "--kind",
-            "patient",
+            "practitioner",
             "--public-key",
             &Hash32::digest(&[&[i]]).to_hex(),
         ]);

@@ -1,7 +1,15 @@
-//! Authorisation as a table: (caller role × consent state × action) → allowed or denied,
-//! on a two-organisation network (Hospital A holds the records; Clinic B reads them
-//! through its own node). Every denial must show up, attributed, in the patient's access
-//! log on the ledger.
+//! Authorisation as tables, on a two-organisation network (Hospital A holds the records;
+//! Clinic B reads them through its own node), over HTTPS with mutual TLS between the
+//! nodes:
+//!
+//! 1. reads: (caller × consent state × read, vread, history, search, `$everything`,
+//!    `$verify`) → allowed or denied. Callers include a patient registered at the second
+//!    organisation, a device and a privacy officer of it, whom an organisation-wide
+//!    consent does not cover. Every denial must show up, attributed, in the patient's
+//!    access log on the ledger.
+//! 2. writes and operations: (caller × batch create, transaction create, conditional
+//!    create by identifier, access log, consents, `$erase`) → the status each gets, and a
+//!    refused write writes nothing.
 //!
 //! Hospital A keeps its encrypted records in an S3-compatible bucket (a real S3 server,
 //! s3s-fs, with SigV4 authentication), configured in its config.toml; a wrong secret
@@ -21,7 +29,7 @@ use medledger_ledger::consent::revoke::ConsentRevoke;
 use medledger_ledger::consent::{ConsentScope, Grantee, Purpose};
 use medledger_ledger::identity::MemberKind;
 use medledger_types::OrgId;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const T: Duration = Duration::from_secs(120);
 const A: usize = 0;
@@ -40,6 +48,27 @@ enum Action {
     Vread,
     History,
     Search,
+    Everything,
+    Verify,
+}
+
+const ACTIONS: [Action; 6] = [
+    Action::Read,
+    Action::Vread,
+    Action::History,
+    Action::Search,
+    Action::Everything,
+    Action::Verify,
+];
+
+/// What a caller gets for an action under a consent state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Want {
+    Allowed,
+    /// Refused by the access policy (403, audited).
+    Denied,
+    /// Refused by the token's scopes before anything else (403, audited).
+    NoScope,
 }
 
 struct Role {
@@ -47,8 +76,15 @@ struct Role {
     member: Member,
     node: usize,
     scope: &'static str,
-    /// Allowed under each consent state.
-    allowed: fn(Consent) -> bool,
+    want: fn(Consent, Action) -> Want,
+}
+
+fn consent_only(c: Consent, _: Action) -> Want {
+    if c == Consent::Granted {
+        Want::Allowed
+    } else {
+        Want::Denied
+    }
 }
 
 async fn set_height_everywhere(net: &Net) {
@@ -57,8 +93,19 @@ async fn set_height_everywhere(net: &Net) {
     net.wait_height(B, h, T).await;
 }
 
+/// How a denied action shows in the access log (`AuditEvent.subtype`).
+fn subtype(action: Action) -> &'static str {
+    match action {
+        Action::Read => "read",
+        Action::Vread => "vread",
+        Action::History => "history-instance",
+        Action::Search => "search-type",
+        Action::Everything | Action::Verify => "operation",
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authorisation_table() {
+async fn authorisation_tables() {
     let dir = tempfile::tempdir().unwrap();
     let mut net = Net::init(dir.path(), 2);
     let s3 = S3Server::start(&dir.path().join("s3"), &["records"]).await;
@@ -105,6 +152,24 @@ async fn authorisation_table() {
     .await;
     assert_eq!(o.status, 201, "{}", o.text);
     let oid = o.body["id"].as_str().unwrap().to_string();
+    // Another patient of A, and a patient of B (each enrolled by the holder of their
+    // Patient record).
+    let p2 = fhir(&net, A, "POST", "/Patient", Some(&ta), Some(&patient("other-a")), &[]).await;
+    let pid2 = p2.body["id"].as_str().unwrap().to_string();
+    let admin_b = common::fhir::admin(&net, "clinic-b");
+    let tb_admin = token(&net, B, &admin_b, "system/*.cruds").await;
+    let p3 = fhir(
+        &net,
+        B,
+        "POST",
+        "/Patient",
+        Some(&tb_admin),
+        Some(&patient("at-b")),
+        &[],
+    )
+    .await;
+    assert_eq!(p3.status, 201, "{}", p3.text);
+    let pid3 = p3.body["id"].as_str().unwrap().to_string();
 
     let roles = vec![
         Role {
@@ -112,35 +177,61 @@ async fn authorisation_table() {
             member: dr_a.clone(),
             node: A,
             scope: "user/*.rs",
-            allowed: |_| true,
+            want: |_, _| Want::Allowed,
         },
         Role {
             name: "other-org practitioner",
             member: register(&net, B, "clinic-b", "dr-b", MemberKind::Practitioner).await,
             node: B,
             scope: "user/*.rs",
-            allowed: |c| c == Consent::Granted,
+            want: consent_only,
         },
         Role {
             name: "other-org service",
             member: register(&net, B, "clinic-b", "billing", MemberKind::Service).await,
             node: B,
             scope: "system/*.rs",
-            allowed: |c| c == Consent::Granted,
+            want: consent_only,
         },
         Role {
             name: "the patient",
             member: register(&net, A, "hospital-a", &pid, MemberKind::Patient).await,
             node: A,
             scope: "patient/*.rs",
-            allowed: |_| true,
+            want: |_, _| Want::Allowed,
         },
         Role {
             name: "another patient",
-            member: register(&net, A, "hospital-a", "someone-else", MemberKind::Patient).await,
+            member: register(&net, A, "hospital-a", &pid2, MemberKind::Patient).await,
             node: A,
             scope: "patient/*.rs",
-            allowed: |_| false,
+            want: |_, _| Want::Denied,
+        },
+        Role {
+            name: "a patient of the grantee organisation",
+            member: register(&net, B, "clinic-b", &pid3, MemberKind::Patient).await,
+            node: B,
+            scope: "patient/*.rs",
+            want: |_, _| Want::Denied,
+        },
+        Role {
+            name: "a device of the grantee organisation",
+            member: register(&net, B, "clinic-b", "monitor-1", MemberKind::Device).await,
+            node: B,
+            scope: "system/Observation.r",
+            // It may read Observations by scope, but no consent covers a device; search
+            // and the Patient of `$everything` are outside its scopes.
+            want: |_, a| match a {
+                Action::Search | Action::Everything => Want::NoScope,
+                _ => Want::Denied,
+            },
+        },
+        Role {
+            name: "a privacy officer of the grantee organisation",
+            member: register(&net, B, "clinic-b", "privacy-b", MemberKind::Privacy).await,
+            node: B,
+            scope: "system/*.rs",
+            want: |_, _| Want::Denied,
         },
     ];
     let pat = roles[3].member.clone();
@@ -163,7 +254,7 @@ async fn authorisation_table() {
                         consent_id: "c1".into(),
                         patient: pid.clone(),
                         grantee: Grantee::Org(OrgId::new("clinic-b").unwrap()),
-                        scope: ConsentScope::Types(vec!["Observation".into()]),
+                        scope: ConsentScope::Types(vec!["Observation".into(), "Patient".into()]),
                         purposes: vec![Purpose::Treatment, Purpose::Payment],
                         expires: None,
                     }),
@@ -187,17 +278,19 @@ async fn authorisation_table() {
         }
         set_height_everywhere(&net).await;
         for (role, tok) in roles.iter().zip(&tokens) {
-            let allowed = (role.allowed)(state);
-            for action in [Action::Read, Action::Vread, Action::History, Action::Search] {
+            for action in ACTIONS {
+                let want = (role.want)(state, action);
                 let path = match action {
                     Action::Read => format!("/Observation/{oid}"),
                     Action::Vread => format!("/Observation/{oid}/_history/1"),
                     Action::History => format!("/Observation/{oid}/_history"),
                     Action::Search => format!("/Observation?patient={pid}"),
+                    Action::Everything => format!("/Patient/{pid}/$everything"),
+                    Action::Verify => format!("/Observation/{oid}/_history/1/$verify"),
                 };
                 let a = fhir(&net, role.node, "GET", &path, Some(tok), None, &[]).await;
                 let what = format!("{} / {state:?} / {action:?}: {}", role.name, a.text);
-                if action == Action::Search {
+                if action == Action::Search && want != Want::NoScope {
                     // Search never refuses; it must not leak what the caller may not read.
                     assert_eq!(a.status, 200, "{what}");
                     let n = a.body["entry"].as_array().map_or(0, |e| {
@@ -205,32 +298,30 @@ async fn authorisation_table() {
                             .filter(|x| x["resource"]["resourceType"] == "Observation")
                             .count()
                     });
-                    assert_eq!(n, usize::from(allowed), "{what}");
-                } else if allowed {
+                    assert_eq!(n, usize::from(want == Want::Allowed), "{what}");
+                    assert!(!a.text.contains("could not"), "{what}");
+                } else if want == Want::Allowed {
                     assert_eq!(a.status, 200, "{what}");
-                    assert_eq!(
-                        a.body["id"].as_str().or(a.body["entry"][0]["resource"]["id"].as_str()),
-                        Some(oid.as_str()),
-                        "{what}"
-                    );
+                    let shows = |v: &Value| v.to_string().contains(&oid);
+                    assert!(shows(&a.body), "{what}");
                 } else {
                     assert_eq!(a.status, 403, "{what}");
                     assert_eq!(a.body["resourceType"], "OperationOutcome", "{what}");
-                    let sub = match action {
-                        Action::Read => "read",
-                        Action::Vread => "vread",
-                        _ => "history-instance",
-                    };
-                    *expected_denials.entry((role.member.client_id(), sub)).or_default() += 1;
+                    if want == Want::NoScope {
+                        assert!(a.diagnostics().contains("scopes"), "{what}");
+                    }
+                    *expected_denials
+                        .entry((role.member.client_id(), subtype(action)))
+                        .or_default() += 1;
                 }
                 checked += 1;
             }
         }
     }
-    assert_eq!(checked, 5 * 3 * 4);
+    assert_eq!(checked, roles.len() * 3 * ACTIONS.len());
 
     // Every denial is on the ledger, attributed, in the patient's access log.
-    let tp = &tokens[3];
+    let tp = token(&net, A, &pat, "patient/*.rs").await;
     let deadline = Instant::now() + T;
     loop {
         let log = fhir(
@@ -238,7 +329,7 @@ async fn authorisation_table() {
             A,
             "GET",
             &format!("/AuditEvent?patient={pid}&_count=1000"),
-            Some(tp),
+            Some(&tp),
             None,
             &[],
         )
@@ -247,18 +338,20 @@ async fn authorisation_table() {
         let mut denied: BTreeMap<(String, &str), usize> = BTreeMap::new();
         for e in log.body["entry"].as_array().cloned().unwrap_or_default() {
             let r: &Value = &e["resource"];
-            if r["outcome"] == "4" {
-                let who = r["agent"][0]["who"]["identifier"]["value"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string();
+            // Denials as the reading node recorded them (the custodian records only what
+            // reached it).
+            let observer = r["source"]["observer"]["identifier"]["value"].as_str().unwrap_or("");
+            let who = r["agent"][0]["who"]["identifier"]["value"].as_str().unwrap_or("");
+            if r["outcome"] == "4" && who.starts_with(observer) {
                 let sub = match r["subtype"][0]["code"].as_str().unwrap_or("") {
                     "read" => "read",
                     "vread" => "vread",
                     "history-instance" => "history-instance",
+                    "search-type" => "search-type",
+                    "operation" => "operation",
                     _ => "other",
                 };
-                *denied.entry((who, sub)).or_default() += 1;
+                *denied.entry((who.to_string(), sub)).or_default() += 1;
             }
         }
         if denied == expected_denials {
@@ -266,10 +359,12 @@ async fn authorisation_table() {
         }
         assert!(
             Instant::now() < deadline,
-            "denials on the ledger {denied:?}, expected {expected_denials:?}"
+            "denials on the ledger {denied:#?}, expected {expected_denials:#?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    writes_and_operations(&net, &pid, &roles).await;
 
     // A's records went to the bucket, as ciphertext, and nowhere on its disk.
     let objects = s3.objects("records", "hospital-a/blobs");
@@ -289,4 +384,104 @@ async fn authorisation_table() {
         local.display()
     );
     net.stop_all();
+}
+
+/// Table 2: every caller, with the most its kind may hold, at Hospital A's node.
+async fn writes_and_operations(net: &Net, pid: &str, roles: &[Role]) {
+    let privacy_a = register(net, A, "hospital-a", "privacy-a", MemberKind::Privacy).await;
+    let device_a = register(net, A, "hospital-a", "monitor-a", MemberKind::Device).await;
+    let admin_a = common::fhir::admin(net, "hospital-a");
+    let callers: Vec<(&str, Member, &str)> = vec![
+        ("custodian practitioner", roles[0].member.clone(), "user/*.cruds"),
+        ("custodian admin", admin_a, "system/*.cruds"),
+        ("custodian privacy officer", privacy_a, "system/*.rds"),
+        ("custodian device", device_a, "system/Observation.cr"),
+        ("the patient", roles[3].member.clone(), "patient/*.rds"),
+        ("another patient", roles[4].member.clone(), "patient/*.rds"),
+        ("other-org practitioner", roles[1].member.clone(), "user/*.cruds"),
+        ("other-org service", roles[2].member.clone(), "system/*.cruds"),
+        ("other-org privacy officer", roles[7].member.clone(), "system/*.rds"),
+    ];
+    let obs = |marker: &str| observation(pid, "8867-4", marker, "2024-02-02");
+    let count = |t: String| async move {
+        let v = fhir(net, A, "GET", "/Observation?_count=0", Some(&t), None, &[]).await;
+        v.body["total"].as_u64().unwrap()
+    };
+    let staff_token = token(net, A, &roles[0].member, "user/*.rs").await;
+    for (name, member, scope) in callers {
+        let t = token(net, A, &member, scope).await;
+        let staff_writer = matches!(name, "custodian practitioner" | "custodian admin");
+        let before = count(staff_token.clone()).await;
+        // A batch: each entry is guarded on its own.
+        let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+            {"resource": obs("batch"), "request": {"method": "POST", "url": "Observation"}},
+            {"resource": patient("batch"), "request": {"method": "POST", "url": "Patient"}},
+        ]});
+        let a = fhir(net, A, "POST", "", Some(&t), Some(&batch), &[]).await;
+        assert_eq!(a.status, 200, "{name} batch: {}", a.text);
+        let statuses: Vec<&str> = a.body["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["response"]["status"].as_str().unwrap())
+            .collect();
+        let device = name == "custodian device";
+        let want: Vec<&str> = match (staff_writer, device) {
+            (true, _) => vec!["201 Created", "201 Created"],
+            (false, true) => vec!["201 Created", "403 Forbidden"],
+            _ => vec!["403 Forbidden", "403 Forbidden"],
+        };
+        assert_eq!(statuses, want, "{name} batch: {}", a.text);
+        // A transaction: all or nothing.
+        let tr = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": obs("tx"), "request": {"method": "POST", "url": "Observation"}},
+        ]});
+        let a = fhir(net, A, "POST", "", Some(&t), Some(&tr), &[]).await;
+        assert_eq!(
+            a.status,
+            if staff_writer || device { 200 } else { 403 },
+            "{name} transaction: {}",
+            a.text
+        );
+        // A conditional create by identifier (the patient's MRN): only the custodian's
+        // staff learn whether it matches, and the answer to others does not depend on it.
+        for value in ["MRNauthz", "MRN-that-does-not-exist"] {
+            let cond = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+                {"resource": patient("cond"), "request": {"method": "POST", "url": "Patient",
+                 "ifNoneExist": format!("identifier=urn:test:mrn|{value}")}},
+            ]});
+            let a = fhir(net, A, "POST", "", Some(&t), Some(&cond), &[]).await;
+            let r = &a.body["entry"][0]["response"];
+            if staff_writer {
+                let expect = if value == "MRNauthz" { "200 OK" } else { "201 Created" };
+                assert_eq!(r["status"], expect, "{name} lookup {value}: {}", a.text);
+            } else {
+                assert_eq!(r["status"], "403 Forbidden", "{name} lookup {value}: {}", a.text);
+                assert!(r.get("location").is_none(), "{name} learned a location: {}", a.text);
+            }
+        }
+        let after = count(staff_token.clone()).await;
+        // One Observation from the batch and one from the transaction, for those who write.
+        let written = if staff_writer || device { 2 } else { 0 };
+        assert_eq!(after - before, written, "{name}: observations written");
+        // The ledger's views of the patient.
+        let may_view = matches!(name, "the patient" | "custodian privacy officer");
+        for path in [format!("/AuditEvent?patient={pid}"), format!("/Consent?patient={pid}")] {
+            let a = fhir(net, A, "GET", &path, Some(&t), None, &[]).await;
+            assert_eq!(a.status, if may_view { 200 } else { 403 }, "{name} {path}: {}", a.text);
+        }
+    }
+    // $erase: refused to everyone but the patient and the custodian's privacy officer
+    // (erasure itself is exercised in the exchange test).
+    for (name, member, scope) in [
+        ("custodian practitioner", &roles[0].member, "user/*.cruds"),
+        ("other-org privacy officer", &roles[7].member, "system/*.rds"),
+        ("another patient", &roles[4].member, "patient/*.rds"),
+    ] {
+        let t = token(net, A, member, scope).await;
+        let a = fhir(net, A, "POST", &format!("/Patient/{pid}/$erase"), Some(&t), None, &[]).await;
+        assert_eq!(a.status, 403, "{name} $erase: {}", a.text);
+    }
+    let still = fhir(net, A, "GET", &format!("/Patient/{pid}"), Some(&staff_token), None, &[]).await;
+    assert_eq!(still.status, 200, "{}", still.text);
 }

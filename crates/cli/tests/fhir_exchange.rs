@@ -530,7 +530,11 @@ async fn records_exchange_end_to_end() {
 
     // The patient holds a key and decides.
     let pat = register(&net, A, "hospital-a", &pid, MemberKind::Patient).await;
-    let other = register(&net, A, "hospital-a", "other-patient", MemberKind::Patient).await;
+    // Another patient of the same hospital, enrolled under their own Patient record.
+    let p2 = fhir(&net, A, "POST", "/Patient", Some(&ta), Some(&patient("other")), &[]).await;
+    assert_eq!(p2.status, 201, "{}", p2.text);
+    let pid2 = p2.body["id"].as_str().unwrap().to_string();
+    let other = register(&net, A, "hospital-a", &pid2, MemberKind::Patient).await;
     let forged = submit(
         &net,
         A,
@@ -734,6 +738,8 @@ async fn records_exchange_end_to_end() {
         key_file.to_str().unwrap(),
         "--node",
         &net.urls[A],
+        "--ca",
+        net.ca.to_str().unwrap(),
         file.to_str().unwrap(),
     ]);
     let rv: Value = serde_json::from_str(&rv).unwrap();
@@ -907,6 +913,10 @@ async fn records_exchange_end_to_end() {
     assert_eq!(gone.status, 401, "{}", gone.text);
 
     // --- Erasure: keys and ciphertexts destroyed, 410 everywhere, chain still verifies.
+    // It needs the delete scope, which the patient asks for.
+    let e = fhir(&net, A, "POST", &format!("/Patient/{pid}/$erase"), Some(&tp), None, &[]).await;
+    assert_eq!(e.status, 403, "erasure without the delete scope: {}", e.text);
+    let tp = token(&net, A, &pat, "patient/*.rds").await;
     let e = fhir(&net, A, "POST", &format!("/Patient/{pid}/$erase"), Some(&tp), None, &[]).await;
     assert_eq!(e.status, 200, "{}", e.text);
     let h = net.height(A).await.unwrap();

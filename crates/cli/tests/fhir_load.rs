@@ -140,6 +140,8 @@ async fn synthea_output_loads_with_unsupported_types_skipped() {
             "load",
             "--node",
             &net.urls[0],
+            "--ca",
+            net.ca.to_str().unwrap(),
             "--key",
             key_file.to_str().unwrap(),
             "--client-id",

@@ -53,7 +53,8 @@ const MAX_FUTURE: usize = 32;
 const MAX_SYNC_BATCH: u64 = 50;
 
 /// A test-only misbehaviour of this validator when it proposes, for the fault tests:
-/// set `MEDLEDGER_TEST_BYZANTINE_PROPOSER` to `forge-signature` or `replay-nonce`.
+/// set `MEDLEDGER_TEST_BYZANTINE_PROPOSER` to `forge-signature`, `replay-nonce` or
+/// `future-timestamp`. Only a build with the `test-faults` feature reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Byzantine {
     /// Proposes a block whose first transaction's signature is altered (the block hash
@@ -61,15 +62,24 @@ pub enum Byzantine {
     ForgeSignature,
     /// Proposes a block with an already committed transaction appended.
     ReplayNonce,
+    /// Proposes an otherwise valid block stamped a day ahead of its clock.
+    FutureTimestamp,
 }
 
 impl Byzantine {
+    #[cfg(feature = "test-faults")]
     pub fn from_env() -> Option<Byzantine> {
         match std::env::var("MEDLEDGER_TEST_BYZANTINE_PROPOSER").ok()?.as_str() {
             "forge-signature" => Some(Byzantine::ForgeSignature),
             "replay-nonce" => Some(Byzantine::ReplayNonce),
+            "future-timestamp" => Some(Byzantine::FutureTimestamp),
             _ => None,
         }
+    }
+
+    #[cfg(not(feature = "test-faults"))]
+    pub fn from_env() -> Option<Byzantine> {
+        None
     }
 }
 
@@ -319,7 +329,12 @@ impl Host {
             )
             .await;
         let node = self.node.clone();
-        let built = tokio::task::spawn_blocking(move || node.build_candidate(medledger_node::node::now_ms())).await;
+        let mut timestamp = medledger_node::node::now_ms();
+        if self.byzantine == Some(Byzantine::FutureTimestamp) {
+            timestamp.0 += 24 * 60 * 60 * 1000;
+            warn!("TEST MODE: proposing a block stamped a day ahead");
+        }
+        let built = tokio::task::spawn_blocking(move || node.build_candidate(timestamp)).await;
         let executed = match built {
             Ok(Ok(ex)) => Arc::new(ex),
             Ok(Err(e)) => {
@@ -357,6 +372,7 @@ impl Host {
             }
         };
         match mode {
+            Byzantine::FutureTimestamp => {}
             Byzantine::ForgeSignature => forge(block),
             Byzantine::ReplayNonce => {
                 let head = self.node.head().height.0;
@@ -481,7 +497,19 @@ impl Host {
             return None;
         }
         let hash = block.hash();
-        let validity = self.check(block).await;
+        let drift = self.node.config().block.max_future_drift_ms;
+        let now = medledger_node::node::now_ms().0;
+        let validity = if block.header.timestamp.0 > now.saturating_add(drift) {
+            warn!(
+                height = %c.height,
+                round = %c.round,
+                ahead_ms = block.header.timestamp.0 - now,
+                "rejecting a proposal stamped too far in the future"
+            );
+            Some(Validity::Invalid)
+        } else {
+            self.check(block).await
+        };
         let pv = ProposedValue {
             height: c.height,
             round: c.round,

@@ -175,9 +175,11 @@ pub async fn run_validator(node: Node, home: &Home, shutdown: impl Future<Output
     let host = Host::new(node.clone(), key, channels.network.clone());
     let host_task = tokio::spawn(host.run(channels));
     let peers_task = tokio::spawn(watch_peers(node.clone(), net_requests));
+    let forward_client = forward_client(&node, home)?;
     let forward_task = tokio::spawn(forward_loop(
         node.clone(),
         home.config.p2p.peers.iter().map(|p| p.api.clone()).collect(),
+        forward_client,
     ));
 
     let failed = tokio::select! {
@@ -212,24 +214,36 @@ async fn watch_peers(node: Node, requests: tokio::sync::mpsc::Sender<NetworkRequ
 /// The header that marks a forwarded batch, so it is not forwarded again.
 pub const FORWARDED_HEADER: &str = "x-medledger-forwarded";
 
+/// The client that forwards transactions to the other validators: over TLS it presents
+/// this node's certificate and accepts only servers holding a node key on the ledger.
+fn forward_client(node: &Node, home: &Home) -> eyre::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(4);
+    if home.config.api.tls.is_some() {
+        let service = home
+            .service
+            .as_ref()
+            .ok_or_else(|| eyre!("[api.tls] needs the node's service key (service_key.json)"))?;
+        let identity = home.tls_identity(&service.key)?;
+        let node = node.clone();
+        let pin: medledger_node::tls::PinCheck = std::sync::Arc::new(move |key| {
+            node.store()
+                .reader()
+                .is_ok_and(|state| medledger_ledger::identity::node_key(&state, key).is_some())
+        });
+        b = b.use_preconfigured_tls(medledger_node::tls::client_config(&identity, pin)?);
+    }
+    Ok(b.build()?)
+}
+
 /// Sends transactions accepted from clients to every other validator, so whichever
 /// validator proposes next has them. Failures are logged and not retried: the
 /// transaction is still in this node's mempool and goes into this node's next proposal.
-async fn forward_loop(node: Node, peers: Vec<String>) {
+async fn forward_loop(node: Node, peers: Vec<String>, client: reqwest::Client) {
     if peers.is_empty() {
         return;
     }
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(4)
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            warn!("cannot forward transactions: {e}");
-            return;
-        }
-    };
     let max = node.config().api.max_batch_txs.max(1);
     loop {
         let txs = node.next_to_forward().await;

@@ -171,6 +171,21 @@ impl Default for P2pConfig {
 pub struct ApiConfig {
     /// Address the HTTP API listens on. Port 0 picks a free port.
     pub listen: SocketAddr,
+    /// The base URL clients use to reach this node (`https://node.hospital.example`).
+    /// Client assertions must name `<public_url>/auth/token` as their audience. Empty:
+    /// `http(s)://<listen>`.
+    pub public_url: String,
+    /// Serve the ledger's contents (`/v1/blocks`, `/v1/tx`, `/v1/state`,
+    /// `/ct/v1/get-entries`) to anyone, for outside auditors. Off: only to members with a
+    /// token. Tree heads, proofs and receipts by hash are always public.
+    pub public_ledger: bool,
+    /// Allow plain HTTP on an address other than loopback. Records would cross the network
+    /// in clear; only for a deployment behind a TLS-terminating proxy on the same host.
+    pub allow_plain_http: bool,
+    /// HTTPS (paths relative to the node's home). `medledger init` writes certificates
+    /// issued by the consortium's own authority.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
     /// Largest `POST /v1/txs` body, in bytes (`POST /v1/tx` takes one transaction, at
     /// most 64 KiB of body).
     pub max_body_bytes: usize,
@@ -180,6 +195,23 @@ pub struct ApiConfig {
     pub commit_timeout_ms: u64,
 }
 
+/// The node's certificates. Two certificates, both from the consortium's authority: a
+/// P-256 one for browsers and ordinary clients, and an Ed25519 one holding the node's
+/// service key, which other nodes pin to the ledger (see `medledger_node::tls`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The consortium's certificate authority (PEM): client certificates of other nodes
+    /// must chain to it.
+    pub ca: String,
+    /// The server certificate chain (PEM) and its private key (PEM, mode 0600). May be
+    /// one an operator obtained elsewhere.
+    pub cert: String,
+    pub key: String,
+    /// The Ed25519 certificate of the node's service key (PEM), issued by `ca`.
+    pub node_cert: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MempoolConfig {
@@ -187,6 +219,12 @@ pub struct MempoolConfig {
     pub max_txs: usize,
     /// Most bytes of transactions waiting for a block.
     pub max_bytes: usize,
+    /// Most transactions one signer may have waiting: one key cannot crowd out the rest.
+    pub max_per_signer: usize,
+    /// Percent of `max_txs` and `max_bytes` kept for the node's own transactions (record
+    /// anchors, audit entries, erasure receipts): a flood of client transactions never
+    /// stops the audit trail.
+    pub reserved_percent: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -196,6 +234,9 @@ pub struct BlockConfig {
     pub max_txs: usize,
     /// How long a proposer waits for a block to fill before it proposes what it has.
     pub interval_ms: u64,
+    /// A proposed block whose timestamp is further ahead of this validator's clock is
+    /// refused: one byzantine proposer cannot move chain time (and consent expiry) forward.
+    pub max_future_drift_ms: u64,
 }
 
 impl Default for Config {
@@ -215,6 +256,10 @@ impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: String::new(),
+            public_ledger: false,
+            allow_plain_http: false,
+            tls: None,
             max_body_bytes: 8 * 1024 * 1024,
             max_batch_txs: 10_000,
             commit_timeout_ms: 30_000,
@@ -227,6 +272,8 @@ impl Default for MempoolConfig {
         MempoolConfig {
             max_txs: 200_000,
             max_bytes: 128 * 1024 * 1024,
+            max_per_signer: 20_000,
+            reserved_percent: 10,
         }
     }
 }
@@ -236,6 +283,7 @@ impl Default for BlockConfig {
         BlockConfig {
             max_txs: 10_000,
             interval_ms: 50,
+            max_future_drift_ms: 10_000,
         }
     }
 }
@@ -279,6 +327,19 @@ impl Config {
         range("block.interval_ms", self.block.interval_ms as usize, 1, 60_000)?;
         range("mempool.max_txs", self.mempool.max_txs, 1, 10_000_000)?;
         range("mempool.max_bytes", self.mempool.max_bytes, 1024, 1 << 34)?;
+        range(
+            "mempool.max_per_signer",
+            self.mempool.max_per_signer,
+            1,
+            self.mempool.max_txs,
+        )?;
+        range("mempool.reserved_percent", self.mempool.reserved_percent, 0, 50)?;
+        range(
+            "block.max_future_drift_ms",
+            self.block.max_future_drift_ms as usize,
+            100,
+            3_600_000,
+        )?;
         range("api.max_body_bytes", self.api.max_body_bytes, 1024, 1 << 30)?;
         range("api.max_batch_txs", self.api.max_batch_txs, 1, 100_000)?;
         range(
@@ -322,6 +383,22 @@ impl Config {
                 });
             }
         }
+        let url = &self.api.public_url;
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                field: "api.public_url",
+                reason: format!("{:?} is not an http(s) URL", self.api.public_url),
+            });
+        }
+        if self.api.tls.is_none() && !self.api.listen.ip().is_loopback() && !self.api.allow_plain_http {
+            return Err(ConfigError::Invalid {
+                field: "api.listen",
+                reason: format!(
+                    "{} is reachable from other machines over plain HTTP; configure [api.tls] (medledger init writes it), or set api.allow_plain_http = true behind a TLS proxy",
+                    self.api.listen
+                ),
+            });
+        }
         if self.moniker.is_empty() || self.moniker.len() > 64 || self.moniker.chars().any(char::is_control) {
             return Err(ConfigError::Invalid {
                 field: "moniker",
@@ -337,6 +414,16 @@ impl Config {
 
     pub fn commit_timeout(&self) -> Duration {
         Duration::from_millis(self.api.commit_timeout_ms)
+    }
+
+    /// The base URL clients use for this node, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        if self.api.public_url.is_empty() {
+            let scheme = if self.api.tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{}", self.api.listen)
+        } else {
+            self.api.public_url.trim_end_matches('/').to_string()
+        }
     }
 }
 
@@ -388,5 +475,19 @@ mod tests {
         }
         let plain = "[fhir.s3]\nbucket = \"abc\"\nendpoint = \"http://x:9000\"\nallow_http = true\n";
         assert!(Config::parse(plain).is_ok());
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_loopback_unless_asked_for() {
+        let err = Config::parse("[api]\nlisten = \"0.0.0.0:8080\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("api.listen") && err.contains("plain HTTP"), "{err}");
+        assert!(Config::parse("[api]\nlisten = \"0.0.0.0:8080\"\nallow_plain_http = true\n").is_ok());
+        let tls = "[api]\nlisten = \"0.0.0.0:8443\"\n[api.tls]\nca = \"tls/ca.pem\"\ncert = \"tls/server.pem\"\nkey = \"tls/server_key.pem\"\nnode_cert = \"tls/node.pem\"\n";
+        let c = Config::parse(tls).unwrap();
+        assert_eq!(c.public_url(), "https://0.0.0.0:8443");
+        assert!(Config::parse("[api]\nlisten = \"127.0.0.1:8080\"\n").is_ok());
+        assert_eq!(Config::default().public_url(), "http://127.0.0.1:8080");
     }
 }

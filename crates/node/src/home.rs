@@ -3,13 +3,19 @@
 //! ```text
 //! <network>/genesis.json             the shared genesis
 //! <network>/admins/<org>.json        each organisation's first admin key (0600)
+//! <network>/ca/ca.pem                the consortium's certificate authority (TLS; public)
+//! <network>/ca/ca_key.pem            its private key (0600): keep it offline
 //! <network>/node<i>/config.toml      the node's settings
 //! <network>/node<i>/genesis.json     a copy of the genesis
 //! <network>/node<i>/node_key.json    the validator key (0600)
 //! <network>/node<i>/service_key.json the node's service key: signs record anchors, audit and
 //!                                    erasure transactions as member `node<i>` of its org (0600)
-//! <network>/node<i>/custody_keys.json the organisation's X25519 encryption key and the key that
-//!                                    wraps data keys at rest (0600; made on first start)
+//! <network>/node<i>/custody_keys.json the organisation's X25519 encryption key, the key that
+//!                                    wraps data keys at rest and the key of identifier hashes
+//!                                    (0600; made on first start)
+//! <network>/node<i>/tls/             ca.pem, server.pem and server_key.pem (P-256, for browsers
+//!                                    and clients), node.pem (Ed25519 certificate of the service
+//!                                    key, for other nodes); with `init --tls` (the default)
 //! <network>/node<i>/data/            the node's database (created on first start)
 //! ```
 //!
@@ -129,6 +135,8 @@ pub struct ServiceIdentity {
     pub encryption: Arc<EncryptionKeypair>,
     /// Wraps this node's data keys at rest; destroying a wrapped key erases a record.
     pub kek: Arc<DataKey>,
+    /// Keys the hashes of business identifiers (HMAC-SHA-256), and nothing else.
+    pub identifier_key: Arc<[u8; 32]>,
 }
 
 /// `custody_keys.json`: secrets that never leave the node, hex.
@@ -138,9 +146,18 @@ struct CustodyKeysFile {
     encryption_public_key: String,
     encryption_secret_key: String,
     key_encryption_key: String,
+    /// Added after the first release of the file; made on the next start if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    identifier_key: Option<String>,
 }
 
-fn load_custody_keys(path: &Path) -> Result<(EncryptionKeypair, DataKey), HomeError> {
+fn random32() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+    k
+}
+
+fn load_custody_keys(path: &Path) -> Result<(EncryptionKeypair, DataKey, [u8; 32]), HomeError> {
     let invalid = |reason: String| HomeError::Invalid {
         path: path.into(),
         reason,
@@ -152,12 +169,21 @@ fn load_custody_keys(path: &Path) -> Result<(EncryptionKeypair, DataKey), HomeEr
             encryption_public_key: enc.public().to_string(),
             encryption_secret_key: hex::encode(enc.secret_bytes()),
             key_encryption_key: hex::encode(kek.as_bytes()),
+            identifier_key: Some(hex::encode(random32())),
         };
         let text = serde_json::to_string_pretty(&file).map_err(|e| invalid(e.to_string()))?;
         write_private(path, text.as_bytes())?;
     }
     let text = fs::read_to_string(path).map_err(io_err(path))?;
-    let file: CustodyKeysFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let mut file: CustodyKeysFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    if file.identifier_key.is_none() {
+        file.identifier_key = Some(hex::encode(random32()));
+        let text = serde_json::to_string_pretty(&file).map_err(|e| invalid(e.to_string()))?;
+        let fresh = path.with_extension("json.new");
+        let _ = fs::remove_file(&fresh);
+        write_private(&fresh, text.as_bytes())?;
+        fs::rename(&fresh, path).map_err(io_err(path))?;
+    }
     let bytes32 = |what: &str, s: &str| -> Result<[u8; 32], HomeError> {
         let v = hex::decode(s).map_err(|e| invalid(format!("{what}: {e}")))?;
         v.try_into().map_err(|_| invalid(format!("{what}: must be 32 bytes")))
@@ -169,7 +195,8 @@ fn load_custody_keys(path: &Path) -> Result<(EncryptionKeypair, DataKey), HomeEr
         ));
     }
     let kek = DataKey::from_bytes(bytes32("key_encryption_key", &file.key_encryption_key)?);
-    Ok((enc, kek))
+    let identifiers = bytes32("identifier_key", file.identifier_key.as_deref().unwrap_or_default())?;
+    Ok((enc, kek, identifiers))
 }
 
 impl Home {
@@ -192,13 +219,14 @@ impl Home {
                     path: service_path.clone(),
                     reason: "this service key is not registered in genesis".into(),
                 })?;
-            let (encryption, kek) = load_custody_keys(&dir.join("custody_keys.json"))?;
+            let (encryption, kek, identifiers) = load_custody_keys(&dir.join("custody_keys.json"))?;
             Some(ServiceIdentity {
                 org,
                 member,
                 key: service_key,
                 encryption: Arc::new(encryption),
                 kek: Arc::new(kek),
+                identifier_key: Arc::new(identifiers),
             })
         } else {
             None
@@ -228,6 +256,23 @@ impl Home {
     pub fn db_path(&self) -> PathBuf {
         self.data_dir().join("ledger.redb")
     }
+
+    /// The node's TLS certificates, from the paths in `[api.tls]` (relative to the home).
+    pub fn tls_identity(&self, service_key: &Keypair) -> Result<crate::tls::TlsIdentity, HomeError> {
+        let Some(t) = &self.config.api.tls else {
+            return Err(HomeError::Invalid {
+                path: self.dir.join("config.toml"),
+                reason: "[api.tls] is not configured".into(),
+            });
+        };
+        let at = |p: &str| self.dir.join(p);
+        crate::tls::TlsIdentity::load(&at(&t.ca), &at(&t.cert), &at(&t.key), &at(&t.node_cert), service_key).map_err(
+            |e| HomeError::Invalid {
+                path: self.dir.join("tls"),
+                reason: e.to_string(),
+            },
+        )
+    }
 }
 
 pub fn read_genesis(path: &Path) -> Result<Genesis, HomeError> {
@@ -253,6 +298,11 @@ pub struct InitOptions {
     /// fixed (not 0) when there is more than one validator, since peers dial it.
     pub base_p2p_port: u16,
     pub genesis_time: TimestampMs,
+    /// Issue a consortium certificate authority and every node's certificates, and serve
+    /// HTTPS. Off only for a loopback development network.
+    pub tls: bool,
+    /// Names and addresses the nodes' certificates are valid for (besides localhost).
+    pub hosts: Vec<String>,
 }
 
 /// The default consortium for a local network: one organisation of each common kind.
@@ -356,6 +406,7 @@ fn init_with(
         service_keys.push(service);
     }
     let genesis = Genesis {
+        break_glass: Some(medledger_ledger::consent::break_glass::BreakGlassRules::default()),
         suspend_quorum: Genesis::default_suspend_quorum(orgs.len()),
         chain_id: opts.chain_id.clone(),
         genesis_time: opts.genesis_time,
@@ -380,6 +431,8 @@ fn init_with(
         });
     }
     let port_of = |base: u16, i: usize| if base == 0 { 0 } else { base.saturating_add(i as u16) };
+    let authority = if opts.tls { Some(write_authority(out)?) } else { None };
+    let scheme = if opts.tls { "https" } else { "http" };
     let mut node_homes = Vec::new();
     for (i, key) in validator_keys.iter().enumerate() {
         let home = out.join(format!("node{i}"));
@@ -388,14 +441,29 @@ fn init_with(
             .filter(|&j| j != i)
             .map(|j| crate::config::PeerConfig {
                 p2p: format!("127.0.0.1:{}", port_of(opts.base_p2p_port, j)),
-                api: format!("http://127.0.0.1:{}", port_of(opts.base_api_port, j)),
+                api: format!("{scheme}://127.0.0.1:{}", port_of(opts.base_api_port, j)),
                 validator: Some(validator_keys[j].public()),
             })
             .collect();
+        let tls = match &authority {
+            Some(ca) => Some(write_node_tls(
+                ca,
+                &home,
+                &service_keys[i],
+                &genesis.validators[i].org,
+                &MemberId::new(format!("node{i}")).map_err(|e| HomeError::Invalid {
+                    path: out.into(),
+                    reason: e.to_string(),
+                })?,
+                &opts.hosts,
+            )?),
+            None => None,
+        };
         let config = Config {
             moniker: format!("node{i}"),
             api: crate::config::ApiConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], port_of(opts.base_api_port, i))),
+                tls,
                 ..Default::default()
             },
             p2p: crate::config::P2pConfig {
@@ -417,6 +485,52 @@ fn init_with(
     })
 }
 
+fn tls_error(path: &Path) -> impl FnOnce(crate::tls::TlsError) -> HomeError + '_ {
+    move |e| HomeError::Invalid {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Issues the consortium's certificate authority into `<out>/ca/`.
+fn write_authority(out: &Path) -> Result<crate::tls::Authority, HomeError> {
+    let dir = out.join("ca");
+    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let ca = crate::tls::Authority::generate("medledger consortium CA").map_err(tls_error(&dir))?;
+    write_public(&dir.join("ca.pem"), ca.cert_pem().as_bytes())?;
+    write_private(&dir.join("ca_key.pem"), ca.key_pem().as_bytes())?;
+    Ok(ca)
+}
+
+/// Writes a node's certificates into `<home>/tls/` and returns the config that names them.
+fn write_node_tls(
+    ca: &crate::tls::Authority,
+    home: &Path,
+    service_key: &Keypair,
+    org: &OrgId,
+    member: &MemberId,
+    extra_hosts: &[String],
+) -> Result<crate::config::TlsConfig, HomeError> {
+    let dir = home.join("tls");
+    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let mut hosts = crate::tls::default_hosts();
+    hosts.extend(extra_hosts.iter().cloned());
+    let server = ca.issue_server(&hosts).map_err(tls_error(&dir))?;
+    let node = ca
+        .issue_node(&service_key.public(), org, member, &hosts)
+        .map_err(tls_error(&dir))?;
+    write_public(&dir.join("ca.pem"), ca.cert_pem().as_bytes())?;
+    write_public(&dir.join("server.pem"), server.chain_pem.as_bytes())?;
+    write_private(&dir.join("server_key.pem"), server.key_pem.as_bytes())?;
+    write_public(&dir.join("node.pem"), node.as_bytes())?;
+    Ok(crate::config::TlsConfig {
+        ca: "tls/ca.pem".into(),
+        cert: "tls/server.pem".into(),
+        key: "tls/server_key.pem".into(),
+        node_cert: "tls/node.pem".into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +545,8 @@ mod tests {
             base_api_port: 18080,
             base_p2p_port: 26656,
             genesis_time: TimestampMs(1),
+            tls: true,
+            hosts: Vec::new(),
         };
         let mut n = 0u8;
         let out = init_with(dir.path(), &opts, &mut |_| {
@@ -441,6 +557,12 @@ mod tests {
         assert_eq!(out.node_homes.len(), 2);
         let home = Home::load(&out.node_homes[1]).unwrap();
         assert_eq!(home.genesis, out.genesis);
+        // TLS: the certificates load, and the node certificate holds the service key.
+        let service = home.service.clone().unwrap();
+        let tls = home.tls_identity(&service.key).unwrap();
+        assert_eq!(tls.node_key(), service.key.public());
+        assert!(home.config.p2p.peers[0].api.starts_with("https://"));
+        assert!(medledger_ledger::identity::node_key(&genesis_state(&home.genesis), &service.key.public()).is_some());
         assert_eq!(home.key.public(), out.genesis.validators[1].public_key);
         let admin = read_key(&out.admin_keys[0].1).unwrap();
         assert_eq!(admin.public(), out.genesis.orgs[0].admins[0].public_key);
@@ -448,6 +570,13 @@ mod tests {
             init_with(dir.path(), &opts, &mut |_| Keypair::from_seed([0; 32])),
             Err(HomeError::Exists(_))
         ));
+    }
+
+    fn genesis_state(g: &Genesis) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+        g.initial_writes()
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect()
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod node;
 pub mod receipt;
 pub mod records;
+pub mod tls;
 
 pub use config::Config;
 pub use executor::{BlockError, Executed};

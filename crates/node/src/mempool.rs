@@ -5,6 +5,12 @@
 //! already waiting), and a decodable body. Signatures are checked, in batches, before
 //! [`Mempool::admit`] is called. A full mempool refuses new transactions rather than
 //! evicting accepted ones.
+//!
+//! Two limits keep one party from starving the others: a signer may have at most
+//! `max_per_signer` transactions waiting, and a share of the capacity
+//! (`reserved_percent`) is kept for the node's own transactions — record anchors, audit
+//! entries, erasure receipts — so that a flood of client transactions never stops the
+//! audit trail.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -23,6 +29,8 @@ pub enum SubmitError {
     Duplicate(Hash32),
     #[error("the mempool is full ({0}); try again later")]
     MempoolFull(&'static str),
+    #[error("this signer has {0} transactions waiting, the most allowed; wait for some to commit")]
+    SignerBusy(usize),
     #[error("transaction was dropped before it reached a block: {0}")]
     Dropped(Rejection),
     #[error("transaction did not commit within the time limit; it may still commit")]
@@ -38,6 +46,7 @@ impl SubmitError {
             SubmitError::Rejected(r) => r.reason(),
             SubmitError::Duplicate(_) => "duplicate",
             SubmitError::MempoolFull(_) => "mempool_full",
+            SubmitError::SignerBusy(_) => "signer_busy",
             SubmitError::Dropped(_) => "dropped",
             SubmitError::Timeout => "timeout",
             SubmitError::ShuttingDown => "shutting_down",
@@ -112,7 +121,8 @@ impl Mempool {
             .unwrap_or_else(|| next_nonce(state, signer))
     }
 
-    /// Accepts a signature-checked transaction of `size` encoded bytes.
+    /// Accepts a signature-checked transaction of `size` encoded bytes from a client (or
+    /// another validator).
     pub fn admit(
         &mut self,
         state: &dyn StateRead,
@@ -120,17 +130,50 @@ impl Mempool {
         tx: VerifiedTx,
         size: usize,
     ) -> Result<Hash32, SubmitError> {
+        self.admit_as(state, chain_id, tx, size, false)
+    }
+
+    /// Accepts one of the node's own transactions, which may use the reserved share.
+    pub fn admit_own(
+        &mut self,
+        state: &dyn StateRead,
+        chain_id: &ChainId,
+        tx: VerifiedTx,
+        size: usize,
+    ) -> Result<Hash32, SubmitError> {
+        self.admit_as(state, chain_id, tx, size, true)
+    }
+
+    fn admit_as(
+        &mut self,
+        state: &dyn StateRead,
+        chain_id: &ChainId,
+        tx: VerifiedTx,
+        size: usize,
+        own: bool,
+    ) -> Result<Hash32, SubmitError> {
         let hash = tx.hash();
         if self.hashes.contains(&hash) {
             return Err(SubmitError::Duplicate(hash));
         }
-        if self.queue.len() >= self.limits.max_txs {
+        let share = |limit: usize| {
+            if own {
+                limit
+            } else {
+                limit - limit * self.limits.reserved_percent / 100
+            }
+        };
+        if self.queue.len() >= share(self.limits.max_txs) {
             return Err(SubmitError::MempoolFull("transaction count limit"));
         }
-        if self.bytes + size > self.limits.max_bytes {
+        if self.bytes + size > share(self.limits.max_bytes) {
             return Err(SubmitError::MempoolFull("byte limit"));
         }
         let signer = tx.signed().tx.signer;
+        let waiting = self.signers.get(&signer).map_or(0, |s| s.in_flight);
+        if waiting >= self.limits.max_per_signer {
+            return Err(SubmitError::SignerBusy(waiting));
+        }
         let expected = self
             .signers
             .get(&signer)
@@ -244,6 +287,7 @@ mod tests {
     fn setup() -> (BTreeMap<Vec<u8>, Vec<u8>>, ChainId, Keypair) {
         let admin = Keypair::from_seed([1; 32]);
         let g = Genesis {
+            break_glass: None,
             suspend_quorum: None,
             chain_id: ChainId::new("t").unwrap(),
             genesis_time: TimestampMs(0),
@@ -316,6 +360,8 @@ mod tests {
         let mut m = Mempool::new(MempoolConfig {
             max_txs: 1,
             max_bytes: 1 << 20,
+            reserved_percent: 0,
+            ..MempoolConfig::default()
         });
         m.admit(&state, &chain, tx(&admin, &chain, 0, 1), 100).unwrap();
         let full = m.admit(&state, &chain, tx(&admin, &chain, 1, 1), 100).unwrap_err();
@@ -358,6 +404,59 @@ mod tests {
         assert_eq!(m.peek(10)[0].hash(), b.hash());
         m.remove_committed([(&b.hash(), &admin.public())]);
         assert!(m.is_empty() && m.signers.is_empty() && m.index.is_empty());
+    }
+
+    #[test]
+    fn one_signer_cannot_fill_the_pool_and_the_node_keeps_a_reserve() {
+        let (mut state, chain, admin) = setup();
+        // A second signer: another admin of the same organisation.
+        let other = Keypair::from_seed([5; 32]);
+        let rec = medledger_ledger::identity::KeyRecord {
+            org: OrgId::new("h").unwrap(),
+            member: MemberId::new("admin2").unwrap(),
+            kind: medledger_ledger::identity::MemberKind::Admin,
+            status: medledger_ledger::identity::KeyStatus::Active,
+        };
+        state.insert(
+            medledger_ledger::keys::key(&other.public()),
+            medledger_types::codec::Encode::encode(&rec),
+        );
+        let mut m = Mempool::new(MempoolConfig {
+            max_txs: 10,
+            max_bytes: 1 << 20,
+            max_per_signer: 3,
+            reserved_percent: 20,
+        });
+        for n in 0..3 {
+            m.admit(&state, &chain, tx(&admin, &chain, n, 1), 100).unwrap();
+        }
+        assert_eq!(
+            m.admit(&state, &chain, tx(&admin, &chain, 3, 1), 100),
+            Err(SubmitError::SignerBusy(3))
+        );
+        // Clients fill the unreserved 8 of 10 places, and no more...
+        for n in 0..3 {
+            m.admit(&state, &chain, tx(&other, &chain, n, 2), 100).unwrap();
+        }
+        let third = Keypair::from_seed([6; 32]);
+        let rec3 = medledger_ledger::identity::KeyRecord {
+            member: MemberId::new("admin3").unwrap(),
+            ..rec.clone()
+        };
+        state.insert(
+            medledger_ledger::keys::key(&third.public()),
+            medledger_types::codec::Encode::encode(&rec3),
+        );
+        m.admit(&state, &chain, tx(&third, &chain, 0, 3), 100).unwrap();
+        m.admit(&state, &chain, tx(&third, &chain, 1, 3), 100).unwrap();
+        assert_eq!(m.len(), 8);
+        assert!(matches!(
+            m.admit(&state, &chain, tx(&third, &chain, 2, 3), 100),
+            Err(SubmitError::MempoolFull(_))
+        ));
+        // ...while the node's own transactions still get in.
+        m.admit_own(&state, &chain, tx(&third, &chain, 2, 3), 100).unwrap();
+        assert_eq!(m.len(), 9);
     }
 
     #[test]

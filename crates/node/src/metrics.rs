@@ -16,6 +16,9 @@ pub struct Metrics {
     /// Audit entries written durably by this node and not yet seen in a block (set by
     /// record custody).
     pub audit_pending: AtomicU64,
+    /// Audit journal entries that no longer decode, quarantined (a placeholder was
+    /// anchored in each one's place).
+    pub audit_quarantined: AtomicU64,
 }
 
 pub struct Gauges {
@@ -122,6 +125,12 @@ impl Metrics {
             "gauge",
             "Audit entries written durably and not yet anchored in a block.",
             c(&self.audit_pending),
+        );
+        line(
+            "audit_quarantined",
+            "gauge",
+            "Audit journal entries that no longer decode, set aside (a placeholder is anchored for each).",
+            c(&self.audit_quarantined),
         );
         line(
             "uptime_seconds",

@@ -248,6 +248,12 @@ impl Node {
         &self.inner.store
     }
 
+    /// The nonce `signer`'s next transaction must carry, counting those waiting here.
+    pub fn next_nonce(&self, signer: &PublicKey) -> Result<medledger_types::Nonce, NodeError> {
+        let reader = self.inner.store.reader()?;
+        Ok(lock(&self.inner.mempool).next_nonce(&reader, signer))
+    }
+
     pub fn mempool_len(&self) -> usize {
         lock(&self.inner.mempool).len()
     }
@@ -359,7 +365,7 @@ impl Node {
         let signed = signer.sign_tx(tx);
         let size = signed.encode().len();
         let verified = VerifiedTx::verify(signed.clone()).map_err(SubmitError::Rejected)?;
-        let hash = mempool.admit(&reader, self.chain_id(), verified, size)?;
+        let hash = mempool.admit_own(&reader, self.chain_id(), verified, size)?;
         let (tx, rx) = oneshot::channel();
         lock(&inner.waiters).entry(hash).or_default().push(tx);
         drop(mempool);

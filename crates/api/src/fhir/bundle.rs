@@ -1,10 +1,17 @@
 //! `POST /fhir` with a `transaction` or `batch` Bundle.
 //!
-//! A transaction is all or nothing: every entry is checked (ids assigned, `urn:uuid:`
-//! fullUrls and `Type?identifier=system|value` conditional references resolved,
-//! `ifNoneExist` honoured, each resource validated) before anything is written, and then
-//! all its versions are anchored in one ledger transaction (about 400 entries fit; larger
-//! Bundles are anchored in consecutive transactions). A batch runs each entry on its own.
+//! 1. **Parse** ([`parse_bundle`], pure): each entry's method, type, id, `fullUrl`,
+//!    `ifNoneExist` and the types its conditional references name.
+//! 2. **Guard**: every entry goes through the access guard like a single request — create
+//!    or update (scope and role), and an identifier lookup for its `ifNoneExist` and for
+//!    each conditional reference — whether the Bundle is a transaction or a batch. A
+//!    refusal is audited; it fails a transaction, and only that entry of a batch.
+//! 3. **Plan**: ids assigned, `urn:uuid:` fullUrls and `Type?identifier=system|value`
+//!    conditional references resolved, `ifNoneExist` honoured, each resource validated.
+//! 4. **Write**: a transaction is all or nothing, its versions anchored in one ledger
+//!    transaction (about 400 entries fit; larger Bundles in consecutive ones); a batch
+//!    runs each entry on its own.
+//!
 //! This is how Synthea's hospital, practitioner and patient Bundles load.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,43 +21,44 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use medledger_fhir::reference::{self, RefKind};
-use medledger_fhir::scope::Interaction;
-use medledger_ledger::audit::{AuditAction, AuditOutcome};
 use serde_json::{Value, json};
 
+use super::guard::{Guard, Op, Target};
 use super::rest::prepare;
 use super::{Ctx, FhirError, Prepared, base_url, fhir_json, new_id, parse_body, supported_type};
 use crate::AppState;
 
-/// What one entry asks for, once understood.
-enum Planned {
-    /// Create or update this resource.
-    Write {
-        resource_type: &'static str,
-        id: String,
-        version: u64,
-        create: bool,
-        resource: Value,
-    },
-    /// `ifNoneExist` matched an existing record: nothing to write.
-    Exists { resource_type: &'static str, id: String },
+/// What an entry asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Post,
+    Put,
 }
 
-struct Plan {
-    entries: Vec<Result<Planned, FhirError>>,
-    /// fullUrl (`urn:uuid:…`) → `Type/id`
-    urls: BTreeMap<String, String>,
-    /// `Type|system|value` → id, for identifiers created in this Bundle
-    identifiers: BTreeMap<String, String>,
-    created: BTreeSet<(String, String)>,
+/// One entry of a Bundle, as asked, checked for shape.
+#[derive(Clone, Debug)]
+pub struct EntryRequest {
+    pub method: Method,
+    pub resource_type: &'static str,
+    /// The id a `PUT` names.
+    pub id: Option<String>,
+    pub full_url: Option<String>,
+    /// `ifNoneExist: identifier=system|value`, parsed.
+    pub if_none_exist: Option<(Option<String>, String)>,
+    /// The resource types its conditional references (`Type?identifier=…`) name.
+    pub lookups: BTreeSet<&'static str>,
+    pub resource: Value,
 }
 
-fn ident_key(t: &str, system: Option<&str>, value: &str) -> String {
-    format!("{t}|{}|{value}", system.unwrap_or(""))
+/// A Bundle's request, checked for shape.
+#[derive(Debug)]
+pub struct BundleRequest {
+    pub is_transaction: bool,
+    pub entries: Vec<Result<EntryRequest, FhirError>>,
 }
 
 /// Parses `identifier=system|value` (the only conditional form supported).
-fn parse_identifier_query(q: &str) -> Option<(Option<String>, String)> {
+pub fn parse_identifier_query(q: &str) -> Option<(Option<String>, String)> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).ok()?;
     let [(name, v)] = pairs.as_slice() else { return None };
     if name != "identifier" {
@@ -63,17 +71,205 @@ fn parse_identifier_query(q: &str) -> Option<(Option<String>, String)> {
     }
 }
 
-fn resolve_conditional(app: &AppState, plan: &Plan, t: &str, q: &str) -> Result<Option<String>, FhirError> {
-    let (system, value) = parse_identifier_query(q).ok_or_else(|| {
-        FhirError::unprocessable("only identifier=system|value conditional references and ifNoneExist are supported")
-    })?;
-    if let Some(id) = plan.identifiers.get(&ident_key(t, system.as_deref(), &value)) {
-        return Ok(Some(id.clone()));
+fn parse_entry(i: usize, entry: &Value) -> Result<EntryRequest, FhirError> {
+    let request = entry
+        .get("request")
+        .ok_or_else(|| FhirError::invalid(format!("entry {i} has no request")))?;
+    let method = request.get("method").and_then(Value::as_str).unwrap_or("");
+    let url = request.get("url").and_then(Value::as_str).unwrap_or("");
+    let resource = entry
+        .get("resource")
+        .cloned()
+        .ok_or_else(|| FhirError::invalid(format!("entry {i} has no resource")))?;
+    let rtype = resource.get("resourceType").and_then(Value::as_str).unwrap_or("");
+    let full_url = entry.get("fullUrl").and_then(Value::as_str).map(str::to_string);
+    let (method, resource_type, id) = match method {
+        "POST" => {
+            let resource_type = supported_type(url.split('?').next().unwrap_or(""))?;
+            if rtype != resource_type {
+                return Err(FhirError::invalid(format!(
+                    "entry {i}: request.url and resourceType differ"
+                )));
+            }
+            (Method::Post, resource_type, None)
+        }
+        "PUT" => {
+            let (t, id) = url
+                .split_once('/')
+                .ok_or_else(|| FhirError::invalid(format!("entry {i}: PUT needs Type/id")))?;
+            let resource_type = supported_type(t)?;
+            super::check_id(id)?;
+            if rtype != resource_type || resource.get("id").and_then(Value::as_str) != Some(id) {
+                return Err(FhirError::invalid(format!(
+                    "entry {i}: the resource must match request.url"
+                )));
+            }
+            (Method::Put, resource_type, Some(id.to_string()))
+        }
+        other => {
+            return Err(FhirError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "not-supported",
+                format!(
+                    "entry {i}: request.method {:?} is not supported in Bundles (POST and PUT are)",
+                    other.chars().take(16).collect::<String>()
+                ),
+            ));
+        }
+    };
+    let if_none_exist = match request.get("ifNoneExist") {
+        None => None,
+        Some(v) => Some(v.as_str().and_then(parse_identifier_query).ok_or_else(|| {
+            FhirError::unprocessable(format!(
+                "entry {i}: only ifNoneExist=identifier=system|value is supported"
+            ))
+        })?),
+    };
+    let mut lookups = BTreeSet::new();
+    let mut bad = None;
+    reference::visit_references(&resource, |_, r| {
+        if let Ok(RefKind::Conditional { resource_type, .. }) = reference::classify(r) {
+            match supported_type(resource_type) {
+                Ok(t) => {
+                    lookups.insert(t);
+                }
+                Err(e) => {
+                    bad.get_or_insert(e);
+                }
+            }
+        }
+    });
+    if let Some(e) = bad {
+        return Err(e);
     }
-    Ok(app.custody()?.resolve_identifier(t, system.as_deref(), &value)?)
+    Ok(EntryRequest {
+        method,
+        resource_type,
+        id,
+        full_url,
+        if_none_exist,
+        lookups,
+        resource,
+    })
 }
 
-fn plan(app: &AppState, bundle_entries: &[Value], is_transaction: bool) -> Result<Plan, FhirError> {
+/// Parses a `transaction` or `batch` Bundle: its type, at most `max_entries` entries, each
+/// entry's shape. Pure: no ledger, no custody, no audit.
+pub fn parse_bundle(bundle: &Value, max_entries: usize) -> Result<BundleRequest, FhirError> {
+    if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return Err(FhirError::invalid(
+            "POST /fhir takes a Bundle of type transaction or batch",
+        ));
+    }
+    let is_transaction = match bundle.get("type").and_then(Value::as_str) {
+        Some("transaction") => true,
+        Some("batch") => false,
+        _ => return Err(FhirError::invalid("the Bundle's type must be transaction or batch")),
+    };
+    let empty = Vec::new();
+    let entries = bundle.get("entry").and_then(Value::as_array).unwrap_or(&empty);
+    if entries.len() > max_entries {
+        return Err(FhirError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-costly",
+            format!("a Bundle may hold at most {max_entries} entries"),
+        ));
+    }
+    Ok(BundleRequest {
+        is_transaction,
+        entries: entries.iter().enumerate().map(|(i, e)| parse_entry(i, e)).collect(),
+    })
+}
+
+/// What one entry will do, once planned.
+enum Planned {
+    /// Create or update this resource.
+    Write {
+        resource_type: &'static str,
+        id: String,
+        version: u64,
+        resource: Value,
+    },
+    /// `ifNoneExist` matched an existing record: nothing to write.
+    Exists { resource_type: &'static str, id: String },
+}
+
+type IdentKey = (String, Option<String>, String);
+
+struct Plan {
+    entries: Vec<Result<Planned, FhirError>>,
+    /// fullUrl (`urn:uuid:…`) → `Type/id`
+    urls: BTreeMap<String, String>,
+    /// identifiers created in this Bundle → id
+    identifiers: BTreeMap<IdentKey, String>,
+    created: BTreeSet<(String, String)>,
+}
+
+fn ident_key(t: &str, system: Option<&str>, value: &str) -> IdentKey {
+    (t.to_string(), system.map(str::to_string), value.to_string())
+}
+
+/// Resolves a business identifier: first among this Bundle's creations, then in the
+/// custodian's index. The guard has allowed (and audited) the lookup.
+fn resolve_identifier(
+    app: &AppState,
+    plan: &Plan,
+    t: &str,
+    system: Option<&str>,
+    value: &str,
+) -> Result<Option<String>, FhirError> {
+    if let Some(id) = plan.identifiers.get(&ident_key(t, system, value)) {
+        return Ok(Some(id.clone()));
+    }
+    Ok(app.custody()?.resolve_identifier(t, system, value)?)
+}
+
+/// Guards one entry: the write, its `ifNoneExist` lookup and its conditional references.
+async fn guard_entry(guard: &Guard<'_>, i: usize, e: &EntryRequest) -> Result<(), FhirError> {
+    let op = match e.method {
+        Method::Post => Op::Create,
+        Method::Put => Op::Update,
+    };
+    let prefixed = |mut err: FhirError| {
+        err.message = format!("entry {i}: {}", err.message);
+        err
+    };
+    guard
+        .allow(
+            op,
+            Target {
+                resource_type: e.resource_type,
+                id: e.id.as_deref(),
+                ..Target::default()
+            },
+        )
+        .await
+        .map_err(prefixed)?;
+    let lookups = e
+        .if_none_exist
+        .iter()
+        .map(|_| e.resource_type)
+        .chain(e.lookups.iter().copied());
+    for t in lookups.collect::<BTreeSet<_>>() {
+        guard
+            .allow(
+                Op::Lookup,
+                Target {
+                    resource_type: t,
+                    ..Target::default()
+                },
+            )
+            .await
+            .map_err(prefixed)?;
+    }
+    Ok(())
+}
+
+fn plan(
+    app: &AppState,
+    entries: Vec<Result<EntryRequest, FhirError>>,
+    is_transaction: bool,
+) -> Result<Plan, FhirError> {
     let custody = app.custody()?;
     let mut plan = Plan {
         entries: Vec::new(),
@@ -81,40 +277,25 @@ fn plan(app: &AppState, bundle_entries: &[Value], is_transaction: bool) -> Resul
         identifiers: BTreeMap::new(),
         created: BTreeSet::new(),
     };
-    for (i, entry) in bundle_entries.iter().enumerate() {
-        let one = (|| -> Result<Planned, FhirError> {
-            let request = entry
-                .get("request")
-                .ok_or_else(|| FhirError::invalid(format!("entry {i} has no request")))?;
-            let method = request.get("method").and_then(Value::as_str).unwrap_or("");
-            let url = request.get("url").and_then(Value::as_str).unwrap_or("");
-            let resource = entry
-                .get("resource")
-                .cloned()
-                .ok_or_else(|| FhirError::invalid(format!("entry {i} has no resource")))?;
-            let rtype = resource.get("resourceType").and_then(Value::as_str).unwrap_or("");
-            match method {
-                "POST" => {
-                    let resource_type = supported_type(url.split('?').next().unwrap_or(""))?;
-                    if rtype != resource_type {
-                        return Err(FhirError::invalid(format!(
-                            "entry {i}: request.url and resourceType differ"
-                        )));
-                    }
-                    if let Some(cond) = request.get("ifNoneExist").and_then(Value::as_str)
-                        && let Some(id) = resolve_conditional(app, &plan, resource_type, cond)?
+    for entry in entries {
+        let one = entry.and_then(|e| -> Result<Planned, FhirError> {
+            match e.method {
+                Method::Post => {
+                    let resource_type = e.resource_type;
+                    if let Some((system, value)) = &e.if_none_exist
+                        && let Some(id) = resolve_identifier(app, &plan, resource_type, system.as_deref(), value)?
                     {
-                        if let Some(full) = entry.get("fullUrl").and_then(Value::as_str) {
-                            plan.urls.insert(full.to_string(), format!("{resource_type}/{id}"));
+                        if let Some(full) = &e.full_url {
+                            plan.urls.insert(full.clone(), format!("{resource_type}/{id}"));
                         }
                         return Ok(Planned::Exists { resource_type, id });
                     }
                     let id = new_id();
                     let version = custody.reserve_version(resource_type, &id, true)?;
-                    if let Some(full) = entry.get("fullUrl").and_then(Value::as_str) {
-                        plan.urls.insert(full.to_string(), format!("{resource_type}/{id}"));
+                    if let Some(full) = &e.full_url {
+                        plan.urls.insert(full.clone(), format!("{resource_type}/{id}"));
                     }
-                    for (system, value) in reference::identifiers(&resource) {
+                    for (system, value) in reference::identifiers(&e.resource) {
                         plan.identifiers
                             .insert(ident_key(resource_type, system.as_deref(), &value), id.clone());
                     }
@@ -123,39 +304,21 @@ fn plan(app: &AppState, bundle_entries: &[Value], is_transaction: bool) -> Resul
                         resource_type,
                         id,
                         version,
-                        create: true,
-                        resource,
+                        resource: e.resource,
                     })
                 }
-                "PUT" => {
-                    let (t, id) = url
-                        .split_once('/')
-                        .ok_or_else(|| FhirError::invalid(format!("entry {i}: PUT needs Type/id")))?;
-                    let resource_type = supported_type(t)?;
-                    if rtype != resource_type || resource.get("id").and_then(Value::as_str) != Some(id) {
-                        return Err(FhirError::invalid(format!(
-                            "entry {i}: the resource must match request.url"
-                        )));
-                    }
-                    let version = custody.reserve_version(resource_type, id, false)?;
+                Method::Put => {
+                    let id = e.id.unwrap_or_default();
+                    let version = custody.reserve_version(e.resource_type, &id, false)?;
                     Ok(Planned::Write {
-                        resource_type,
-                        id: id.to_string(),
+                        resource_type: e.resource_type,
+                        id,
                         version,
-                        create: false,
-                        resource,
+                        resource: e.resource,
                     })
                 }
-                other => Err(FhirError::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "not-supported",
-                    format!(
-                        "entry {i}: request.method {:?} is not supported in Bundles (POST and PUT are)",
-                        other.chars().take(16).collect::<String>()
-                    ),
-                )),
             }
-        })();
+        });
         if is_transaction && let Err(e) = one {
             release(app, &plan);
             return Err(e);
@@ -191,7 +354,13 @@ fn resolve_refs(app: &AppState, plan: &Plan, resource: &mut Value) -> Result<(),
         }
         match reference::classify(r) {
             Ok(RefKind::Conditional { resource_type, query }) => {
-                match resolve_conditional(app, plan, resource_type, query) {
+                let Some((system, value)) = parse_identifier_query(query) else {
+                    failure.get_or_insert(FhirError::unprocessable(
+                        "only identifier=system|value conditional references are supported",
+                    ));
+                    return None;
+                };
+                match resolve_identifier(app, plan, resource_type, system.as_deref(), &value) {
                     Ok(Some(id)) => Some(format!("{resource_type}/{id}")),
                     Ok(None) => {
                         failure.get_or_insert(FhirError::unprocessable(format!(
@@ -236,56 +405,31 @@ pub async fn transaction(State(app): State<AppState>, headers: HeaderMap, body: 
     let ctx = app.ctx(&headers)?;
     let cfg = &app.node.config().fhir;
     let bundle = parse_body(&headers, &body, cfg.max_bundle_bytes)?;
-    if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
-        return Err(FhirError::invalid(
-            "POST /fhir takes a Bundle of type transaction or batch",
-        ));
-    }
-    let is_transaction = match bundle.get("type").and_then(Value::as_str) {
-        Some("transaction") => true,
-        Some("batch") => false,
-        _ => return Err(FhirError::invalid("the Bundle's type must be transaction or batch")),
-    };
-    let entries = bundle
-        .get("entry")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if entries.len() > cfg.max_bundle_entries {
-        return Err(FhirError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-costly",
-            format!("a Bundle may hold at most {} entries", cfg.max_bundle_entries),
-        ));
-    }
-    // Scopes are checked per entry, before anything is planned.
-    for (i, e) in entries.iter().enumerate() {
-        let t = e["resource"]["resourceType"].as_str().unwrap_or("");
-        let method = e["request"]["method"].as_str().unwrap_or("");
-        let i_kind = if method == "PUT" {
-            Interaction::Update
-        } else {
-            Interaction::Create
+    let BundleRequest {
+        is_transaction,
+        entries,
+    } = parse_bundle(&bundle, cfg.max_bundle_entries)?;
+    if is_transaction && let Some(pos) = entries.iter().position(Result::is_err) {
+        let Some(Err(mut e)) = entries.into_iter().nth(pos) else {
+            return Err(FhirError::invalid("transaction failed"));
         };
-        if medledger_fhir::SUPPORTED_TYPES.contains(&t) && !ctx.caller.scopes.allows(t, i_kind) {
-            let err = FhirError::forbidden(format!("entry {i}: the token's scopes do not allow writing {t}"));
-            if is_transaction {
-                super::audit(
-                    &app,
-                    &ctx,
-                    AuditAction::Create,
-                    AuditOutcome::Denied,
-                    None,
-                    Some(t),
-                    None,
-                    None,
-                )
-                .await?;
-                return Err(err);
-            }
-        }
+        e.message = format!("entry {pos}: {}", e.message);
+        return Err(e);
     }
-    let mut plan = plan(&app, &entries, is_transaction)?;
+    // Every entry through the guard before anything is planned.
+    let guard = Guard::new(&app, &ctx);
+    let mut guarded = Vec::with_capacity(entries.len());
+    for (i, e) in entries.into_iter().enumerate() {
+        let e = match e {
+            Ok(e) => guard_entry(&guard, i, &e).await.map(|()| e),
+            Err(err) => Err(err),
+        };
+        if is_transaction && let Err(err) = e {
+            return Err(err);
+        }
+        guarded.push(e);
+    }
+    let mut plan = plan(&app, guarded, is_transaction)?;
     let created = plan.created.clone();
     let pending = |t: &str, id: &str| created.contains(&(t.to_string(), id.to_string()));
     // Check every write.
@@ -306,16 +450,11 @@ pub async fn transaction(State(app): State<AppState>, headers: HeaderMap, body: 
                 resource_type,
                 id,
                 version,
-                create,
                 mut resource,
             }) => {
                 existing.push(None);
-                let r = resolve_refs(&app, &plan, &mut resource).and_then(|()| {
-                    if !create && !ctx.caller.scopes.allows(resource_type, Interaction::Update) {
-                        return Err(FhirError::forbidden("the token's scopes do not allow updates"));
-                    }
-                    prepare(&app, &ctx, resource, resource_type, id.clone(), version, &pending)
-                });
+                let r = resolve_refs(&app, &plan, &mut resource)
+                    .and_then(|()| prepare(&app, &ctx, resource, resource_type, id.clone(), version, &pending));
                 if r.is_err() {
                     app.custody()?.release_reserved(resource_type, &id, version);
                 }
@@ -333,19 +472,18 @@ pub async fn transaction(State(app): State<AppState>, headers: HeaderMap, body: 
         e.message = format!("entry {pos}: {}", e.message);
         return Err(e);
     }
-    write_all(&app, &ctx, &headers, checked, existing, is_transaction).await
+    write_all(&app, &ctx, checked, existing, is_transaction).await
 }
 
 async fn write_all(
     app: &AppState,
     ctx: &Ctx,
-    headers: &HeaderMap,
     checked: Vec<Result<Option<Prepared>, FhirError>>,
     existing: Vec<Option<(String, String)>>,
     is_transaction: bool,
 ) -> Result<Response, FhirError> {
     let custody = app.custody()?;
-    let base = base_url(headers);
+    let base = base_url(app);
     let mut writes = Vec::new();
     let mut slots = Vec::new();
     let mut responses: Vec<Option<Value>> = Vec::new();
@@ -374,21 +512,15 @@ async fn write_all(
     let mut audits = Vec::new();
     let mut failure = None;
     for ((i, t, id, version, patient, last_updated), r) in slots.into_iter().zip(results) {
+        let op = if version == 1 { Op::Create } else { Op::Update };
+        let mut e = custody.audit_entry(&ctx.caller.actor, op.action());
+        e.purpose = Some(ctx.purpose);
+        e.patient = patient;
+        e.resource_type = Some(t.to_string());
+        e.record_id = Some(id.clone());
+        e.version = Some(version);
         match r {
             Ok(_) => {
-                let mut e = custody.audit_entry(
-                    &ctx.caller.actor,
-                    if version == 1 {
-                        AuditAction::Create
-                    } else {
-                        AuditAction::Update
-                    },
-                );
-                e.purpose = Some(ctx.purpose);
-                e.patient = patient;
-                e.resource_type = Some(t.to_string());
-                e.record_id = Some(id.clone());
-                e.version = Some(version);
                 audits.push((e, None));
                 let mut resp = entry_response(
                     if version == 1 { "201 Created" } else { "200 OK" },
@@ -400,8 +532,10 @@ async fn write_all(
                 resp["fullUrl"] = json!(format!("{base}/{t}/{id}"));
                 responses[i] = Some(resp);
             }
-            Err(e) => {
-                let fe = FhirError::from(e);
+            Err(err) => {
+                e.outcome = medledger_ledger::audit::AuditOutcome::Failed;
+                audits.push((e, None));
+                let fe = FhirError::from(err);
                 responses[i] = Some(entry_response(&fe.status.to_string(), None, Some(fe.outcome())));
                 failure.get_or_insert(fe);
             }

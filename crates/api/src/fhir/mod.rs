@@ -6,19 +6,19 @@
 //! organisations' records go through consent and a node-to-node transfer. Every
 //! interaction, allowed or denied, is written to the audit journal before the answer.
 
-mod bundle;
+pub mod bundle;
 pub mod consent;
+pub mod guard;
 mod ops;
 pub use ops::smart_configuration;
 mod rest;
 mod time;
+mod views;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use medledger_fhir::scope::Interaction;
-use medledger_ledger::audit::{AuditAction, AuditOutcome};
 use medledger_ledger::consent::Purpose;
 use medledger_node::records::{CustodyError, NewVersion};
 use serde_json::{Value, json};
@@ -114,6 +114,8 @@ impl From<CustodyError> for FhirError {
             CustodyError::Denied(m) => FhirError::forbidden(m),
             CustodyError::Conflict(m) => FhirError::new(StatusCode::CONFLICT, "conflict", m),
             CustodyError::BadRequest(m) => FhirError::invalid(m),
+            CustodyError::Replayed => FhirError::forbidden("this single-use request was already used"),
+            CustodyError::Limit(m) => FhirError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", m),
             CustodyError::Tampered => FhirError::new(StatusCode::BAD_GATEWAY, "exception", e.to_string()),
             CustodyError::Custodian(m) => FhirError::new(
                 StatusCode::BAD_GATEWAY,
@@ -142,8 +144,22 @@ pub fn fhir_json(status: StatusCode, body: &Value) -> Response {
 pub struct Ctx {
     pub caller: Caller,
     pub purpose: Purpose,
-    /// A break-glass reason (`X-Medledger-Break-Glass`), kept off the ledger.
+    /// A break-glass reason (`X-Medledger-Break-Glass`), kept off the ledger. Break-glass
+    /// is for treatment: the purpose is then `treatment`.
     pub break_glass: Option<String>,
+}
+
+/// Checks an id from a URL against the FHIR id rule (`[A-Za-z0-9\-\.]{1,64}`) before
+/// anything else is done with it: an id that is not one is refused and never reaches the
+/// journal or the ledger.
+pub fn check_id(id: &str) -> Result<(), FhirError> {
+    if medledger_fhir::reference::valid_id(id) {
+        Ok(())
+    } else {
+        Err(FhirError::invalid(
+            "a resource id is 1 to 64 characters of A-Z, a-z, 0-9, '-' and '.'",
+        ))
+    }
 }
 
 impl AppState {
@@ -191,6 +207,9 @@ impl AppState {
                         "X-Medledger-Break-Glass needs a reason of 1 to 500 characters",
                     ));
                 }
+                if headers.contains_key("x-medledger-purpose") && purpose != Purpose::Treatment {
+                    return Err(FhirError::invalid("break-glass access is for treatment"));
+                }
                 Some(reason.to_string())
             }
         };
@@ -200,65 +219,6 @@ impl AppState {
             break_glass,
         })
     }
-}
-
-/// Checks the token's scopes; a refusal is audited.
-pub async fn require_scope(app: &AppState, ctx: &Ctx, resource_type: &str, i: Interaction) -> Result<(), FhirError> {
-    if ctx.caller.scopes.allows(resource_type, i) {
-        return Ok(());
-    }
-    let action = action_of(i);
-    audit(
-        app,
-        ctx,
-        action,
-        AuditOutcome::Denied,
-        None,
-        Some(resource_type),
-        None,
-        None,
-    )
-    .await?;
-    Err(FhirError::forbidden(format!(
-        "the token's scopes ({}) do not allow {:?} on {resource_type}",
-        ctx.caller.scopes, i
-    )))
-}
-
-pub fn action_of(i: Interaction) -> AuditAction {
-    match i {
-        Interaction::Create => AuditAction::Create,
-        Interaction::Read => AuditAction::Read,
-        Interaction::Vread => AuditAction::Vread,
-        Interaction::Update => AuditAction::Update,
-        Interaction::Delete => AuditAction::Erase,
-        Interaction::Search => AuditAction::Search,
-        Interaction::HistoryInstance | Interaction::HistoryType => AuditAction::History,
-    }
-}
-
-/// Writes one audit entry durably.
-#[allow(clippy::too_many_arguments)]
-pub async fn audit(
-    app: &AppState,
-    ctx: &Ctx,
-    action: AuditAction,
-    outcome: AuditOutcome,
-    patient: Option<&str>,
-    resource_type: Option<&str>,
-    id: Option<&str>,
-    version: Option<u64>,
-) -> Result<(), FhirError> {
-    let custody = app.custody()?;
-    let mut e = custody.audit_entry(&ctx.caller.actor, action);
-    e.outcome = outcome;
-    e.purpose = Some(ctx.purpose);
-    e.patient = patient.map(str::to_string);
-    e.resource_type = resource_type.map(str::to_string);
-    e.record_id = id.map(str::to_string);
-    e.version = version;
-    custody.audit(vec![(e, None)]).await?;
-    Ok(())
 }
 
 /// A new id for a created resource: 128 random bits in UUID form.
@@ -271,14 +231,10 @@ pub fn new_id() -> String {
     format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
-/// The base URL clients used, for absolute `fullUrl`s and links.
-pub fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| h.len() <= 255 && h.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or("localhost");
-    format!("http://{host}/fhir")
+/// The FHIR base URL of this node, for absolute `fullUrl`s and links: from the node's
+/// configured public URL, never from the request's `Host` header.
+pub fn base_url(app: &AppState) -> String {
+    format!("{}/fhir", app.node.config().public_url())
 }
 
 /// Parses a JSON resource body, checking its content type and size.

@@ -7,21 +7,21 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use medledger_fhir::scope::Interaction;
 use medledger_fhir::search::SearchQuery;
-use medledger_ledger::audit::{AuditAction, AuditOutcome};
-use medledger_ledger::consent::Purpose;
-use medledger_ledger::consent::policy::Basis;
-use medledger_ledger::identity::MemberKind;
-use medledger_node::records::AuditOnLedger;
+use medledger_ledger::audit::AuditOutcome;
+use medledger_node::records::{CustodyError, Permit};
 use serde_json::{Value, json};
 
-use super::rest::{audit_read, check_read, read_checked};
+use super::guard::{Guard, Op, Target};
+use super::rest::read_checked;
 use super::time::instant;
-use super::{Ctx, FhirError, audit, base_url, fhir_json, require_scope, supported_type};
+use super::{Ctx, FhirError, base_url, check_id, fhir_json, supported_type};
 use crate::AppState;
 
 const DEFAULT_PAGE: usize = 50;
 
-/// One page of a search, every result consent-checked and audited.
+/// One page of a search: every candidate consent-checked, every result audited before
+/// the answer is built. Nothing is said about records the caller may not read: not their
+/// number, nor whether they match.
 pub async fn search_page(
     app: &AppState,
     ctx: &Ctx,
@@ -34,13 +34,24 @@ pub async fn search_page(
     if resource_type == "AuditEvent"
         && let Some(patient) = &query.patient
     {
-        ledger_entries = access_log(app, ctx, patient, base)?;
+        ledger_entries = super::views::access_log(app, ctx, patient, base).await?;
     }
     if resource_type == "Consent"
         && let Some(patient) = &query.patient
     {
-        ledger_entries = ledger_consents(app, ctx, patient, base)?;
+        ledger_entries = super::views::ledger_consents(app, ctx, patient, base).await?;
     }
+    let guard = Guard::new(app, ctx);
+    guard
+        .allow(
+            Op::Search,
+            Target {
+                resource_type,
+                patient: query.patient.as_deref(),
+                ..Target::default()
+            },
+        )
+        .await?;
     let candidates: Vec<String> = if let Some(ids) = &query.id {
         ids.clone()
     } else if let Some(p) = &query.patient {
@@ -59,41 +70,29 @@ pub async fn search_page(
     };
     let count = query.count.unwrap_or(DEFAULT_PAGE).min(app.node.config().fhir.max_page);
     let count_only = query.count == Some(0);
-    let mut matched = Vec::new();
+    let mut matched: Vec<(Permit, Value)> = Vec::new();
     let mut total = 0usize;
     let mut more = false;
     let mut unavailable = 0usize;
     for id in candidates {
-        let Some(record) = custody.record_state(resource_type, &id)? else {
+        // Break-glass opens only the patient it names.
+        if ctx.break_glass.is_some() && query.patient.is_none() {
+            break;
+        }
+        let Some(permit) = guard.candidate(resource_type, &id) else {
             continue;
         };
-        if record.erased {
+        if ctx.break_glass.is_some() && permit.patient() != query.patient.as_deref() {
             continue;
         }
-        let Ok(basis) = custody.decide(
-            &ctx.caller.actor,
-            resource_type,
-            &id,
-            &record,
-            ctx.purpose,
-            ctx.break_glass.is_some(),
-        )?
-        else {
-            continue;
-        };
+        let latest = permit.record().latest;
         let bytes = match custody
-            .read(
-                &ctx.caller.actor,
-                resource_type,
-                &id,
-                record.latest,
-                &record,
-                ctx.purpose,
-                matches!(basis, Basis::BreakGlass),
-            )
+            .read(&permit, latest, Op::Search.action(), ctx.break_glass.as_deref())
             .await
         {
             Ok(b) => b,
+            // The custodian's own decision: not the caller's to learn about.
+            Err(CustodyError::Denied(_) | CustodyError::Gone | CustodyError::NotFound) => continue,
             Err(e) => {
                 tracing::warn!("search: a record could not be read: {e}");
                 unavailable += 1;
@@ -115,34 +114,14 @@ pub async fn search_page(
             more = true;
             break;
         }
-        matched.push((record, basis, id, resource));
+        matched.push((permit, resource));
     }
-    audit(
-        app,
-        ctx,
-        AuditAction::Search,
-        AuditOutcome::Allowed,
-        query.patient.as_deref(),
-        Some(resource_type),
-        None,
-        None,
-    )
-    .await?;
+    let results: Vec<(&Permit, u64)> = matched.iter().map(|(p, _)| (p, p.record().latest)).collect();
+    guard.audit_results(Op::Search, &results).await?;
     let mut entries = ledger_entries;
-    for (record, basis, id, resource) in &matched {
-        audit_read(
-            app,
-            ctx,
-            AuditAction::Search,
-            record,
-            basis,
-            resource_type,
-            id,
-            record.latest,
-        )
-        .await?;
+    for (permit, resource) in matched {
         entries.push(json!({
-            "fullUrl": format!("{base}/{resource_type}/{id}"),
+            "fullUrl": format!("{base}/{resource_type}/{}", permit.id()),
             "resource": resource,
             "search": {"mode": "match"},
         }));
@@ -152,7 +131,7 @@ pub async fn search_page(
             "resource": {
                 "resourceType": "OperationOutcome",
                 "issue": [{"severity": "warning", "code": "incomplete",
-                           "diagnostics": format!("{unavailable} matching record(s) could not be fetched from their custodian")}]
+                           "diagnostics": "some records the caller may read could not be fetched from their custodian; the results may be incomplete"}]
             },
             "search": {"mode": "outcome"},
         }));
@@ -179,138 +158,6 @@ pub async fn search_page(
     Ok(bundle)
 }
 
-/// What the ledger says about a patient (access log, consents) is shown to the patient
-/// and to organisations' admins and services (auditors), not to practitioners.
-fn patient_or_auditor(ctx: &Ctx, patient: &str, what: &str) -> Result<(), FhirError> {
-    let actor = &ctx.caller.actor;
-    let allowed = match actor.kind {
-        MemberKind::Patient => actor.member.as_str() == patient,
-        MemberKind::Admin | MemberKind::Service => true,
-        _ => false,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(FhirError::forbidden(format!(
-            "a patient's {what}: shown only to the patient and to organisation auditors"
-        )))
-    }
-}
-
-/// The patient's access log from the ledger: who looked at their records, each entry
-/// with a receipt proving its inclusion. Shown to the patient and to organisations'
-/// admins and services (auditors); not to practitioners.
-fn access_log(app: &AppState, ctx: &Ctx, patient: &str, base: &str) -> Result<Vec<Value>, FhirError> {
-    patient_or_auditor(ctx, patient, "access log")?;
-    let custody = app.custody()?;
-    let mut out = Vec::new();
-    for a in custody.audits_of_patient(patient) {
-        let receipt = app.node.receipt(&a.tx_hash).ok().flatten();
-        let note = custody.audit_note(&a.entry.id).ok().flatten();
-        out.push(json!({
-            "fullUrl": format!("{base}/AuditEvent/ledger-{}", a.entry.id.to_hex()),
-            "resource": audit_event(&a, receipt.as_ref(), note.as_deref()),
-            "search": {"mode": "match"},
-        }));
-    }
-    Ok(out)
-}
-
-/// The patient's active consents on the ledger, as FHIR Consent resources (`ledger-<id>`).
-/// Shown to the patient and to organisation auditors, like the access log.
-fn ledger_consents(app: &AppState, ctx: &Ctx, patient: &str, base: &str) -> Result<Vec<Value>, FhirError> {
-    patient_or_auditor(ctx, patient, "consents")?;
-    let state = app.node.store().reader().map_err(|_| {
-        FhirError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "transient",
-            "the ledger cannot be read",
-        )
-    })?;
-    let now = medledger_node::node::now_ms();
-    Ok(medledger_ledger::consent::active(&state, patient)
-        .into_iter()
-        .map(|(id, c)| {
-            json!({
-                "fullUrl": format!("{base}/Consent/{}{id}", super::consent::ID_PREFIX),
-                "resource": super::consent::to_fhir(&id, &c, now),
-                "search": {"mode": "match"},
-            })
-        })
-        .collect())
-}
-
-fn purpose_code(p: Purpose, break_glass: bool) -> &'static str {
-    if break_glass {
-        "ETREAT"
-    } else {
-        super::consent::purpose_code(p)
-    }
-}
-
-/// A ledger audit entry as a FHIR AuditEvent.
-fn audit_event(a: &AuditOnLedger, receipt: Option<&medledger_node::Receipt>, note: Option<&str>) -> Value {
-    let e = &a.entry;
-    let (action, subtype) = match e.action {
-        AuditAction::Create => ("C", "create"),
-        AuditAction::Update => ("U", "update"),
-        AuditAction::Read => ("R", "read"),
-        AuditAction::Vread => ("R", "vread"),
-        AuditAction::Search => ("E", "search-type"),
-        AuditAction::History => ("R", "history-instance"),
-        AuditAction::Export => ("E", "operation"),
-        AuditAction::Erase => ("D", "delete"),
-        _ => ("E", "operation"),
-    };
-    let outcome = match e.outcome {
-        AuditOutcome::Allowed => "0",
-        AuditOutcome::Denied => "4",
-        AuditOutcome::Failed => "8",
-    };
-    let mut entity = Vec::new();
-    if let Some(p) = &e.patient {
-        entity
-            .push(json!({"what": {"reference": format!("Patient/{p}")}, "role": {"code": "1", "display": "Patient"}}));
-    }
-    if let (Some(t), Some(id)) = (&e.resource_type, &e.record_id) {
-        let r = match e.version {
-            Some(v) => format!("{t}/{id}/_history/{v}"),
-            None => format!("{t}/{id}"),
-        };
-        entity.push(json!({"what": {"reference": r}}));
-    }
-    let mut ext = vec![
-        json!({"url": "tx", "valueString": a.tx_hash.to_hex()}),
-        json!({"url": "height", "valueString": a.height.0.to_string()}),
-        json!({"url": "leafIndex", "valueString": a.leaf_index.0.to_string()}),
-    ];
-    if e.break_glass {
-        ext.push(json!({"url": "breakGlass", "valueBoolean": true}));
-    }
-    if let Some(r) = receipt.and_then(|r| serde_json::to_string(r).ok()) {
-        ext.push(json!({"url": "receipt", "valueString": r}));
-    }
-    let mut purpose = json!([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
-        "code": purpose_code(e.purpose.unwrap_or(Purpose::Treatment), e.break_glass)}]}]);
-    if let Some(n) = note {
-        purpose[0]["text"] = json!(n);
-    }
-    json!({
-        "resourceType": "AuditEvent",
-        "id": format!("ledger-{}", &e.id.to_hex()[..32]),
-        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
-        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": subtype}],
-        "action": action,
-        "recorded": instant(e.at.0),
-        "outcome": outcome,
-        "purposeOfEvent": purpose,
-        "agent": [{"who": {"identifier": {"system": "urn:medledger:member", "value": format!("{}/{}", e.actor_org, e.actor_member)}}, "requestor": true}],
-        "source": {"observer": {"identifier": {"system": "urn:medledger:org", "value": e.actor_org.to_string()}}},
-        "entity": entity,
-        "extension": [{"url": "https://medledger.dev/fhir/StructureDefinition/ledger-anchor", "extension": ext}],
-    })
-}
-
 /// `GET /fhir/Patient/{id}/$everything`: every record of the patient the caller may
 /// read, as a Bundle, or NDJSON with `_format=ndjson` / `Accept: application/fhir+ndjson`.
 pub async fn everything(
@@ -319,8 +166,8 @@ pub async fn everything(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
+    check_id(&id)?;
     let ctx = app.ctx(&headers)?;
-    require_scope(&app, &ctx, "Patient", Interaction::Read).await?;
     let ndjson = raw
         .as_deref()
         .is_some_and(|q| q.split('&').any(|p| p == "_format=ndjson"))
@@ -328,22 +175,41 @@ pub async fn everything(
             .get("accept")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("ndjson"));
-    // The Patient itself must be readable by the caller.
-    let (patient, _) = read_checked(&app, &ctx, AuditAction::Export, "Patient", &id, None).await?;
+    let guard = Guard::new(&app, &ctx);
+    // The Patient itself must be readable by the caller (guarded and audited).
+    let (patient, _) = read_checked(&app, &ctx, Op::Everything, "Patient", &id, None).await?;
     let custody = app.custody()?;
-    let base = base_url(&headers);
-    let mut resources = vec![patient];
+    let base = base_url(&app);
+    let mut read: Vec<(Permit, Value)> = Vec::new();
     let mut skipped = 0usize;
     for (t, rid) in custody.records_of_patient(&id) {
         if t == "Patient" || !ctx.caller.scopes.allows(&t, Interaction::Read) {
             continue;
         }
-        match read_checked(&app, &ctx, AuditAction::Export, &t, &rid, None).await {
-            Ok((r, _)) => resources.push(r),
-            Err(e) if e.status == StatusCode::GONE || e.status == StatusCode::FORBIDDEN => skipped += 1,
-            Err(e) => return Err(e),
+        let Some(permit) = guard.candidate(&t, &rid) else {
+            skipped += 1;
+            continue;
+        };
+        let latest = permit.record().latest;
+        match custody
+            .read(&permit, latest, Op::Everything.action(), ctx.break_glass.as_deref())
+            .await
+        {
+            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(r) => read.push((permit, r)),
+                Err(_) => skipped += 1,
+            },
+            Err(CustodyError::Denied(_) | CustodyError::Gone | CustodyError::NotFound) => skipped += 1,
+            Err(e) => {
+                guard.audit_failed_read(Op::Everything, &permit, latest).await?;
+                return Err(e.into());
+            }
         }
     }
+    let results: Vec<(&Permit, u64)> = read.iter().map(|(p, _)| (p, p.record().latest)).collect();
+    guard.audit_results(Op::Everything, &results).await?;
+    let mut resources = vec![patient];
+    resources.extend(read.into_iter().map(|(_, r)| r));
     if ndjson {
         let mut body = String::new();
         for r in &resources {
@@ -375,7 +241,7 @@ pub async fn everything(
     {
         v.push(
             json!({"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "information",
-            "code": "suppressed", "diagnostics": format!("{skipped} record(s) are erased or not covered by consent")}]},
+            "code": "suppressed", "diagnostics": "some records are erased or not covered by consent"}]},
             "search": {"mode": "outcome"}}),
         );
     }
@@ -390,16 +256,19 @@ pub async fn verify(
     Path((t, id, vid)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let ctx = app.ctx(&headers)?;
     let resource_type = supported_type(&t)?;
-    require_scope(&app, &ctx, resource_type, Interaction::Vread).await?;
+    check_id(&id)?;
     let version: u64 = vid
         .parse()
         .ok()
         .filter(|v| *v > 0)
         .ok_or_else(|| FhirError::not_found("version ids are positive integers"))?;
+    let ctx = app.ctx(&headers)?;
     let custody = app.custody()?;
-    let (record, basis) = check_read(&app, &ctx, AuditAction::Verify, resource_type, &id).await?;
+    let permit = Guard::new(&app, &ctx)
+        .read(Op::Verify, resource_type, &id, Some(version))
+        .await?;
+    let record = permit.record();
     let anchor = custody
         .version_anchor(resource_type, &id, version)?
         .ok_or_else(|| FhirError::not_found("no such version"))?;
@@ -424,23 +293,12 @@ pub async fn verify(
         json!({"name": "receipt", "valueString": serde_json::to_string(&receipt).unwrap_or_default()}),
     ];
     if &record.custodian == custody.org()
-        && let Ok(c) = custody.ciphertext(resource_type, &id, version).await
+        && let Ok(c) = custody.ciphertext(&permit, version).await
     {
         params.push(
             json!({"name": "ciphertext", "valueBase64Binary": base64::engine::general_purpose::STANDARD.encode(c)}),
         );
     }
-    audit_read(
-        &app,
-        &ctx,
-        AuditAction::Verify,
-        &record,
-        &basis,
-        resource_type,
-        &id,
-        version,
-    )
-    .await?;
     Ok(fhir_json(
         StatusCode::OK,
         &json!({"resourceType": "Parameters", "parameter": params}),
@@ -448,46 +306,33 @@ pub async fn verify(
 }
 
 /// `POST /fhir/Patient/{id}/$erase`: the custodian destroys the data keys and
-/// ciphertexts of every record of the patient it holds and commits an erasure receipt.
-/// Asked by the patient themselves or by an admin of the custodian organisation.
+/// ciphertexts of every record of the patient it holds, with an erasure receipt on the
+/// ledger first (crash-safe: see `medledger_node::records`). Asked by the patient, or by
+/// the custodian's privacy officer; the token needs the delete scope.
 pub async fn erase(
     State(app): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
+    check_id(&id)?;
     let ctx = app.ctx(&headers)?;
     let custody = app.custody()?;
-    let actor = &ctx.caller.actor;
-    let is_patient = actor.kind == MemberKind::Patient && actor.member.as_str() == id;
-    let is_admin = actor.kind == MemberKind::Admin && &actor.org == custody.org();
-    if !is_patient && !is_admin {
-        audit(
-            &app,
-            &ctx,
-            AuditAction::Erase,
-            AuditOutcome::Denied,
-            Some(&id),
-            Some("Patient"),
-            Some(&id),
-            None,
-        )
-        .await?;
-        return Err(FhirError::forbidden(
-            "erasure is asked by the patient or by an admin of the custodian organisation",
-        ));
-    }
-    let erased = custody.erase_patient(&id).await?;
-    audit(
-        &app,
-        &ctx,
-        AuditAction::Erase,
-        AuditOutcome::Allowed,
-        Some(&id),
-        Some("Patient"),
-        Some(&id),
-        None,
-    )
-    .await?;
+    let guard = Guard::new(&app, &ctx);
+    let target = Target {
+        resource_type: "Patient",
+        id: Some(&id),
+        version: None,
+        patient: Some(&id),
+    };
+    guard.allow(Op::Erase, target).await?;
+    let erased = match custody.erase_patient(&id).await {
+        Ok(e) => e,
+        Err(e) => {
+            guard.audit(Op::Erase, AuditOutcome::Failed, target).await?;
+            return Err(e.into());
+        }
+    };
+    guard.audit(Op::Erase, AuditOutcome::Allowed, target).await?;
     let others = custody.other_custodians(&id);
     Ok(fhir_json(
         StatusCode::OK,
@@ -501,8 +346,8 @@ pub async fn erase(
 }
 
 /// `GET /fhir/metadata`
-pub async fn metadata(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let base = base_url(&headers);
+pub async fn metadata(State(app): State<AppState>) -> Response {
+    let base = base_url(&app);
     let resources: Vec<Value> = medledger_fhir::SUPPORTED_TYPES
         .iter()
         .map(|t| {
@@ -563,9 +408,8 @@ fn param_type(p: &str) -> &'static str {
 }
 
 /// `GET /.well-known/smart-configuration`
-pub async fn smart_configuration(headers: HeaderMap) -> Response {
-    let host = base_url(&headers);
-    let root = host.trim_end_matches("/fhir");
+pub async fn smart_configuration(State(app): State<AppState>) -> Response {
+    let root = app.node.config().public_url();
     (
         StatusCode::OK,
         axum::Json(json!({
@@ -573,7 +417,7 @@ pub async fn smart_configuration(headers: HeaderMap) -> Response {
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
             "grant_types_supported": ["client_credentials"],
-            "scopes_supported": ["system/*.cruds", "user/*.cruds", "patient/*.rs", "system/*.read", "user/*.read", "patient/*.read"],
+            "scopes_supported": ["system/*.cruds", "user/*.cruds", "patient/*.rds", "system/*.read", "user/*.read", "patient/*.read"],
             "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
         })),
     )

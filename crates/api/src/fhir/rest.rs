@@ -5,19 +5,14 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use medledger_fhir::reference::{self, RefKind};
-use medledger_fhir::scope::Interaction;
 use medledger_fhir::search::SearchQuery;
-use medledger_ledger::audit::{AuditAction, AuditOutcome};
-use medledger_ledger::consent::policy::Basis;
-use medledger_ledger::identity::MemberKind;
-use medledger_ledger::records::RecordState;
-use medledger_node::records::NewVersion;
+use medledger_ledger::audit::AuditOutcome;
+use medledger_node::records::{NewVersion, Permit};
 use serde_json::{Value, json};
 
+use super::guard::{Guard, Op, Target};
 use super::time::instant;
-use super::{
-    Ctx, FhirError, Prepared, Written, audit, base_url, fhir_json, new_id, parse_body, require_scope, supported_type,
-};
+use super::{Ctx, FhirError, Prepared, Written, base_url, check_id, fhir_json, new_id, parse_body, supported_type};
 use crate::AppState;
 
 /// Types whose records belong to a patient and must name them.
@@ -35,7 +30,8 @@ const PATIENT_OWNED: [&str; 10] = [
 ];
 
 /// Checks and completes a resource for writing as `id`/`version`. `pending` says whether
-/// a record is being created in the same Bundle (and so is not on the ledger yet).
+/// a record is being created in the same Bundle (and so is not on the ledger yet). The
+/// guard has already allowed the write (scope and role).
 pub fn prepare(
     app: &AppState,
     ctx: &Ctx,
@@ -47,16 +43,6 @@ pub fn prepare(
 ) -> Result<Prepared, FhirError> {
     let custody = app.custody()?;
     let actor = &ctx.caller.actor;
-    if &actor.org != custody.org() {
-        return Err(FhirError::forbidden(
-            "records are written at the node of the organisation that holds them; this node belongs to another organisation",
-        ));
-    }
-    if actor.kind == MemberKind::Patient {
-        return Err(FhirError::forbidden(
-            "patients read their records; their care providers write them",
-        ));
-    }
     let Some(obj) = resource.as_object_mut() else {
         return Err(FhirError::invalid("the body must be a JSON object"));
     };
@@ -155,25 +141,17 @@ pub fn prepare(
 /// Stores a prepared write and audits it.
 pub async fn store(app: &AppState, ctx: &Ctx, p: Prepared) -> Result<Written, FhirError> {
     let custody = app.custody()?;
-    let action = if p.version == 1 {
-        AuditAction::Create
-    } else {
-        AuditAction::Update
-    };
+    let guard = Guard::new(app, ctx);
+    let op = if p.version == 1 { Op::Create } else { Op::Update };
     // The access is audited while the version is stored and anchored (both must be
     // durable before the answer); a write that then fails is audited again as failed.
-    let audited = |outcome| {
-        audit(
-            app,
-            ctx,
-            action,
-            outcome,
-            p.patient.as_deref(),
-            Some(p.resource_type),
-            Some(&p.id),
-            Some(p.version),
-        )
+    let target = Target {
+        resource_type: p.resource_type,
+        id: Some(&p.id),
+        version: Some(p.version),
+        patient: p.patient.as_deref(),
     };
+    let audited = |outcome| guard.audit(op, outcome, target);
     let (anchored, audited_ok) = tokio::join!(custody.store_version(p.new), audited(AuditOutcome::Allowed));
     audited_ok?;
     let anchored = match anchored {
@@ -194,16 +172,10 @@ pub async fn store(app: &AppState, ctx: &Ctx, p: Prepared) -> Result<Written, Fh
     })
 }
 
-fn written_response(status: StatusCode, headers: &HeaderMap, w: &Written) -> Response {
+fn written_response(status: StatusCode, app: &AppState, w: &Written) -> Response {
     let mut r = fhir_json(status, &w.resource);
     let h = r.headers_mut();
-    let location = format!(
-        "{}/{}/{}/_history/{}",
-        base_url(headers),
-        w.resource_type,
-        w.id,
-        w.version
-    );
+    let location = format!("{}/{}/{}/_history/{}", base_url(app), w.resource_type, w.id, w.version);
     if let Ok(v) = location.parse() {
         h.insert("location", v);
     }
@@ -223,9 +195,17 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, FhirError> {
-    let ctx = app.ctx(&headers)?;
     let resource_type = supported_type(&t)?;
-    require_scope(&app, &ctx, resource_type, Interaction::Create).await?;
+    let ctx = app.ctx(&headers)?;
+    Guard::new(&app, &ctx)
+        .allow(
+            Op::Create,
+            Target {
+                resource_type,
+                ..Target::default()
+            },
+        )
+        .await?;
     let resource = parse_body(&headers, &body, app.node.config().fhir.max_resource_bytes)?;
     let custody = app.custody()?;
     let id = new_id();
@@ -238,7 +218,7 @@ pub async fn create(
         }
     };
     let w = store(&app, &ctx, prepared).await?;
-    Ok(written_response(StatusCode::CREATED, &headers, &w))
+    Ok(written_response(StatusCode::CREATED, &app, &w))
 }
 
 /// `PUT /fhir/{type}/{id}`
@@ -248,9 +228,19 @@ pub async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, FhirError> {
-    let ctx = app.ctx(&headers)?;
     let resource_type = supported_type(&t)?;
-    require_scope(&app, &ctx, resource_type, Interaction::Update).await?;
+    check_id(&id)?;
+    let ctx = app.ctx(&headers)?;
+    Guard::new(&app, &ctx)
+        .allow(
+            Op::Update,
+            Target {
+                resource_type,
+                id: Some(&id),
+                ..Target::default()
+            },
+        )
+        .await?;
     let resource = parse_body(&headers, &body, app.node.config().fhir.max_resource_bytes)?;
     if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
         return Err(FhirError::invalid("the body's id must equal the id in the URL"));
@@ -287,154 +277,48 @@ pub async fn update(
         ));
     }
     let w = store(&app, &ctx, prepared).await?;
-    Ok(written_response(StatusCode::OK, &headers, &w))
+    Ok(written_response(StatusCode::OK, &app, &w))
 }
 
-/// The consent check for reading a record, audited when it fails.
-pub async fn check_read(
+/// Reads one version under a permit the guard gave (and audited); a read that then fails
+/// is audited again as failed.
+pub async fn read_permitted(
     app: &AppState,
     ctx: &Ctx,
-    action: AuditAction,
-    resource_type: &str,
-    id: &str,
-) -> Result<(RecordState, Basis), FhirError> {
+    op: Op,
+    permit: &Permit,
+    version: u64,
+) -> Result<Value, FhirError> {
     let custody = app.custody()?;
-    let Some(record) = custody.record_state(resource_type, id)? else {
-        audit(
-            app,
-            ctx,
-            action,
-            AuditOutcome::Failed,
-            None,
-            Some(resource_type),
-            Some(id),
-            None,
-        )
-        .await?;
-        return Err(FhirError::not_found(format!("{resource_type} not found")));
-    };
-    let patient = record.patient.as_deref();
-    if record.erased {
-        audit(
-            app,
-            ctx,
-            action,
-            AuditOutcome::Failed,
-            patient,
-            Some(resource_type),
-            Some(id),
-            None,
-        )
-        .await?;
-        return Err(FhirError::new(
-            StatusCode::GONE,
-            "deleted",
-            "this record has been erased",
-        ));
-    }
-    let decision = custody.decide(
-        &ctx.caller.actor,
-        resource_type,
-        id,
-        &record,
-        ctx.purpose,
-        ctx.break_glass.is_some(),
-    )?;
-    match decision {
-        Ok(basis) => Ok((record, basis)),
-        Err(denial) => {
-            audit(
-                app,
-                ctx,
-                action,
-                AuditOutcome::Denied,
-                patient,
-                Some(resource_type),
-                Some(id),
-                None,
-            )
-            .await?;
-            Err(FhirError::forbidden(format!("{denial}")))
-        }
-    }
-}
-
-/// Reads one version after the consent check, and audits the read.
-pub async fn read_checked(
-    app: &AppState,
-    ctx: &Ctx,
-    action: AuditAction,
-    resource_type: &str,
-    id: &str,
-    version: Option<u64>,
-) -> Result<(Value, u64), FhirError> {
-    let custody = app.custody()?;
-    let (record, basis) = check_read(app, ctx, action, resource_type, id).await?;
-    let version = version.unwrap_or(record.latest);
-    if version == 0 || version > record.latest {
-        return Err(FhirError::not_found("no such version"));
-    }
     let bytes = match custody
-        .read(
-            &ctx.caller.actor,
-            resource_type,
-            id,
-            version,
-            &record,
-            ctx.purpose,
-            matches!(basis, Basis::BreakGlass),
-        )
+        .read(permit, version, op.action(), ctx.break_glass.as_deref())
         .await
     {
         Ok(b) => b,
         Err(e) => {
-            let patient = record.patient.as_deref();
-            audit(
-                app,
-                ctx,
-                action,
-                AuditOutcome::Failed,
-                patient,
-                Some(resource_type),
-                Some(id),
-                Some(version),
-            )
-            .await?;
+            Guard::new(app, ctx).audit_failed_read(op, permit, version).await?;
             return Err(e.into());
         }
     };
-    let resource: Value =
-        serde_json::from_slice(&bytes).map_err(|_| FhirError::invalid("a stored version is not JSON"))?;
-    audit_read(app, ctx, action, &record, &basis, resource_type, id, version).await?;
-    Ok((resource, version))
+    serde_json::from_slice(&bytes).map_err(|_| FhirError::invalid("a stored version is not JSON"))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn audit_read(
+/// Guards, audits and reads one record (the current version, or `version`).
+pub async fn read_checked(
     app: &AppState,
     ctx: &Ctx,
-    action: AuditAction,
-    record: &RecordState,
-    basis: &Basis,
+    op: Op,
     resource_type: &str,
     id: &str,
-    version: u64,
-) -> Result<(), FhirError> {
-    let custody = app.custody()?;
-    let mut e = custody.audit_entry(&ctx.caller.actor, action);
-    e.purpose = Some(ctx.purpose);
-    e.patient = record.patient.clone();
-    e.resource_type = Some(resource_type.to_string());
-    e.record_id = Some(id.to_string());
-    e.version = Some(version);
-    let note = if matches!(basis, Basis::BreakGlass) {
-        e.break_glass = true;
-        ctx.break_glass.clone()
-    } else {
-        None
-    };
-    custody.audit(vec![(e, note)]).await?;
-    Ok(())
+    version: Option<u64>,
+) -> Result<(Value, u64), FhirError> {
+    let permit = Guard::new(app, ctx).read(op, resource_type, id, version).await?;
+    let version = version.unwrap_or(permit.record().latest);
+    if version == 0 || version > permit.record().latest {
+        return Err(FhirError::not_found("no such version"));
+    }
+    let resource = read_permitted(app, ctx, op, &permit, version).await?;
+    Ok((resource, version))
 }
 
 fn read_response(resource: &Value, version: u64) -> Response {
@@ -456,10 +340,10 @@ pub async fn read(
     Path((t, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let ctx = app.ctx(&headers)?;
     let resource_type = supported_type(&t)?;
-    require_scope(&app, &ctx, resource_type, Interaction::Read).await?;
-    let (resource, version) = read_checked(&app, &ctx, AuditAction::Read, resource_type, &id, None).await?;
+    check_id(&id)?;
+    let ctx = app.ctx(&headers)?;
+    let (resource, version) = read_checked(&app, &ctx, Op::Read, resource_type, &id, None).await?;
     Ok(read_response(&resource, version))
 }
 
@@ -476,11 +360,11 @@ pub async fn vread(
     Path((t, id, vid)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let ctx = app.ctx(&headers)?;
     let resource_type = supported_type(&t)?;
-    require_scope(&app, &ctx, resource_type, Interaction::Vread).await?;
+    check_id(&id)?;
     let version = parse_version(&vid)?;
-    let (resource, version) = read_checked(&app, &ctx, AuditAction::Vread, resource_type, &id, Some(version)).await?;
+    let ctx = app.ctx(&headers)?;
+    let (resource, version) = read_checked(&app, &ctx, Op::Vread, resource_type, &id, Some(version)).await?;
     Ok(read_response(&resource, version))
 }
 
@@ -490,27 +374,16 @@ pub async fn history(
     Path((t, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let ctx = app.ctx(&headers)?;
     let resource_type = supported_type(&t)?;
-    require_scope(&app, &ctx, resource_type, Interaction::HistoryInstance).await?;
-    let custody = app.custody()?;
-    let (record, basis) = check_read(&app, &ctx, AuditAction::History, resource_type, &id).await?;
-    let base = base_url(&headers);
+    check_id(&id)?;
+    let ctx = app.ctx(&headers)?;
+    let permit = Guard::new(&app, &ctx)
+        .read(Op::History, resource_type, &id, None)
+        .await?;
+    let base = base_url(&app);
     let mut entries = Vec::new();
-    for v in (1..=record.latest).rev() {
-        let bytes = custody
-            .read(
-                &ctx.caller.actor,
-                resource_type,
-                &id,
-                v,
-                &record,
-                ctx.purpose,
-                matches!(basis, Basis::BreakGlass),
-            )
-            .await?;
-        let resource: Value =
-            serde_json::from_slice(&bytes).map_err(|_| FhirError::invalid("a stored version is not JSON"))?;
+    for v in (1..=permit.record().latest).rev() {
+        let resource = read_permitted(&app, &ctx, Op::History, &permit, v).await?;
         entries.push(json!({
             "fullUrl": format!("{base}/{resource_type}/{id}"),
             "resource": resource,
@@ -518,17 +391,6 @@ pub async fn history(
             "response": {"status": if v == 1 { "201 Created" } else { "200 OK" }, "etag": format!("W/\"{v}\"")},
         }));
     }
-    audit_read(
-        &app,
-        &ctx,
-        AuditAction::History,
-        &record,
-        &basis,
-        resource_type,
-        &id,
-        record.latest,
-    )
-    .await?;
     Ok(fhir_json(
         StatusCode::OK,
         &json!({
@@ -561,12 +423,11 @@ pub async fn search(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let ctx = app.ctx(&headers)?;
     let resource_type = supported_type(&t)?;
-    require_scope(&app, &ctx, resource_type, Interaction::Search).await?;
     let pairs = query_pairs(raw.as_deref())?;
     let query = SearchQuery::parse(resource_type, &pairs).map_err(|e| FhirError::invalid(e.to_string()))?;
-    let base = base_url(&headers);
+    let ctx = app.ctx(&headers)?;
+    let base = base_url(&app);
     let page = super::ops::search_page(&app, &ctx, resource_type, &query, &base).await?;
     Ok(fhir_json(StatusCode::OK, &page))
 }

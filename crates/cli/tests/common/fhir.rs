@@ -48,20 +48,16 @@ impl Answer {
 }
 
 pub async fn next_nonce(net: &Net, i: usize, key: &Keypair) -> u64 {
-    let k = hex::encode(medledger_ledger::keys::nonce(&key.public()));
     let v: Value = net
         .http
-        .get(format!("{}/v1/state/{k}", net.urls[i]))
+        .get(format!("{}/v1/nonce/{}", net.urls[i], key.public()))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    v["value"]
-        .as_str()
-        .map(|h| u64::from_le_bytes(hex::decode(h).unwrap().try_into().unwrap()))
-        .unwrap_or(0)
+    v["next_nonce"].as_u64().unwrap()
 }
 
 /// Signs `payload` with `key` and submits it to node `i`, waiting for its block.

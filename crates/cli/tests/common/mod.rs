@@ -33,27 +33,64 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Writes a one-validator network with ports picked at start.
+/// Writes a one-validator network with ports picked at start, serving HTTPS with
+/// certificates from its own consortium CA (`<net>/ca/ca.pem`).
 pub fn init(dir: &Path, orgs: usize) -> PathBuf {
+    init_with(dir, orgs, &[])
+}
+
+/// [`init`] serving plain HTTP on loopback (`init --no-tls`, as `dev` does).
+pub fn init_plain(dir: &Path, orgs: usize) -> PathBuf {
+    init_with(dir, orgs, &["--no-tls"])
+}
+
+fn init_with(dir: &Path, orgs: usize, extra: &[&str]) -> PathBuf {
     let out = dir.join("net");
-    ok(&[
+    let orgs = orgs.to_string();
+    let mut args = vec![
         "init",
         "--out",
         out.to_str().unwrap(),
         "--validators",
         "1",
         "--orgs",
-        &orgs.to_string(),
+        &orgs,
         "--base-port",
         "0",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
     out
+}
+
+/// Has the kernel kill the child when the thread that spawns it ends: nodes never outlive
+/// a test process, even one that panicked or a network shared by several tests.
+pub fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only the async-signal-safe `prctl` runs.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// An HTTP client for a node's API: trusting the consortium CA in `ca` when given.
+pub fn http_client(ca: Option<&Path>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(60));
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).unwrap();
+        b = b.use_preconfigured_tls(medledger_node::tls::ca_client_config(&pem).unwrap());
+    }
+    b.build().unwrap()
 }
 
 /// A node process; killed when dropped.
 pub struct NodeProcess {
     pub child: Child,
     pub url: String,
+    /// The consortium CA the node's certificate comes from (`None`: plain HTTP).
+    pub ca: Option<PathBuf>,
 }
 
 impl NodeProcess {
@@ -64,12 +101,12 @@ impl NodeProcess {
             .append(true)
             .open(home.join("node.log"))
             .unwrap();
-        let mut child = bin()
-            .args(["node", "--home", home.to_str().unwrap()])
+        let mut cmd = bin();
+        cmd.args(["node", "--home", home.to_str().unwrap()])
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn node");
+            .stderr(Stdio::from(log));
+        die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn node");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -85,7 +122,26 @@ impl NodeProcess {
                 std::fs::read_to_string(home.join("node.log")).unwrap_or_default()
             )
         });
-        NodeProcess { child, url }
+        let ca = home.join("tls/ca.pem");
+        NodeProcess {
+            child,
+            url,
+            ca: ca.exists().then_some(ca),
+        }
+    }
+
+    /// A client for this node's API.
+    pub fn http(&self) -> reqwest::Client {
+        http_client(self.ca.as_deref())
+    }
+
+    /// `--node URL [--ca FILE]` for the CLI.
+    pub fn node_args(&self) -> Vec<String> {
+        let mut v = vec!["--node".to_string(), self.url.clone()];
+        if let Some(ca) = &self.ca {
+            v.extend(["--ca".to_string(), ca.display().to_string()]);
+        }
+        v
     }
 
     /// SIGTERM, then wait for a clean exit.

@@ -43,11 +43,17 @@ pub struct Net {
     pub homes: Vec<PathBuf>,
     pub urls: Vec<String>,
     procs: Vec<Option<Child>>,
+    /// A client trusting the network's CA.
     pub http: reqwest::Client,
+    /// The consortium CA (`<net>/ca/ca.pem`).
+    pub ca: PathBuf,
+    /// Per node, a member token for the ledger's member-only routes, and when it was got.
+    ledger_tokens: Mutex<std::collections::HashMap<usize, (String, Instant)>>,
 }
 
 impl Net {
-    /// Writes an `n`-validator network with `medledger init`.
+    /// Writes an `n`-validator network with `medledger init`: HTTPS with the consortium's
+    /// own CA, mutual TLS between nodes.
     pub fn init(dir: &Path, n: usize) -> Net {
         let (api, p2p) = free_bases(n as u16);
         let out = dir.join("net");
@@ -62,16 +68,57 @@ impl Net {
             "--base-p2p-port",
             &p2p.to_string(),
         ]);
+        let ca = out.join("ca").join("ca.pem");
         Net {
             homes: (0..n).map(|i| out.join(format!("node{i}"))).collect(),
-            urls: (0..n).map(|i| format!("http://127.0.0.1:{}", api + i as u16)).collect(),
+            urls: (0..n)
+                .map(|i| format!("https://127.0.0.1:{}", api + i as u16))
+                .collect(),
             procs: (0..n).map(|_| None).collect(),
             dir: out,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
+            http: super::http_client(Some(&ca)),
+            ca,
+            ledger_tokens: Mutex::default(),
         }
+    }
+
+    /// GET a member-only ledger route of node `i` with an admin's token (fetched again
+    /// when the node no longer knows it: tokens live in a node's memory).
+    pub async fn ledger_get(&self, i: usize, path: &str) -> Value {
+        for _ in 0..2 {
+            let cached = self
+                .ledger_tokens
+                .lock()
+                .unwrap()
+                .get(&i)
+                .filter(|(_, at)| at.elapsed() < Duration::from_secs(200))
+                .map(|(t, _)| t.clone());
+            let token = match cached {
+                Some(t) => t,
+                None => {
+                    let admin = super::fhir::admin(self, "hospital-a");
+                    let t = super::fhir::token(self, i, &admin, "system/*.rs").await;
+                    self.ledger_tokens
+                        .lock()
+                        .unwrap()
+                        .insert(i, (t.clone(), Instant::now()));
+                    t
+                }
+            };
+            let r = self
+                .http
+                .get(format!("{}{path}", self.urls[i]))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            if r.status().as_u16() == 401 {
+                self.ledger_tokens.lock().unwrap().remove(&i);
+                continue;
+            }
+            return r.json().await.unwrap_or(Value::Null);
+        }
+        panic!("node{i} refuses the admin's fresh token for {path}");
     }
 
     pub fn start_all(&mut self) {
@@ -96,7 +143,22 @@ impl Net {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        super::die_with_parent(&mut cmd);
         self.procs[i] = Some(cmd.spawn().expect("spawn node"));
+    }
+
+    /// A handle to the same network for another test (or another runtime): same homes,
+    /// URLs and CA, its own HTTP client, and no ownership of the processes.
+    pub fn view(&self) -> Net {
+        Net {
+            dir: self.dir.clone(),
+            homes: self.homes.clone(),
+            urls: self.urls.clone(),
+            procs: self.procs.iter().map(|_| None).collect(),
+            http: super::http_client(Some(&self.ca)),
+            ca: self.ca.clone(),
+            ledger_tokens: Mutex::default(),
+        }
     }
 
     /// SIGKILL: no chance to clean up.
@@ -183,15 +245,7 @@ impl Net {
 
     /// (hash, state root) of block `h` on node `i`.
     pub async fn block_id(&self, i: usize, h: u64) -> (String, String) {
-        let v: Value = self
-            .http
-            .get(format!("{}/v1/blocks/{h}", self.urls[i]))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = self.ledger_get(i, &format!("/v1/blocks/{h}")).await;
         (
             v["hash"]
                 .as_str()
@@ -223,7 +277,7 @@ impl Net {
             for h in acked {
                 let v: Value = self
                     .http
-                    .get(format!("{}/v1/tx/{h}", self.urls[i]))
+                    .get(format!("{}/v1/receipts/{h}", self.urls[i]))
                     .send()
                     .await
                     .unwrap()
@@ -344,4 +398,47 @@ impl Load {
         }
         self.acked.lock().unwrap().clone()
     }
+}
+
+/// One network shared by the tests of a test binary: started once, on a thread that lives
+/// as long as the process (the nodes die with it), and handed to each test as a
+/// [`Net::view`]. `configure` edits each node's home before the first start; `env` gives
+/// extra environment per node.
+pub fn shared(n: usize, configure: fn(&Path, usize), env: fn(usize) -> Vec<(&'static str, &'static str)>) -> Net {
+    static SHARED: std::sync::OnceLock<Net> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("shared-net-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).unwrap();
+                let mut net = Net::init(&dir, n);
+                for (i, home) in net.homes.clone().iter().enumerate() {
+                    configure(home, i);
+                }
+                for i in 0..n {
+                    let vars = env(i);
+                    net.start(i, &vars);
+                }
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    for i in 0..n {
+                        net.wait_height(i, 1, Duration::from_secs(180)).await;
+                    }
+                });
+                tx.send(net.view()).unwrap();
+                // The nodes were spawned by this thread: keep it (and them) alive until
+                // the process ends.
+                let _owner = net;
+                loop {
+                    std::thread::park();
+                }
+            });
+            rx.recv().expect("the shared network did not start")
+        })
+        .view()
 }

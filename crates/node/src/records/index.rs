@@ -7,13 +7,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use medledger_ledger::Payload;
-use medledger_ledger::audit::AuditEntry;
-use medledger_types::{Block, Hash32, Height, LeafIndex, PublicKey, TimestampMs};
+use medledger_ledger::audit::{AuditAction, AuditEntry, AuditOutcome};
+use medledger_ledger::consent::Purpose;
+use medledger_types::{Block, Hash32, Height, LeafIndex, OrgId, PublicKey, TimestampMs};
 
-/// An audit entry as found on the ledger.
+/// An audit entry as found on the ledger: recorded by the node of `observer` (the reader's
+/// node, or the custodian that served the record), or a break-glass declaration.
 #[derive(Clone, Debug)]
 pub struct AuditOnLedger {
     pub entry: AuditEntry,
+    pub observer: OrgId,
     pub tx_hash: Hash32,
     pub height: Height,
     pub leaf_index: LeafIndex,
@@ -50,7 +53,8 @@ impl Index {
         let first_leaf = block.header.log_size.0 - u64::from(block.header.tx_count);
         for (i, tx) in block.txs.iter().enumerate() {
             let t = &tx.tx;
-            let interesting = matches!(t.kind.0 >> 8, 0x02 | 0x04);
+            let interesting =
+                matches!(t.kind.0 >> 8, 0x02 | 0x04) || t.kind == medledger_ledger::consent::break_glass::KIND;
             if !interesting || !ok(i) {
                 continue;
             }
@@ -88,6 +92,7 @@ impl Index {
                         if let Some(patient) = entry.patient.clone() {
                             self.audits_by_patient.entry(patient).or_default().push(AuditOnLedger {
                                 entry,
+                                observer: p.node_org.clone(),
                                 tx_hash: hash,
                                 height: block.header.height,
                                 leaf_index: LeafIndex(first_leaf + i as u64),
@@ -95,6 +100,34 @@ impl Index {
                             });
                         }
                     }
+                }
+                Payload::BreakGlass(p) => {
+                    let hash = tx.hash();
+                    let entry = AuditEntry {
+                        id: hash,
+                        at: block.header.timestamp,
+                        actor_org: p.reader_org.clone(),
+                        actor_member: p.reader_member,
+                        action: AuditAction::BreakGlass,
+                        outcome: AuditOutcome::Allowed,
+                        purpose: Some(Purpose::Treatment),
+                        break_glass: true,
+                        patient: Some(p.patient.clone()),
+                        resource_type: None,
+                        record_id: None,
+                        version: None,
+                    };
+                    self.audits_by_patient
+                        .entry(p.patient)
+                        .or_default()
+                        .push(AuditOnLedger {
+                            entry,
+                            observer: p.reader_org,
+                            tx_hash: hash,
+                            height: block.header.height,
+                            leaf_index: LeafIndex(first_leaf + i as u64),
+                            block_time: block.header.timestamp,
+                        });
                 }
                 _ => {}
             }

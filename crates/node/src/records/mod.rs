@@ -1,36 +1,40 @@
 //! Custody of health records: this node's encrypted record versions, their anchors on the
-//! ledger, consent checks, node-to-node transfer, the durable audit journal and erasure.
+//! ledger, the access decision, node-to-node transfer, the durable audit journal and
+//! erasure.
 //!
 //! - A version is encrypted with a fresh AES-256-GCM data key and stored in the blob store
 //!   under the SHA-256 of its ciphertext. The data key is kept sealed under the node's
-//!   key-encryption key; deleting it (and the ciphertext) erases the version.
+//!   key-encryption key; deleting it (and the ciphertext) erases the version
+//!   ([`write`]).
 //! - Versions are anchored by `records.anchor` transactions signed with the node's service
 //!   key, many per transaction; a caller's write returns once its anchor is in a durable
 //!   block.
-//! - A reader at another organisation gets the ciphertext from the custodian with the data
-//!   key re-wrapped (HPKE) to its own organisation key, after the custodian re-checks
-//!   consent on its own copy of the ledger; the reader checks the ledger hash before it
-//!   decrypts.
-//! - Every access is written to the audit journal (fsync'd) before the caller answers,
+//! - No record is read without a [`Permit`]: the access decision
+//!   (`medledger_ledger::consent::policy`) taken on this node's copy of the ledger
+//!   ([`access`]). A reader at another organisation gets the ciphertext from the custodian,
+//!   which takes the decision again on its own copy, from the ledger alone, audits the
+//!   access itself and seals the data key to the reader ([`transfer`]); the reader checks
+//!   the ledger hash before it decrypts.
+//! - Every access is written to the audit journal (fsync'd) before the caller gets data,
 //!   then anchored by `audit.record` transactions; entries still pending at a crash are
-//!   anchored after restart.
+//!   anchored after restart ([`audit`]).
+//! - Erasure is decided durably first, then receipted on the ledger, then carried out; a
+//!   crash at any step is finished at restart ([`erase`]).
 
+mod access;
+mod audit;
 pub mod blobs;
+mod erase;
 pub mod index;
 pub mod journal;
 pub mod replay;
 mod transfer;
+mod write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use medledger_crypto::envelope::{self, DataKey};
-use medledger_ledger::StateRead;
-use medledger_ledger::audit::AuditEntry;
-use medledger_ledger::consent::Purpose;
-use medledger_ledger::consent::policy::{self, AccessRequest, Basis, Denial};
-use medledger_ledger::identity::MemberKind;
 use medledger_ledger::records::{RecordState, VersionAnchor};
 use medledger_types::{Hash32, Height, LeafIndex, MemberId, OrgId, TimestampMs};
 use thiserror::Error;
@@ -40,10 +44,12 @@ use tracing::{info, warn};
 use crate::home::{Home, ServiceIdentity};
 use crate::node::{CommittedTx, Node, now_ms};
 
+pub use access::{AccessError, Permit};
 pub use blobs::Blobs;
 pub use index::{AuditOnLedger, Index};
 pub use journal::{Journal, LocalVersion};
 pub use transfer::{FetchResponse, refusal};
+pub use write::MAX_BODY;
 
 #[derive(Debug, Error, Clone)]
 pub enum CustodyError {
@@ -65,14 +71,19 @@ pub enum CustodyError {
     Tampered,
     #[error("{0}")]
     BadRequest(String),
+    #[error("this single-use request was already used")]
+    Replayed,
+    #[error("{0}")]
+    Limit(String),
 }
 
-/// Who is reading, as authenticated by the API.
+/// Who is reading or writing, as authenticated by the API (from a token whose key is
+/// re-checked against the ledger on every request).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
     pub org: OrgId,
     pub member: MemberId,
-    pub kind: MemberKind,
+    pub kind: medledger_ledger::identity::MemberKind,
 }
 
 /// A new version to encrypt, store and anchor.
@@ -103,46 +114,6 @@ pub struct Erased {
     pub records: usize,
 }
 
-/// Anchors that go into one ledger transaction together (one write, or a whole
-/// transaction Bundle that fits in [`MAX_BODY`]).
-struct AnchorJob {
-    anchors: Vec<medledger_ledger::records::anchor::Anchor>,
-    done: tokio::sync::oneshot::Sender<Result<Anchored, CustodyError>>,
-}
-
-/// Most body bytes of one transaction the node signs: under the protocol's
-/// `MAX_TX_BODY`, so that every validator decodes it (about 400 anchors or 350 audit
-/// entries).
-pub const MAX_BODY: usize = 60 * 1024;
-
-/// Audit transactions submitted together before the audit anchorer waits for their
-/// blocks: about 2,800 entries a round, so that a block interval's worth of reads at
-/// several thousand a second is anchored in the next blocks.
-const AUDIT_TXS_PER_ROUND: usize = 8;
-
-fn anchor_len(a: &medledger_ledger::records::anchor::Anchor) -> usize {
-    medledger_types::codec::Encode::encode(a).len()
-}
-
-/// Splits items into consecutive runs whose encodings fit in [`MAX_BODY`] together.
-fn fit<T>(items: &[T], len: impl Fn(&T) -> usize) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, item) in items.iter().enumerate() {
-        let n = len(item);
-        if i > start && bytes + n > MAX_BODY - 128 {
-            out.push(start..i);
-            start = i;
-            bytes = 0;
-        }
-        bytes += n;
-    }
-    if start < items.len() {
-        out.push(start..items.len());
-    }
-    out
-}
-
 /// The custody service of one node; cheap to clone.
 #[derive(Clone)]
 pub struct Custody {
@@ -155,12 +126,13 @@ struct Inner {
     blobs: Blobs,
     journal: Journal,
     index: RwLock<Index>,
-    anchors: mpsc::Sender<AnchorJob>,
-    anchor_rx: Mutex<Option<mpsc::Receiver<AnchorJob>>>,
+    anchors: mpsc::Sender<write::AnchorJob>,
+    anchor_rx: Mutex<Option<mpsc::Receiver<write::AnchorJob>>>,
     audit_ready: Notify,
-    http: reqwest::Client,
     /// The API base URLs of each other organisation's nodes.
     peers_by_org: BTreeMap<OrgId, Vec<String>>,
+    /// How this node calls other nodes (TLS pinned to their node keys when configured).
+    peer_clients: transfer::PeerClients,
     /// Highest version reserved per record and not yet anchored.
     reserved: Mutex<HashMap<(String, String), u64>>,
     /// Node-request ids seen, with their expiry (replay protection).
@@ -173,13 +145,19 @@ struct Inner {
     indexed: tokio::sync::watch::Sender<Option<Height>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Binds a ciphertext to the record version it holds.
-fn record_aad(org: &OrgId, resource_type: &str, id: &str, version: u64) -> Vec<u8> {
-    format!("medledger/record/v1\0{org}\0{resource_type}\0{id}\0{version}").into_bytes()
+/// A test-only crash point: with the `test-faults` feature, the process aborts here when
+/// `MEDLEDGER_TEST_CRASH_AT` names it (no cleanup, like a SIGKILL). Compiled to nothing
+/// otherwise.
+pub(crate) fn crash_point(_name: &str) {
+    #[cfg(feature = "test-faults")]
+    if std::env::var("MEDLEDGER_TEST_CRASH_AT").is_ok_and(|v| v == _name) {
+        tracing::error!(point = _name, "TEST MODE: crashing on purpose");
+        std::process::abort();
+    }
 }
 
 impl Custody {
@@ -195,14 +173,16 @@ impl Custody {
             None => Blobs::local(std::path::Path::new(&home.config.fhir.blob_dir))?,
         };
         let journal = Journal::open(&home.custody_db_path())?;
-        Ok(Some(Self::with_parts(node, service, blobs, journal)?))
+        let clients = transfer::PeerClients::new(home)?;
+        Ok(Some(Self::with_parts(node, service, blobs, journal, clients)?))
     }
 
-    pub fn with_parts(
+    fn with_parts(
         node: Node,
         service: ServiceIdentity,
         blobs: Blobs,
         journal: Journal,
+        peer_clients: transfer::PeerClients,
     ) -> Result<Custody, CustodyError> {
         // Continue the audit numbering where the ledger is, even if the journal is new.
         let state = node
@@ -220,12 +200,12 @@ impl Custody {
                     .push(peer.api.trim_end_matches('/').to_string());
             }
         }
+        peer_clients.set_node(node.clone());
         let (anchors, anchor_rx) = mpsc::channel(65_536);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .pool_max_idle_per_host(64)
-            .build()
-            .unwrap_or_default();
+        #[cfg(feature = "test-faults")]
+        let tamper = std::env::var("MEDLEDGER_TEST_TAMPER_CUSTODY").is_ok_and(|v| v == "1");
+        #[cfg(not(feature = "test-faults"))]
+        let tamper = false;
         Ok(Custody {
             inner: Arc::new(Inner {
                 node,
@@ -236,12 +216,12 @@ impl Custody {
                 anchors,
                 anchor_rx: Mutex::new(Some(anchor_rx)),
                 audit_ready: Notify::new(),
-                http,
                 peers_by_org,
+                peer_clients,
                 reserved: Mutex::new(HashMap::new()),
                 seen_requests: Mutex::new(replay::ReplayCache::default()),
                 dispatchers: Mutex::new(HashMap::new()),
-                tamper: std::env::var("MEDLEDGER_TEST_TAMPER_CUSTODY").is_ok_and(|v| v == "1"),
+                tamper,
                 indexed: tokio::sync::watch::channel(None).0,
             }),
         })
@@ -259,13 +239,26 @@ impl Custody {
         &self.inner.service.member
     }
 
-    /// Starts the ledger follower, the anchor batcher and the audit anchorer.
+    /// Starts the ledger follower, the anchor batcher, the audit anchorer, and finishes
+    /// erasures a crash interrupted.
     pub fn start(&self) {
+        #[cfg(feature = "test-faults")]
+        if std::env::var("MEDLEDGER_TEST_POISON_AUDIT").is_ok_and(|v| v == "1") {
+            // A journal entry that no longer decodes, as a damaged disk would leave it.
+            let journal = self.inner.journal.clone();
+            tokio::spawn(async move {
+                tracing::warn!("TEST MODE: writing an undecodable audit entry");
+                let _ = journal
+                    .append_raw_audit_for_test(b"\xffnot an audit entry".to_vec())
+                    .await;
+            });
+        }
         tokio::spawn(self.clone().follow());
         if let Some(rx) = lock(&self.inner.anchor_rx).take() {
             tokio::spawn(self.clone().anchor_loop(rx));
         }
         tokio::spawn(self.clone().audit_loop());
+        tokio::spawn(self.clone().resume_erasures());
     }
 
     /// Checks that the blob store answers and accepts our credentials.
@@ -309,160 +302,75 @@ impl Custody {
         ))
     }
 
-    /// The consent decision for `actor` reading a record, on this node's committed state.
-    pub fn decide(
-        &self,
-        actor: &Actor,
-        resource_type: &str,
-        id: &str,
-        record: &RecordState,
-        purpose: Purpose,
-        break_glass: bool,
-    ) -> Result<Result<Basis, Denial>, CustodyError> {
-        let state = self.state()?;
-        Ok(decide_on(
-            &state,
-            actor,
-            resource_type,
-            id,
-            record,
-            purpose,
-            break_glass,
+    /// Whether `actor` is the patient `pseudonym` (the whole identity, on this node's ledger).
+    pub fn is_patient(&self, actor: &Actor, pseudonym: &str) -> Result<bool, CustodyError> {
+        Ok(medledger_ledger::identity::is_patient(
+            &self.state()?,
+            &actor.org,
+            &actor.member,
+            pseudonym,
         ))
     }
 
-    /// Reserves the next version of a record this node holds (1 for a new record).
-    pub fn reserve_version(&self, resource_type: &str, id: &str, create: bool) -> Result<u64, CustodyError> {
-        let current = self.record_state(resource_type, id)?;
-        let mut reserved = lock(&self.inner.reserved);
-        let key = (resource_type.to_string(), id.to_string());
-        let base = match (&current, create) {
-            (Some(_), true) => return Err(CustodyError::Conflict("a record with this id already exists".into())),
-            (None, true) => 0,
-            (None, false) => reserved.get(&key).copied().ok_or(CustodyError::NotFound)?,
-            (Some(r), false) => {
-                if &r.custodian != self.org() {
-                    return Err(CustodyError::Denied(
-                        "only the custodian organisation may write new versions of a record".into(),
-                    ));
-                }
-                if r.erased {
-                    return Err(CustodyError::Gone);
-                }
-                r.latest
-            }
-        };
-        let next = reserved.get(&key).copied().unwrap_or(0).max(base) + 1;
-        reserved.insert(key, next);
-        Ok(next)
+    /// Whether this node's organisation holds any record of the patient (erased or not).
+    pub fn holds_records_of(&self, patient: &str) -> Result<bool, CustodyError> {
+        let state = self.state()?;
+        Ok(self.records_of_patient(patient).into_iter().any(|(t, id)| {
+            medledger_ledger::records::record_state(&state, &t, &id).is_some_and(|r| &r.custodian == self.org())
+        }))
     }
 
-    /// Gives back a version reserved by [`Custody::reserve_version`] that will not be written.
-    pub fn release_reserved(&self, resource_type: &str, id: &str, version: u64) {
-        let mut reserved = lock(&self.inner.reserved);
-        let key = (resource_type.to_string(), id.to_string());
-        if reserved.get(&key) == Some(&version) {
-            reserved.remove(&key);
-        }
+    /// When this node last wrote the version (for `meta.lastUpdated` without decrypting).
+    pub fn local_version(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<LocalVersion>, CustodyError> {
+        self.inner
+            .journal
+            .version(&journal::version_key(resource_type, id, version))
     }
 
-    /// Encrypts, stores and anchors a version; returns once the anchor is durable.
-    pub async fn store_version(&self, v: NewVersion) -> Result<Anchored, CustodyError> {
-        self.store_versions(vec![v])
-            .await
-            .pop()
-            .unwrap_or_else(|| Err(CustodyError::Storage("nothing stored".into())))
+    fn index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.inner.index.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Encrypts and stores several versions, then anchors them together: in one ledger
-    /// transaction when their anchors fit in [`MAX_BODY`] (about 400), otherwise in
-    /// consecutive ones.
-    pub async fn store_versions(&self, versions: Vec<NewVersion>) -> Vec<Result<Anchored, CustodyError>> {
-        let sealed = futures::future::join_all(versions.iter().map(|v| self.seal_and_keep(v))).await;
-        let mut results: Vec<Result<Anchored, CustodyError>> = Vec::with_capacity(versions.len());
-        let mut ready = Vec::new();
-        for (i, r) in sealed.into_iter().enumerate() {
-            match r {
-                Ok(anchor) => {
-                    ready.push((i, anchor));
-                    results.push(Err(CustodyError::Ledger("not anchored".into())));
-                }
-                Err(e) => results.push(Err(e)),
-            }
-        }
-        for range in fit(&ready, |(_, a)| anchor_len(a)) {
-            let chunk = &ready[range];
-            let (done, rx) = tokio::sync::oneshot::channel();
-            let job = AnchorJob {
-                anchors: chunk.iter().map(|(_, a)| a.clone()).collect(),
-                done,
-            };
-            let r = match self.inner.anchors.send(job).await {
-                Ok(()) => rx
-                    .await
-                    .unwrap_or_else(|_| Err(CustodyError::Ledger("the node is shutting down".into()))),
-                Err(_) => Err(CustodyError::Ledger("the node is shutting down".into())),
-            };
-            for (i, _) in chunk {
-                results[*i] = r.clone();
-            }
-        }
-        for v in &versions {
-            self.release_reserved(&v.resource_type, &v.id, v.version);
-        }
-        results
+    /// Ids of every record of a type on the ledger, in id order.
+    pub fn ids_of_type(&self, resource_type: &str) -> Vec<String> {
+        self.index()
+            .by_type
+            .get(resource_type)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
-    /// Encrypts a version, stores the ciphertext and the wrapped key durably; returns its
-    /// anchor, not yet submitted.
-    async fn seal_and_keep(&self, v: &NewVersion) -> Result<medledger_ledger::records::anchor::Anchor, CustodyError> {
-        let org = self.org().clone();
-        let aad = record_aad(&org, &v.resource_type, &v.id, v.version);
-        let key = DataKey::generate();
-        let sealed = envelope::seal(&key, &v.plaintext, &aad);
-        let hash = Hash32::digest(&[&sealed]);
-        let wrapped_key = envelope::seal(&self.inner.service.kek, key.as_bytes(), &aad);
-        let identifiers = v
-            .identifiers
-            .iter()
-            .map(|(system, value)| {
-                (
-                    journal::identifier_key(
-                        self.inner.service.kek.as_bytes(),
-                        &v.resource_type,
-                        system.as_deref(),
-                        value,
-                    ),
-                    v.id.clone(),
-                )
-            })
+    /// Every record of a patient on the ledger, as (type, id).
+    pub fn records_of_patient(&self, patient: &str) -> Vec<(String, String)> {
+        self.index()
+            .by_patient
+            .get(patient)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every anchored access to a patient's records, and every break-glass declaration.
+    pub fn audits_of_patient(&self, patient: &str) -> Vec<AuditOnLedger> {
+        self.index().audits_by_patient.get(patient).cloned().unwrap_or_default()
+    }
+
+    /// Other organisations that hold records of this patient (not erased).
+    pub fn other_custodians(&self, patient: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .records_of_patient(patient)
+            .into_iter()
+            .filter_map(|(t, id)| self.record_state(&t, &id).ok().flatten())
+            .filter(|s| !s.erased && &s.custodian != self.org())
+            .map(|s| s.custodian.to_string())
             .collect();
-        // The ciphertext and the wrapped key are made durable side by side: nothing is
-        // anchored until both are, and a crash in between leaves only unanchored leftovers.
-        let keep_key = self.inner.journal.put_version(
-            journal::version_key(&v.resource_type, &v.id, v.version),
-            LocalVersion {
-                wrapped_key,
-                ciphertext: hash,
-                patient: v.patient.clone(),
-                last_updated_ms: v.last_updated_ms,
-            },
-            identifiers,
-        );
-        tokio::try_join!(self.inner.blobs.put(&hash, sealed), keep_key)?;
-        Ok(medledger_ledger::records::anchor::Anchor {
-            resource_type: v.resource_type.clone(),
-            record_id: v.id.clone(),
-            version: v.version,
-            patient: v.patient.clone(),
-            ciphertext: hash,
-            author: v.author.clone(),
-        })
-    }
-
-    /// The ciphertext of a version held here, checked against the ledger.
-    pub async fn ciphertext(&self, resource_type: &str, id: &str, version: u64) -> Result<Vec<u8>, CustodyError> {
-        Ok(self.local_ciphertext(resource_type, id, version).await?.0)
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The hash of the `records.anchor` transaction in block `height` that anchored a version.
@@ -493,243 +401,9 @@ impl Custody {
         Ok(None)
     }
 
-    /// Other organisations that hold records of this patient (not erased).
-    pub fn other_custodians(&self, patient: &str) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .records_of_patient(patient)
-            .into_iter()
-            .filter_map(|(t, id)| self.record_state(&t, &id).ok().flatten())
-            .filter(|s| !s.erased && &s.custodian != self.org())
-            .map(|s| s.custodian.to_string())
-            .collect();
-        out.sort();
-        out.dedup();
-        out
-    }
-
-    /// A version held here, decrypted after checking its ciphertext against the ledger.
-    pub async fn read_local(&self, resource_type: &str, id: &str, version: u64) -> Result<Vec<u8>, CustodyError> {
-        let (sealed, key) = self.local_ciphertext(resource_type, id, version).await?;
-        let aad = record_aad(self.org(), resource_type, id, version);
-        envelope::open(&key, &sealed, &aad)
-            .map_err(|_| CustodyError::Storage("a stored version does not decrypt".into()))
-    }
-
-    /// The checked ciphertext of a version held here and its data key.
-    async fn local_ciphertext(
-        &self,
-        resource_type: &str,
-        id: &str,
-        version: u64,
-    ) -> Result<(Vec<u8>, DataKey), CustodyError> {
-        let record = self.record_state(resource_type, id)?.ok_or(CustodyError::NotFound)?;
-        if record.erased {
-            return Err(CustodyError::Gone);
-        }
-        let anchor = self
-            .version_anchor(resource_type, id, version)?
-            .ok_or(CustodyError::NotFound)?;
-        let local = self
-            .inner
-            .journal
-            .version(&journal::version_key(resource_type, id, version))?
-            .ok_or(CustodyError::Gone)?;
-        if local.ciphertext != anchor.ciphertext {
-            return Err(CustodyError::Storage(
-                "local copy does not match the ledger anchor".into(),
-            ));
-        }
-        let sealed = self
-            .inner
-            .blobs
-            .get(&anchor.ciphertext)
-            .await?
-            .ok_or(CustodyError::Gone)?;
-        if Hash32::digest(&[&sealed]) != anchor.ciphertext {
-            return Err(CustodyError::Storage(
-                "stored ciphertext does not match the ledger anchor".into(),
-            ));
-        }
-        let aad = record_aad(self.org(), resource_type, id, version);
-        let raw = envelope::open(&self.inner.service.kek, &local.wrapped_key, &aad)
-            .map_err(|_| CustodyError::Storage("a data key does not unwrap".into()))?;
-        let bytes: [u8; 32] = raw
-            .try_into()
-            .map_err(|_| CustodyError::Storage("a data key has the wrong length".into()))?;
-        Ok((sealed, DataKey::from_bytes(bytes)))
-    }
-
-    /// Reads a version wherever it is held: here, or at its custodian through a signed
-    /// node-to-node request. The caller has already checked consent.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn read(
-        &self,
-        actor: &Actor,
-        resource_type: &str,
-        id: &str,
-        version: u64,
-        record: &RecordState,
-        purpose: Purpose,
-        break_glass: bool,
-    ) -> Result<Vec<u8>, CustodyError> {
-        if &record.custodian == self.org() {
-            self.read_local(resource_type, id, version).await
-        } else {
-            self.fetch_remote(actor, resource_type, id, version, record, purpose, break_glass)
-                .await
-        }
-    }
-
-    /// The id of a record this node holds with the given business identifier.
-    pub fn resolve_identifier(
-        &self,
-        resource_type: &str,
-        system: Option<&str>,
-        value: &str,
-    ) -> Result<Option<String>, CustodyError> {
-        self.inner.journal.identifier(&journal::identifier_key(
-            self.inner.service.kek.as_bytes(),
-            resource_type,
-            system,
-            value,
-        ))
-    }
-
-    /// When this node last wrote the version (for `meta.lastUpdated` without decrypting).
-    pub fn local_version(
-        &self,
-        resource_type: &str,
-        id: &str,
-        version: u64,
-    ) -> Result<Option<LocalVersion>, CustodyError> {
-        self.inner
-            .journal
-            .version(&journal::version_key(resource_type, id, version))
-    }
-
-    /// Ids of every record of a type on the ledger, in id order.
-    pub fn ids_of_type(&self, resource_type: &str) -> Vec<String> {
-        self.inner
-            .index
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_type
-            .get(resource_type)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Every record of a patient on the ledger, as (type, id).
-    pub fn records_of_patient(&self, patient: &str) -> Vec<(String, String)> {
-        self.inner
-            .index
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_patient
-            .get(patient)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Every anchored access to a patient's records.
-    pub fn audits_of_patient(&self, patient: &str) -> Vec<AuditOnLedger> {
-        self.inner
-            .index
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .audits_by_patient
-            .get(patient)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    pub fn audit_note(&self, id: &Hash32) -> Result<Option<String>, CustodyError> {
-        self.inner.journal.audit_note(id)
-    }
-
-    fn report_pending_audit(&self) {
-        self.inner.node.metrics().audit_pending.store(
-            self.inner.journal.pending_audit_count(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-    }
-
-    /// Writes audit entries durably; the caller answers its client only after this.
-    pub async fn audit(&self, entries: Vec<(AuditEntry, Option<String>)>) -> Result<(), CustodyError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        self.inner.journal.append_audit(entries).await?;
-        self.report_pending_audit();
-        self.inner.audit_ready.notify_one();
-        Ok(())
-    }
-
-    /// A fresh audit entry for `actor`, stamped now.
-    pub fn audit_entry(&self, actor: &Actor, action: medledger_ledger::audit::AuditAction) -> AuditEntry {
-        let mut id = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
-        AuditEntry {
-            id: Hash32(id),
-            at: now_ms(),
-            actor_org: actor.org.clone(),
-            actor_member: actor.member.clone(),
-            action,
-            outcome: medledger_ledger::audit::AuditOutcome::Allowed,
-            purpose: None,
-            break_glass: false,
-            patient: None,
-            resource_type: None,
-            record_id: None,
-            version: None,
-        }
-    }
-
-    /// Erases every record of `patient` this node holds: destroys the data keys and
-    /// ciphertexts, then commits a `records.erase` transaction (the signed receipt).
-    pub async fn erase_patient(&self, patient: &str) -> Result<Erased, CustodyError> {
-        let mine: Vec<(String, String, RecordState)> = self
-            .records_of_patient(patient)
-            .into_iter()
-            .filter_map(|(t, id)| {
-                let s = self.record_state(&t, &id).ok()??;
-                (&s.custodian == self.org() && !s.erased).then_some((t, id, s))
-            })
-            .collect();
-        if mine.is_empty() {
-            return Err(CustodyError::NotFound);
-        }
-        let mut keys = Vec::new();
-        for (t, id, s) in &mine {
-            for v in 1..=s.latest {
-                if let Some(anchor) = self.version_anchor(t, id, v)? {
-                    self.inner.blobs.delete(&anchor.ciphertext).await?;
-                }
-                keys.push(journal::version_key(t, id, v));
-            }
-        }
-        self.inner.journal.delete_versions(keys).await?;
-        let body = medledger_ledger::records::erase::RecordsErase {
-            custodian: self.org().clone(),
-            patient: patient.to_string(),
-            records: mine.iter().map(|(t, id, _)| (t.clone(), id.clone())).collect(),
-        };
-        let committed = self
-            .submit(
-                medledger_ledger::records::erase::KIND,
-                medledger_types::codec::Encode::encode(&body),
-            )
-            .await?;
-        info!(records = mine.len(), "erased a patient's records");
-        Ok(Erased {
-            tx_hash: committed.0,
-            height: committed.1.height,
-            records: mine.len(),
-        })
-    }
-
     /// Signs and submits one of the node's own transactions and waits for its block.
-    async fn submit(
+    /// `Ok` carries the commit whatever its outcome; `Err` means it never reached a block.
+    async fn submit_and_wait(
         &self,
         kind: medledger_types::TxKind,
         body: Vec<u8>,
@@ -746,138 +420,7 @@ impl Custody {
             .await
             .map_err(|_| CustodyError::Ledger("the node stopped before the block".into()))?
             .map_err(|e| CustodyError::Ledger(e.to_string()))?;
-        if !committed.outcome.is_ok() {
-            return Err(CustodyError::Ledger(
-                medledger_ledger::describe_outcome(committed.outcome).to_string(),
-            ));
-        }
         Ok((accepted.hash, committed))
-    }
-
-    async fn anchor_loop(self, mut rx: mpsc::Receiver<AnchorJob>) {
-        let mut carry: Option<AnchorJob> = None;
-        loop {
-            let first = match carry.take() {
-                Some(j) => j,
-                None => match rx.recv().await {
-                    Some(j) => j,
-                    None => return,
-                },
-            };
-            let mut bytes: usize = first.anchors.iter().map(anchor_len).sum();
-            let mut jobs = vec![first];
-            // Gather what arrives within a few milliseconds into one transaction; a job
-            // is never split, so a Bundle's anchors stay together.
-            let deadline = tokio::time::Instant::now() + Duration::from_millis(5);
-            while bytes < MAX_BODY - 128 {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(j)) if bytes + j.anchors.iter().map(anchor_len).sum::<usize>() <= MAX_BODY - 128 => {
-                        bytes += j.anchors.iter().map(anchor_len).sum::<usize>();
-                        jobs.push(j);
-                    }
-                    Ok(Some(j)) => {
-                        carry = Some(j);
-                        break;
-                    }
-                    _ => break,
-                }
-            }
-            let body = medledger_ledger::records::anchor::RecordsAnchor {
-                custodian: self.org().clone(),
-                anchors: jobs.iter().flat_map(|j| j.anchors.iter().cloned()).collect(),
-            };
-            let accepted = self.inner.node.submit_own(
-                &self.inner.service.key,
-                medledger_ledger::records::anchor::KIND,
-                medledger_types::codec::Encode::encode(&body),
-            );
-            tokio::spawn(async move {
-                let result = match accepted {
-                    Err(e) => Err(CustodyError::Ledger(e.to_string())),
-                    Ok(a) => match a.committed {
-                        None => Err(CustodyError::Ledger("no commit receiver".into())),
-                        Some(rx) => match rx.await {
-                            Err(_) => Err(CustodyError::Ledger("the node stopped before the block".into())),
-                            Ok(Err(e)) => Err(CustodyError::Ledger(e.to_string())),
-                            Ok(Ok(c)) if !c.outcome.is_ok() => Err(CustodyError::Ledger(
-                                medledger_ledger::describe_outcome(c.outcome).to_string(),
-                            )),
-                            Ok(Ok(c)) => Ok(Anchored {
-                                tx_hash: a.hash,
-                                height: c.height,
-                                leaf_index: c.leaf_index,
-                            }),
-                        },
-                    },
-                };
-                for j in jobs {
-                    let _ = j.done.send(result.clone());
-                }
-            });
-        }
-    }
-
-    /// Anchors the audit journal: each round submits up to [`AUDIT_TXS_PER_ROUND`]
-    /// `audit.record` transactions of pending entries, waits until the follower has seen
-    /// their blocks (which removes those entries from the journal), and goes again.
-    async fn audit_loop(self) {
-        self.report_pending_audit();
-        let mut in_flight: Vec<tokio::sync::oneshot::Receiver<Result<CommittedTx, crate::mempool::SubmitError>>> =
-            Vec::new();
-        loop {
-            if !in_flight.is_empty() {
-                let mut target = Height(0);
-                for rx in in_flight.drain(..) {
-                    target = target.max(match rx.await {
-                        Ok(Ok(c)) => c.height,
-                        other => {
-                            warn!("an audit transaction did not commit ({other:?}); retrying");
-                            self.inner.node.head().height
-                        }
-                    });
-                }
-                // Wait until the follower has absorbed those blocks: the next round must
-                // not repeat entries already in them.
-                let mut indexed = self.inner.indexed.subscribe();
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    indexed.wait_for(|h| h.is_some_and(|h| h >= target)),
-                )
-                .await;
-            }
-            let pending = match self.inner.journal.pending_audit(AUDIT_TXS_PER_ROUND * 400) {
-                Ok(p) => p,
-                Err(e) => {
-                    warn!("cannot read the audit journal: {e}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if pending.is_empty() {
-                let _ = tokio::time::timeout(Duration::from_millis(500), self.inner.audit_ready.notified()).await;
-                continue;
-            }
-            let chunks = fit(&pending, |(_, e)| medledger_types::codec::Encode::encode(e).len());
-            for range in chunks.into_iter().take(AUDIT_TXS_PER_ROUND) {
-                let body = medledger_ledger::audit::record::AuditRecord {
-                    node_org: self.org().clone(),
-                    first_seq: pending[range.start].0,
-                    entries: pending[range].iter().map(|(_, e)| e.clone()).collect(),
-                };
-                match self.inner.node.submit_own(
-                    &self.inner.service.key,
-                    medledger_ledger::audit::record::KIND,
-                    medledger_types::codec::Encode::encode(&body),
-                ) {
-                    Ok(a) => in_flight.extend(a.committed),
-                    Err(e) => {
-                        warn!("cannot submit audit entries: {e}");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        break;
-                    }
-                }
-            }
-        }
     }
 
     async fn follow(self) {
@@ -917,7 +460,7 @@ impl Custody {
                     if let Err(e) = self.inner.journal.audit_anchored(upto).await {
                         warn!("cannot update the audit journal: {e}");
                     }
-                    self.report_pending_audit();
+                    self.report_audit_metrics();
                 }
             }
             let height = lock_index_height(&self.inner.index);
@@ -931,37 +474,22 @@ impl Custody {
             }
         }
     }
+
+    /// Spends a client assertion id (`jti`) until it expires: `Err(Replayed)` if it was
+    /// used before. Durable, so a restart does not open a replay window.
+    pub async fn use_assertion(&self, id: String, expires_s: u64, now_s: u64) -> Result<(), CustodyError> {
+        self.inner.journal.use_assertion(id, expires_s, now_s).await
+    }
+
+    /// Waits (up to `timeout`) until the index has absorbed `height`.
+    async fn wait_indexed(&self, height: Height, timeout: Duration) {
+        let mut indexed = self.inner.indexed.subscribe();
+        let _ = tokio::time::timeout(timeout, indexed.wait_for(|h| h.is_some_and(|h| h >= height))).await;
+    }
 }
 
 fn lock_index_height(index: &RwLock<Index>) -> Height {
     index.read().unwrap_or_else(|p| p.into_inner()).height
-}
-
-/// The access decision, on any state.
-pub fn decide_on(
-    state: &dyn StateRead,
-    actor: &Actor,
-    resource_type: &str,
-    id: &str,
-    record: &RecordState,
-    purpose: Purpose,
-    break_glass: bool,
-) -> Result<Basis, Denial> {
-    policy::decide(
-        state,
-        &AccessRequest {
-            reader_org: &actor.org,
-            reader_member: &actor.member,
-            reader_kind: actor.kind,
-            resource_type,
-            record_id: id,
-            patient: record.patient.as_deref(),
-            custodian: &record.custodian,
-            purpose,
-            break_glass,
-        },
-        now_ms(),
-    )
 }
 
 /// Milliseconds since the epoch, as a plain number.

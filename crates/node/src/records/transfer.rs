@@ -1,73 +1,149 @@
 //! Node-to-node record transfer, in batches.
 //!
-//! The reading node sends the custodian a compact JWS signed with its service key naming
-//! one or more record versions (up to [`MAX_BATCH`]), and for each who reads (a member of
-//! the reading node's own organisation) and why, plus the X25519 key to wrap the data keys
-//! to. Concurrent reads of the same custodian's records go out together: a dispatcher per
-//! custodian keeps at most [`BATCHES_IN_FLIGHT`] requests open and puts everything that
-//! queued meanwhile into the next one, so a quiet node sends batches of one and a busy
-//! node pays one signature, one HTTP exchange and one HPKE setup for many reads.
+//! The reading node sends the custodian a compact JWS signed with its node key naming one
+//! or more record versions (up to [`MAX_BATCH`]), and for each who reads (a member of the
+//! reading node's own organisation), why, and what for (read, search, export...), plus the
+//! X25519 key to wrap the data keys to. Concurrent reads of the same custodian's records
+//! go out together: a dispatcher per custodian keeps at most [`BATCHES_IN_FLIGHT`]
+//! requests open and puts everything that queued meanwhile into the next one.
 //!
-//! The custodian trusts nothing in the request that its own ledger cannot confirm: the
-//! signing key must be an active service key of the claimed organisation, each reader an
-//! active member of it, and consent must allow each read on the custodian's copy of the
-//! ledger. It answers each item on its own (a refused item does not spoil the others):
-//! the ciphertext and the data key sealed under a batch key that HPKE derives for the
-//! reader's key (one setup, §5.1.1, and a secret export, §5.3, per batch). The reader
+//! The custodian decides and audits; it trusts nothing in the request that its own ledger
+//! cannot confirm:
+//! - the signing key must be a node key of the claimed organisation (named in genesis or
+//!   added by the consortium's vote, `identity::node_key`), not any service key; over TLS
+//!   the connection's client certificate must hold a node key of the same organisation;
+//! - each reader must be a member of that organisation; the reader's kind, standing and
+//!   organisation role, the patient's consents, the purposes the role may claim and any
+//!   break-glass declaration are all read from the custodian's ledger
+//!   (`consent::policy::decide`): the request only says what is asked;
+//! - every item, served or refused, is written to the custodian's own audit journal
+//!   before the answer, so the access reaches the patient's log even if the reading node
+//!   never records it.
+//!
+//! It answers each item on its own (a refused item does not spoil the others): the
+//! ciphertext and the data key sealed under a batch key that HPKE derives for the reader's
+//! key (one setup, RFC 9180 §5.1.1, and a secret export, §5.3, per batch). The reader
 //! checks each ciphertext against the ledger anchor before it unwraps and decrypts.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use medledger_crypto::bind::{bind, domains};
 use medledger_crypto::envelope::{self, DataKey};
 use medledger_crypto::jws::{self, JwsHeader};
 use medledger_crypto::wrap::{self, EncryptionPublicKey};
-use medledger_ledger::StateRead;
+use medledger_ledger::audit::{AuditAction, AuditEntry, AuditOutcome};
 use medledger_ledger::consent::Purpose;
-use medledger_ledger::identity::{KeyRecord, KeyStatus, MemberKind, MemberRecord};
-use medledger_ledger::keys;
-use medledger_types::codec::Decode;
+use medledger_ledger::consent::policy::Basis;
+use medledger_ledger::identity::KeyRecord;
 use medledger_types::{Hash32, MemberId, OrgId, PublicKey};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::{Actor, Custody, CustodyError, decide_on, lock, record_aad};
-use crate::node::now_ms;
+use super::access::{Permit, decide_on, record_aad};
+use super::{Custody, CustodyError, lock};
+use crate::home::Home;
+use crate::node::{Node, now_ms};
 
 /// Most record versions in one request.
 pub const MAX_BATCH: usize = 128;
 /// Requests one node keeps open to one custodian organisation at a time.
 pub const BATCHES_IN_FLIGHT: usize = 4;
 /// Longest request token accepted (a full batch is about 40 KiB).
-const MAX_REQUEST: usize = 128 * 1024;
+pub const MAX_REQUEST: usize = 128 * 1024;
 /// How far in the future a request may expire.
 const MAX_LIFETIME_SECS: u64 = 120;
+/// Longest break-glass reason passed to the custodian.
+pub const MAX_NOTE: usize = 500;
 /// HPKE `info` of the batch key.
 const TRANSFER_INFO: &[u8] = b"medledger/transfer/v2";
 
-/// One version asked for, and by whom.
-#[derive(Clone, Serialize, Deserialize)]
-struct FetchItem {
-    sub: String,
-    kind: MemberKind,
-    resource_type: String,
-    id: String,
-    version: u64,
-    purpose: Purpose,
-    break_glass: bool,
+/// One version asked for, by whom, why and what for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchItem {
+    /// The reader, `<org>/<member>`, a member of the requesting node's organisation.
+    pub sub: String,
+    pub resource_type: String,
+    pub id: String,
+    pub version: u64,
+    pub purpose: Purpose,
+    /// The reader asks for break-glass access (opens records only with a declaration on
+    /// the custodian's ledger).
+    #[serde(default)]
+    pub emergency: bool,
+    /// What the reader is doing, for the custodian's audit entry.
+    pub action: AuditAction,
+    /// The break-glass reason, kept in the custodian's journal (never on the ledger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct FetchClaims {
-    iss: String,
-    aud: String,
-    enc: String,
-    exp: u64,
-    jti: String,
-    items: Vec<FetchItem>,
+/// The claims of a transfer request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchClaims {
+    pub iss: String,
+    pub aud: String,
+    pub enc: String,
+    pub exp: u64,
+    pub jti: String,
+    pub items: Vec<FetchItem>,
+}
+
+/// A transfer request's claims, checked for shape (not yet for who may ask).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchRequest {
+    pub claims: FetchClaims,
+    pub issuer: (OrgId, MemberId),
+    pub enc: EncryptionPublicKey,
+    /// Each item's reader.
+    pub readers: Vec<(OrgId, MemberId)>,
+}
+
+fn split_member(s: &str) -> Option<(OrgId, MemberId)> {
+    let (org, member) = s.split_once('/')?;
+    Some((OrgId::new(org).ok()?, MemberId::new(member).ok()?))
+}
+
+/// Parses and checks the shape of a transfer request's claims: every field present and of
+/// the right type, 1 to [`MAX_BATCH`] items, types and ids valid, notes bounded. Pure, for
+/// the fuzzer and for the custodian.
+pub fn parse_request(claims: Value) -> Result<FetchRequest, CustodyError> {
+    let bad = |m: &str| CustodyError::BadRequest(m.to_string());
+    let claims: FetchClaims = serde_json::from_value(claims).map_err(|_| bad("malformed request claims"))?;
+    if claims.items.is_empty() || claims.items.len() > MAX_BATCH {
+        return Err(bad("a request names 1 to 128 record versions"));
+    }
+    if claims.jti.is_empty() || claims.jti.len() > 64 {
+        return Err(bad("jti must be 1 to 64 characters"));
+    }
+    let issuer = split_member(&claims.iss).ok_or_else(|| bad("malformed issuer"))?;
+    let enc: EncryptionPublicKey = claims.enc.parse().map_err(|_| bad("malformed encryption key"))?;
+    let mut readers = Vec::with_capacity(claims.items.len());
+    for item in &claims.items {
+        if !medledger_ledger::records::valid_type(&item.resource_type) || !medledger_ledger::records::valid_id(&item.id)
+        {
+            return Err(bad("malformed resource type or id"));
+        }
+        if item.version == 0 {
+            return Err(bad("versions start at 1"));
+        }
+        if item.note.as_ref().is_some_and(|n| n.is_empty() || n.len() > MAX_NOTE) {
+            return Err(bad("a note is 1 to 500 bytes"));
+        }
+        readers.push(split_member(&item.sub).ok_or_else(|| bad("malformed reader"))?);
+    }
+    Ok(FetchRequest {
+        claims,
+        issuer,
+        enc,
+        readers,
+    })
 }
 
 /// The custodian's answer: the HPKE encapsulated key of the batch, and one answer per
@@ -110,8 +186,9 @@ pub fn refusal(e: &CustodyError) -> (u16, &'static str) {
     match e {
         CustodyError::NotFound => (404, "not_found"),
         CustodyError::Gone => (410, "erased"),
-        CustodyError::Denied(_) => (403, "denied"),
+        CustodyError::Denied(_) | CustodyError::Replayed => (403, "denied"),
         CustodyError::BadRequest(_) => (400, "bad_request"),
+        CustodyError::Limit(_) => (429, "limit"),
         _ => (500, "internal"),
     }
 }
@@ -126,13 +203,71 @@ fn error_of(status: u16, message: String) -> CustodyError {
 }
 
 /// Binds a sealed data key to the version and the reader organisation.
-fn rewrap_aad(resource_type: &str, id: &str, version: u64, reader_org: &OrgId) -> Vec<u8> {
-    format!("{resource_type}/{id}/{version}/{reader_org}").into_bytes()
+fn transfer_key_aad(resource_type: &str, id: &str, version: u64, reader_org: &OrgId) -> Vec<u8> {
+    bind(
+        domains::TRANSFER_KEY,
+        &[
+            resource_type.as_bytes(),
+            id.as_bytes(),
+            &version.to_le_bytes(),
+            reader_org.as_str().as_bytes(),
+        ],
+    )
 }
 
-fn split_member(s: &str) -> Option<(OrgId, MemberId)> {
-    let (org, member) = s.split_once('/')?;
-    Some((OrgId::new(org).ok()?, MemberId::new(member).ok()?))
+/// How this node calls other organisations' nodes: over TLS, a client presenting this
+/// node's certificate and accepting only a server whose certificate holds a node key of
+/// the organisation called; over plain HTTP (a loopback dev network), a plain client.
+pub(super) struct PeerClients {
+    tls: Option<Arc<crate::tls::TlsIdentity>>,
+    node: Mutex<Option<Node>>,
+    clients: Mutex<HashMap<OrgId, reqwest::Client>>,
+}
+
+impl PeerClients {
+    pub(super) fn new(home: &Home) -> Result<PeerClients, CustodyError> {
+        let tls = match (&home.config.api.tls, &home.service) {
+            (Some(_), Some(service)) => Some(Arc::new(
+                home.tls_identity(&service.key)
+                    .map_err(|e| CustodyError::Storage(e.to_string()))?,
+            )),
+            _ => None,
+        };
+        Ok(PeerClients {
+            tls,
+            node: Mutex::new(None),
+            clients: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(super) fn set_node(&self, node: Node) {
+        *lock(&self.node) = Some(node);
+    }
+
+    fn client_for(&self, org: &OrgId) -> Result<reqwest::Client, CustodyError> {
+        if let Some(c) = lock(&self.clients).get(org) {
+            return Ok(c.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(64);
+        if let Some(tls) = &self.tls {
+            let node = lock(&self.node)
+                .clone()
+                .ok_or_else(|| CustodyError::Storage("transfer clients are not ready".into()))?;
+            let expected = org.clone();
+            let pin: crate::tls::PinCheck = Arc::new(move |key: &PublicKey| {
+                node.store().reader().ok().is_some_and(|state| {
+                    medledger_ledger::identity::node_key(&state, key).is_some_and(|r| r.org == expected)
+                })
+            });
+            let config = crate::tls::client_config(tls, pin).map_err(|e| CustodyError::Storage(e.to_string()))?;
+            builder = builder.use_preconfigured_tls(config);
+        }
+        let client = builder.build().map_err(|e| CustodyError::Storage(e.to_string()))?;
+        lock(&self.clients).insert(org.clone(), client.clone());
+        Ok(client)
+    }
 }
 
 /// A read waiting for its custodian's answer.
@@ -149,43 +284,47 @@ pub(super) struct FetchJob {
 pub(super) type Dispatchers = std::sync::Mutex<HashMap<OrgId, mpsc::Sender<FetchJob>>>;
 
 impl Custody {
-    /// Reads a version from its custodian; the caller has checked consent here.
-    #[allow(clippy::too_many_arguments)]
+    /// Reads a version from its custodian; the caller holds a permit from this node's
+    /// ledger and has audited the read.
     pub(super) async fn fetch_remote(
         &self,
-        actor: &Actor,
-        resource_type: &str,
-        id: &str,
+        permit: &Permit,
         version: u64,
-        record: &medledger_ledger::records::RecordState,
-        purpose: Purpose,
-        break_glass: bool,
+        action: AuditAction,
+        note: Option<&str>,
     ) -> Result<Vec<u8>, CustodyError> {
         let anchor = self
-            .version_anchor(resource_type, id, version)?
+            .version_anchor(permit.resource_type(), permit.id(), version)?
             .ok_or(CustodyError::NotFound)?;
+        let actor = permit.actor();
+        let custodian = permit.record().custodian.clone();
         let (done, rx) = oneshot::channel();
         let job = FetchJob {
             item: FetchItem {
                 sub: format!("{}/{}", actor.org, actor.member),
-                kind: actor.kind,
-                resource_type: resource_type.to_string(),
-                id: id.to_string(),
+                resource_type: permit.resource_type().to_string(),
+                id: permit.id().to_string(),
                 version,
-                purpose,
-                break_glass,
+                purpose: permit.purpose(),
+                emergency: permit.break_glass(),
+                action,
+                note: if permit.break_glass() {
+                    note.map(|n| n.chars().take(MAX_NOTE / 4).collect())
+                } else {
+                    None
+                },
             },
             expect: anchor.ciphertext,
-            custodian: record.custodian.clone(),
+            custodian: custodian.clone(),
             done,
         };
         let queue = {
             let mut queues = lock(&self.inner.dispatchers);
             queues
-                .entry(record.custodian.clone())
+                .entry(custodian.clone())
                 .or_insert_with(|| {
                     let (tx, rx) = mpsc::channel(16 * 1024);
-                    tokio::spawn(self.clone().dispatch(record.custodian.clone(), rx));
+                    tokio::spawn(self.clone().dispatch(custodian, rx));
                     tx
                 })
                 .clone()
@@ -266,11 +405,10 @@ impl Custody {
         let claims = serde_json::to_value(&claims).map_err(|e| CustodyError::Storage(e.to_string()))?;
         let header = json!({"typ": "JWT", "kid": self.inner.service.key.public().to_string()});
         let token = jws::sign_compact(&header, &claims, &self.inner.service.key);
+        let client = self.inner.peer_clients.client_for(custodian)?;
         let mut last = CustodyError::Custodian("no custodian node answered".into());
         for url in urls {
-            let resp = match self
-                .inner
-                .http
+            let resp = match client
                 .post(format!("{url}/node/v1/records/fetch"))
                 .header("content-type", "application/jose")
                 .body(token.clone())
@@ -286,7 +424,7 @@ impl Custody {
             let status = resp.status();
             let body = resp.bytes().await.unwrap_or_default();
             if !status.is_success() {
-                let message = serde_json::from_slice::<serde_json::Value>(&body)
+                let message = serde_json::from_slice::<Value>(&body)
                     .ok()
                     .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
                     .unwrap_or_else(|| status.to_string());
@@ -339,7 +477,7 @@ impl Custody {
         let raw = envelope::open(
             batch_key,
             &wrapped,
-            &rewrap_aad(&i.resource_type, &i.id, i.version, self.org()),
+            &transfer_key_aad(&i.resource_type, &i.id, i.version, self.org()),
         )
         .map_err(|_| CustodyError::Tampered)?;
         let key: [u8; 32] = raw.try_into().map_err(|_| CustodyError::Tampered)?;
@@ -347,33 +485,44 @@ impl Custody {
         envelope::open(&DataKey::from_bytes(key), &sealed, &aad).map_err(|_| CustodyError::Tampered)
     }
 
-    /// The custodian's side of a transfer: checks everything against its own ledger.
-    pub async fn serve_fetch(&self, token: &str) -> Result<FetchResponse, CustodyError> {
+    /// The custodian's side of a transfer: checks everything against its own ledger,
+    /// audits every item, then answers. `peer`: the Ed25519 key of the connection's client
+    /// certificate (TLS); `require_peer`: this node serves TLS, so node-to-node requests
+    /// must come over a mutually authenticated connection.
+    pub async fn serve_fetch(
+        &self,
+        token: &str,
+        peer: Option<PublicKey>,
+        require_peer: bool,
+    ) -> Result<FetchResponse, CustodyError> {
         let state = self.state()?;
         let mut signer: Option<KeyRecord> = None;
         let (_, claims) = jws::verify_compact(token, MAX_REQUEST, |h: &JwsHeader| {
             let key: PublicKey = h.kid.as_deref()?.parse().ok()?;
-            let rec = state
-                .get(&keys::key(&key))
-                .and_then(|raw| KeyRecord::decode(&raw).ok())?;
-            if rec.status != KeyStatus::Active || rec.kind != MemberKind::Service {
-                return None;
-            }
-            signer = Some(rec);
+            signer = Some(medledger_ledger::identity::node_key(&state, &key)?);
             Some(key)
         })
         .map_err(|e| CustodyError::Denied(format!("request signature: {e}")))?;
-        let signer = signer.ok_or_else(|| CustodyError::Denied("unknown signing key".into()))?;
-        if medledger_ledger::identity::vote_org::is_suspended(&state, &signer.org) {
-            return Err(CustodyError::Denied(
-                "the requesting organisation is suspended by the consortium".into(),
-            ));
+        let signer = signer.ok_or_else(|| CustodyError::Denied("the request is not signed by a node key".into()))?;
+        match peer {
+            Some(k) if medledger_ledger::identity::node_key(&state, &k).is_some_and(|r| r.org == signer.org) => {}
+            Some(_) => {
+                return Err(CustodyError::Denied(
+                    "the connection's certificate is not a node of the signing organisation".into(),
+                ));
+            }
+            None if require_peer => {
+                return Err(CustodyError::Denied(
+                    "node-to-node requests need a client certificate (mutual TLS)".into(),
+                ));
+            }
+            None => {}
         }
-        let c: FetchClaims =
-            serde_json::from_value(claims).map_err(|_| CustodyError::BadRequest("malformed request claims".into()))?;
-        if c.iss != format!("{}/{}", signer.org, signer.member) {
+        let req = parse_request(claims)?;
+        if req.issuer != (signer.org.clone(), signer.member.clone()) {
             return Err(CustodyError::Denied("issuer does not own the signing key".into()));
         }
+        let c = &req.claims;
         if c.aud != self.org().as_str() {
             return Err(CustodyError::Denied(
                 "request is addressed to another organisation".into(),
@@ -383,22 +532,32 @@ impl Custody {
         if c.exp <= now || c.exp > now + MAX_LIFETIME_SECS {
             return Err(CustodyError::Denied("request expired or lives too long".into()));
         }
-        if c.items.is_empty() || c.items.len() > MAX_BATCH {
-            return Err(CustodyError::BadRequest(format!(
-                "a request names 1 to {MAX_BATCH} record versions"
-            )));
-        }
         if !lock(&self.inner.seen_requests).first_use(format!("{}|{}", c.iss, c.jti), c.exp, now) {
-            return Err(CustodyError::Denied("request replayed".into()));
+            return Err(CustodyError::Replayed);
         }
-        let enc: EncryptionPublicKey = c
-            .enc
-            .parse()
-            .map_err(|_| CustodyError::BadRequest("malformed encryption key".into()))?;
-        let (encapped, batch_key) = wrap::batch_key_to(&enc, TRANSFER_INFO)
+        let (encapped, batch_key) = wrap::batch_key_to(&req.enc, TRANSFER_INFO)
             .map_err(|_| CustodyError::BadRequest("unusable encryption key".into()))?;
-        let answers = futures::future::join_all(c.items.iter().map(|item| async {
-            match self.serve_item(&state, &signer.org, item).await {
+        // Decide every item on this node's ledger, and audit each decision before any
+        // ciphertext leaves.
+        let mut decided = Vec::with_capacity(c.items.len());
+        let mut audits = Vec::with_capacity(c.items.len());
+        for (item, (org, member)) in c.items.iter().zip(&req.readers) {
+            let d = self.decide_item(&state, &signer.org, org, member, item);
+            // The patient is named only when the record is this node's.
+            let patient = medledger_ledger::records::record_state(&state, &item.resource_type, &item.id)
+                .filter(|r| &r.custodian == self.org())
+                .and_then(|r| r.patient);
+            audits.push(self.custodian_audit(org, member, item, patient, &d));
+            decided.push(d);
+        }
+        self.audit(audits).await?;
+        let (batch_key, reader_org) = (&batch_key, &signer.org);
+        let answers = futures::future::join_all(c.items.iter().zip(decided).map(|(item, d)| async move {
+            let served = match d {
+                Ok(_) => self.local_ciphertext(&item.resource_type, &item.id, item.version).await,
+                Err(e) => Err(e),
+            };
+            match served {
                 Ok((mut sealed, key)) => {
                     if self.inner.tamper
                         && let Some(b) = sealed.last_mut()
@@ -406,9 +565,9 @@ impl Custody {
                         *b ^= 1;
                     }
                     let wrapped = envelope::seal(
-                        &batch_key,
+                        batch_key,
                         key.as_bytes(),
-                        &rewrap_aad(&item.resource_type, &item.id, item.version, &signer.org),
+                        &transfer_key_aad(&item.resource_type, &item.id, item.version, reader_org),
                     );
                     FetchAnswer {
                         status: 200,
@@ -427,50 +586,78 @@ impl Custody {
         })
     }
 
-    /// One item of a request: the reader, the record and consent, on this node's ledger.
-    async fn serve_item(
+    /// The custodian's decision on one item, from its ledger: why it is allowed, or why not.
+    fn decide_item(
         &self,
         state: &medledger_store::StoreReader,
-        reader_org: &OrgId,
+        signer_org: &OrgId,
+        org: &OrgId,
+        member: &MemberId,
         item: &FetchItem,
-    ) -> Result<(Vec<u8>, DataKey), CustodyError> {
-        let (org, member) =
-            split_member(&item.sub).ok_or_else(|| CustodyError::BadRequest("malformed reader".into()))?;
-        if &org != reader_org {
+    ) -> Result<Basis, CustodyError> {
+        if org != signer_org {
             return Err(CustodyError::Denied(
                 "a node may only speak for its own organisation".into(),
-            ));
-        }
-        let rec = state
-            .get(&keys::member(&org, &member))
-            .and_then(|raw| MemberRecord::decode(&raw).ok())
-            .ok_or_else(|| CustodyError::Denied("reader is not a registered member".into()))?;
-        if !rec.active || rec.kind != item.kind {
-            return Err(CustodyError::Denied(
-                "reader is revoked or not of the stated kind".into(),
             ));
         }
         let record = medledger_ledger::records::record_state(state, &item.resource_type, &item.id)
             .filter(|r| &r.custodian == self.org())
             .ok_or(CustodyError::NotFound)?;
-        if record.erased {
+        if record.erased || self.being_erased(record.patient.as_deref()) {
             return Err(CustodyError::Gone);
         }
-        let actor = Actor {
-            org,
-            member,
-            kind: item.kind,
-        };
+        if item.version > record.latest {
+            return Err(CustodyError::NotFound);
+        }
         decide_on(
             state,
-            &actor,
+            org,
+            member,
             &item.resource_type,
             &item.id,
             &record,
             item.purpose,
-            item.break_glass,
+            item.emergency,
+            now_ms(),
         )
-        .map_err(|d| CustodyError::Denied(d.to_string()))?;
-        self.local_ciphertext(&item.resource_type, &item.id, item.version).await
+        .map_err(|d| CustodyError::Denied(d.to_string()))
+    }
+
+    /// The custodian's own audit entry for one item it was asked for.
+    fn custodian_audit(
+        &self,
+        org: &OrgId,
+        member: &MemberId,
+        item: &FetchItem,
+        patient: Option<String>,
+        decided: &Result<Basis, CustodyError>,
+    ) -> (AuditEntry, Option<String>) {
+        let mut id = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+        let mut e = AuditEntry {
+            id: Hash32(id),
+            at: now_ms(),
+            actor_org: org.clone(),
+            actor_member: member.clone(),
+            action: item.action,
+            outcome: AuditOutcome::Allowed,
+            purpose: Some(item.purpose),
+            break_glass: false,
+            patient,
+            resource_type: Some(item.resource_type.clone()),
+            record_id: Some(item.id.clone()),
+            version: Some(item.version),
+        };
+        let mut note = None;
+        match decided {
+            Ok(Basis::BreakGlass) => {
+                e.break_glass = true;
+                note = item.note.clone();
+            }
+            Ok(_) => {}
+            Err(CustodyError::Denied(_)) => e.outcome = AuditOutcome::Denied,
+            Err(_) => e.outcome = AuditOutcome::Failed,
+        }
+        (e, note)
     }
 }
