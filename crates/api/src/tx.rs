@@ -180,6 +180,8 @@ pub async fn submit_batch(
     let mut out = Vec::with_capacity(if summary { 0 } else { results.len() });
     let (mut ok, mut failed) = (0usize, 0usize);
     let mut first_error = None;
+    // Refused for load (the signer's share or the pool is full): the client should back off.
+    let mut busy = None;
     for r in results {
         let v = match r {
             Ok(accepted) => settle(deadline, accepted).await,
@@ -191,6 +193,13 @@ pub async fn submit_batch(
                 v
             }
             Err(e) => {
+                match e {
+                    SubmitError::SignerBusy(_) => busy = Some(StatusCode::TOO_MANY_REQUESTS),
+                    SubmitError::MempoolFull(_) => {
+                        busy.get_or_insert(StatusCode::SERVICE_UNAVAILABLE);
+                    }
+                    _ => {}
+                }
                 failed += 1;
                 let v = json!({ "error": { "reason": e.reason(), "message": e.to_string() } });
                 first_error.get_or_insert_with(|| v.clone());
@@ -207,8 +216,19 @@ pub async fn submit_batch(
     } else {
         body["results"] = Value::Array(out);
     }
-    let status = if wait { StatusCode::OK } else { StatusCode::ACCEPTED };
-    Ok((status, Json(body)).into_response())
+    // Nothing accepted because of load: the batch as a whole is refused, so that plain
+    // HTTP clients back off; otherwise the per-transaction results say which to resend.
+    let status = match busy {
+        Some(s) if ok == 0 => s,
+        _ if wait => StatusCode::OK,
+        _ => StatusCode::ACCEPTED,
+    };
+    let mut r = (status, Json(body)).into_response();
+    if busy.is_some() {
+        r.headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+    }
+    Ok(r)
 }
 
 fn batch_too_large(max_txs: usize) -> ApiError {

@@ -13,6 +13,7 @@ use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_ledger::identity::revoke_member::RevokeMember;
 use medledger_ledger::identity::rotate_key::RotateKey;
+use medledger_ledger::identity::vote_node::VoteNode;
 use medledger_ledger::identity::vote_org::VoteOrg;
 use medledger_ledger::research::study::RegisterStudy;
 use medledger_node::home::{read_key, write_key};
@@ -54,7 +55,8 @@ pub enum TxCommand {
         /// An opaque id (for a patient, a pseudonym: never a name or record number).
         #[arg(long)]
         member: MemberId,
-        /// admin, practitioner, patient, device or service.
+        /// admin, practitioner, patient (enrolled by the organisation holding their
+        /// Patient record), device, service or privacy (the privacy officer).
         #[arg(long)]
         kind: MemberKind,
         /// The member's public key (hex).
@@ -98,6 +100,25 @@ pub enum TxCommand {
         /// Vote to reinstate a suspended organisation.
         #[arg(long)]
         reinstate: bool,
+    },
+    /// An admin of another organisation votes to make one of an organisation's service
+    /// members a node (it may then sign node-to-node requests and present a node
+    /// certificate), or to remove it; it happens at the genesis' suspend_quorum.
+    VoteNode {
+        #[command(flatten)]
+        common: Common,
+        /// The organisation the node belongs to.
+        #[arg(long)]
+        org: OrgId,
+        /// The service member (registered by its organisation's admin).
+        #[arg(long)]
+        member: MemberId,
+        /// Vote to add it as a node.
+        #[arg(long, conflicts_with = "remove", required_unless_present = "remove")]
+        add: bool,
+        /// Vote to remove it.
+        #[arg(long)]
+        remove: bool,
     },
     /// An organisation admin registers a research study it sponsors, or replaces its
     /// investigators; a patient's consent to the study opens records to them.
@@ -319,6 +340,13 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
         TxCommand::VoteOrg {
             common, org, suspend, ..
         } => (common, Payload::VoteOrg(VoteOrg { org, suspend })),
+        TxCommand::VoteNode {
+            common,
+            org,
+            member,
+            add,
+            ..
+        } => (common, Payload::VoteNode(VoteNode { org, member, add })),
         TxCommand::ConsentImport { common, file } => (common, consent_import(&file)?),
         TxCommand::Submit { file, node, no_wait } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;

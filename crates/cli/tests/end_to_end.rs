@@ -157,6 +157,12 @@ fn init_run_transact_prove_verify() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("member_exists"));
 
+    // A client assertion is single-use, and stays spent across a restart.
+    let admin_key = medledger_node::home::read_key(&admin).unwrap();
+    let assertion = client_assertion(&admin_key, &node.url);
+    assert_eq!(exchange(&node, &assertion), 200);
+    assert_eq!(exchange(&node, &assertion), 401, "an assertion was used twice");
+
     node.stop();
     let db = home.join("data/ledger.redb");
     let before = std::fs::read(&db).unwrap();
@@ -170,6 +176,7 @@ fn init_run_transact_prove_verify() {
 
     // Restarting resumes the same chain. The transaction itself is shown to members only.
     let node = NodeProcess::start(&home);
+    assert_eq!(exchange(&node, &assertion), 401, "a restart reopened a spent assertion");
     let anonymous = medledger(&["tx", "show", "--node", &node.url, "--ca", ca, &hashes[0]]);
     assert!(!anonymous.status.success());
     assert!(String::from_utf8_lossy(&anonymous.stderr).contains("token_required"));
@@ -203,6 +210,45 @@ fn init_run_transact_prove_verify() {
     let no_ca = medledger(&["tx", "show", "--node", &node.url, &hashes[0]]);
     assert!(String::from_utf8_lossy(&no_ca.stderr).contains("--ca"));
     node.stop();
+}
+
+/// A client assertion for hospital-a's admin at `url`'s token endpoint, with a fresh `jti`.
+fn client_assertion(key: &medledger_crypto::Keypair, url: &str) -> String {
+    let mut jti = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut jti);
+    let now = medledger_node::node::now_ms().0 / 1000;
+    medledger_crypto::jws::sign_compact(
+        &serde_json::json!({"typ": "JWT", "kid": key.public().to_string()}),
+        &serde_json::json!({"iss": "hospital-a/admin", "sub": "hospital-a/admin",
+            "aud": format!("{url}/auth/token"), "exp": now + 240, "jti": hex::encode(jti)}),
+        key,
+    )
+}
+
+/// Exchanges `assertion` at the node's token endpoint; returns the HTTP status.
+fn exchange(node: &NodeProcess, assertion: &str) -> u16 {
+    let form = serde_urlencoded::to_string([
+        ("grant_type", "client_credentials"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion),
+        ("scope", "system/*.rs"),
+    ])
+    .unwrap();
+    let http = node.http();
+    let url = format!("{}/auth/token", node.url);
+    tokio::runtime::Runtime::new().unwrap().block_on(async move {
+        http.post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
 }
 
 fn copy_db(home: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf {

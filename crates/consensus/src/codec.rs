@@ -2,7 +2,7 @@
 //! messages, built on `medledger_types::codec`: little-endian integers, `u32` length
 //! prefixes checked against limits before anything is allocated, strict tags, no
 //! trailing bytes. Every decoder here reads bytes from peers, so every one is fuzzed
-//! (`fuzz/fuzz_targets/consensus_msg.rs`).
+//! (`fuzz/fuzz_targets/decode_consensus.rs`).
 
 use std::ops::RangeInclusive;
 

@@ -24,7 +24,8 @@ pub mod domains {
     /// A data key sealed to a reading node in a transfer: type, id, version, reader
     /// organisation.
     pub const TRANSFER_KEY: &str = "medledger/transfer-key/v1";
-    /// The keyed hash of a business identifier: type, system, value.
+    /// The keyed hash of a business identifier: type, system present (one byte, 0 or 1),
+    /// system, value.
     pub const IDENTIFIER: &str = "medledger/identifier/v2";
 }
 

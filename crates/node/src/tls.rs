@@ -21,9 +21,10 @@
 //!
 //! # Server
 //!
-//! [`server_config`] resolves the certificate per handshake: when the client's `ClientHello`
-//! offers the `ed25519` signature scheme (rustls and OpenSSL clients do, browsers do not) it
-//! gets the node certificate, otherwise the P-256 one. Client certificates are requested but
+//! [`server_config`] resolves the certificate per handshake: a client whose `ClientHello`
+//! offers only Ed25519 signatures (and not ECDSA P-256) — the node-to-node client below —
+//! gets the node certificate; every other client (browsers, curl, the CLI) gets the P-256
+//! one, which may be a certificate the operator obtained elsewhere. Client certificates are requested but
 //! optional: ordinary API clients have none. One that is presented must chain to the CA and
 //! carry `clientAuth`, or the handshake fails; the Ed25519 key of a verified client
 //! certificate is what the API hands to its handlers (`medledger_api::serve::PeerNode`).
@@ -617,7 +618,8 @@ struct NodeCertResolver {
 
 impl ResolvesServerCert for NodeCertResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        if hello.signature_schemes().contains(&SignatureScheme::ED25519) {
+        let schemes = hello.signature_schemes();
+        if schemes.contains(&SignatureScheme::ED25519) && !schemes.contains(&SignatureScheme::ECDSA_NISTP256_SHA256) {
             Some(self.node.clone())
         } else {
             Some(self.server.clone())

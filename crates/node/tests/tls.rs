@@ -432,14 +432,23 @@ async fn the_server_picks_the_certificate_the_client_can_check() {
     assert_eq!(leaf, server.server_chain()[0]);
     assert_eq!(within(task).await.unwrap().unwrap(), None);
 
-    // A rustls client offers Ed25519, gets the node certificate and checks it by CA chain.
+    // An ordinary client (it offers Ed25519 and ECDSA, like curl) gets the server
+    // certificate too, and checks it by CA chain: the server certificate may be one the
+    // operator got from a public CA.
     let ca_pem = ca.cert_pem().as_bytes();
-    let (addr, task) = accept_one(server_config).await;
+    let (addr, task) = accept_one(server_config.clone()).await;
     let leaf = within(connect(tls::ca_client_config(ca_pem).unwrap(), addr, "localhost"))
         .await
         .unwrap();
-    assert_eq!(leaf, server.node_chain()[0]);
+    assert_eq!(leaf, server.server_chain()[0]);
     assert_eq!(within(task).await.unwrap().unwrap(), None);
+
+    // The node-to-node client offers only Ed25519 and gets the node certificate.
+    let (addr, task) = accept_one(server_config).await;
+    let client = tls::client_config(&identity(&ca, 2), pin_to(server.node_key())).unwrap();
+    let leaf = within(connect(client, addr, "127.0.0.1")).await.unwrap();
+    assert_eq!(leaf, server.node_chain()[0]);
+    assert!(within(task).await.unwrap().unwrap().is_some());
 }
 
 #[tokio::test]

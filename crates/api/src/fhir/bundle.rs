@@ -3,9 +3,11 @@
 //! 1. **Parse** ([`parse_bundle`], pure): each entry's method, type, id, `fullUrl`,
 //!    `ifNoneExist` and the types its conditional references name.
 //! 2. **Guard**: every entry goes through the access guard like a single request — create
-//!    or update (scope and role), and an identifier lookup for its `ifNoneExist` and for
-//!    each conditional reference — whether the Bundle is a transaction or a batch. A
-//!    refusal is audited; it fails a transaction, and only that entry of a batch.
+//!    or update (scope and role), then an identifier lookup for its `ifNoneExist` and for
+//!    each conditional reference (audited as `lookup`) — whether the Bundle is a
+//!    transaction or a batch. A refusal is audited (a caller who may not write is refused
+//!    at the write, before any lookup); it fails a transaction, and only that entry of a
+//!    batch.
 //! 3. **Plan**: ids assigned, `urn:uuid:` fullUrls and `Type?identifier=system|value`
 //!    conditional references resolved, `ifNoneExist` honoured, each resource validated.
 //! 4. **Write**: a transaction is all or nothing, its versions anchored in one ledger

@@ -44,7 +44,9 @@ pub enum Op {
     AccessLog,
     /// The patient's consents from the ledger (`Consent?patient=`).
     Consents,
-    /// Resolving a business identifier (`ifNoneExist`, a conditional reference).
+    /// Resolving a business identifier (`ifNoneExist`, a conditional reference): for the
+    /// custodian's staff only. A search by `identifier` is a search, which returns only
+    /// what the caller may read.
     Lookup,
 }
 

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod attack;
 pub mod fhir;
 pub mod net;
 pub mod s3;

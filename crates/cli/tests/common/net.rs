@@ -410,7 +410,18 @@ pub fn shared(n: usize, configure: fn(&Path, usize), env: fn(usize) -> Vec<(&'st
         .get_or_init(|| {
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
-                let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("shared-net-{}", std::process::id()));
+                let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+                // Networks of test processes that have ended are left behind (a static is
+                // never dropped): remove them.
+                for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if let Some(pid) = name.strip_prefix("shared-net-")
+                        && !Path::new("/proc").join(pid).exists()
+                    {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+                let dir = tmp.join(format!("shared-net-{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir).unwrap();
                 let mut net = Net::init(&dir, n);

@@ -24,8 +24,9 @@ pub enum AuditAction {
     Verify,
     Consent,
     Login,
-    /// A lookup by business identifier (conditional create or reference, identifier
-    /// search) at the custodian.
+    /// A lookup by business identifier at the custodian, by its staff (conditional create
+    /// or conditional reference). Anyone else's attempt is refused before any lookup, and
+    /// audited as the refused write.
     Lookup,
     /// Placeholder for an entry of the node's journal that no longer decodes.
     Unreadable,

@@ -76,16 +76,17 @@ fn record_key(resource_type: &str, id: &str) -> String {
 }
 
 /// The keyed hash of a business identifier (an MRN, an NPI, an SSN): HMAC-SHA-256 under
-/// the node's identifier key of the unambiguous binding of type, system and value.
+/// the node's identifier key of the unambiguous binding of type, whether a system is
+/// given, the system and the value (a missing system and an empty one differ).
 pub fn identifier_key(secret: &[u8; 32], resource_type: &str, system: Option<&str>, value: &str) -> [u8; 32] {
+    let (present, system): (&[u8], &str) = match system {
+        Some(s) => (&[1], s),
+        None => (&[0], ""),
+    };
     medledger_crypto::bind::keyed_hash(
         secret,
         medledger_crypto::bind::domains::IDENTIFIER,
-        &[
-            resource_type.as_bytes(),
-            system.unwrap_or("").as_bytes(),
-            value.as_bytes(),
-        ],
+        &[resource_type.as_bytes(), present, system.as_bytes(), value.as_bytes()],
     )
 }
 
@@ -640,6 +641,10 @@ mod tests {
         assert_ne!(
             identifier_key(&s, "Patient", None, "x"),
             identifier_key(&[2u8; 32], "Patient", None, "x")
+        );
+        assert_ne!(
+            identifier_key(&s, "Patient", None, "x"),
+            identifier_key(&s, "Patient", Some(""), "x")
         );
     }
 }

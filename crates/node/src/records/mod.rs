@@ -48,7 +48,9 @@ pub use access::{AccessError, Permit};
 pub use blobs::Blobs;
 pub use index::{AuditOnLedger, Index};
 pub use journal::{Journal, LocalVersion};
-pub use transfer::{FetchResponse, refusal};
+pub use transfer::{
+    FetchAnswer, FetchClaims, FetchItem, FetchRequest, FetchResponse, MAX_BATCH, MAX_REQUEST, parse_request, refusal,
+};
 pub use write::MAX_BODY;
 
 #[derive(Debug, Error, Clone)]

@@ -61,6 +61,12 @@ const MAX_LIFETIME_SECS: u64 = 120;
 pub const MAX_NOTE: usize = 500;
 /// HPKE `info` of the batch key.
 const TRANSFER_INFO: &[u8] = b"medledger/transfer/v2";
+/// How long the custodian waits for its ledger to reach the height the reader decided at
+/// (a consent or break-glass declaration the reader has just seen).
+const CATCH_UP: Duration = Duration::from_secs(3);
+/// A request claiming a height further ahead of the custodian's than this is not waited
+/// for (it would only make the custodian wait).
+const MAX_HEIGHT_AHEAD: u64 = 100;
 
 /// One version asked for, by whom, why and what for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +98,10 @@ pub struct FetchClaims {
     pub enc: String,
     pub exp: u64,
     pub jti: String,
+    /// The reader's committed height when it decided to ask: the custodian waits (briefly)
+    /// until its own ledger has it, so that a consent or a break-glass declaration the
+    /// reader has just seen is there too. The custodian still decides on its own ledger.
+    pub height: u64,
     pub items: Vec<FetchItem>,
 }
 
@@ -135,6 +145,19 @@ pub fn parse_request(claims: Value) -> Result<FetchRequest, CustodyError> {
         }
         if item.note.as_ref().is_some_and(|n| n.is_empty() || n.len() > MAX_NOTE) {
             return Err(bad("a note is 1 to 500 bytes"));
+        }
+        // The custodian journals the action in its own name: only the reads a transfer
+        // serves may be named.
+        if !matches!(
+            item.action,
+            AuditAction::Read
+                | AuditAction::Vread
+                | AuditAction::History
+                | AuditAction::Search
+                | AuditAction::Export
+                | AuditAction::Verify
+        ) {
+            return Err(bad("action is one of read, vread, history, search, export, verify"));
         }
         readers.push(split_member(&item.sub).ok_or_else(|| bad("malformed reader"))?);
     }
@@ -400,6 +423,7 @@ impl Custody {
             enc: self.inner.service.encryption.public().to_string(),
             exp: now_ms().0 / 1000 + 60,
             jti: hex::encode(jti),
+            height: self.inner.node.head().height.0,
             items: jobs.iter().map(|j| j.item.clone()).collect(),
         };
         let claims = serde_json::to_value(&claims).map_err(|e| CustodyError::Storage(e.to_string()))?;
@@ -495,6 +519,25 @@ impl Custody {
         peer: Option<PublicKey>,
         require_peer: bool,
     ) -> Result<FetchResponse, CustodyError> {
+        let checked = self.check_fetch(token, peer, require_peer)?;
+        // Decide on a ledger at least as recent as the reader's, when it is close behind.
+        let mine = self.inner.node.head().height.0;
+        if checked.0.claims.height > mine && checked.0.claims.height <= mine + MAX_HEIGHT_AHEAD {
+            let mut durable = self.inner.node.durable_height();
+            let target = medledger_types::Height(checked.0.claims.height);
+            let _ = tokio::time::timeout(CATCH_UP, durable.wait_for(|h| *h >= target)).await;
+        }
+        self.answer_fetch(checked.0, checked.1).await
+    }
+
+    /// Everything about a transfer request that does not depend on the items: signature,
+    /// node key, connection, shape, address, freshness, replay.
+    fn check_fetch(
+        &self,
+        token: &str,
+        peer: Option<PublicKey>,
+        require_peer: bool,
+    ) -> Result<(FetchRequest, KeyRecord), CustodyError> {
         let state = self.state()?;
         let mut signer: Option<KeyRecord> = None;
         let (_, claims) = jws::verify_compact(token, MAX_REQUEST, |h: &JwsHeader| {
@@ -535,6 +578,13 @@ impl Custody {
         if !lock(&self.inner.seen_requests).first_use(format!("{}|{}", c.iss, c.jti), c.exp, now) {
             return Err(CustodyError::Replayed);
         }
+        Ok((req, signer))
+    }
+
+    /// Decides every item of a checked request on this node's ledger, audits each, answers.
+    async fn answer_fetch(&self, req: FetchRequest, signer: KeyRecord) -> Result<FetchResponse, CustodyError> {
+        let state = self.state()?;
+        let c = &req.claims;
         let (encapped, batch_key) = wrap::batch_key_to(&req.enc, TRANSFER_INFO)
             .map_err(|_| CustodyError::BadRequest("unusable encryption key".into()))?;
         // Decide every item on this node's ledger, and audit each decision before any
