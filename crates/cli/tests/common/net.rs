@@ -19,22 +19,29 @@ use serde_json::Value;
 
 use super::{bin, ok};
 
-/// Finds `n` consecutive free ports twice (API and p2p ranges).
+/// Finds `n` consecutive free ports twice (API and p2p ranges). Tests of one binary run
+/// in parallel in one process: each call starts from a different seed and skips ranges
+/// an earlier call of this process handed out (a range is free until its nodes bind it).
 fn free_bases(n: u16) -> (u16, u16) {
-    let free = |base: u16| (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-    let mut seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    let mut pick = || loop {
+    static TAKEN: Mutex<Vec<(u16, u16)>> = Mutex::new(Vec::new());
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut seed = (std::process::id() as u64) << 32 ^ nanos ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut taken = TAKEN.lock().unwrap();
+    let mut pick = |taken: &mut Vec<(u16, u16)>| loop {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let base = 20_000 + ((seed >> 33) % 35_000) as u16;
-        if free(base) {
+        let clear = taken.iter().all(|&(b, len)| base + n <= b || b + len <= base);
+        if clear && (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            taken.push((base, n));
             return base;
         }
     };
-    let api = pick();
-    let mut p2p = pick();
-    while p2p.abs_diff(api) < n {
-        p2p = pick();
-    }
+    let api = pick(&mut taken);
+    let p2p = pick(&mut taken);
     (api, p2p)
 }
 
