@@ -174,7 +174,7 @@ impl Custody {
 
     /// Whether an erasure of the patient's records held here is decided and unfinished.
     pub(super) fn being_erased(&self, patient: Option<&str>) -> bool {
-        patient.is_some_and(|p| self.inner.journal.erasing(p).unwrap_or(true))
+        patient.is_some_and(|p| self.inner.journal.erasing(p))
     }
 
     /// Declares a break-glass access of `actor` (a practitioner of this organisation) to
@@ -261,6 +261,17 @@ impl Custody {
         version: u64,
     ) -> Result<(Vec<u8>, DataKey), CustodyError> {
         let record = self.record_state(resource_type, id)?.ok_or(CustodyError::NotFound)?;
+        self.held_ciphertext(&record, resource_type, id, version).await
+    }
+
+    /// [`Custody::local_ciphertext`] of a record state already read from the ledger.
+    pub(super) async fn held_ciphertext(
+        &self,
+        record: &RecordState,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<(Vec<u8>, DataKey), CustodyError> {
         if record.erased || self.being_erased(record.patient.as_deref()) {
             return Err(CustodyError::Gone);
         }

@@ -153,7 +153,7 @@ impl Custody {
             match self.commit_erasure(patient, &rest).await {
                 Ok(_) => {}
                 // Dropped: the ledger refused it for good (and the plan is gone).
-                Err(CustodyError::Ledger(m)) if !self.inner.journal.erasing(patient)? => {
+                Err(CustodyError::Ledger(m)) if !self.inner.journal.erasing(patient) => {
                     warn!("an interrupted erasure was refused by the ledger ({m}); the records stay");
                     return Ok(());
                 }

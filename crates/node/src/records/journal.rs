@@ -20,6 +20,7 @@
 //! fsync'd redb transaction (group commit): a caller's `await` returns once its write is
 //! durable.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,6 +130,10 @@ pub struct Journal {
     db: Arc<Database>,
     writer: std_mpsc::Sender<Job>,
     counters: Arc<Counters>,
+    /// The patients whose erasure is decided and unfinished: a copy of the `erasures`
+    /// table's keys, asked on every read. A patient is added before the plan is written
+    /// and removed only after it is forgotten, so the set never says less than the table.
+    erasing: Arc<std::sync::RwLock<HashSet<String>>>,
 }
 
 fn storage<E: std::fmt::Display>(e: E) -> CustodyError {
@@ -162,13 +167,27 @@ impl Journal {
                 quarantined: AtomicU64::new(q.len().map_err(storage)?),
             })
         };
+        let erasing = {
+            let r = db.begin_read().map_err(storage)?;
+            let t = r.open_table(ERASURES).map_err(storage)?;
+            let mut set = HashSet::new();
+            for item in t.iter().map_err(storage)? {
+                set.insert(item.map_err(storage)?.0.value().to_string());
+            }
+            Arc::new(std::sync::RwLock::new(set))
+        };
         let (writer, jobs) = std_mpsc::channel::<Job>();
         let (db2, counters2) = (db.clone(), counters.clone());
         std::thread::Builder::new()
             .name("custody-journal".into())
             .spawn(move || write_loop(&db2, &jobs, &counters2))
             .map_err(storage)?;
-        Ok(Journal { db, writer, counters })
+        Ok(Journal {
+            db,
+            writer,
+            counters,
+            erasing,
+        })
     }
 
     /// Makes the next audit entry's number at least `next` (the ledger's next expected
@@ -235,18 +254,31 @@ impl Journal {
 
     /// Records an erasure decision: from now on the records are not served.
     pub async fn begin_erasure(&self, patient: &str, plan: ErasurePlan) -> Result<(), CustodyError> {
-        self.write(vec![Op::ErasureBegin(patient.to_string(), plan)]).await
+        let added = self.erasing_set().insert(patient.to_string());
+        let written = self.write(vec![Op::ErasureBegin(patient.to_string(), plan)]).await;
+        if written.is_err() && added {
+            self.erasing_set().remove(patient);
+        }
+        written
+    }
+
+    fn erasing_set(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<String>> {
+        self.erasing.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Destroys the wrapped keys and identifier hashes of an erasure whose receipt is
     /// committed, and forgets the plan.
     pub async fn finish_erasure(&self, patient: &str) -> Result<(), CustodyError> {
-        self.write(vec![Op::ErasureEnd(patient.to_string())]).await
+        self.write(vec![Op::ErasureEnd(patient.to_string())]).await?;
+        self.erasing_set().remove(patient);
+        Ok(())
     }
 
     /// Forgets an erasure plan the ledger refused: the records are served again.
     pub async fn finish_erasure_without_destroying(&self, patient: &str) -> Result<(), CustodyError> {
-        self.write(vec![Op::ErasureCancel(patient.to_string())]).await
+        self.write(vec![Op::ErasureCancel(patient.to_string())]).await?;
+        self.erasing_set().remove(patient);
+        Ok(())
     }
 
     /// Erasures decided and not finished.
@@ -264,11 +296,13 @@ impl Journal {
         Ok(out)
     }
 
-    /// Whether an erasure of this record is decided and not finished.
-    pub fn erasing(&self, patient: &str) -> Result<bool, CustodyError> {
-        let r = self.db.begin_read().map_err(storage)?;
-        let t = r.open_table(ERASURES).map_err(storage)?;
-        Ok(t.get(patient).map_err(storage)?.is_some())
+    /// Whether an erasure of this patient's records is decided and not finished. Asked on
+    /// every read, so answered from memory.
+    pub fn erasing(&self, patient: &str) -> bool {
+        self.erasing
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(patient)
     }
 
     /// Records a client assertion id until `expires` (seconds); `Err(Replayed)` if it was
@@ -622,13 +656,38 @@ mod tests {
             ciphertexts: vec![Hash32::ZERO],
         };
         j.begin_erasure("p1", plan.clone()).await.unwrap();
-        assert!(j.erasing("p1").unwrap());
+        assert!(j.erasing("p1"));
         assert_eq!(j.erasures().unwrap(), vec![("p1".to_string(), plan)]);
         j.finish_erasure("p1").await.unwrap();
-        assert!(!j.erasing("p1").unwrap());
+        assert!(!j.erasing("p1"));
         assert_eq!(j.identifier(&k).unwrap(), None);
         assert_eq!(j.version(&version_key("Patient", "p1", 1)).unwrap(), None);
         assert_eq!(j.version(&version_key("Patient", "p1", 2)).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_decided_erasure_is_still_refusing_reads_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.redb");
+        let plan = ErasurePlan {
+            records: vec![("Patient".into(), "p1".into(), 1)],
+            ciphertexts: vec![Hash32::ZERO],
+        };
+        {
+            let j = Journal::open(&path).unwrap();
+            j.begin_erasure("p1", plan.clone()).await.unwrap();
+            j.begin_erasure("p2", plan).await.unwrap();
+            j.finish_erasure_without_destroying("p2").await.unwrap();
+        }
+        let j = loop {
+            match Journal::open(&path) {
+                Ok(j) => break j,
+                Err(_) => std::thread::yield_now(),
+            }
+        };
+        assert!(j.erasing("p1"));
+        assert!(!j.erasing("p2"));
+        assert!(!j.erasing("p3"));
     }
 
     #[test]

@@ -39,6 +39,7 @@ use medledger_ledger::audit::{AuditAction, AuditEntry, AuditOutcome};
 use medledger_ledger::consent::Purpose;
 use medledger_ledger::consent::policy::Basis;
 use medledger_ledger::identity::KeyRecord;
+use medledger_ledger::records::RecordState;
 use medledger_types::{Hash32, MemberId, OrgId, PublicKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -98,9 +99,10 @@ pub struct FetchClaims {
     pub enc: String,
     pub exp: u64,
     pub jti: String,
-    /// The reader's committed height when it decided to ask: the custodian waits (briefly)
-    /// until its own ledger has it, so that a consent or a break-glass declaration the
-    /// reader has just seen is there too. The custodian still decides on its own ledger.
+    /// The reader's committed height when it decided to ask: before refusing an item, the
+    /// custodian waits (briefly) until its own ledger has it, so that a consent or a
+    /// break-glass declaration the reader has just seen is there too. The custodian still
+    /// decides on its own ledger.
     pub height: u64,
     pub items: Vec<FetchItem>,
 }
@@ -301,6 +303,13 @@ pub(super) struct FetchJob {
     /// The custodian organisation, for the record's own binding.
     custodian: OrgId,
     done: oneshot::Sender<Result<Vec<u8>, CustodyError>>,
+}
+
+/// The custodian's decision on one requested item.
+struct Decided {
+    /// The record's state, when this node is its custodian.
+    record: Option<RecordState>,
+    basis: Result<Basis, CustodyError>,
 }
 
 /// The reader side's per-custodian queues.
@@ -519,15 +528,20 @@ impl Custody {
         peer: Option<PublicKey>,
         require_peer: bool,
     ) -> Result<FetchResponse, CustodyError> {
-        let checked = self.check_fetch(token, peer, require_peer)?;
-        // Decide on a ledger at least as recent as the reader's, when it is close behind.
+        let (req, signer) = self.check_fetch(token, peer, require_peer)?;
+        let mut decided = self.decide_all(&req, &signer)?;
+        // A refusal may come from a ledger behind the reader's (a consent or break-glass
+        // declaration the reader saw committed): when the reader is close ahead, wait for
+        // its height and decide again. An allowed read needs no wait.
         let mine = self.inner.node.head().height.0;
-        if checked.0.claims.height > mine && checked.0.claims.height <= mine + MAX_HEIGHT_AHEAD {
+        let claimed = req.claims.height;
+        if decided.iter().any(|d| d.basis.is_err()) && claimed > mine && claimed <= mine + MAX_HEIGHT_AHEAD {
             let mut durable = self.inner.node.durable_height();
-            let target = medledger_types::Height(checked.0.claims.height);
+            let target = medledger_types::Height(claimed);
             let _ = tokio::time::timeout(CATCH_UP, durable.wait_for(|h| *h >= target)).await;
+            decided = self.decide_all(&req, &signer)?;
         }
-        self.answer_fetch(checked.0, checked.1).await
+        self.answer_fetch(req, signer, decided).await
     }
 
     /// Everything about a transfer request that does not depend on the items: signature,
@@ -581,31 +595,50 @@ impl Custody {
         Ok((req, signer))
     }
 
-    /// Decides every item of a checked request on this node's ledger, audits each, answers.
-    async fn answer_fetch(&self, req: FetchRequest, signer: KeyRecord) -> Result<FetchResponse, CustodyError> {
+    /// Decides every item of a checked request on this node's ledger.
+    fn decide_all(&self, req: &FetchRequest, signer: &KeyRecord) -> Result<Vec<Decided>, CustodyError> {
         let state = self.state()?;
+        Ok(req
+            .claims
+            .items
+            .iter()
+            .zip(&req.readers)
+            .map(|(item, (org, member))| self.decide_item(&state, &signer.org, org, member, item))
+            .collect())
+    }
+
+    /// Audits every decided item, then answers: no ciphertext leaves before its entry is
+    /// durable.
+    async fn answer_fetch(
+        &self,
+        req: FetchRequest,
+        signer: KeyRecord,
+        decided: Vec<Decided>,
+    ) -> Result<FetchResponse, CustodyError> {
         let c = &req.claims;
         let (encapped, batch_key) = wrap::batch_key_to(&req.enc, TRANSFER_INFO)
             .map_err(|_| CustodyError::BadRequest("unusable encryption key".into()))?;
-        // Decide every item on this node's ledger, and audit each decision before any
-        // ciphertext leaves.
-        let mut decided = Vec::with_capacity(c.items.len());
-        let mut audits = Vec::with_capacity(c.items.len());
-        for (item, (org, member)) in c.items.iter().zip(&req.readers) {
-            let d = self.decide_item(&state, &signer.org, org, member, item);
-            // The patient is named only when the record is this node's.
-            let patient = medledger_ledger::records::record_state(&state, &item.resource_type, &item.id)
-                .filter(|r| &r.custodian == self.org())
-                .and_then(|r| r.patient);
-            audits.push(self.custodian_audit(org, member, item, patient, &d));
-            decided.push(d);
-        }
+        let audits = c
+            .items
+            .iter()
+            .zip(&req.readers)
+            .zip(&decided)
+            .map(|((item, (org, member)), d)| {
+                // The patient is named only when the record is this node's.
+                let patient = d.record.as_ref().and_then(|r| r.patient.clone());
+                self.custodian_audit(org, member, item, patient, &d.basis)
+            })
+            .collect();
         self.audit(audits).await?;
         let (batch_key, reader_org) = (&batch_key, &signer.org);
         let answers = futures::future::join_all(c.items.iter().zip(decided).map(|(item, d)| async move {
-            let served = match d {
-                Ok(_) => self.local_ciphertext(&item.resource_type, &item.id, item.version).await,
-                Err(e) => Err(e),
+            let served = match (d.basis, d.record) {
+                (Ok(_), Some(record)) => {
+                    self.held_ciphertext(&record, &item.resource_type, &item.id, item.version)
+                        .await
+                }
+                (Ok(_), None) => Err(CustodyError::NotFound),
+                (Err(e), _) => Err(e),
             };
             match served {
                 Ok((mut sealed, key)) => {
@@ -636,7 +669,8 @@ impl Custody {
         })
     }
 
-    /// The custodian's decision on one item, from its ledger: why it is allowed, or why not.
+    /// The custodian's decision on one item, from its ledger: why it is allowed, or why
+    /// not, with the record's state when this node holds it.
     fn decide_item(
         &self,
         state: &medledger_store::StoreReader,
@@ -644,33 +678,36 @@ impl Custody {
         org: &OrgId,
         member: &MemberId,
         item: &FetchItem,
-    ) -> Result<Basis, CustodyError> {
-        if org != signer_org {
-            return Err(CustodyError::Denied(
-                "a node may only speak for its own organisation".into(),
-            ));
-        }
+    ) -> Decided {
         let record = medledger_ledger::records::record_state(state, &item.resource_type, &item.id)
-            .filter(|r| &r.custodian == self.org())
-            .ok_or(CustodyError::NotFound)?;
-        if record.erased || self.being_erased(record.patient.as_deref()) {
-            return Err(CustodyError::Gone);
-        }
-        if item.version > record.latest {
-            return Err(CustodyError::NotFound);
-        }
-        decide_on(
-            state,
-            org,
-            member,
-            &item.resource_type,
-            &item.id,
-            &record,
-            item.purpose,
-            item.emergency,
-            now_ms(),
-        )
-        .map_err(|d| CustodyError::Denied(d.to_string()))
+            .filter(|r| &r.custodian == self.org());
+        let basis = (|| {
+            if org != signer_org {
+                return Err(CustodyError::Denied(
+                    "a node may only speak for its own organisation".into(),
+                ));
+            }
+            let record = record.as_ref().ok_or(CustodyError::NotFound)?;
+            if record.erased || self.being_erased(record.patient.as_deref()) {
+                return Err(CustodyError::Gone);
+            }
+            if item.version > record.latest {
+                return Err(CustodyError::NotFound);
+            }
+            decide_on(
+                state,
+                org,
+                member,
+                &item.resource_type,
+                &item.id,
+                record,
+                item.purpose,
+                item.emergency,
+                now_ms(),
+            )
+            .map_err(|d| CustodyError::Denied(d.to_string()))
+        })();
+        Decided { record, basis }
     }
 
     /// The custodian's own audit entry for one item it was asked for.
