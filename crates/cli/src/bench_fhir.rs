@@ -10,8 +10,8 @@
 //!    and audited;
 //! 2. **consented cross-organisation reads**: B's practitioner reads those Observations
 //!    from B's node; each read checks consent at B, fetches from A with a signed request
-//!    (A re-checks consent, re-wraps the data key with HPKE), checks the ledger hash,
-//!    decrypts and audits durably before answering.
+//!    (A decides again on its own ledger, audits durably, re-wraps the data key with
+//!    HPKE), checks the ledger hash and decrypts before answering.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -459,8 +459,9 @@ async fn drive(
         })
         .await
     };
-    // Every read was audited durably before its answer; report how far the ledger
-    // anchoring lags behind at the end, and how long it takes to catch up.
+    // Every read was audited durably before its answer (by A, the custodian that served
+    // it); report how far the ledger anchoring lags behind at the end, at A and B, and
+    // how long it takes to catch up.
     let pending_at = |url: String| {
         let http = http.clone();
         async move {
@@ -477,22 +478,29 @@ async fn drive(
                 .and_then(|v| v.trim().parse::<u64>().ok())
         }
     };
+    let pending = || async {
+        let (a, b) = tokio::join!(pending_at(urls[0].clone()), pending_at(urls[1].clone()));
+        (a.unwrap_or(0), b.unwrap_or(0))
+    };
     let t = Instant::now();
-    let backlog = pending_at(urls[1].clone()).await.unwrap_or(0);
+    let (at_a, at_b) = pending().await;
     let mut drained = None;
     while t.elapsed() < Duration::from_secs(120) {
-        if pending_at(urls[1].clone()).await == Some(0) {
+        if pending().await == (0, 0) {
             drained = Some(t.elapsed().as_secs_f64());
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let backlog = format!("{at_a} at A, {at_b} at B");
     match drained {
-        Some(secs) => eprintln!(
-            "audit entries not yet in a block when the reads stopped: {backlog} at B; all anchored {secs:.1} s later"
-        ),
+        Some(secs) => {
+            eprintln!(
+                "audit entries not yet in a block when the reads stopped: {backlog}; all anchored {secs:.1} s later"
+            )
+        }
         None => eprintln!(
-            "audit entries not yet in a block when the reads stopped: {backlog} at B; not all anchored after 120 s"
+            "audit entries not yet in a block when the reads stopped: {backlog}; not all anchored after 120 s"
         ),
     }
     for ch in children.iter_mut() {

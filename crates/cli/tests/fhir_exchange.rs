@@ -792,6 +792,14 @@ async fn records_exchange_end_to_end() {
         let complete = by(&log, "hospital-a/dr-a", "vread", "0") >= 1
             && by(&log, "clinic-b/dr-b", "read", "4") >= 2
             && by(&log, "clinic-b/dr-b", "read", "0") >= 1
+            // The read the tampering custodian served is recorded as failed by the node
+            // that caught it.
+            && log.iter().any(|e| {
+                e["agent"][0]["who"]["identifier"]["value"] == "clinic-b/dr-b"
+                    && e["subtype"][0]["code"] == "read"
+                    && e["outcome"] == "8"
+                    && e["source"]["observer"]["identifier"]["value"] == "clinic-b"
+            })
             && log
                 .iter()
                 .any(|e| e["purposeOfEvent"][0]["coding"][0]["code"] == "ETREAT");

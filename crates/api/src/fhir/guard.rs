@@ -10,7 +10,10 @@
 //!    [`Permit`] (the custodian of a record held elsewhere decides again when it serves
 //!    it);
 //! 4. **audit**: every decision — refused at any step, or allowed — is written durably to
-//!    the journal before any data is returned.
+//!    the journal before any data is returned. An allowed read of a record held by another
+//!    organisation is the exception: its custodian writes the one entry, in its own
+//!    journal, before the ciphertext leaves it; this node audits such a read only if it
+//!    then fails.
 //!
 //! A route cannot skip a step: reads take a [`Permit`], which only [`Guard::read`] (audited
 //! already) and [`Guard::candidate`] (audited by [`Guard::audit_results`] before the
@@ -132,20 +135,24 @@ impl<'a> Guard<'a> {
 
     /// Steps 1 and 2 (scope, role). A refusal is audited.
     async fn scope_and_role(&self, op: Op, t: Target<'_>) -> Result<(), FhirError> {
+        match self.check_scope_and_role(op, &t) {
+            Ok(()) => Ok(()),
+            Err(err) => Err(self.refuse(op, t, err).await),
+        }
+    }
+
+    /// Steps 1 and 2, not audited: the caller audits a refusal.
+    fn check_scope_and_role(&self, op: Op, t: &Target<'_>) -> Result<(), FhirError> {
         let caller = &self.ctx.caller;
         if !caller.scopes.allows(t.resource_type, op.interaction()) {
-            let err = FhirError::forbidden(format!(
+            return Err(FhirError::forbidden(format!(
                 "the token's scopes ({}) do not allow {:?} on {}",
                 caller.scopes,
                 op.interaction(),
                 t.resource_type
-            ));
-            return Err(self.refuse(op, t, err).await);
+            )));
         }
-        if let Err(err) = self.role(op, &t) {
-            return Err(self.refuse(op, t, err).await);
-        }
-        Ok(())
+        self.role(op, t)
     }
 
     /// Step 2: who may do what here.
@@ -264,20 +271,23 @@ impl<'a> Guard<'a> {
     /// of `$everything`): the allowed access is audited before this returns.
     pub async fn read(&self, op: Op, resource_type: &str, id: &str, version: Option<u64>) -> Result<Permit, FhirError> {
         let custody = self.app.custody()?;
-        // The patient the record belongs to, so that even a refusal at the scope or role
-        // step reaches the patient's access log.
-        let owner = custody
-            .record_state(resource_type, id)
-            .ok()
-            .flatten()
-            .and_then(|r| r.patient);
         let mut t = Target {
             resource_type,
             id: Some(id),
             version,
-            patient: owner.as_deref(),
+            patient: None,
         };
-        self.scope_and_role(op, t).await?;
+        if let Err(err) = self.check_scope_and_role(op, &t) {
+            // Named with the patient the record belongs to, so that a refusal at the scope
+            // or role step reaches the patient's access log too.
+            let owner = custody
+                .record_state(resource_type, id)
+                .ok()
+                .flatten()
+                .and_then(|r| r.patient);
+            t.patient = owner.as_deref();
+            return Err(self.refuse(op, t, err).await);
+        }
         let emergency = self.ctx.break_glass.is_some();
         let mut decided = custody.authorize(&self.ctx.caller.actor, resource_type, id, self.ctx.purpose, false);
         if emergency && let Err(AccessError::Denied { patient: Some(p), .. }) = &decided {
@@ -286,6 +296,7 @@ impl<'a> Guard<'a> {
             decided = custody.authorize(&self.ctx.caller.actor, resource_type, id, self.ctx.purpose, true);
         }
         match decided {
+            Ok(permit) if held_elsewhere(&permit, custody) => Ok(permit),
             Ok(permit) => {
                 t.patient = permit.patient();
                 t.version = Some(version.unwrap_or(permit.record().latest));
@@ -337,7 +348,7 @@ impl<'a> Guard<'a> {
     pub async fn audit_results(&self, op: Op, results: &[(&Permit, u64)]) -> Result<(), FhirError> {
         let custody = self.app.custody()?;
         let mut entries = Vec::with_capacity(results.len());
-        for (permit, version) in results {
+        for (permit, version) in results.iter().filter(|(p, _)| !held_elsewhere(p, custody)) {
             let t = Target {
                 resource_type: permit.resource_type(),
                 id: Some(permit.id()),
@@ -368,4 +379,11 @@ impl<'a> Guard<'a> {
         )
         .await
     }
+}
+
+/// A record held by another organisation is audited by its custodian, durably and before
+/// the ciphertext leaves, when it serves the read (ADR 010): this node writes nothing for
+/// an allowed read of it, only for one that then fails.
+fn held_elsewhere(permit: &Permit, custody: &medledger_node::records::Custody) -> bool {
+    &permit.record().custodian != custody.org()
 }
