@@ -497,9 +497,18 @@ fn apply(db: &Database, batch: &[Job], mut next_seq: u64) -> Result<Applied, Cus
                             .map(|v| serde_json::from_slice(v.value()))
                             .transpose()
                             .map_err(storage)?;
-                        for (t, id, latest) in plan.map(|p| p.records).unwrap_or_default() {
-                            for v in 1..=latest {
-                                versions.remove(version_key(&t, &id, v).as_str()).map_err(storage)?;
+                        for (t, id, _) in plan.map(|p| p.records).unwrap_or_default() {
+                            // Every version kept, also those anchored after the plan was
+                            // made (while the decision was being taken).
+                            let (first, last) = (version_key(&t, &id, 0), version_key(&t, &id, u64::MAX));
+                            let kept = versions
+                                .range(first.as_str()..=last.as_str())
+                                .map_err(storage)?
+                                .map(|e| e.map(|(k, _)| k.value().to_string()))
+                                .collect::<Result<Vec<_>, _>>()
+                                .map_err(storage)?;
+                            for k in kept {
+                                versions.remove(k.as_str()).map_err(storage)?;
                             }
                             let keys = by_record
                                 .remove(record_key(&t, &id).as_str())
@@ -663,6 +672,39 @@ mod tests {
         assert_eq!(j.identifier(&k).unwrap(), None);
         assert_eq!(j.version(&version_key("Patient", "p1", 1)).unwrap(), None);
         assert_eq!(j.version(&version_key("Patient", "p1", 2)).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn erasure_purges_versions_kept_after_the_plan_was_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("c.redb")).unwrap();
+        let local = LocalVersion {
+            wrapped_key: vec![1, 2, 3],
+            ciphertext: Hash32::ZERO,
+            patient: Some("p1".into()),
+            last_updated_ms: 1,
+        };
+        for (id, v) in [("o1", 1), ("o1", 2), ("o10", 1)] {
+            j.put_version("Observation", id, v, local.clone(), vec![])
+                .await
+                .unwrap();
+        }
+        let plan = ErasurePlan {
+            records: vec![("Observation".into(), "o1".into(), 1)],
+            ciphertexts: vec![Hash32::ZERO],
+        };
+        j.begin_erasure("p1", plan).await.unwrap();
+        j.put_version("Observation", "o1", 3, local, vec![]).await.unwrap();
+        j.finish_erasure("p1").await.unwrap();
+        for v in 1..=3 {
+            assert_eq!(
+                j.version(&version_key("Observation", "o1", v)).unwrap(),
+                None,
+                "version {v}"
+            );
+        }
+        // Another record whose id starts alike is untouched.
+        assert!(j.version(&version_key("Observation", "o10", 1)).unwrap().is_some());
     }
 
     #[tokio::test]
