@@ -216,7 +216,8 @@ impl Running {
         let mut api_stop = stop_rx.clone();
         // Record custody: encrypted records, their anchors and the audit journal. A home
         // made before service keys existed serves the ledger API without it.
-        let custody = medledger_node::records::Custody::open(self.node.clone(), &self.home)
+        let tls = self.home.tls_identity()?;
+        let custody = medledger_node::records::Custody::open(self.node.clone(), &self.home, tls.clone())
             .map_err(|e| anyhow::anyhow!("opening record custody: {e}"))?;
         if let Some(c) = &custody {
             c.check_storage()
@@ -236,14 +237,9 @@ impl Running {
         let stopped = async move {
             let _ = api_stop.wait_for(|s| *s).await;
         };
-        let api = match &self.home.config.api.tls {
-            Some(_) => {
-                let service =
-                    self.home.service.as_ref().context(
-                        "[api.tls] needs the node's service key (service_key.json): its certificate holds it",
-                    )?;
-                let identity = self.home.tls_identity(&service.key)?;
-                let tls = medledger_node::tls::server_config(&identity).map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
+        let api = match &tls {
+            Some(identity) => {
+                let tls = medledger_node::tls::server_config(identity).map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
                 let app = medledger_api::router_with(state);
                 tokio::spawn(medledger_api::serve::serve_tls(self.listener, app, tls, stopped))
             }
@@ -252,7 +248,7 @@ impl Running {
         // One validator needs no agreement: it produces blocks alone. Several run BFT
         // consensus through Malachite.
         let result: Result<()> = if self.home.genesis.validators.len() > 1 {
-            medledger_consensus::run_validator(self.node.clone(), &self.home, shutdown)
+            medledger_consensus::run_validator(self.node.clone(), &self.home, tls.as_deref(), shutdown)
                 .await
                 .map_err(|e| anyhow::anyhow!("consensus: {e:#}"))
         } else {

@@ -126,8 +126,14 @@ pub fn engine_config(home: &Home) -> eyre::Result<EngineConfig> {
     })
 }
 
-/// Runs consensus for `node` until `shutdown` resolves.
-pub async fn run_validator(node: Node, home: &Home, shutdown: impl Future<Output = ()>) -> eyre::Result<()> {
+/// Runs consensus for `node` until `shutdown` resolves. `tls`: the node's TLS identity
+/// ([`Home::tls_identity`]), for forwarding transactions to the other validators.
+pub async fn run_validator(
+    node: Node,
+    home: &Home,
+    tls: Option<&medledger_node::tls::TlsIdentity>,
+    shutdown: impl Future<Output = ()>,
+) -> eyre::Result<()> {
     let chain_id = node.chain_id().clone();
     let key = home.key.clone();
     let me = Address(key.public());
@@ -175,7 +181,7 @@ pub async fn run_validator(node: Node, home: &Home, shutdown: impl Future<Output
     let host = Host::new(node.clone(), key, channels.network.clone());
     let host_task = tokio::spawn(host.run(channels));
     let peers_task = tokio::spawn(watch_peers(node.clone(), net_requests));
-    let forward_client = forward_client(&node, home)?;
+    let forward_client = forward_client(&node, tls)?;
     let forward_task = tokio::spawn(forward_loop(
         node.clone(),
         home.config.p2p.peers.iter().map(|p| p.api.clone()).collect(),
@@ -216,23 +222,13 @@ pub const FORWARDED_HEADER: &str = "x-medledger-forwarded";
 
 /// The client that forwards transactions to the other validators: over TLS it presents
 /// this node's certificate and accepts only servers holding a node key on the ledger.
-fn forward_client(node: &Node, home: &Home) -> eyre::Result<reqwest::Client> {
+fn forward_client(node: &Node, tls: Option<&medledger_node::tls::TlsIdentity>) -> eyre::Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(4);
-    if home.config.api.tls.is_some() {
-        let service = home
-            .service
-            .as_ref()
-            .ok_or_else(|| eyre!("[api.tls] needs the node's service key (service_key.json)"))?;
-        let identity = home.tls_identity(&service.key)?;
-        let node = node.clone();
-        let pin: medledger_node::tls::PinCheck = std::sync::Arc::new(move |key| {
-            node.store()
-                .reader()
-                .is_ok_and(|state| medledger_ledger::identity::node_key(&state, key).is_some())
-        });
-        b = b.use_preconfigured_tls(medledger_node::tls::client_config(&identity, pin)?);
+    if let Some(identity) = tls {
+        let pin = medledger_node::tls::node_pin(node.clone(), None);
+        b = b.use_preconfigured_tls(medledger_node::tls::client_config(identity, pin)?);
     }
     Ok(b.build()?)
 }

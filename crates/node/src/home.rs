@@ -258,20 +258,23 @@ impl Home {
     }
 
     /// The node's TLS certificates, from the paths in `[api.tls]` (relative to the home).
-    pub fn tls_identity(&self, service_key: &Keypair) -> Result<crate::tls::TlsIdentity, HomeError> {
+    /// The node's TLS identity when `[api.tls]` is configured (`None` otherwise): loaded
+    /// once at start and shared by the API server, transfers and forwarding. Its node
+    /// certificate holds the service key, which must be in this home.
+    pub fn tls_identity(&self) -> Result<Option<Arc<crate::tls::TlsIdentity>>, HomeError> {
         let Some(t) = &self.config.api.tls else {
+            return Ok(None);
+        };
+        let Some(service) = &self.service else {
             return Err(HomeError::Invalid {
                 path: self.dir.join("config.toml"),
-                reason: "[api.tls] is not configured".into(),
+                reason: "[api.tls] needs the node's service key (service_key.json): its certificate holds it".into(),
             });
         };
         let at = |p: &str| self.dir.join(p);
-        crate::tls::TlsIdentity::load(&at(&t.ca), &at(&t.cert), &at(&t.key), &at(&t.node_cert), service_key).map_err(
-            |e| HomeError::Invalid {
-                path: self.dir.join("tls"),
-                reason: e.to_string(),
-            },
-        )
+        crate::tls::TlsIdentity::load(&at(&t.ca), &at(&t.cert), &at(&t.key), &at(&t.node_cert), &service.key)
+            .map(|id| Some(Arc::new(id)))
+            .map_err(tls_error(&self.dir.join("tls")))
     }
 }
 
@@ -559,7 +562,7 @@ mod tests {
         assert_eq!(home.genesis, out.genesis);
         // TLS: the certificates load, and the node certificate holds the service key.
         let service = home.service.clone().unwrap();
-        let tls = home.tls_identity(&service.key).unwrap();
+        let tls = home.tls_identity().unwrap().unwrap();
         assert_eq!(tls.node_key(), service.key.public());
         assert!(home.config.p2p.peers[0].api.starts_with("https://"));
         assert!(medledger_ledger::identity::node_key(&genesis_state(&home.genesis), &service.key.public()).is_some());

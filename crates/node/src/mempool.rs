@@ -174,11 +174,7 @@ impl Mempool {
         if waiting >= self.limits.max_per_signer {
             return Err(SubmitError::SignerBusy(waiting));
         }
-        let expected = self
-            .signers
-            .get(&signer)
-            .map(|s| s.next_nonce)
-            .unwrap_or_else(|| next_nonce(state, &signer));
+        let expected = self.next_nonce(state, &signer);
         check_envelope(state, tx.signed(), chain_id, expected)?;
         let entry = self.signers.entry(signer).or_insert(SignerQueue {
             next_nonce: expected,

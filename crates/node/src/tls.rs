@@ -631,6 +631,15 @@ impl ResolvesServerCert for NodeCertResolver {
 /// the organisation it calls).
 pub type PinCheck = Arc<dyn Fn(&PublicKey) -> bool + Send + Sync>;
 
+/// Accepts a key that is a node on `node`'s committed ledger (of `org`, when given).
+pub fn node_pin(node: crate::node::Node, org: Option<OrgId>) -> PinCheck {
+    Arc::new(move |key: &PublicKey| {
+        node.store().reader().is_ok_and(|state| {
+            medledger_ledger::identity::node_key(&state, key).is_some_and(|r| org.as_ref().is_none_or(|o| &r.org == o))
+        })
+    })
+}
+
 /// The node-to-node client configuration: presents the node certificate, accepts a server
 /// whose leaf holds an Ed25519 key that `pin` accepts.
 pub fn client_config(id: &TlsIdentity, pin: PinCheck) -> Result<ClientConfig, TlsError> {

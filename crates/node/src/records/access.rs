@@ -12,7 +12,7 @@ use medledger_ledger::StateRead;
 use medledger_ledger::audit::AuditAction;
 use medledger_ledger::consent::Purpose;
 use medledger_ledger::consent::policy::{self, AccessRequest, Basis, Denial};
-use medledger_ledger::records::RecordState;
+use medledger_ledger::records::{RecordState, VersionAnchor};
 use medledger_types::{Hash32, OrgId, TimestampMs};
 
 use super::{Actor, Custody, CustodyError, journal};
@@ -49,10 +49,6 @@ impl Permit {
         self.record.patient.as_deref()
     }
 
-    pub fn basis(&self) -> &Basis {
-        &self.basis
-    }
-
     pub fn purpose(&self) -> Purpose {
         self.purpose
     }
@@ -78,21 +74,17 @@ pub enum AccessError {
 
 /// Binds a ciphertext to the record version it holds.
 pub(super) fn record_aad(org: &OrgId, resource_type: &str, id: &str, version: u64) -> Vec<u8> {
-    bind(
-        domains::RECORD,
-        &[
-            org.as_str().as_bytes(),
-            resource_type.as_bytes(),
-            id.as_bytes(),
-            &version.to_le_bytes(),
-        ],
-    )
+    version_aad(domains::RECORD, org, resource_type, id, version)
 }
 
 /// Binds a data key sealed at rest to the record version it opens.
 pub(super) fn key_at_rest_aad(org: &OrgId, resource_type: &str, id: &str, version: u64) -> Vec<u8> {
+    version_aad(domains::KEY_AT_REST, org, resource_type, id, version)
+}
+
+fn version_aad(domain: &str, org: &OrgId, resource_type: &str, id: &str, version: u64) -> Vec<u8> {
     bind(
-        domains::KEY_AT_REST,
+        domain,
         &[
             org.as_str().as_bytes(),
             resource_type.as_bytes(),
@@ -231,7 +223,7 @@ impl Custody {
             return Err(CustodyError::NotFound);
         }
         if &permit.record.custodian == self.org() {
-            self.read_local(&permit.resource_type, &permit.id, version).await
+            self.read_local(permit, version).await
         } else {
             self.fetch_remote(permit, version, action, note).await
         }
@@ -239,35 +231,32 @@ impl Custody {
 
     /// The ciphertext of a version held here, checked against the ledger (for `$verify`).
     pub async fn ciphertext(&self, permit: &Permit, version: u64) -> Result<Vec<u8>, CustodyError> {
-        Ok(self
-            .local_ciphertext(&permit.resource_type, &permit.id, version)
-            .await?
-            .0)
+        Ok(self.local_ciphertext(permit, version).await?.0)
     }
 
     /// A version held here, decrypted after checking its ciphertext against the ledger.
-    async fn read_local(&self, resource_type: &str, id: &str, version: u64) -> Result<Vec<u8>, CustodyError> {
-        let (sealed, key) = self.local_ciphertext(resource_type, id, version).await?;
-        let aad = record_aad(self.org(), resource_type, id, version);
+    async fn read_local(&self, permit: &Permit, version: u64) -> Result<Vec<u8>, CustodyError> {
+        let (sealed, key) = self.local_ciphertext(permit, version).await?;
+        let aad = record_aad(self.org(), &permit.resource_type, &permit.id, version);
         envelope::open(&key, &sealed, &aad)
             .map_err(|_| CustodyError::Storage("a stored version does not decrypt".into()))
     }
 
-    /// The checked ciphertext of a version held here and its data key.
-    pub(super) async fn local_ciphertext(
-        &self,
-        resource_type: &str,
-        id: &str,
-        version: u64,
-    ) -> Result<(Vec<u8>, DataKey), CustodyError> {
-        let record = self.record_state(resource_type, id)?.ok_or(CustodyError::NotFound)?;
-        self.held_ciphertext(&record, resource_type, id, version).await
+    /// The checked ciphertext of a version of a permitted record held here, and its data key.
+    async fn local_ciphertext(&self, permit: &Permit, version: u64) -> Result<(Vec<u8>, DataKey), CustodyError> {
+        let anchor = self
+            .version_anchor(&permit.resource_type, &permit.id, version)?
+            .ok_or(CustodyError::NotFound)?;
+        self.held_ciphertext(&permit.record, &anchor, &permit.resource_type, &permit.id, version)
+            .await
     }
 
-    /// [`Custody::local_ciphertext`] of a record state already read from the ledger.
+    /// The ciphertext of a version held here and its data key, checked against the
+    /// record's state and the version's anchor (both read from the ledger by the caller).
     pub(super) async fn held_ciphertext(
         &self,
         record: &RecordState,
+        anchor: &VersionAnchor,
         resource_type: &str,
         id: &str,
         version: u64,
@@ -275,9 +264,6 @@ impl Custody {
         if record.erased || self.being_erased(record.patient.as_deref()) {
             return Err(CustodyError::Gone);
         }
-        let anchor = self
-            .version_anchor(resource_type, id, version)?
-            .ok_or(CustodyError::NotFound)?;
         let local = self
             .inner
             .journal

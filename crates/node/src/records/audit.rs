@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use medledger_ledger::audit::{AuditAction, AuditEntry, AuditOutcome};
-use medledger_types::{Hash32, Height};
+use medledger_types::{Hash32, Height, MemberId, OrgId};
 use tracing::warn;
 
 use super::journal::PendingAudit;
@@ -53,22 +53,7 @@ impl Custody {
 
     /// A fresh audit entry for `actor`, stamped now.
     pub fn audit_entry(&self, actor: &Actor, action: AuditAction) -> AuditEntry {
-        let mut id = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
-        AuditEntry {
-            id: Hash32(id),
-            at: now_ms(),
-            actor_org: actor.org.clone(),
-            actor_member: actor.member.clone(),
-            action,
-            outcome: AuditOutcome::Allowed,
-            purpose: None,
-            break_glass: false,
-            patient: None,
-            resource_type: None,
-            record_id: None,
-            version: None,
-        }
+        fresh_entry(&actor.org, &actor.member, action)
     }
 
     /// What is anchored in place of an entry that no longer decodes: it says, in the
@@ -76,17 +61,8 @@ impl Custody {
     fn placeholder(&self, raw: &[u8]) -> AuditEntry {
         AuditEntry {
             id: Hash32::digest(&[b"medledger/audit/unreadable/v1\0", raw]),
-            at: now_ms(),
-            actor_org: self.org().clone(),
-            actor_member: self.service_member().clone(),
-            action: AuditAction::Unreadable,
             outcome: AuditOutcome::Failed,
-            purpose: None,
-            break_glass: false,
-            patient: None,
-            resource_type: None,
-            record_id: None,
-            version: None,
+            ..fresh_entry(self.org(), self.service_member(), AuditAction::Unreadable)
         }
     }
 
@@ -163,5 +139,26 @@ impl Custody {
                 }
             }
         }
+    }
+}
+
+/// A fresh audit entry for `org/member`, with a random id, stamped now; the caller fills
+/// in what the access touched.
+pub(super) fn fresh_entry(org: &OrgId, member: &MemberId, action: AuditAction) -> AuditEntry {
+    let mut id = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+    AuditEntry {
+        id: Hash32(id),
+        at: now_ms(),
+        actor_org: org.clone(),
+        actor_member: member.clone(),
+        action,
+        outcome: AuditOutcome::Allowed,
+        purpose: None,
+        break_glass: false,
+        patient: None,
+        resource_type: None,
+        record_id: None,
+        version: None,
     }
 }

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use medledger_ledger::records::RecordState;
+use medledger_ledger::records::{self, RecordState};
 use tracing::{info, warn};
 
 use super::journal::ErasurePlan;
@@ -25,25 +25,24 @@ use super::{Custody, CustodyError, Erased, crash_point};
 impl Custody {
     /// Erases every record of `patient` this node holds.
     pub async fn erase_patient(&self, patient: &str) -> Result<Erased, CustodyError> {
+        let state = self.state()?;
         let mine: Vec<(String, String, RecordState)> = self
             .records_of_patient(patient)
             .into_iter()
             .filter_map(|(t, id)| {
-                let s = self.record_state(&t, &id).ok()??;
+                let s = records::record_state(&state, &t, &id)?;
                 (&s.custodian == self.org() && !s.erased).then_some((t, id, s))
             })
             .collect();
         if mine.is_empty() {
             return Err(CustodyError::NotFound);
         }
-        let mut ciphertexts = Vec::new();
-        for (t, id, s) in &mine {
-            for v in 1..=s.latest {
-                if let Some(anchor) = self.version_anchor(t, id, v)? {
-                    ciphertexts.push(anchor.ciphertext);
-                }
-            }
-        }
+        let ciphertexts = mine
+            .iter()
+            .flat_map(|(t, id, s)| (1..=s.latest).filter_map(|v| records::version_anchor(&state, t, id, v)))
+            .map(|anchor| anchor.ciphertext)
+            .collect();
+        drop(state);
         let plan = ErasurePlan {
             records: mine
                 .iter()
@@ -98,13 +97,19 @@ impl Custody {
             self.inner.blobs.delete(c).await?;
         }
         // Versions anchored while the decision was being taken are destroyed too.
-        for (t, id, latest) in &plan.records {
-            let now_latest = self.record_state(t, id)?.map_or(*latest, |r| r.latest);
-            for v in latest + 1..=now_latest {
-                if let Some(anchor) = self.version_anchor(t, id, v)? {
-                    self.inner.blobs.delete(&anchor.ciphertext).await?;
-                }
-            }
+        let later: Vec<_> = {
+            let state = self.state()?;
+            plan.records
+                .iter()
+                .flat_map(|(t, id, latest)| {
+                    let now_latest = records::record_state(&state, t, id).map_or(*latest, |r| r.latest);
+                    (latest + 1..=now_latest).filter_map(|v| records::version_anchor(&state, t, id, v))
+                })
+                .map(|anchor| anchor.ciphertext)
+                .collect()
+        };
+        for c in &later {
+            self.inner.blobs.delete(c).await?;
         }
         crash_point("erase-after-blobs");
         self.inner.journal.finish_erasure(patient).await
@@ -135,17 +140,15 @@ impl Custody {
     }
 
     async fn resume_one(&self, patient: &str, plan: &ErasurePlan) -> Result<(), CustodyError> {
-        let all_erased = plan
-            .records
-            .iter()
-            .all(|(t, id, _)| self.record_state(t, id).ok().flatten().is_some_and(|r| r.erased));
-        if !all_erased {
-            let pending: Vec<(String, String, u64)> = plan
-                .records
+        let pending: Vec<(String, String, u64)> = {
+            let state = self.state()?;
+            plan.records
                 .iter()
-                .filter(|(t, id, _)| !self.record_state(t, id).ok().flatten().is_some_and(|r| r.erased))
+                .filter(|(t, id, _)| !records::record_state(&state, t, id).is_some_and(|r| r.erased))
                 .cloned()
-                .collect();
+                .collect()
+        };
+        if !pending.is_empty() {
             let rest = ErasurePlan {
                 records: pending,
                 ciphertexts: Vec::new(),

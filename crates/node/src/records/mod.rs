@@ -51,7 +51,6 @@ pub use journal::{Journal, LocalVersion};
 pub use transfer::{
     FetchAnswer, FetchClaims, FetchItem, FetchRequest, FetchResponse, MAX_BATCH, MAX_REQUEST, parse_request, refusal,
 };
-pub use write::MAX_BODY;
 
 #[derive(Debug, Error, Clone)]
 pub enum CustodyError {
@@ -163,8 +162,13 @@ pub(crate) fn crash_point(_name: &str) {
 }
 
 impl Custody {
-    /// Custody for a node whose home has a service identity; `None` otherwise.
-    pub fn open(node: Node, home: &Home) -> Result<Option<Custody>, CustodyError> {
+    /// Custody for a node whose home has a service identity; `None` otherwise. `tls`: the
+    /// node's TLS identity ([`Home::tls_identity`]), for calls to other nodes.
+    pub fn open(
+        node: Node,
+        home: &Home,
+        tls: Option<Arc<crate::tls::TlsIdentity>>,
+    ) -> Result<Option<Custody>, CustodyError> {
         let Some(service) = home.service.clone() else {
             return Ok(None);
         };
@@ -175,7 +179,7 @@ impl Custody {
             None => Blobs::local(std::path::Path::new(&home.config.fhir.blob_dir))?,
         };
         let journal = Journal::open(&home.custody_db_path())?;
-        let clients = transfer::PeerClients::new(home)?;
+        let clients = transfer::PeerClients::new(node.clone(), tls);
         Ok(Some(Self::with_parts(node, service, blobs, journal, clients)?))
     }
 
@@ -202,7 +206,6 @@ impl Custody {
                     .push(peer.api.trim_end_matches('/').to_string());
             }
         }
-        peer_clients.set_node(node.clone());
         let (anchors, anchor_rx) = mpsc::channel(65_536);
         #[cfg(feature = "test-faults")]
         let tamper = std::env::var("MEDLEDGER_TEST_TAMPER_CUSTODY").is_ok_and(|v| v == "1");

@@ -39,7 +39,7 @@ use medledger_ledger::audit::{AuditAction, AuditEntry, AuditOutcome};
 use medledger_ledger::consent::Purpose;
 use medledger_ledger::consent::policy::Basis;
 use medledger_ledger::identity::KeyRecord;
-use medledger_ledger::records::RecordState;
+use medledger_ledger::records::{RecordState, VersionAnchor};
 use medledger_types::{Hash32, MemberId, OrgId, PublicKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -47,7 +47,6 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::access::{Permit, decide_on, record_aad};
 use super::{Custody, CustodyError, lock};
-use crate::home::Home;
 use crate::node::{Node, now_ms};
 
 /// Most record versions in one request.
@@ -245,28 +244,17 @@ fn transfer_key_aad(resource_type: &str, id: &str, version: u64, reader_org: &Or
 /// the organisation called; over plain HTTP (a loopback dev network), a plain client.
 pub(super) struct PeerClients {
     tls: Option<Arc<crate::tls::TlsIdentity>>,
-    node: Mutex<Option<Node>>,
+    node: Node,
     clients: Mutex<HashMap<OrgId, reqwest::Client>>,
 }
 
 impl PeerClients {
-    pub(super) fn new(home: &Home) -> Result<PeerClients, CustodyError> {
-        let tls = match (&home.config.api.tls, &home.service) {
-            (Some(_), Some(service)) => Some(Arc::new(
-                home.tls_identity(&service.key)
-                    .map_err(|e| CustodyError::Storage(e.to_string()))?,
-            )),
-            _ => None,
-        };
-        Ok(PeerClients {
+    pub(super) fn new(node: Node, tls: Option<Arc<crate::tls::TlsIdentity>>) -> PeerClients {
+        PeerClients {
             tls,
-            node: Mutex::new(None),
+            node,
             clients: Mutex::new(HashMap::new()),
-        })
-    }
-
-    pub(super) fn set_node(&self, node: Node) {
-        *lock(&self.node) = Some(node);
+        }
     }
 
     fn client_for(&self, org: &OrgId) -> Result<reqwest::Client, CustodyError> {
@@ -277,15 +265,7 @@ impl PeerClients {
             .timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(64);
         if let Some(tls) = &self.tls {
-            let node = lock(&self.node)
-                .clone()
-                .ok_or_else(|| CustodyError::Storage("transfer clients are not ready".into()))?;
-            let expected = org.clone();
-            let pin: crate::tls::PinCheck = Arc::new(move |key: &PublicKey| {
-                node.store().reader().ok().is_some_and(|state| {
-                    medledger_ledger::identity::node_key(&state, key).is_some_and(|r| r.org == expected)
-                })
-            });
+            let pin = crate::tls::node_pin(self.node.clone(), Some(org.clone()));
             let config = crate::tls::client_config(tls, pin).map_err(|e| CustodyError::Storage(e.to_string()))?;
             builder = builder.use_preconfigured_tls(config);
         }
@@ -300,8 +280,6 @@ pub(super) struct FetchJob {
     item: FetchItem,
     /// The ciphertext hash the ledger anchored.
     expect: Hash32,
-    /// The custodian organisation, for the record's own binding.
-    custodian: OrgId,
     done: oneshot::Sender<Result<Vec<u8>, CustodyError>>,
 }
 
@@ -309,6 +287,8 @@ pub(super) struct FetchJob {
 struct Decided {
     /// The record's state, when this node is its custodian.
     record: Option<RecordState>,
+    /// The version's anchor, when the item is allowed.
+    anchor: Option<VersionAnchor>,
     basis: Result<Basis, CustodyError>,
 }
 
@@ -347,7 +327,6 @@ impl Custody {
                 },
             },
             expect: anchor.ciphertext,
-            custodian: custodian.clone(),
             done,
         };
         let queue = {
@@ -475,7 +454,7 @@ impl Custody {
             return Ok(jobs
                 .iter()
                 .zip(answer.items)
-                .map(|(job, a)| self.open_answer(job, a, batch_key.as_ref()))
+                .map(|(job, a)| self.open_answer(custodian, job, a, batch_key.as_ref()))
                 .collect());
         }
         Err(last)
@@ -484,6 +463,7 @@ impl Custody {
     /// Checks one answered item against the ledger anchor and decrypts it.
     fn open_answer(
         &self,
+        custodian: &OrgId,
         job: &FetchJob,
         a: FetchAnswer,
         batch_key: Option<&DataKey>,
@@ -514,7 +494,7 @@ impl Custody {
         )
         .map_err(|_| CustodyError::Tampered)?;
         let key: [u8; 32] = raw.try_into().map_err(|_| CustodyError::Tampered)?;
-        let aad = record_aad(&job.custodian, &i.resource_type, &i.id, i.version);
+        let aad = record_aad(custodian, &i.resource_type, &i.id, i.version);
         envelope::open(&DataKey::from_bytes(key), &sealed, &aad).map_err(|_| CustodyError::Tampered)
     }
 
@@ -632,13 +612,13 @@ impl Custody {
         self.audit(audits).await?;
         let (batch_key, reader_org) = (&batch_key, &signer.org);
         let answers = futures::future::join_all(c.items.iter().zip(decided).map(|(item, d)| async move {
-            let served = match (d.basis, d.record) {
-                (Ok(_), Some(record)) => {
-                    self.held_ciphertext(&record, &item.resource_type, &item.id, item.version)
+            let served = match (d.basis, d.record, d.anchor) {
+                (Ok(_), Some(record), Some(anchor)) => {
+                    self.held_ciphertext(&record, &anchor, &item.resource_type, &item.id, item.version)
                         .await
                 }
-                (Ok(_), None) => Err(CustodyError::NotFound),
-                (Err(e), _) => Err(e),
+                (Ok(_), _, _) => Err(CustodyError::NotFound),
+                (Err(e), _, _) => Err(e),
             };
             match served {
                 Ok((mut sealed, key)) => {
@@ -707,7 +687,14 @@ impl Custody {
             )
             .map_err(|d| CustodyError::Denied(d.to_string()))
         })();
-        Decided { record, basis }
+        let anchor = basis
+            .is_ok()
+            .then(|| medledger_ledger::records::version_anchor(state, &item.resource_type, &item.id, item.version));
+        Decided {
+            record,
+            anchor: anchor.flatten(),
+            basis,
+        }
     }
 
     /// The custodian's own audit entry for one item it was asked for.
@@ -719,21 +706,13 @@ impl Custody {
         patient: Option<String>,
         decided: &Result<Basis, CustodyError>,
     ) -> (AuditEntry, Option<String>) {
-        let mut id = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
         let mut e = AuditEntry {
-            id: Hash32(id),
-            at: now_ms(),
-            actor_org: org.clone(),
-            actor_member: member.clone(),
-            action: item.action,
-            outcome: AuditOutcome::Allowed,
             purpose: Some(item.purpose),
-            break_glass: false,
             patient,
             resource_type: Some(item.resource_type.clone()),
             record_id: Some(item.id.clone()),
             version: Some(item.version),
+            ..super::audit::fresh_entry(org, member, item.action)
         };
         let mut note = None;
         match decided {
