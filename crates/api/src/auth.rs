@@ -225,7 +225,7 @@ async fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Respo
     if rec.status != KeyStatus::Active {
         return Err(OAuthError::new("invalid_client", "this key is revoked or rotated out"));
     }
-    if rec.kind != MemberKind::Patient && medledger_ledger::identity::vote_org::is_suspended(&state, &rec.org) {
+    if medledger_ledger::identity::vote_org::stops(&state, &rec.org, rec.kind) {
         return Err(OAuthError::new(
             "invalid_client",
             "this member's organisation is suspended by the consortium",
@@ -385,12 +385,8 @@ impl Tokens {
         if caller.expires_s <= now_s() {
             return Err(TokenProblem::Expired);
         }
-        let rec = state
-            .get(&keys::key(&caller.key))
-            .and_then(|raw| KeyRecord::decode(&raw).ok())
-            .filter(|r| r.status == KeyStatus::Active)
-            .ok_or(TokenProblem::Revoked)?;
-        if rec.kind != MemberKind::Patient && medledger_ledger::identity::vote_org::is_suspended(state, &rec.org) {
+        let rec = medledger_ledger::identity::active_key(state, &caller.key).ok_or(TokenProblem::Revoked)?;
+        if medledger_ledger::identity::vote_org::stops(state, &rec.org, rec.kind) {
             return Err(TokenProblem::OrgSuspended);
         }
         Ok(caller)

@@ -23,6 +23,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use medledger_fhir::reference::{self, RefKind};
+use medledger_ledger::audit::{AuditEntry, AuditOutcome};
 use serde_json::{Value, json};
 
 use super::guard::{Guard, Op, Target};
@@ -227,7 +228,14 @@ fn resolve_identifier(
 }
 
 /// Guards one entry: the write, its `ifNoneExist` lookup and its conditional references.
-async fn guard_entry(guard: &Guard<'_>, i: usize, e: &EntryRequest) -> Result<(), FhirError> {
+/// The allowed lookups' audit entries are added to `lookups`, for the caller to write in
+/// one go.
+async fn guard_entry(
+    guard: &Guard<'_>,
+    i: usize,
+    e: &EntryRequest,
+    lookups: &mut Vec<AuditEntry>,
+) -> Result<(), FhirError> {
     let op = match e.method {
         Method::Post => Op::Create,
         Method::Put => Op::Update,
@@ -247,14 +255,14 @@ async fn guard_entry(guard: &Guard<'_>, i: usize, e: &EntryRequest) -> Result<()
         )
         .await
         .map_err(prefixed)?;
-    let lookups = e
+    let types = e
         .if_none_exist
         .iter()
         .map(|_| e.resource_type)
         .chain(e.lookups.iter().copied());
-    for t in lookups.collect::<BTreeSet<_>>() {
-        guard
-            .allow(
+    for t in types.collect::<BTreeSet<_>>() {
+        let allowed = guard
+            .allow_unwritten(
                 Op::Lookup,
                 Target {
                     resource_type: t,
@@ -263,6 +271,7 @@ async fn guard_entry(guard: &Guard<'_>, i: usize, e: &EntryRequest) -> Result<()
             )
             .await
             .map_err(prefixed)?;
+        lookups.extend(allowed);
     }
     Ok(())
 }
@@ -419,18 +428,22 @@ pub async fn transaction(State(app): State<AppState>, headers: HeaderMap, body: 
         return Err(e);
     }
     // Every entry through the guard before anything is planned.
+    // The allowed lookups are audited in one durable write, before any is resolved.
     let guard = Guard::new(&app, &ctx);
     let mut guarded = Vec::with_capacity(entries.len());
+    let mut lookups = Vec::new();
     for (i, e) in entries.into_iter().enumerate() {
         let e = match e {
-            Ok(e) => guard_entry(&guard, i, &e).await.map(|()| e),
+            Ok(e) => guard_entry(&guard, i, &e, &mut lookups).await.map(|()| e),
             Err(err) => Err(err),
         };
         if is_transaction && let Err(err) = e {
+            guard.write(lookups).await?;
             return Err(err);
         }
         guarded.push(e);
     }
+    guard.write(lookups).await?;
     let mut plan = plan(&app, guarded, is_transaction)?;
     let created = plan.created.clone();
     let pending = |t: &str, id: &str| created.contains(&(t.to_string(), id.to_string()));
@@ -511,16 +524,17 @@ async fn write_all(
         }
     }
     let results = custody.store_versions(writes).await;
+    let guard = Guard::new(app, ctx);
     let mut audits = Vec::new();
     let mut failure = None;
     for ((i, t, id, version, patient, last_updated), r) in slots.into_iter().zip(results) {
-        let op = if version == 1 { Op::Create } else { Op::Update };
-        let mut e = custody.audit_entry(&ctx.caller.actor, op.action());
-        e.purpose = Some(ctx.purpose);
-        e.patient = patient;
-        e.resource_type = Some(t.to_string());
-        e.record_id = Some(id.clone());
-        e.version = Some(version);
+        let target = Target {
+            resource_type: t,
+            id: Some(&id),
+            version: Some(version),
+            patient: patient.as_deref(),
+        };
+        let mut e = guard.entry(Op::write(version), AuditOutcome::Allowed, &target)?;
         match r {
             Ok(_) => {
                 audits.push((e, None));
@@ -535,7 +549,7 @@ async fn write_all(
                 responses[i] = Some(resp);
             }
             Err(err) => {
-                e.outcome = medledger_ledger::audit::AuditOutcome::Failed;
+                e.outcome = AuditOutcome::Failed;
                 audits.push((e, None));
                 let fe = FhirError::from(err);
                 responses[i] = Some(entry_response(&fe.status.to_string(), None, Some(fe.outcome())));

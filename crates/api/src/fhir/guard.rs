@@ -54,6 +54,11 @@ pub enum Op {
 }
 
 impl Op {
+    /// Writing `version` of a record: its creation or an update.
+    pub fn write(version: u64) -> Op {
+        if version == 1 { Op::Create } else { Op::Update }
+    }
+
     /// The SMART interaction the token's scopes must allow.
     fn interaction(self) -> Interaction {
         match self {
@@ -106,7 +111,8 @@ impl<'a> Guard<'a> {
         Guard { app, ctx }
     }
 
-    fn entry(&self, op: Op, outcome: AuditOutcome, t: &Target<'_>) -> Result<AuditEntry, FhirError> {
+    /// The entry recording `op` on `t` by this request's caller.
+    pub(super) fn entry(&self, op: Op, outcome: AuditOutcome, t: &Target<'_>) -> Result<AuditEntry, FhirError> {
         let custody = self.app.custody()?;
         let mut e = custody.audit_entry(&self.ctx.caller.actor, op.action());
         e.outcome = outcome;
@@ -230,6 +236,15 @@ impl<'a> Guard<'a> {
     /// [`Guard::audit_results`]) — or here, for lookups and the ledger views, which have
     /// no other audit.
     pub async fn allow(&self, op: Op, t: Target<'_>) -> Result<(), FhirError> {
+        let allowed = self.allow_unwritten(op, t).await?;
+        self.write(allowed.into_iter().collect()).await
+    }
+
+    /// [`Guard::allow`], except that the entry of an allowed lookup, ledger view or search
+    /// is handed back instead of written: the caller writes it with others in one durable
+    /// write (see [`Guard::write`], [`Guard::audit_results`]) before it answers, and
+    /// nothing it does in between may fail without writing it.
+    pub async fn allow_unwritten(&self, op: Op, t: Target<'_>) -> Result<Option<AuditEntry>, FhirError> {
         self.scope_and_role(op, t).await?;
         if self.ctx.break_glass.is_some()
             && let Some(patient) = t.patient
@@ -237,8 +252,20 @@ impl<'a> Guard<'a> {
             self.declare_break_glass(op, t, patient).await?;
         }
         if matches!(op, Op::Lookup | Op::AccessLog | Op::Consents | Op::Search) {
-            self.audit(op, AuditOutcome::Allowed, t).await?;
+            return self.entry(op, AuditOutcome::Allowed, &t).map(Some);
         }
+        Ok(None)
+    }
+
+    /// Writes entries [`Guard::allow_unwritten`] handed back, durably, in one write.
+    pub async fn write(&self, entries: Vec<AuditEntry>) -> Result<(), FhirError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.app
+            .custody()?
+            .audit(entries.into_iter().map(|e| (e, None)).collect())
+            .await?;
         Ok(())
     }
 
@@ -296,14 +323,9 @@ impl<'a> Guard<'a> {
             decided = custody.authorize(&self.ctx.caller.actor, resource_type, id, self.ctx.purpose, true);
         }
         match decided {
-            Ok(permit) if held_elsewhere(&permit, custody) => Ok(permit),
             Ok(permit) => {
-                t.patient = permit.patient();
-                t.version = Some(version.unwrap_or(permit.record().latest));
-                let mut e = self.entry(op, AuditOutcome::Allowed, &t)?;
-                let note = permit.break_glass().then(|| self.ctx.break_glass.clone()).flatten();
-                e.break_glass = permit.break_glass();
-                custody.audit(vec![(e, note)]).await?;
+                let version = version.unwrap_or(permit.record().latest);
+                self.audit_results(op, &[(&permit, version)], Vec::new()).await?;
                 Ok(permit)
             }
             Err(AccessError::NotFound) => {
@@ -343,11 +365,17 @@ impl<'a> Guard<'a> {
             .ok()
     }
 
-    /// Step 4 for search and export results: one durable write for all the records about
-    /// to be returned, before the answer is built.
-    pub async fn audit_results(&self, op: Op, results: &[(&Permit, u64)]) -> Result<(), FhirError> {
+    /// Step 4 for the records about to be returned (of a read, a search, an export): one
+    /// durable write for all of them, with `earlier` entries
+    /// ([`Guard::allow_unwritten`]), before the answer is built.
+    pub async fn audit_results(
+        &self,
+        op: Op,
+        results: &[(&Permit, u64)],
+        earlier: Vec<AuditEntry>,
+    ) -> Result<(), FhirError> {
         let custody = self.app.custody()?;
-        let mut entries = Vec::with_capacity(results.len());
+        let mut entries: Vec<_> = earlier.into_iter().map(|e| (e, None)).collect();
         for (permit, version) in results.iter().filter(|(p, _)| !held_elsewhere(p, custody)) {
             let t = Target {
                 resource_type: permit.resource_type(),
@@ -360,7 +388,9 @@ impl<'a> Guard<'a> {
             let note = permit.break_glass().then(|| self.ctx.break_glass.clone()).flatten();
             entries.push((e, note));
         }
-        custody.audit(entries).await?;
+        if !entries.is_empty() {
+            custody.audit(entries).await?;
+        }
         Ok(())
     }
 

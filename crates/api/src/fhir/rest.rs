@@ -142,7 +142,7 @@ pub fn prepare(
 pub async fn store(app: &AppState, ctx: &Ctx, p: Prepared) -> Result<Written, FhirError> {
     let custody = app.custody()?;
     let guard = Guard::new(app, ctx);
-    let op = if p.version == 1 { Op::Create } else { Op::Update };
+    let op = Op::write(p.version);
     // The access is audited while the version is stored and anchored (both must be
     // durable before the answer); a write that then fails is audited again as failed.
     let target = Target {

@@ -14,9 +14,9 @@ use super::time::instant;
 use super::{Ctx, FhirError};
 use crate::AppState;
 
-/// The patient's access log from the ledger: who looked at their records (as the reading
-/// node and the custodian each recorded it) and every break-glass declaration, each entry
-/// with a receipt proving its inclusion.
+/// The patient's access log from the ledger: who looked at their records (reads as the
+/// custodian that served them recorded them, refusals as the node that refused) and every
+/// break-glass declaration, each entry with a receipt proving its inclusion.
 pub async fn access_log(app: &AppState, ctx: &Ctx, patient: &str, base: &str) -> Result<Vec<Value>, FhirError> {
     Guard::new(app, ctx)
         .allow(
