@@ -203,7 +203,7 @@ pub fn check_envelope(
     }
     // A suspended organisation's keys stop signing — but not its patients': a patient's
     // control over their own records does not depend on the organisation that enrolled them.
-    if rec.kind != MemberKind::Patient && identity::vote_org::is_suspended(state, &rec.org) {
+    if identity::vote_org::stops(state, &rec.org, rec.kind) {
         return Err(Rejection::OrgSuspended(rec.org));
     }
     if t.nonce < expected_nonce {

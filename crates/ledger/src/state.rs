@@ -13,6 +13,11 @@ pub trait StateRead {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
 }
 
+/// Reads and decodes a record; `None` when absent (or, in a corrupt state, undecodable).
+pub fn read<T: Decode>(state: &dyn StateRead, key: &[u8]) -> Option<T> {
+    state.get(key).and_then(|raw| T::decode(&raw).ok())
+}
+
 impl StateRead for BTreeMap<Vec<u8>, Vec<u8>> {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         BTreeMap::get(self, key).cloned()
@@ -81,7 +86,7 @@ impl<'a> Overlay<'a> {
     /// Reads and decodes a record. A stored value that does not decode means the state
     /// itself is corrupt, which is a fatal condition for the node, not a transaction error.
     pub fn get_record<T: Decode>(&self, key: &[u8]) -> Option<T> {
-        self.get(key).and_then(|raw| T::decode(&raw).ok())
+        read(self, key)
     }
 
     pub fn put_record<T: Encode>(&mut self, key: Vec<u8>, value: &T) {

@@ -25,7 +25,7 @@ use super::policy::purpose_allowed;
 use crate::error::TxError;
 use crate::identity::{MemberKind, node_key, require_org, signer_record};
 use crate::records::read_id;
-use crate::state::{Overlay, StateRead, keys};
+use crate::state::{Overlay, StateRead, keys, read};
 use crate::{BlockContext, Event};
 
 pub const KIND: TxKind = TxKind(0x0303);
@@ -83,10 +83,7 @@ impl Decode for BreakGlassRules {
 
 /// The rules in force: from genesis, or the defaults.
 pub fn rules(state: &dyn StateRead) -> BreakGlassRules {
-    state
-        .get(&keys::break_glass_rules())
-        .and_then(|raw| BreakGlassRules::decode(&raw).ok())
-        .unwrap_or_default()
+    read(state, &keys::break_glass_rules()).unwrap_or_default()
 }
 
 /// `breakglass/{org}/{member}`: the practitioner's declarations of the last 24 hours,
@@ -114,14 +111,14 @@ impl Decode for Declarations {
 
 /// Whether `org/member` has an unexpired break-glass declaration for `patient` at `now`.
 pub fn is_open(state: &dyn StateRead, org: &OrgId, member: &MemberId, patient: &str, now: TimestampMs) -> bool {
+    let Some(declared) = read::<Declarations>(state, &keys::break_glass(org, member)) else {
+        return false;
+    };
     let grant = rules(state).grant_ms();
-    state
-        .get(&keys::break_glass(org, member))
-        .and_then(|raw| Declarations::decode(&raw).ok())
-        .is_some_and(|d| {
-            d.0.iter()
-                .any(|(p, at)| p == patient && at.0.saturating_add(grant) > now.0)
-        })
+    declared
+        .0
+        .iter()
+        .any(|(p, at)| p == patient && at.0.saturating_add(grant) > now.0)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,8 +161,7 @@ impl BreakGlass {
                 member: self.reader_member.clone(),
             })?;
         let by_reader = reader.key == *signer;
-        let by_its_node = node_key(state, signer).is_some_and(|k| k.org == self.reader_org);
-        if !by_reader && !by_its_node {
+        if !by_reader && node_key(state, signer).is_none_or(|k| k.org != self.reader_org) {
             // Make the refusal say who may sign, for a key that exists at all.
             signer_record(state, signer)?;
             return Err(TxError::NotAuthorized);

@@ -29,8 +29,8 @@
 use medledger_types::{MemberId, OrgId, TimestampMs};
 
 use super::{Grantee, Purpose, active};
-use crate::identity::{MemberKind, OrgRecord, OrgRole};
-use crate::state::{StateRead, keys};
+use crate::identity::{MemberKind, OrgRole};
+use crate::state::StateRead;
 
 pub struct AccessRequest<'a> {
     pub reader_org: &'a OrgId,
@@ -93,17 +93,11 @@ pub fn purpose_allowed(role: OrgRole, purpose: Purpose) -> bool {
     }
 }
 
-fn org_record(state: &dyn StateRead, org: &OrgId) -> Option<OrgRecord> {
-    use medledger_types::codec::Decode;
-    state.get(&keys::org(org)).and_then(|raw| OrgRecord::decode(&raw).ok())
-}
-
 pub fn decide(state: &dyn StateRead, req: &AccessRequest<'_>, now: TimestampMs) -> Result<Basis, Denial> {
     let reader = crate::identity::active_member(state, req.reader_org, req.reader_member).ok_or(Denial::NotAMember)?;
-    if reader.kind != MemberKind::Patient && crate::identity::vote_org::is_suspended(state, req.reader_org) {
+    if crate::identity::vote_org::stops(state, req.reader_org, reader.kind) {
         return Err(Denial::OrgSuspended);
     }
-    let org = org_record(state, req.reader_org).ok_or(Denial::NotAMember)?;
     let kind = reader.kind;
     if kind.is_staff() && req.reader_org == req.custodian {
         return Ok(Basis::Custodian);
@@ -114,6 +108,8 @@ pub fn decide(state: &dyn StateRead, req: &AccessRequest<'_>, now: TimestampMs) 
     if kind == MemberKind::Patient && crate::identity::is_patient(state, req.reader_org, req.reader_member, patient) {
         return Ok(Basis::OwnRecord);
     }
+    // A member's organisation is on the ledger (members are registered into one).
+    let org = crate::identity::org_record(state, req.reader_org).ok_or(Denial::NotAMember)?;
     if !purpose_allowed(org.role, req.purpose) {
         return Err(Denial::PurposeNotForRole);
     }

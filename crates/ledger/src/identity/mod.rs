@@ -32,15 +32,10 @@ pub mod vote_org;
 
 pub use records::{KeyRecord, KeyStatus, MemberKind, MemberRecord, NodeRecord, OrgRecord, OrgRole, PatientRecord};
 
-use medledger_types::codec::Decode;
 use medledger_types::{MemberId, OrgId, PublicKey};
 
 use crate::error::TxError;
-use crate::state::{Overlay, StateRead, keys};
-
-fn read<T: Decode>(state: &dyn StateRead, key: &[u8]) -> Option<T> {
-    state.get(key).and_then(|raw| T::decode(&raw).ok())
-}
+use crate::state::{Overlay, StateRead, keys, read};
 
 /// The organisation that enrolled a patient pseudonym, if any.
 pub fn patient_enrolment(state: &dyn StateRead, pseudonym: &str) -> Option<PatientRecord> {
@@ -110,8 +105,11 @@ pub(crate) fn member_record(state: &Overlay<'_>, org: &OrgId, member: &MemberId)
         })
 }
 
+/// The organisation's record, if it is a member of the consortium.
+pub fn org_record(state: &dyn StateRead, org: &OrgId) -> Option<OrgRecord> {
+    read(state, &keys::org(org))
+}
+
 pub(crate) fn require_org(state: &Overlay<'_>, org: &OrgId) -> Result<OrgRecord, TxError> {
-    state
-        .get_record::<OrgRecord>(&keys::org(org))
-        .ok_or_else(|| TxError::UnknownOrg(org.clone()))
+    org_record(state, org).ok_or_else(|| TxError::UnknownOrg(org.clone()))
 }

@@ -104,6 +104,12 @@ pub fn is_suspended(state: &dyn StateRead, org: &OrgId) -> bool {
     status(state, org).suspended
 }
 
+/// Whether a member of `kind` in `org` is stopped by a suspension: everyone but its
+/// patients, who are not the organisation's staff and keep control of their records.
+pub fn stops(state: &dyn StateRead, org: &OrgId, kind: MemberKind) -> bool {
+    kind != MemberKind::Patient && is_suspended(state, org)
+}
+
 /// How many organisations must vote for a suspension or reinstatement; `None` when the
 /// genesis did not enable it.
 pub fn quorum(state: &dyn StateRead) -> Option<u32> {

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TxError;
 use crate::identity::{KeyStatus, MemberKind};
-use crate::state::{Overlay, StateRead, keys};
+use crate::state::{Overlay, StateRead, keys, read};
 
 /// Longest record id, resource type or pseudonym.
 pub const MAX_ID: usize = 64;
@@ -168,23 +168,19 @@ impl Decode for ErasureRecord {
     }
 }
 
-fn get<T: Decode>(state: &dyn StateRead, key: &[u8]) -> Option<T> {
-    state.get(key).and_then(|raw| T::decode(&raw).ok())
-}
-
 /// A record's current state.
 pub fn record_state(state: &dyn StateRead, resource_type: &str, id: &str) -> Option<RecordState> {
-    get(state, &keys::record(resource_type, id))
+    read(state, &keys::record(resource_type, id))
 }
 
 /// The anchor of one version.
 pub fn version_anchor(state: &dyn StateRead, resource_type: &str, id: &str, version: u64) -> Option<VersionAnchor> {
-    get(state, &keys::record_version(resource_type, id, version))
+    read(state, &keys::record_version(resource_type, id, version))
 }
 
 /// The erasure of a patient's records held by `custodian`, if any.
 pub fn erasure(state: &dyn StateRead, patient: &str, custodian: &OrgId) -> Option<ErasureRecord> {
-    get(state, &keys::erasure(patient, custodian))
+    read(state, &keys::erasure(patient, custodian))
 }
 
 /// Fails unless `signer` is an active service or admin key of `org`.
