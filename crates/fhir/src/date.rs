@@ -34,7 +34,7 @@ const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
 
 /// `[start, end)` in milliseconds since the Unix epoch, UTC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct DateRange {
     pub start: i64,
     /// Exclusive.
@@ -342,6 +342,18 @@ const PREFIXES: [(&str, Prefix); 9] = [
     ("ap", Prefix::Ap),
 ];
 
+/// `eq`, `ne` … at the start of a date, number or quantity search value (none is `eq`);
+/// `None` for two letters that are no prefix.
+pub fn split_prefix(s: &str) -> Option<(Prefix, &str)> {
+    match s.as_bytes() {
+        [a, b, ..] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            let p = PREFIXES.iter().find(|(text, _)| s.starts_with(text))?.1;
+            Some((p, s.get(2..)?))
+        }
+        _ => Some((Prefix::Eq, s)),
+    }
+}
+
 impl Prefix {
     pub fn as_str(self) -> &'static str {
         PREFIXES.iter().find(|(_, p)| *p == self).map_or("eq", |(text, _)| text)
@@ -361,18 +373,7 @@ impl DateParam {
         if s.len() > MAX_DATE_LEN {
             return Err(DateError::TooLong);
         }
-        let (prefix, value) = match s.as_bytes() {
-            [a, b, ..] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
-                let (p, rest) = s.split_at(2);
-                let prefix = PREFIXES
-                    .iter()
-                    .find(|(text, _)| *text == p)
-                    .map(|(_, prefix)| *prefix)
-                    .ok_or(DateError::Prefix)?;
-                (prefix, rest)
-            }
-            _ => (Prefix::Eq, s),
-        };
+        let (prefix, value) = split_prefix(s).ok_or(DateError::Prefix)?;
         Ok(DateParam {
             prefix,
             range: parse_fhir_date(value)?,

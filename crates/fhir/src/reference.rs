@@ -1,7 +1,7 @@
 //! References inside resources and Bundles (R4 `references.html`, `bundle.html`
 //! "Resolving references in Bundles", `http.html` "Transaction processing rules"):
-//! classifying them, visiting and rewriting them, and finding the Patient whose
-//! compartment a resource belongs to.
+//! classifying them, visiting and rewriting them. Which Patient's compartment a
+//! resource belongs to is [`crate::compartment`]'s.
 //!
 //! Walks over a resource are iterative, so no nesting depth can exhaust the stack.
 //! Errors say what is wrong with a reference, never what it was.
@@ -325,112 +325,6 @@ fn rewrite_narrative<'m>(div: &str, lookup: &impl Fn(&str) -> Option<&'m String>
     }
     out.push_str(div.get(copied..).unwrap_or_default());
     Some((out, n))
-}
-
-/// Where each supported type names its Patient: one element, or a list to search.
-enum PatientPath {
-    One(&'static str),
-    /// (array, element of each item holding the Reference)
-    Many(&'static str, Option<&'static str>),
-    Own,
-    None,
-}
-
-fn patient_path(resource_type: &str) -> PatientPath {
-    match resource_type {
-        "Patient" => PatientPath::Own,
-        "Observation" | "Condition" | "Encounter" | "MedicationRequest" | "DiagnosticReport" | "Procedure"
-        | "DocumentReference" => PatientPath::One("subject"),
-        "AllergyIntolerance" | "Immunization" | "Consent" => PatientPath::One("patient"),
-        "Provenance" => PatientPath::Many("target", None),
-        "AuditEvent" => PatientPath::Many("entity", Some("what")),
-        _ => PatientPath::None,
-    }
-}
-
-/// The References a list-valued patient path holds, in order.
-fn listed<'v>(resource: &'v Value, array: &str, inner: Option<&str>) -> impl Iterator<Item = &'v Value> {
-    let items = resource
-        .get(array)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    items.iter().filter_map(move |item| match inner {
-        Some(k) => item.get(k),
-        None => Some(item),
-    })
-}
-
-fn reference_of(r: &Value) -> Option<&str> {
-    r.get("reference")?.as_str()
-}
-
-/// The raw reference at the element naming a resource's Patient, so that a caller can
-/// resolve a `urn:uuid:` or conditional reference before [`patient_of`] reads it:
-///
-/// - `subject` (Observation, Condition, Encounter, MedicationRequest, DiagnosticReport,
-///   Procedure, DocumentReference) or `patient` (AllergyIntolerance, Immunization,
-///   Consent): whatever the reference is;
-/// - Provenance `target[]` and AuditEvent `entity[].what`: the first reference that
-///   names a Patient (`Patient/…`, `Patient?…`, or a Reference whose `type` is
-///   `Patient`), else the first `urn:` reference, whose target the caller must check;
-/// - Patient, Practitioner, Organization and other types: `None`.
-pub fn subject_reference(resource: &Value) -> Option<&str> {
-    match patient_path(resource.get("resourceType")?.as_str()?) {
-        PatientPath::One(element) => reference_of(resource.get(element)?),
-        PatientPath::Many(array, inner) => {
-            fn names_patient(r: &Value) -> Option<&str> {
-                let s = reference_of(r)?;
-                let typed = r.get("type").and_then(Value::as_str) == Some("Patient");
-                let patient = matches!(
-                    classify(s),
-                    Ok(RefKind::Local {
-                        resource_type: "Patient",
-                        ..
-                    } | RefKind::Conditional {
-                        resource_type: "Patient",
-                        ..
-                    })
-                );
-                (typed || patient).then_some(s)
-            }
-            listed(resource, array, inner).find_map(names_patient).or_else(|| {
-                listed(resource, array, inner)
-                    .filter_map(reference_of)
-                    .find(|s| matches!(classify(s), Ok(RefKind::Urn(_))))
-            })
-        }
-        PatientPath::Own | PatientPath::None => None,
-    }
-}
-
-/// The logical id in a `Patient/{id}[/_history/{vid}]` reference.
-fn local_patient(r: &str) -> Option<&str> {
-    match classify(r) {
-        Ok(RefKind::Local {
-            resource_type: "Patient",
-            id,
-            ..
-        }) => Some(id),
-        _ => None,
-    }
-}
-
-/// The logical id of the Patient whose compartment holds `resource`: a Patient's own
-/// `id`; for the clinical types the Patient at the path [`subject_reference`] lists
-/// (for Provenance and AuditEvent, the first `Patient/{id}` in the list); `None` for
-/// Practitioner, Organization and unknown types, and whenever the reference is not a
-/// local `Patient/{id}` (a `urn:` not yet resolved, a conditional or absolute one).
-pub fn patient_of(resource: &Value) -> Option<String> {
-    let id = match patient_path(resource.get("resourceType")?.as_str()?) {
-        PatientPath::Own => resource.get("id")?.as_str().filter(|id| valid_id(id))?,
-        PatientPath::One(element) => local_patient(reference_of(resource.get(element)?)?)?,
-        PatientPath::Many(array, inner) => listed(resource, array, inner)
-            .filter_map(reference_of)
-            .find_map(local_patient)?,
-        PatientPath::None => return None,
-    };
-    Some(id.to_string())
 }
 
 /// A resource's top-level business identifiers (`identifier`, a list or a single

@@ -10,7 +10,7 @@
 //!
 //! Constrained v2 scopes (`patient/Observation.rs?category=…`) are refused as
 //! [`ScopeError::Unsupported`] until the search side can enforce the constraint.
-//! A resource type must be `*` or one of [`SUPPORTED_TYPES`].
+//! A resource type must be `*` or one of the R4 resource types ([`crate::resource_types`]).
 //!
 //! In a space-separated request, only words that start with `patient/`, `user/` or
 //! `system/` are resource scopes. Every other word (`openid`, `fhirUser`, `profile`,
@@ -28,8 +28,6 @@
 use std::fmt;
 
 use thiserror::Error;
-
-use crate::SUPPORTED_TYPES;
 
 /// Longest scope request accepted, in bytes.
 pub const MAX_SCOPE_LEN: usize = 4096;
@@ -150,7 +148,7 @@ impl Scope {
         let (ty, perm) = rest.split_once('.').ok_or_else(malformed)?;
         let resource = match ty {
             "*" => None,
-            t if SUPPORTED_TYPES.contains(&t) => Some(t.to_string()),
+            t if crate::resource_type(t).is_some() => Some(t.to_string()),
             t if !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphabetic()) => {
                 return Err(ScopeError::UnknownType(shown(s)));
             }

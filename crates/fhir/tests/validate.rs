@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use medledger_fhir::{InvalidResource, SUPPORTED_TYPES, Validator, fhir_path, operation_outcome};
+use medledger_fhir::{InvalidResource, Validator, fhir_path, operation_outcome};
 use serde_json::{Value, json};
 
 fn validator() -> &'static Validator {
@@ -56,8 +56,24 @@ fn problems(resource: &Value) -> Vec<medledger_fhir::Issue> {
 }
 
 #[test]
-fn a_conforming_resource_of_every_supported_type_passes() {
-    for ty in SUPPORTED_TYPES {
+fn a_conforming_resource_of_each_of_these_types_passes() {
+    for ty in [
+        "Patient",
+        "Practitioner",
+        "Organization",
+        "Encounter",
+        "Observation",
+        "Condition",
+        "AllergyIntolerance",
+        "MedicationRequest",
+        "Immunization",
+        "DiagnosticReport",
+        "Procedure",
+        "DocumentReference",
+        "Consent",
+        "AuditEvent",
+        "Provenance",
+    ] {
         let r = minimal(ty);
         assert_eq!(
             validator()
@@ -66,6 +82,78 @@ fn a_conforming_resource_of_every_supported_type_passes() {
             ty
         );
     }
+}
+
+/// HL7's official R4 examples (`schema/examples.py` collects them from
+/// `hl7.fhir.r4.examples@4.0.1`).
+fn hl7_examples() -> Vec<Value> {
+    use std::io::Read;
+    let gz = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/r4-examples.ndjson.gz")).unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_string(&mut text).unwrap();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn every_official_r4_example_passes() {
+    let examples = hl7_examples();
+    assert_eq!(examples.len(), 736);
+    let mut types = std::collections::BTreeSet::new();
+    let mut failed = Vec::new();
+    for e in &examples {
+        let ty = e["resourceType"].as_str().unwrap();
+        types.insert(ty.to_string());
+        if let Err(err) = validator().validate(e) {
+            failed.push(format!("{ty}/{}: {:?}", e["id"], err.issues()));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} refused:\n{}",
+        failed.len(),
+        examples.len(),
+        failed.join("\n")
+    );
+    assert_eq!(types.len(), 140, "HL7 ships examples of 140 of the 145 types");
+}
+
+#[test]
+fn compiling_every_validator_is_measured() {
+    let v = Validator::new().unwrap();
+    assert_eq!(v.compiled(), 0, "nothing is compiled at start-up");
+    let started = std::time::Instant::now();
+    v.validate(&minimal("Observation")).unwrap();
+    let one = started.elapsed();
+    assert_eq!(v.compiled(), 1);
+    let started = std::time::Instant::now();
+    v.compile_all().unwrap();
+    eprintln!(
+        "schema: first Observation {one:?}; all {} types {:?}",
+        v.compiled(),
+        started.elapsed()
+    );
+    assert_eq!(
+        v.compiled(),
+        medledger_fhir::resource_types().len() + 1,
+        "and Parameters"
+    );
+}
+
+#[test]
+fn resources_inside_are_checked_against_their_own_type() {
+    let mut obs = minimal("Observation");
+    obs["contained"] = json!([{ "resourceType": "Patient", "id": "m", "gender": "bogus" }]);
+    let issues = problems(&obs);
+    assert_eq!(issues[0].location, "/contained/0/gender", "{issues:?}");
+    obs["contained"] = json!([{ "resourceType": "Nonsense", "id": "m" }]);
+    assert_eq!(problems(&obs)[0].code, "not-supported");
+    let bundle = json!({ "resourceType": "Bundle", "type": "collection",
+                         "entry": [{ "resource": minimal("Patient") }, { "resource": { "resourceType": "Patient", "gender": "unknown-ish" } }] });
+    assert_eq!(problems(&bundle)[0].location, "/entry/1/resource/gender");
+    // An element that happens to be called resourceType is not a resource.
+    let scenario = json!({ "resourceType": "ExampleScenario", "status": "draft",
+                           "instance": [{ "resourceId": "a", "resourceType": "Patient" }] });
+    assert!(validator().validate(&scenario).is_ok());
 }
 
 #[test]
@@ -127,9 +215,9 @@ fn non_resources_and_unsupported_types_are_refused() {
             "{body}"
         );
     }
-    let claim = json!({ "resourceType": "Claim" });
+    let claim = json!({ "resourceType": "Claims" });
     let err = validator().validate(&claim).unwrap_err();
-    assert!(matches!(err, InvalidResource::Unsupported(ref t) if t == "Claim"));
+    assert!(matches!(err, InvalidResource::Unsupported(ref t) if t == "Claims"));
     assert_eq!(err.issues()[0].code, "not-supported");
 }
 
@@ -150,4 +238,80 @@ fn operation_outcome_lists_each_issue_with_a_fhirpath() {
     );
     assert_eq!(fhir_path(""), None);
     assert_eq!(fhir_path("/a~1b/0"), Some("a/b[0]".into()));
+}
+
+/// A query value that must find `v` again.
+fn query_for(v: &medledger_fhir::index::IndexValue) -> Option<String> {
+    use medledger_fhir::index::IndexValue as V;
+    let esc = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace(',', "\\,")
+            .replace('|', "\\|")
+            .replace('$', "\\$")
+    };
+    Some(match v {
+        V::Token {
+            system, code: Some(c), ..
+        } => match system {
+            Some(s) => format!("{}|{}", esc(s), esc(c)),
+            None => esc(c),
+        },
+        V::Reference { target: Some(t), .. } if !t.contains("://") => t.clone(),
+        V::Date(r) => {
+            let start = medledger_fhir::date::DateRange {
+                start: r.start,
+                end: r.start + 1,
+            }
+            .to_fhir()?;
+            format!("ge{start}")
+        }
+        V::String(s) => esc(&s.chars().take(20).collect::<String>()),
+        V::Number(n) => format!("{n}"),
+        V::Quantity {
+            value,
+            system: Some(s),
+            code: Some(c),
+            ..
+        } => format!("{value}|{}|{}", esc(s), esc(c)),
+        V::Uri(u) => esc(u),
+        _ => return None,
+    })
+}
+
+#[test]
+fn every_official_example_is_found_by_each_of_its_indexed_values() {
+    use medledger_fhir::compartment::{Compartment, compartment, is_compartment_type};
+    use medledger_fhir::search::SearchQuery;
+    let mut checked = 0usize;
+    let (mut with_patient, mut shared) = (0, 0);
+    for e in hl7_examples() {
+        let ty = e["resourceType"].as_str().unwrap();
+        match compartment(&e) {
+            Compartment::Patient(_) => with_patient += 1,
+            Compartment::Shared => {
+                assert!(!is_compartment_type(ty));
+                shared += 1;
+            }
+            Compartment::Unassigned => assert!(is_compartment_type(ty)),
+            Compartment::Several => {}
+        }
+        let indexed = medledger_fhir::index::extract(&e);
+        for (param, values) in &indexed.values {
+            let Some(q) = values.iter().find_map(query_for) else {
+                continue;
+            };
+            if q.len() > 1000 {
+                continue;
+            }
+            let query = SearchQuery::parse(ty, &[(param.clone(), q.clone())])
+                .unwrap_or_else(|err| panic!("{ty}?{param}={q}: {err}"));
+            assert!(query.matches(&indexed), "{ty}/{} not found by {param}={q}", e["id"]);
+            checked += 1;
+        }
+    }
+    eprintln!(
+        "{checked} parameter values checked; {with_patient} examples in a patient's compartment, {shared} shared"
+    );
+    assert!(checked > 5000, "{checked}");
+    assert!(with_patient > 200 && shared > 100, "{with_patient} {shared}");
 }
