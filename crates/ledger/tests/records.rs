@@ -729,6 +729,32 @@ fn the_access_policy_as_a_table() {
         emergency: false,
     };
     assert_eq!(decide(&w.state, &dir, now), Ok(Basis::Directory));
+    // Shared reference data: any R4 type outside the Patient compartment.
+    for t in ["Location", "Medication", "Organization", "Device", "Substance"] {
+        let shared = AccessRequest {
+            resource_type: t,
+            ..dir
+        };
+        assert_eq!(decide(&w.state, &shared, now), Ok(Basis::Directory), "{t}");
+    }
+    // A record of a compartment type that names no patient stays with its custodian's
+    // staff: another organisation reads nothing, the custodian's practitioner reads it.
+    for t in ["Observation", "Claim", "Group", "Coverage", "AuditEvent"] {
+        let unassigned = AccessRequest {
+            resource_type: t,
+            ..dir
+        };
+        assert_eq!(decide(&w.state, &unassigned, now), Err(Denial::CustodianOnly), "{t}");
+    }
+    let dr_a = member("dr-a");
+    let own = AccessRequest {
+        reader_org: &a,
+        reader_member: &dr_a,
+        resource_type: "Observation",
+        ..dir
+    };
+    assert_eq!(decide(&w.state, &own, now), Ok(Basis::Custodian));
+    assert!(medledger_ledger::consent::policy::COMPARTMENT_TYPES.is_sorted());
     // New: a reader who is not a member on the ledger reads nothing, not even the directory.
     let stranger = member("x");
     let dir = AccessRequest {

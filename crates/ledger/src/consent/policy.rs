@@ -14,7 +14,10 @@
 //! 1. the custodian organisation's staff (practitioners, admins, services) read its own
 //!    records — a patient registered with the organisation, a device or a privacy officer
 //!    is not staff;
-//! 2. directory resources (no patient: Practitioner, Organization) are readable by members;
+//! 2. shared reference data (a record of a type outside the Patient compartment:
+//!    Organization, Location, Medication, Practitioner …) is readable by members; a record
+//!    of a compartment type that names no single patient is not shared at all
+//!    ([`COMPARTMENT_TYPES`]);
 //! 3. a patient reads their own records ([`crate::identity::is_patient`]: the whole
 //!    identity, never a bare member id);
 //! 4. the purpose must be one the reader's organisation may claim ([`purpose_allowed`]:
@@ -45,6 +48,80 @@ pub struct AccessRequest<'a> {
     pub emergency: bool,
 }
 
+/// The resource types of FHIR R4's Patient compartment (HL7's
+/// `CompartmentDefinition-patient`: the 66 types it gives search parameters for, Patient
+/// among them), sorted. `medledger-fhir` derives the same list from HL7's file, and a test
+/// (in `medledger-api`) checks that the two agree. A record of one of these types that
+/// names no patient (or several) is read by its custodian's staff only.
+pub const COMPARTMENT_TYPES: [&str; 66] = [
+    "Account",
+    "AdverseEvent",
+    "AllergyIntolerance",
+    "Appointment",
+    "AppointmentResponse",
+    "AuditEvent",
+    "Basic",
+    "BodyStructure",
+    "CarePlan",
+    "CareTeam",
+    "ChargeItem",
+    "Claim",
+    "ClaimResponse",
+    "ClinicalImpression",
+    "Communication",
+    "CommunicationRequest",
+    "Composition",
+    "Condition",
+    "Consent",
+    "Coverage",
+    "CoverageEligibilityRequest",
+    "CoverageEligibilityResponse",
+    "DetectedIssue",
+    "DeviceRequest",
+    "DeviceUseStatement",
+    "DiagnosticReport",
+    "DocumentManifest",
+    "DocumentReference",
+    "Encounter",
+    "EnrollmentRequest",
+    "EpisodeOfCare",
+    "ExplanationOfBenefit",
+    "FamilyMemberHistory",
+    "Flag",
+    "Goal",
+    "Group",
+    "ImagingStudy",
+    "Immunization",
+    "ImmunizationEvaluation",
+    "ImmunizationRecommendation",
+    "Invoice",
+    "List",
+    "MeasureReport",
+    "Media",
+    "MedicationAdministration",
+    "MedicationDispense",
+    "MedicationRequest",
+    "MedicationStatement",
+    "MolecularSequence",
+    "NutritionOrder",
+    "Observation",
+    "Patient",
+    "Person",
+    "Procedure",
+    "Provenance",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "RequestGroup",
+    "ResearchSubject",
+    "RiskAssessment",
+    "Schedule",
+    "ServiceRequest",
+    "Specimen",
+    "SupplyDelivery",
+    "SupplyRequest",
+    "VisionPrescription",
+];
+
 /// Why a read is allowed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Basis {
@@ -70,6 +147,8 @@ pub enum Denial {
     NotAMember,
     #[error("break-glass access is declared on the ledger first, by an active practitioner")]
     NoBreakGlass,
+    #[error("this record names no single patient and is held for its custodian's staff only")]
+    CustodianOnly,
 }
 
 /// Which purposes of use an organisation of each role may claim when it reads another
@@ -103,7 +182,11 @@ pub fn decide(state: &dyn StateRead, req: &AccessRequest<'_>, now: TimestampMs) 
         return Ok(Basis::Custodian);
     }
     let Some(patient) = req.patient else {
-        return Ok(Basis::Directory);
+        return if COMPARTMENT_TYPES.binary_search(&req.resource_type).is_ok() {
+            Err(Denial::CustodianOnly)
+        } else {
+            Ok(Basis::Directory)
+        };
     };
     if kind == MemberKind::Patient && crate::identity::is_patient(state, req.reader_org, req.reader_member, patient) {
         return Ok(Basis::OwnRecord);
