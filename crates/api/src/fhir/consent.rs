@@ -251,9 +251,7 @@ fn scope(class: Option<&Value>, data: Option<&Value>) -> Result<ConsentScope, St
     let mut types = Vec::new();
     for c in class {
         match (c["system"].as_str(), c["code"].as_str()) {
-            (Some(RESOURCE_TYPES), Some(t)) if medledger_fhir::SUPPORTED_TYPES.contains(&t) => {
-                types.push(t.to_string())
-            }
+            (Some(RESOURCE_TYPES), Some(t)) if medledger_fhir::resource_type(t).is_some() => types.push(t.to_string()),
             _ => {
                 return Err(format!(
                     "provision.class: {} is not a supported resource type in {RESOURCE_TYPES}",

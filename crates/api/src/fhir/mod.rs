@@ -12,6 +12,7 @@ pub mod guard;
 mod ops;
 pub use ops::smart_configuration;
 mod rest;
+mod search;
 mod time;
 mod views;
 
@@ -264,23 +265,18 @@ pub fn parse_body(headers: &HeaderMap, body: &[u8], max: usize) -> Result<Value,
     })
 }
 
-/// Checks the type in the URL is one served here.
+/// Checks the type in the URL is an R4 resource type.
 pub fn supported_type(t: &str) -> Result<&'static str, FhirError> {
-    medledger_fhir::SUPPORTED_TYPES
-        .iter()
-        .copied()
-        .find(|s| *s == t)
-        .ok_or_else(|| {
-            FhirError::new(
-                StatusCode::NOT_FOUND,
-                "not-supported",
-                format!(
-                    "resource type {:?} is not supported; supported: {}",
-                    t.chars().take(64).collect::<String>(),
-                    medledger_fhir::SUPPORTED_TYPES.join(", ")
-                ),
-            )
-        })
+    medledger_fhir::resource_type(t).ok_or_else(|| {
+        FhirError::new(
+            StatusCode::NOT_FOUND,
+            "not-supported",
+            format!(
+                "{:?} is not a FHIR R4 resource type",
+                t.chars().take(64).collect::<String>()
+            ),
+        )
+    })
 }
 
 /// What a write produced.

@@ -1,12 +1,11 @@
-//! Search paging, the ledger's views (access log, consents), `$everything` and NDJSON
-//! export, `$verify`, `$erase`, the CapabilityStatement and SMART discovery.
+//! `$everything` and NDJSON export, `$verify`, `$erase`, the CapabilityStatement and
+//! SMART discovery.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use medledger_fhir::scope::Interaction;
-use medledger_fhir::search::SearchQuery;
 use medledger_ledger::audit::AuditOutcome;
 use medledger_node::records::{CustodyError, Permit};
 use serde_json::{Value, json};
@@ -14,148 +13,8 @@ use serde_json::{Value, json};
 use super::guard::{Guard, Op, Target};
 use super::rest::read_checked;
 use super::time::instant;
-use super::{Ctx, FhirError, base_url, check_id, fhir_json, supported_type};
+use super::{FhirError, base_url, check_id, fhir_json, supported_type};
 use crate::AppState;
-
-const DEFAULT_PAGE: usize = 50;
-
-/// One page of a search: every candidate consent-checked, every result audited before
-/// the answer is built. Nothing is said about records the caller may not read: not their
-/// number, nor whether they match.
-pub async fn search_page(
-    app: &AppState,
-    ctx: &Ctx,
-    resource_type: &'static str,
-    query: &SearchQuery,
-    base: &str,
-) -> Result<Value, FhirError> {
-    let custody = app.custody()?;
-    let mut ledger_entries = Vec::new();
-    if resource_type == "AuditEvent"
-        && let Some(patient) = &query.patient
-    {
-        ledger_entries = super::views::access_log(app, ctx, patient, base).await?;
-    }
-    if resource_type == "Consent"
-        && let Some(patient) = &query.patient
-    {
-        ledger_entries = super::views::ledger_consents(app, ctx, patient, base).await?;
-    }
-    let guard = Guard::new(app, ctx);
-    // Written with the results' entries, below: nothing in between fails.
-    let searched = guard
-        .allow_unwritten(
-            Op::Search,
-            Target {
-                resource_type,
-                patient: query.patient.as_deref(),
-                ..Target::default()
-            },
-        )
-        .await?;
-    let candidates: Vec<String> = if let Some(ids) = &query.id {
-        ids.clone()
-    } else if let Some(p) = &query.patient {
-        if resource_type == "Patient" {
-            vec![p.clone()]
-        } else {
-            custody
-                .records_of_patient(p)
-                .into_iter()
-                .filter(|(t, _)| t == resource_type)
-                .map(|(_, id)| id)
-                .collect()
-        }
-    } else {
-        custody.ids_of_type(resource_type)
-    };
-    let count = query.count.unwrap_or(DEFAULT_PAGE).min(app.node.config().fhir.max_page);
-    let count_only = query.count == Some(0);
-    let mut matched: Vec<(Permit, Value)> = Vec::new();
-    let mut total = 0usize;
-    let mut more = false;
-    let mut unavailable = 0usize;
-    for id in candidates {
-        let Some(permit) = guard.candidate(resource_type, &id) else {
-            continue;
-        };
-        if ctx.break_glass.is_some() && permit.patient() != query.patient.as_deref() {
-            continue;
-        }
-        let latest = permit.record().latest;
-        let bytes = match custody
-            .read(&permit, latest, Op::Search.action(), ctx.break_glass.as_deref())
-            .await
-        {
-            Ok(b) => b,
-            // The custodian's own decision: not the caller's to learn about.
-            Err(CustodyError::Denied(_) | CustodyError::Gone | CustodyError::NotFound) => continue,
-            Err(e) => {
-                tracing::warn!("search: a record could not be read: {e}");
-                unavailable += 1;
-                continue;
-            }
-        };
-        let Ok(resource) = serde_json::from_slice::<Value>(&bytes) else {
-            unavailable += 1;
-            continue;
-        };
-        if !query.matches(&resource) {
-            continue;
-        }
-        total += 1;
-        if count_only || total <= query.offset {
-            continue;
-        }
-        if matched.len() == count {
-            more = true;
-            break;
-        }
-        matched.push((permit, resource));
-    }
-    let results: Vec<(&Permit, u64)> = matched.iter().map(|(p, _)| (p, p.record().latest)).collect();
-    guard
-        .audit_results(Op::Search, &results, searched.into_iter().collect())
-        .await?;
-    let mut entries = ledger_entries;
-    for (permit, resource) in matched {
-        entries.push(json!({
-            "fullUrl": format!("{base}/{resource_type}/{}", permit.id()),
-            "resource": resource,
-            "search": {"mode": "match"},
-        }));
-    }
-    if unavailable > 0 {
-        entries.push(json!({
-            "resource": {
-                "resourceType": "OperationOutcome",
-                "issue": [{"severity": "warning", "code": "incomplete",
-                           "diagnostics": "some records the caller may read could not be fetched from their custodian; the results may be incomplete"}]
-            },
-            "search": {"mode": "outcome"},
-        }));
-    }
-    let mut q = query.clone();
-    let mut links = vec![json!({"relation": "self", "url": format!("{base}/{resource_type}?{}", q.self_query())})];
-    if more {
-        q.offset = query.offset + count;
-        links.push(json!({"relation": "next", "url": format!("{base}/{resource_type}?{}", q.self_query())}));
-    }
-    if query.offset > 0 {
-        q.offset = query.offset.saturating_sub(count);
-        links.push(json!({"relation": "previous", "url": format!("{base}/{resource_type}?{}", q.self_query())}));
-    }
-    let mut bundle = json!({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "link": links,
-        "entry": entries,
-    });
-    if count_only || !more {
-        bundle["total"] = json!(total);
-    }
-    Ok(bundle)
-}
 
 /// `GET /fhir/Patient/{id}/$everything`: every record of the patient the caller may
 /// read, as a Bundle, or NDJSON with `_format=ndjson` / `Accept: application/fhir+ndjson`.
@@ -344,18 +203,27 @@ pub async fn erase(
     ))
 }
 
-/// `GET /fhir/metadata`
+/// `GET /fhir/metadata`: generated from what is implemented: every R4 type, its
+/// interactions, and the search parameters HL7 defines for it that medledger serves.
 pub async fn metadata(State(app): State<AppState>) -> Response {
     let base = base_url(&app);
-    let resources: Vec<Value> = medledger_fhir::SUPPORTED_TYPES
+    let resources: Vec<Value> = medledger_fhir::defs::defs()
         .iter()
         .map(|t| {
-            let params: Vec<Value> = SearchQuery::supported_params(t)
-                .iter()
-                .map(|p| json!({"name": p, "type": param_type(p)}))
+            let params: Vec<Value> = t
+                .params
+                .values()
+                .map(|p| {
+                    json!({
+                        "name": p.code,
+                        "definition": format!("http://hl7.org/fhir/SearchParameter/{}-{}", t.name, p.code.trim_start_matches('_')),
+                        "type": p.kind.as_str(),
+                    })
+                })
                 .collect();
             let mut r = json!({
-                "type": t,
+                "type": t.name,
+                "profile": format!("http://hl7.org/fhir/StructureDefinition/{}", t.name),
                 "interaction": [
                     {"code": "read"}, {"code": "vread"}, {"code": "update"}, {"code": "create"},
                     {"code": "history-instance"}, {"code": "search-type"}
@@ -364,9 +232,10 @@ pub async fn metadata(State(app): State<AppState>) -> Response {
                 "readHistory": true,
                 "updateCreate": false,
                 "conditionalCreate": true,
+                "searchInclude": t.params.values().filter(|p| p.kind == medledger_fhir::defs::ParamKind::Reference).map(|p| format!("{}:{}", t.name, p.code)).collect::<Vec<_>>(),
                 "searchParam": params,
             });
-            if *t == "Patient" {
+            if t.name == "Patient" {
                 r["operation"] = json!([
                     {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
                     {"name": "erase", "definition": format!("{base}/OperationDefinition/erase")}
@@ -392,18 +261,15 @@ pub async fn metadata(State(app): State<AppState>) -> Response {
             },
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}],
+            "searchParam": [
+                {"name": "_count", "type": "number"}, {"name": "_offset", "type": "number"},
+                {"name": "_sort", "type": "string"}, {"name": "_include", "type": "string"},
+                {"name": "_revinclude", "type": "string"}, {"name": "_elements", "type": "string"},
+                {"name": "_summary", "type": "token"}, {"name": "_total", "type": "token"}
+            ],
         }],
     });
     fhir_json(StatusCode::OK, &body)
-}
-
-fn param_type(p: &str) -> &'static str {
-    match p {
-        "_lastUpdated" | "date" => "date",
-        "patient" | "subject" => "reference",
-        "_id" => "token",
-        _ => "token",
-    }
 }
 
 /// `GET /.well-known/smart-configuration`

@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use medledger_fhir::compartment;
 use medledger_fhir::reference::{self, RefKind};
 use medledger_fhir::search::SearchQuery;
 use medledger_ledger::audit::AuditOutcome;
@@ -14,20 +15,6 @@ use super::guard::{Guard, Op, Target};
 use super::time::instant;
 use super::{Ctx, FhirError, Prepared, Written, base_url, check_id, fhir_json, new_id, parse_body, supported_type};
 use crate::AppState;
-
-/// Types whose records belong to a patient and must name them.
-const PATIENT_OWNED: [&str; 10] = [
-    "Encounter",
-    "Observation",
-    "Condition",
-    "AllergyIntolerance",
-    "MedicationRequest",
-    "Immunization",
-    "DiagnosticReport",
-    "Procedure",
-    "DocumentReference",
-    "Consent",
-];
 
 /// Checks and completes a resource for writing as `id`/`version`. `pending` says whether
 /// a record is being created in the same Bundle (and so is not on the ledger yet). The
@@ -76,8 +63,10 @@ pub fn prepare(
             id: rid,
             ..
         }) => {
-            if !medledger_fhir::SUPPORTED_TYPES.contains(&t) {
-                problems.push(format!("{pointer}: references a type this server does not hold"));
+            if medledger_fhir::resource_type(t).is_none() {
+                problems.push(format!(
+                    "{pointer}: references a type that is not a FHIR R4 resource type"
+                ));
             } else if !pending(t, rid) {
                 match custody.record_state(t, rid) {
                     Ok(Some(s)) if !s.erased => {}
@@ -106,16 +95,17 @@ pub fn prepare(
             .collect();
         return Err(err);
     }
-    let patient = if resource_type == "Patient" {
-        Some(id.clone())
-    } else {
-        reference::patient_of(&resource)
-    };
-    if PATIENT_OWNED.contains(&resource_type) && patient.is_none() {
+    // The Patient compartment, from HL7's definition: a record names one patient (and is
+    // shared under that patient's consent), or none (reference data of a type outside the
+    // compartment is shared with every member; a compartment record that names no
+    // patient, or several, stays with the custodian's staff: the ledger's policy).
+    let placed = compartment::compartment(&resource);
+    if placed == compartment::Compartment::Several && !compartment::is_compartment_type(resource_type) {
         return Err(FhirError::unprocessable(format!(
-            "a {resource_type} must reference its Patient (Patient/<id> in subject or patient) so that consent can protect it"
+            "this {resource_type} names more than one patient; medledger keeps one patient per record so that consent can protect it"
         )));
     }
+    let patient = placed.patient().map(str::to_string);
     let plaintext = serde_json::to_vec(&resource).map_err(|e| FhirError::invalid(e.to_string()))?;
     let identifiers = reference::identifiers(&resource);
     Ok(Prepared {
@@ -428,6 +418,6 @@ pub async fn search(
     let query = SearchQuery::parse(resource_type, &pairs).map_err(|e| FhirError::invalid(e.to_string()))?;
     let ctx = app.ctx(&headers)?;
     let base = base_url(&app);
-    let page = super::ops::search_page(&app, &ctx, resource_type, &query, &base).await?;
+    let page = super::search::search_page(&app, &ctx, resource_type, &query, &base).await?;
     Ok(fhir_json(StatusCode::OK, &page))
 }

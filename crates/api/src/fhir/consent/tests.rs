@@ -168,7 +168,7 @@ fn what_the_ledger_cannot_honour_is_refused_by_name() {
         ),
         (
             "provision.class",
-            Box::new(|r| r["provision"]["class"] = json!([{"system": RESOURCE_TYPES, "code": "Claim"}])),
+            Box::new(|r| r["provision"]["class"] = json!([{"system": RESOURCE_TYPES, "code": "Claims"}])),
         ),
         (
             "provision: class and data",
