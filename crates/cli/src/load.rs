@@ -1,4 +1,7 @@
-//! `load`: post FHIR transaction Bundles (Synthea output, EHR exports) to a node.
+//! `load`: post FHIR transaction Bundles (Synthea output, EHR exports) to a node,
+//! unmodified (every R4 type is held), with a progress bar and a summary file that says
+//! what was loaded and what failed and why, so that a second run with `--resume` sends
+//! only what is left.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use medledger_fhir::prune::prune_unsupported;
 use medledger_node::home::read_key;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::client::NodeArg;
@@ -37,11 +40,12 @@ pub struct LoadArgs {
     /// (`system/` for services, `user/` for practitioners).
     #[arg(long, default_value = "system/*.cruds user/*.cruds")]
     scope: String,
-    /// Drop entries of resource types medledger does not hold (Claim, CarePlan, Location,
-    /// ...) and cut references to them to their display text, instead of failing those
-    /// Bundles.
+    /// Where the summary is written (what was loaded, what failed and why).
+    #[arg(long, default_value = "medledger-load.json")]
+    summary: PathBuf,
+    /// Skip the files the summary lists as loaded (same path and size).
     #[arg(long)]
-    skip_unsupported: bool,
+    resume: bool,
     #[command(flatten)]
     node: NodeArg,
 }
@@ -75,13 +79,32 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-#[derive(Default)]
-struct Totals {
-    loaded: usize,
-    failed: Vec<(PathBuf, String)>,
-    written: usize,
-    dropped: BTreeMap<String, usize>,
-    cut: usize,
+/// The summary file: written after every Bundle, so that an interrupted load resumes.
+#[derive(Default, Serialize, Deserialize)]
+struct Summary {
+    /// Loaded files: path → (size in bytes, resources written).
+    loaded: BTreeMap<PathBuf, (u64, usize)>,
+    /// Failed files: path → why (the node's OperationOutcome diagnostics).
+    failed: BTreeMap<PathBuf, String>,
+}
+
+impl Summary {
+    fn read(path: &Path) -> Result<Summary> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).with_context(|| format!("{} is not a load summary", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Summary::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Written to a temporary file and renamed over the old one: never half a summary.
+    fn write(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    }
 }
 
 pub fn run(args: LoadArgs) -> Result<()> {
@@ -100,13 +123,24 @@ async fn load(args: LoadArgs) -> Result<()> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} Bundles, {elapsed} ({eta} left) {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut t = Totals::default();
+    let mut summary = if args.resume {
+        Summary::read(&args.summary)?
+    } else {
+        Summary::default()
+    };
+    let mut skipped = 0usize;
+    let mut written = 0usize;
     for file in &files {
         bar.set_message(file.file_name().unwrap_or_default().to_string_lossy().into_owned());
-        match prepare(file, args.skip_unsupported) {
-            Err(e) => t.failed.push((file.clone(), format!("{e:#}"))),
-            Ok(None) => t.loaded += 1,
-            Ok(Some((body, dropped, cut))) => {
+        let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or_default();
+        if summary.loaded.get(file).is_some_and(|(s, _)| *s == size) {
+            skipped += 1;
+            bar.inc(1);
+            continue;
+        }
+        let outcome = match read_bundle(file) {
+            Err(e) => Err(e),
+            Ok(body) => {
                 if token.as_ref().is_none_or(|(_, at)| at.elapsed() > TOKEN_REFRESH) {
                     let answer = fetch_token(&client, &key, &args.client_id, &args.scope).await?;
                     let tok = answer["access_token"]
@@ -115,66 +149,51 @@ async fn load(args: LoadArgs) -> Result<()> {
                     token = Some((tok.to_string(), Instant::now()));
                 }
                 let bearer = token.as_ref().map(|(t, _)| t.as_str()).unwrap_or_default();
-                match post(&http, &client.url("/fhir"), bearer, body).await {
-                    Ok(n) => {
-                        t.loaded += 1;
-                        t.written += n;
-                        for (ty, c) in dropped {
-                            *t.dropped.entry(ty).or_default() += c;
-                        }
-                        t.cut += cut;
-                    }
-                    Err(e) => t.failed.push((file.clone(), format!("{e:#}"))),
-                }
+                post(&http, &client.url("/fhir"), bearer, body).await
+            }
+        };
+        match outcome {
+            Ok(n) => {
+                written += n;
+                summary.failed.remove(file);
+                summary.loaded.insert(file.clone(), (size, n));
+            }
+            Err(e) => {
+                summary.loaded.remove(file);
+                summary.failed.insert(file.clone(), format!("{e:#}"));
             }
         }
+        summary.write(&args.summary)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
+    let failed: Vec<_> = files.iter().filter(|f| summary.failed.contains_key(*f)).collect();
     println!(
-        "loaded {} of {} Bundles: {} resources written",
-        t.loaded,
+        "loaded {} of {} Bundles ({} already loaded before): {} resources written",
+        files.len() - failed.len() - skipped,
         files.len(),
-        t.written
+        skipped,
+        written
     );
-    if !t.dropped.is_empty() {
-        let list: Vec<String> = t.dropped.iter().map(|(ty, n)| format!("{ty} {n}")).collect();
-        println!("skipped (not held by medledger): {}", list.join(", "));
-        println!("references cut to their display: {}", t.cut);
+    for f in &failed {
+        eprintln!("failed: {}: {}", f.display(), summary.failed[*f]);
     }
-    for (f, why) in &t.failed {
-        eprintln!("failed: {}: {why}", f.display());
-    }
-    if !t.failed.is_empty() {
+    println!("summary: {}", args.summary.display());
+    if !failed.is_empty() {
         bail!(
-            "{} of {} Bundles failed (each wrote nothing)",
-            t.failed.len(),
+            "{} of {} Bundles failed (each wrote nothing); fix them and run again with --resume",
+            failed.len(),
             files.len()
         );
     }
     Ok(())
 }
 
-type Prepared = (Vec<u8>, BTreeMap<String, usize>, usize);
-
-/// Reads one Bundle; `None` when nothing of it is left to send.
-fn prepare(file: &Path, skip_unsupported: bool) -> Result<Option<Prepared>> {
+/// Reads one Bundle file as it is.
+fn read_bundle(file: &Path) -> Result<Vec<u8>> {
     let len = std::fs::metadata(file)?.len();
     anyhow::ensure!(len <= MAX_FILE, "{len} bytes is over the {MAX_FILE}-byte limit");
-    let raw = std::fs::read(file)?;
-    if !skip_unsupported {
-        return Ok(Some((raw, BTreeMap::new(), 0)));
-    }
-    let mut bundle: Value = serde_json::from_slice(&raw).context("not JSON")?;
-    let pruned = prune_unsupported(&mut bundle)?;
-    if pruned.kept == 0 {
-        return Ok(None);
-    }
-    Ok(Some((
-        serde_json::to_vec(&bundle)?,
-        pruned.dropped,
-        pruned.references_cut,
-    )))
+    Ok(std::fs::read(file)?)
 }
 
 /// Posts one Bundle; returns how many entries the node answered for.

@@ -9,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::fhir::{
-    Answer, Member, admin, answer, assertion, condition, fhir, observation, patient, register, submit, token,
-    token_request,
+    Answer, Member, admin, answer, assertion, condition, fhir, observation, patient, register, resources, submit,
+    token, token_request,
 };
 use common::net::Net;
 use medledger_ledger::Payload;
@@ -62,12 +62,8 @@ async fn access_log(net: &Net, i: usize, token: &str, patient: &str) -> Vec<Valu
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.text);
-    a.body["entry"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    resources(&a.body)
         .into_iter()
-        .map(|e| e["resource"].clone())
         .filter(|r| r["id"].as_str().is_some_and(|id| id.starts_with("ledger-")))
         .collect()
 }
@@ -104,7 +100,27 @@ async fn records_exchange_end_to_end() {
     let meta = fhir(&net, A, "GET", "/metadata", None, None, &[]).await;
     assert_eq!(meta.status, 200);
     assert_eq!(meta.body["fhirVersion"], "4.0.1");
-    assert_eq!(meta.body["rest"][0]["resource"].as_array().unwrap().len(), 15);
+    // Generated from what is implemented: every R4 type with HL7's search parameters.
+    let types = meta.body["rest"][0]["resource"].as_array().unwrap();
+    assert_eq!(types.len(), 145);
+    let obs = types.iter().find(|t| t["type"] == "Observation").unwrap();
+    let params: Vec<&str> = obs["searchParam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for p in [
+        "code",
+        "patient",
+        "subject",
+        "date",
+        "value-quantity",
+        "_lastUpdated",
+        "combo-code",
+    ] {
+        assert!(params.contains(&p), "{p}");
+    }
 
     // --- Writes at Hospital A.
     let m1 = marker();
@@ -404,9 +420,9 @@ async fn records_exchange_end_to_end() {
                 &net,
                 A,
                 "POST",
-                "/Specimen",
+                "/Specimens",
                 Some(&ta),
-                Some(&json!({"resourceType": "Specimen"})),
+                Some(&json!({"resourceType": "Specimens"})),
                 &[],
             )
             .await,

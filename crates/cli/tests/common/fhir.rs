@@ -197,6 +197,14 @@ pub async fn fhir(
     answer(req.send().await.unwrap()).await
 }
 
+/// The resources of a Bundle's entries, in order.
+pub fn resources(bundle: &Value) -> Vec<Value> {
+    bundle["entry"]
+        .as_array()
+        .map(|entries| entries.iter().map(|e| e["resource"].clone()).collect())
+        .unwrap_or_default()
+}
+
 pub fn patient(marker: &str) -> Value {
     json!({
         "resourceType": "Patient",
