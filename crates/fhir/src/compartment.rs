@@ -10,9 +10,10 @@
 //! custodian, like a compartment resource that names none.
 //!
 //! One step beyond HL7's definition, towards privacy: a resource of a type outside the
-//! compartment that still names a patient through a reference parameter that may point
-//! at one (a Device's `patient`, a Task's `for`, a Contract's `subject`) is treated as
-//! that patient's, so that it is shared under consent and not with every member.
+//! compartment that still names a patient through the type's `patient` search parameter
+//! (a Device's `patient`, a Task's `for`, a Contract's or GuidanceResponse's `subject`
+//! when it is a Patient) is treated as that patient's, so that it is shared under
+//! consent and not with every member.
 
 use std::collections::BTreeSet;
 
@@ -72,13 +73,7 @@ pub fn patients_named(resource: &Value) -> BTreeSet<String> {
     let params: Vec<&crate::defs::ParamDef> = if def.in_compartment() {
         def.compartment.iter().filter_map(|c| def.param(c)).collect()
     } else {
-        def.params
-            .values()
-            .filter(|p| {
-                p.targets.iter().any(|t| t == "Patient")
-                    || p.paths.iter().any(|path| path.target.as_deref() == Some("Patient"))
-            })
-            .collect()
+        def.param("patient").into_iter().collect()
     };
     for param in params {
         if param.kind != ParamKind::Reference {

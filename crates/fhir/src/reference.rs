@@ -230,6 +230,13 @@ pub fn visit_references(v: &Value, mut f: impl FnMut(&str, &str)) {
     }
 }
 
+/// Whether the reference at `pointer` belongs to the resource itself, not to a resource
+/// a stored Bundle carries in its entries (those resolve among the Bundle's own entries,
+/// as the Bundle's author wrote them, and are not this server's to check).
+pub fn own_reference(resource: &Value, pointer: &str) -> bool {
+    resource.get("resourceType").and_then(Value::as_str) != Some("Bundle") || !pointer.starts_with("/entry/")
+}
+
 /// Replaces every `reference` string (as [`visit_references`] finds them) for which
 /// `f` returns a new value; returns how many were replaced.
 pub fn rewrite_references(v: &mut Value, mut f: impl FnMut(&str) -> Option<String>) -> usize {

@@ -24,6 +24,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use medledger_fhir::reference::{self, RefKind};
 use medledger_ledger::audit::{AuditEntry, AuditOutcome};
+use medledger_node::records::{Anchored, CustodyError, NewVersion};
 use serde_json::{Value, json};
 
 use super::guard::{Guard, Op, Target};
@@ -130,7 +131,10 @@ fn parse_entry(i: usize, entry: &Value) -> Result<EntryRequest, FhirError> {
     };
     let mut lookups = BTreeSet::new();
     let mut bad = None;
-    reference::visit_references(&resource, |_, r| {
+    reference::visit_references(&resource, |pointer, r| {
+        if !reference::own_reference(&resource, pointer) {
+            return;
+        }
         if let Ok(RefKind::Conditional { resource_type, .. }) = reference::classify(r) {
             match supported_type(resource_type) {
                 Ok(t) => {
@@ -357,6 +361,19 @@ fn release(app: &AppState, plan: &Plan) {
 
 /// Rewrites `urn:uuid:` and conditional references in place.
 fn resolve_refs(app: &AppState, plan: &Plan, resource: &mut Value) -> Result<(), FhirError> {
+    // A stored Bundle's own entries keep the references their author wrote.
+    let nested = match resource.get("resourceType").and_then(Value::as_str) {
+        Some("Bundle") => resource.as_object_mut().and_then(|o| o.remove("entry")),
+        _ => None,
+    };
+    let resolved = resolve_own_refs(app, plan, resource);
+    if let (Some(entries), Some(o)) = (nested, resource.as_object_mut()) {
+        o.insert("entry".into(), entries);
+    }
+    resolved
+}
+
+fn resolve_own_refs(app: &AppState, plan: &Plan, resource: &mut Value) -> Result<(), FhirError> {
     let mut failure: Option<FhirError> = None;
     reference::rewrite_uris(resource, &plan.urls);
     reference::rewrite_references(resource, |r| {
@@ -523,7 +540,18 @@ async fn write_all(
             Err(e) => responses.push(Some(entry_response(&format!("{}", e.status), None, Some(e.outcome())))),
         }
     }
-    let results = custody.store_versions(writes).await;
+    // Patients first: the ledger takes a record that names a patient only once that
+    // patient's record is anchored (in the same ledger transaction or before), and a big
+    // Bundle is anchored in several transactions, in this order.
+    let mut order: Vec<usize> = (0..writes.len()).collect();
+    order.sort_by_key(|k| writes[*k].resource_type != "Patient");
+    let mut writes: Vec<Option<NewVersion>> = writes.into_iter().map(Some).collect();
+    let sorted: Vec<NewVersion> = order.iter().filter_map(|k| writes[*k].take()).collect();
+    let mut results: Vec<Option<Result<Anchored, CustodyError>>> = (0..order.len()).map(|_| None).collect();
+    for (k, r) in order.into_iter().zip(custody.store_versions(sorted).await) {
+        results[k] = Some(r);
+    }
+    let results = results.into_iter().flatten();
     let guard = Guard::new(app, ctx);
     let mut audits = Vec::new();
     let mut failure = None;

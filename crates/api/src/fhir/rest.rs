@@ -58,6 +58,7 @@ pub fn prepare(
     // References: local ones must name records on the ledger (or in this Bundle).
     let mut problems = Vec::new();
     reference::visit_references(&resource, |pointer, r| match reference::classify(r) {
+        _ if !reference::own_reference(&resource, pointer) => {}
         Ok(RefKind::Local {
             resource_type: t,
             id: rid,
