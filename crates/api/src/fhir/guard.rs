@@ -33,6 +33,8 @@ use crate::AppState;
 pub enum Op {
     Create,
     Update,
+    /// A FHIR delete: a new, deleted version.
+    Delete,
     Read,
     Vread,
     History,
@@ -64,6 +66,7 @@ impl Op {
         match self {
             Op::Create | Op::Lookup => Interaction::Create,
             Op::Update => Interaction::Update,
+            Op::Delete => Interaction::Delete,
             Op::Read | Op::Everything => Interaction::Read,
             Op::Vread | Op::Verify => Interaction::Vread,
             Op::History => Interaction::HistoryInstance,
@@ -77,6 +80,7 @@ impl Op {
         match self {
             Op::Create => AuditAction::Create,
             Op::Update => AuditAction::Update,
+            Op::Delete => AuditAction::Delete,
             Op::Read => AuditAction::Read,
             Op::Vread => AuditAction::Vread,
             Op::History => AuditAction::History,
@@ -173,7 +177,7 @@ impl<'a> Guard<'a> {
             }
         };
         match op {
-            Op::Create | Op::Update | Op::Lookup => {
+            Op::Create | Op::Update | Op::Delete | Op::Lookup => {
                 let device_reading =
                     actor.kind == MemberKind::Device && op == Op::Create && t.resource_type == "Observation";
                 if !here {

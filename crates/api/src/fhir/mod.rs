@@ -9,6 +9,7 @@
 pub mod bundle;
 pub mod consent;
 pub mod guard;
+mod interact;
 mod ops;
 pub use ops::smart_configuration;
 mod rest;
@@ -34,13 +35,25 @@ pub fn routes() -> Router<AppState> {
         .route("/fhir/metadata", get(ops::metadata))
         .route("/fhir/.well-known/smart-configuration", get(ops::smart_configuration))
         .route("/fhir", post(bundle::transaction))
-        .route("/fhir/{type}", get(rest::search).post(rest::create))
-        .route("/fhir/{type}/{id}", get(rest::read).put(rest::update))
+        .route("/fhir/_history", get(interact::system_history))
+        .route(
+            "/fhir/{type}",
+            get(rest::search)
+                .post(rest::create)
+                .put(interact::conditional_update)
+                .delete(interact::conditional_delete),
+        )
+        .route("/fhir/{type}/_history", get(interact::type_history))
+        .route(
+            "/fhir/{type}/{id}",
+            get(rest::read).put(rest::update).delete(interact::delete),
+        )
         .route("/fhir/{type}/{id}/_history", get(rest::history))
         .route("/fhir/{type}/{id}/_history/{vid}", get(rest::vread))
         .route("/fhir/{type}/{id}/_history/{vid}/$verify", get(ops::verify))
         .route("/fhir/Patient/{id}/$everything", get(ops::everything))
         .route("/fhir/Patient/{id}/$erase", post(ops::erase))
+        .layer(axum::middleware::from_fn(interact::formats))
 }
 
 /// An error answered as an `OperationOutcome`.

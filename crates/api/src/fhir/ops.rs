@@ -54,6 +54,7 @@ pub async fn everything(
             .await
         {
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(r) if super::interact::is_deleted(&r) => {}
                 Ok(r) => read.push((permit, r)),
                 Err(_) => skipped += 1,
             },
@@ -225,13 +226,17 @@ pub async fn metadata(State(app): State<AppState>) -> Response {
                 "type": t.name,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{}", t.name),
                 "interaction": [
-                    {"code": "read"}, {"code": "vread"}, {"code": "update"}, {"code": "create"},
-                    {"code": "history-instance"}, {"code": "search-type"}
+                    {"code": "read"}, {"code": "vread"}, {"code": "update"}, {"code": "delete"},
+                    {"code": "create"}, {"code": "history-instance"}, {"code": "history-type"},
+                    {"code": "search-type"}
                 ],
                 "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": false,
                 "conditionalCreate": true,
+                "conditionalRead": "full-support",
+                "conditionalUpdate": true,
+                "conditionalDelete": "single",
                 "searchInclude": t.params.values().filter(|p| p.kind == medledger_fhir::defs::ParamKind::Reference).map(|p| format!("{}:{}", t.name, p.code)).collect::<Vec<_>>(),
                 "searchParam": params,
             });
@@ -260,7 +265,7 @@ pub async fn metadata(State(app): State<AppState>) -> Response {
                 "description": "SMART Backend Services-style: a JWT client assertion signed with EdDSA (Ed25519) by a member key registered on the ledger, exchanged at /auth/token for a bearer token. RS384/ES384 are not accepted."
             },
             "resource": resources,
-            "interaction": [{"code": "transaction"}, {"code": "batch"}],
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
             "searchParam": [
                 {"name": "_count", "type": "number"}, {"name": "_offset", "type": "number"},
                 {"name": "_sort", "type": "string"}, {"name": "_include", "type": "string"},

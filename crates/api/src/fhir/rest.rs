@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 
 use super::guard::{Guard, Op, Target};
 use super::time::instant;
-use super::{Ctx, FhirError, Prepared, Written, base_url, check_id, fhir_json, new_id, parse_body, supported_type};
+use super::{
+    Ctx, FhirError, Prepared, Written, base_url, check_id, fhir_json, interact, new_id, parse_body, supported_type,
+};
 use crate::AppState;
 
 /// Checks and completes a resource for writing as `id`/`version`. `pending` says whether
@@ -131,9 +133,14 @@ pub fn prepare(
 
 /// Stores a prepared write and audits it.
 pub async fn store(app: &AppState, ctx: &Ctx, p: Prepared) -> Result<Written, FhirError> {
+    let op = Op::write(p.version);
+    store_as(app, ctx, p, op).await
+}
+
+/// Stores a prepared write and audits it as `op` (a write, or a delete's tombstone).
+pub async fn store_as(app: &AppState, ctx: &Ctx, p: Prepared, op: Op) -> Result<Written, FhirError> {
     let custody = app.custody()?;
     let guard = Guard::new(app, ctx);
-    let op = Op::write(p.version);
     // The access is audited while the version is stored and anchored (both must be
     // durable before the answer); a write that then fails is audited again as failed.
     let target = Target {
@@ -163,16 +170,27 @@ pub async fn store(app: &AppState, ctx: &Ctx, p: Prepared) -> Result<Written, Fh
     })
 }
 
-fn written_response(status: StatusCode, app: &AppState, w: &Written) -> Response {
-    let mut r = fhir_json(status, &w.resource);
+/// The answer to a write: `Prefer: return=` decides the body (R4 `http.html#ops`).
+pub fn written_response(status: StatusCode, app: &AppState, w: &Written, headers: &HeaderMap) -> Response {
+    let mut r = match interact::prefer(headers) {
+        interact::Prefer::Representation => fhir_json(status, &w.resource),
+        interact::Prefer::Minimal => {
+            let mut r = Response::new(axum::body::Body::empty());
+            *r.status_mut() = status;
+            r
+        }
+        interact::Prefer::OperationOutcome => fhir_json(
+            status,
+            &json!({"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational",
+                "diagnostics": format!("{} {}/{} version {} stored", if w.version == 1 { "created" } else { "updated" }, w.resource_type, w.id, w.version)}]}),
+        ),
+    };
     let h = r.headers_mut();
     let location = format!("{}/{}/{}/_history/{}", base_url(app), w.resource_type, w.id, w.version);
     if let Ok(v) = location.parse() {
         h.insert("location", v);
     }
-    if let Ok(v) = format!("W/\"{}\"", w.version).parse() {
-        h.insert("etag", v);
-    }
+    interact::version_headers(h, w.version, Some(&w.last_updated));
     if let Ok(v) = w.tx_hash.to_hex().parse() {
         h.insert("x-medledger-tx", v);
     }
@@ -188,7 +206,19 @@ pub async fn create(
 ) -> Result<Response, FhirError> {
     let resource_type = supported_type(&t)?;
     let ctx = app.ctx(&headers)?;
-    Guard::new(&app, &ctx)
+    let resource = parse_body(&headers, &body, app.node.config().fhir.max_resource_bytes)?;
+    create_checked(&app, &ctx, resource_type, resource, &headers).await
+}
+
+/// Guards and creates a record with a new id.
+pub async fn create_checked(
+    app: &AppState,
+    ctx: &Ctx,
+    resource_type: &'static str,
+    resource: Value,
+    headers: &HeaderMap,
+) -> Result<Response, FhirError> {
+    Guard::new(app, ctx)
         .allow(
             Op::Create,
             Target {
@@ -197,19 +227,18 @@ pub async fn create(
             },
         )
         .await?;
-    let resource = parse_body(&headers, &body, app.node.config().fhir.max_resource_bytes)?;
     let custody = app.custody()?;
     let id = new_id();
     let version = custody.reserve_version(resource_type, &id, true)?;
-    let prepared = match prepare(&app, &ctx, resource, resource_type, id.clone(), version, &|_, _| false) {
+    let prepared = match prepare(app, ctx, resource, resource_type, id.clone(), version, &|_, _| false) {
         Ok(p) => p,
         Err(e) => {
             custody.release_reserved(resource_type, &id, version);
             return Err(e);
         }
     };
-    let w = store(&app, &ctx, prepared).await?;
-    Ok(written_response(StatusCode::CREATED, &app, &w))
+    let w = store(app, ctx, prepared).await?;
+    Ok(written_response(StatusCode::CREATED, app, &w, headers))
 }
 
 /// `PUT /fhir/{type}/{id}`
@@ -222,53 +251,55 @@ pub async fn update(
     let resource_type = supported_type(&t)?;
     check_id(&id)?;
     let ctx = app.ctx(&headers)?;
-    Guard::new(&app, &ctx)
-        .allow(
-            Op::Update,
-            Target {
-                resource_type,
-                id: Some(&id),
-                ..Target::default()
-            },
-        )
-        .await?;
     let resource = parse_body(&headers, &body, app.node.config().fhir.max_resource_bytes)?;
     if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
         return Err(FhirError::invalid("the body's id must equal the id in the URL"));
     }
+    update_checked(&app, &ctx, resource_type, &id, resource, &headers).await
+}
+
+/// Guards and writes a new version of an existing record (a deleted one comes back).
+pub async fn update_checked(
+    app: &AppState,
+    ctx: &Ctx,
+    resource_type: &'static str,
+    id: &str,
+    resource: Value,
+    headers: &HeaderMap,
+) -> Result<Response, FhirError> {
+    Guard::new(app, ctx)
+        .allow(
+            Op::Update,
+            Target {
+                resource_type,
+                id: Some(id),
+                ..Target::default()
+            },
+        )
+        .await?;
     let custody = app.custody()?;
     let current = custody
-        .record_state(resource_type, &id)?
+        .record_state(resource_type, id)?
         .ok_or_else(|| FhirError::not_found("no such resource (this server assigns ids on create)"))?;
-    if let Some(m) = headers.get("if-match") {
-        let want = m.to_str().unwrap_or("").trim_start_matches("W/").trim_matches('"');
-        if want != current.latest.to_string() {
-            return Err(FhirError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "conflict",
-                format!(
-                    "If-Match names a version that is not the current one ({})",
-                    current.latest
-                ),
-            ));
-        }
-    }
-    let version = custody.reserve_version(resource_type, &id, false)?;
-    let prepared = match prepare(&app, &ctx, resource, resource_type, id.clone(), version, &|_, _| false) {
+    interact::if_match(headers, current.latest)?;
+    let version = custody.reserve_version(resource_type, id, false)?;
+    let prepared = match prepare(app, ctx, resource, resource_type, id.to_string(), version, &|_, _| {
+        false
+    }) {
         Ok(p) => p,
         Err(e) => {
-            custody.release_reserved(resource_type, &id, version);
+            custody.release_reserved(resource_type, id, version);
             return Err(e);
         }
     };
     if current.patient != prepared.patient {
-        custody.release_reserved(resource_type, &id, version);
+        custody.release_reserved(resource_type, id, version);
         return Err(FhirError::unprocessable(
             "an update may not move a record to another patient",
         ));
     }
-    let w = store(&app, &ctx, prepared).await?;
-    Ok(written_response(StatusCode::OK, &app, &w))
+    let w = store(app, ctx, prepared).await?;
+    Ok(written_response(StatusCode::OK, app, &w, headers))
 }
 
 /// Reads one version under a permit the guard gave (and audited); a read that then fails
@@ -312,17 +343,27 @@ pub async fn read_checked(
     Ok((resource, version))
 }
 
-fn read_response(resource: &Value, version: u64) -> Response {
+/// The answer to a read: `410 Gone` for a deleted version, `304 Not Modified` when the
+/// client's `If-None-Match` / `If-Modified-Since` say it has this version, else the
+/// resource with `ETag` and `Last-Modified`.
+fn read_response(resource: &Value, version: u64, headers: &HeaderMap) -> Result<Response, FhirError> {
+    if interact::is_deleted(resource) {
+        return Err(FhirError::new(
+            StatusCode::GONE,
+            "deleted",
+            "this resource has been deleted",
+        ));
+    }
+    let last_updated = resource["meta"]["lastUpdated"].as_str();
+    if interact::not_modified(headers, version, last_updated) {
+        let mut r = Response::new(axum::body::Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        interact::version_headers(r.headers_mut(), version, last_updated);
+        return Ok(r);
+    }
     let mut r = fhir_json(StatusCode::OK, resource);
-    if let Ok(v) = format!("W/\"{version}\"").parse() {
-        r.headers_mut().insert("etag", v);
-    }
-    if let Some(lu) = resource["meta"]["lastUpdated"].as_str()
-        && let Ok(v) = lu.parse()
-    {
-        r.headers_mut().insert("x-last-updated", v);
-    }
-    r
+    interact::version_headers(r.headers_mut(), version, last_updated);
+    Ok(r)
 }
 
 /// `GET /fhir/{type}/{id}`
@@ -335,7 +376,7 @@ pub async fn read(
     check_id(&id)?;
     let ctx = app.ctx(&headers)?;
     let (resource, version) = read_checked(&app, &ctx, Op::Read, resource_type, &id, None).await?;
-    Ok(read_response(&resource, version))
+    read_response(&resource, version, &headers)
 }
 
 fn parse_version(vid: &str) -> Result<u64, FhirError> {
@@ -356,7 +397,7 @@ pub async fn vread(
     let version = parse_version(&vid)?;
     let ctx = app.ctx(&headers)?;
     let (resource, version) = read_checked(&app, &ctx, Op::Vread, resource_type, &id, Some(version)).await?;
-    Ok(read_response(&resource, version))
+    read_response(&resource, version, &headers)
 }
 
 /// `GET /fhir/{type}/{id}/_history`: every version, newest first.
@@ -375,12 +416,7 @@ pub async fn history(
     let mut entries = Vec::new();
     for v in (1..=permit.record().latest).rev() {
         let resource = read_permitted(&app, &ctx, Op::History, &permit, v).await?;
-        entries.push(json!({
-            "fullUrl": format!("{base}/{resource_type}/{id}"),
-            "resource": resource,
-            "request": {"method": if v == 1 { "POST" } else { "PUT" }, "url": if v == 1 { resource_type.to_string() } else { format!("{resource_type}/{id}") }},
-            "response": {"status": if v == 1 { "201 Created" } else { "200 OK" }, "etag": format!("W/\"{v}\"")},
-        }));
+        entries.push(interact::history_entry(&base, resource_type, &id, v, resource));
     }
     Ok(fhir_json(
         StatusCode::OK,

@@ -109,6 +109,9 @@ impl Searcher<'_> {
         let Ok(resource) = serde_json::from_slice::<Value>(&bytes) else {
             return Ok(Candidate::Unavailable);
         };
+        if super::interact::is_deleted(&resource) {
+            return Ok(Candidate::Hidden);
+        }
         let indexed = extract(&resource);
         Ok(Candidate::Found(Box::new(Found {
             permit,

@@ -94,6 +94,7 @@ fn audit_event(a: &AuditOnLedger, receipt: Option<&medledger_node::Receipt>, not
         AuditAction::History => ("R", "history-instance"),
         AuditAction::Export => ("E", "operation"),
         AuditAction::Erase => ("D", "delete"),
+        AuditAction::Delete => ("D", "delete"),
         _ => ("E", "operation"),
     };
     let outcome = match e.outcome {

@@ -34,10 +34,12 @@ pub enum AuditAction {
     BreakGlass,
     /// Looking at the ledger's view of a patient: the access log or the consents.
     LedgerView,
+    /// A FHIR delete: a new, deleted version (history kept; erasure is separate).
+    Delete,
 }
 
 impl AuditAction {
-    const ALL: [AuditAction; 15] = [
+    const ALL: [AuditAction; 16] = [
         AuditAction::Create,
         AuditAction::Read,
         AuditAction::Vread,
@@ -53,6 +55,7 @@ impl AuditAction {
         AuditAction::Unreadable,
         AuditAction::BreakGlass,
         AuditAction::LedgerView,
+        AuditAction::Delete,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +75,7 @@ impl AuditAction {
             AuditAction::Unreadable => "unreadable",
             AuditAction::BreakGlass => "break-glass",
             AuditAction::LedgerView => "ledger-view",
+            AuditAction::Delete => "delete",
         }
     }
 }
