@@ -15,8 +15,11 @@
 //! expire, so a restart does not reopen them. At most `MAX_TOKENS` tokens live at once;
 //! past that, new ones are refused until old ones expire.
 //!
-//! EdDSA only, so this is "SMART-style", not SMART-conformant (which asks servers to
-//! accept RS384 or ES384).
+//! Besides EdDSA with the ledger key, an assertion may be signed with ES384 or RS384 (what
+//! SMART Backend Services asks servers to accept, and what off-the-shelf backend clients
+//! use) under a client key the member registered on the ledger with
+//! `identity.set_client_keys` (its JWK Set), named by the header's `kid`; the member is
+//! found by the assertion's `iss`, which must equal `sub` and the client id.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -27,9 +30,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use medledger_crypto::jws::{self, JwsHeader};
+use medledger_crypto::jws::{self, JwsHeader, VerifyingKey};
 use medledger_fhir::scope::ScopeSet;
 use medledger_ledger::StateRead;
+use medledger_ledger::identity::set_client_keys::{self, ClientKeyMaterial};
 use medledger_ledger::identity::{KeyRecord, KeyStatus, MemberKind};
 use medledger_ledger::keys;
 use medledger_node::records::Actor;
@@ -136,6 +140,15 @@ struct AssertionClaims {
     nbf: Option<u64>,
 }
 
+/// The client id an assertion claims (`iss`), read before its signature is checked only
+/// to find the key to check it with.
+fn claimed_client(assertion: &str) -> Option<(medledger_types::OrgId, medledger_types::MemberId)> {
+    let payload = assertion.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let (org, member) = claims.get("iss")?.as_str()?.split_once('/')?;
+    Some((org.parse().ok()?, member.parse().ok()?))
+}
+
 /// A token request's form, checked for shape.
 #[derive(Debug)]
 pub struct TokenRequest {
@@ -212,13 +225,33 @@ async fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Respo
         .reader()
         .map_err(|_| OAuthError::new("temporarily_unavailable", "the ledger cannot be read"))?;
     let mut record: Option<(PublicKey, KeyRecord)> = None;
-    let (_, claims) = jws::verify_compact(&assertion, MAX_ASSERTION, |h: &JwsHeader| {
-        let key: PublicKey = h.kid.as_deref()?.parse().ok()?;
+    let (_, claims) = jws::verify_compact_any(&assertion, MAX_ASSERTION, |h: &JwsHeader| {
+        if h.alg == "EdDSA" || h.alg == "Ed25519" {
+            // The member's ledger key, named by its hex in `kid`.
+            let key: PublicKey = h.kid.as_deref()?.parse().ok()?;
+            let rec = state
+                .get(&keys::key(&key))
+                .and_then(|raw| KeyRecord::decode(&raw).ok())?;
+            record = Some((key, rec));
+            return Some(VerifyingKey::Ed25519(key));
+        }
+        // ES384 / RS384: one of the client keys the member registered on the ledger
+        // (`identity.set_client_keys`), found by the client id the assertion claims (its
+        // `iss`, checked again once the signature holds) and the header's `kid`.
+        let (org, member) = claimed_client(&assertion)?;
+        let m = medledger_ledger::identity::active_member(&state, &org, &member)?;
         let rec = state
-            .get(&keys::key(&key))
+            .get(&keys::key(&m.key))
             .and_then(|raw| KeyRecord::decode(&raw).ok())?;
-        record = Some((key, rec));
-        Some(key)
+        let kid = h.kid.as_deref()?;
+        let found = set_client_keys::client_keys(&state, &org, &member)
+            .into_iter()
+            .find(|k| k.kid == kid && k.key.alg() == h.alg)?;
+        record = Some((m.key, rec));
+        Some(match found.key {
+            ClientKeyMaterial::EcP384 { x, y } => VerifyingKey::EcP384 { x, y },
+            ClientKeyMaterial::Rsa { n, e } => VerifyingKey::Rsa { n, e },
+        })
     })
     .map_err(|e| OAuthError::new("invalid_client", format!("client assertion: {e}")))?;
     let (key, rec) = record.ok_or_else(|| OAuthError::new("invalid_client", "unknown key"))?;

@@ -13,6 +13,7 @@ use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_ledger::identity::revoke_member::RevokeMember;
 use medledger_ledger::identity::rotate_key::RotateKey;
+use medledger_ledger::identity::set_client_keys::{ClientKey, ClientKeyMaterial, SetClientKeys};
 use medledger_ledger::identity::vote_node::VoteNode;
 use medledger_ledger::identity::vote_org::VoteOrg;
 use medledger_ledger::research::study::RegisterStudy;
@@ -85,6 +86,21 @@ pub enum TxCommand {
         member: MemberId,
         #[arg(long)]
         new_public_key: PublicKey,
+    },
+    /// Register a member's JWK Set: the ES384 (P-384) and RS384 (RSA, 2048 bits or more)
+    /// public keys its backend client signs SMART client assertions with. Signed by an
+    /// org admin or by the member's own key; the whole set is replaced (an empty
+    /// `{"keys": []}` removes it).
+    ClientKeys {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        org: OrgId,
+        #[arg(long)]
+        member: MemberId,
+        /// A JWK Set file (`{"keys": [...]}`) of public keys, each with a `kid`.
+        #[arg(long)]
+        jwks: PathBuf,
     },
     /// An admin of another organisation votes to suspend (or reinstate) an organisation;
     /// it happens when the genesis' suspend_quorum of organisations agree.
@@ -197,6 +213,55 @@ pub enum TxCommand {
     },
 }
 
+/// The public keys of a JWK Set (RFC 7517 §5) as ledger client keys: `EC` keys on
+/// `P-384` (ES384) and `RSA` keys (RS384), each with a `kid`. A private key (`d`) is
+/// refused: only public keys go on the ledger.
+pub fn client_keys_from_jwks(set: &serde_json::Value) -> Result<Vec<ClientKey>> {
+    use base64::Engine;
+    let b64 = |jwk: &serde_json::Value, k: &str| -> Result<Vec<u8>> {
+        let text = jwk[k].as_str().with_context(|| format!("a JWK lacks {k}"))?;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .with_context(|| format!("a JWK's {k} is not base64url"))
+    };
+    let list = set["keys"]
+        .as_array()
+        .context("a JWK Set is an object with a keys array")?;
+    let mut out = Vec::new();
+    for jwk in list {
+        anyhow::ensure!(
+            jwk.get("d").is_none(),
+            "this JWK Set holds a private key; register only the public keys"
+        );
+        let kid = jwk["kid"].as_str().context("every key needs a kid")?.to_string();
+        let alg = jwk["alg"].as_str();
+        let key = match (jwk["kty"].as_str(), jwk["crv"].as_str()) {
+            (Some("EC"), Some("P-384")) if alg.is_none_or(|a| a == "ES384") => {
+                let (x, y) = (b64(jwk, "x")?, b64(jwk, "y")?);
+                anyhow::ensure!(
+                    x.len() == 48 && y.len() == 48,
+                    "a P-384 key's x and y are 48 bytes each"
+                );
+                ClientKeyMaterial::EcP384 { x, y }
+            }
+            (Some("RSA"), _) if alg.is_none_or(|a| a == "RS384") => {
+                let strip = |v: Vec<u8>| v.into_iter().skip_while(|b| *b == 0).collect::<Vec<u8>>();
+                ClientKeyMaterial::Rsa {
+                    n: strip(b64(jwk, "n")?),
+                    e: strip(b64(jwk, "e")?),
+                }
+            }
+            _ => anyhow::bail!("key {kid}: only EC P-384 (ES384) and RSA (RS384) keys are accepted"),
+        };
+        out.push(ClientKey { kid, key });
+    }
+    // The ledger's own rules (kid form, key sizes, each kid once), before anything is signed.
+    let check = medledger_ledger::identity::set_client_keys::ClientKeys(out.clone());
+    medledger_ledger::identity::set_client_keys::ClientKeys::decode(&check.encode())
+        .map_err(|e| anyhow::anyhow!("the JWK Set is not one the ledger takes: {e}"))?;
+    Ok(out)
+}
+
 pub fn run(cmd: TxCommand) -> Result<()> {
     runtime()?.block_on(run_async(cmd))
 }
@@ -240,6 +305,17 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
         }
         TxCommand::RevokeMember { common, org, member } => {
             (common, Payload::RevokeMember(RevokeMember { org, member }))
+        }
+        TxCommand::ClientKeys {
+            common,
+            org,
+            member,
+            jwks,
+        } => {
+            let text = std::fs::read_to_string(&jwks).with_context(|| format!("reading {}", jwks.display()))?;
+            let set: serde_json::Value = serde_json::from_str(&text).context("the JWK Set is not JSON")?;
+            let keys = client_keys_from_jwks(&set)?;
+            (common, Payload::SetClientKeys(SetClientKeys { org, member, keys }))
         }
         TxCommand::RotateKey {
             common,

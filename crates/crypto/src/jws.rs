@@ -1,6 +1,7 @@
-//! Compact JWS (RFC 7515 §7.1) with EdDSA over Ed25519 only (RFC 8037 §3.1; `Ed25519`
-//! of RFC 9864 is accepted as the same algorithm): SMART Backend Services client
-//! assertions and signed node-to-node requests.
+//! Compact JWS (RFC 7515 §7.1) with EdDSA over Ed25519 (RFC 8037 §3.1; `Ed25519` of RFC
+//! 9864 is accepted as the same algorithm) for signed node-to-node requests, and, for
+//! SMART Backend Services client assertions ([`verify_compact_any`]), also ES384 and
+//! RS384 (RFC 7518 §3.4, §3.3) under keys the member registered on the ledger.
 //!
 //! [`verify_compact`] follows RFC 7515 §5.2, in this order, and stops at the first failure:
 //!
@@ -28,13 +29,35 @@ use thiserror::Error;
 
 use crate::Keypair;
 
+/// A key a JWS may be verified with, and so the one algorithm it accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyingKey {
+    /// `EdDSA` (or `Ed25519`): the crate's one Ed25519 rule.
+    Ed25519(PublicKey),
+    /// `ES384`: a P-384 point's affine coordinates, 48 bytes each; the signature is the
+    /// 96-byte `r || s` of RFC 7518 §3.4 (a DER signature is refused).
+    EcP384 { x: Vec<u8>, y: Vec<u8> },
+    /// `RS384`: RSASSA-PKCS1-v1_5 with SHA-384, modulus of 2048 to 8192 bits.
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+}
+
+impl VerifyingKey {
+    fn accepts(&self, alg: &str) -> bool {
+        match self {
+            VerifyingKey::Ed25519(_) => alg == "EdDSA" || alg == "Ed25519",
+            VerifyingKey::EcP384 { .. } => alg == "ES384",
+            VerifyingKey::Rsa { .. } => alg == "RS384",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum JwsError {
     #[error("token is longer than allowed")]
     TooLong,
     #[error("malformed token: {0}")]
     Malformed(&'static str),
-    #[error("unsupported algorithm (only EdDSA/Ed25519)")]
+    #[error("unsupported algorithm (EdDSA, and for client assertions ES384 and RS384)")]
     UnsupportedAlg,
     #[error("unknown signing key")]
     UnknownKey,
@@ -104,11 +127,78 @@ pub fn verify_compact(
     Ok((header, claims))
 }
 
+/// Verifies a compact JWS signed with `EdDSA`, `ES384` or `RS384` (SMART Backend
+/// Services client assertions), by the same steps as [`verify_compact`]; `key_for` names
+/// the key for the header, and the header's `alg` must be the one that key verifies.
+pub fn verify_compact_any(
+    token: &str,
+    max_len: usize,
+    key_for: impl FnOnce(&JwsHeader) -> Option<VerifyingKey>,
+) -> Result<(JwsHeader, Value), JwsError> {
+    if token.len() > max_len {
+        return Err(JwsError::TooLong);
+    }
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwsError::Malformed("a compact JWS has exactly three parts"));
+    };
+    let header = parse_header_with(
+        &decode(header_b64, "header is not base64url")?,
+        &["EdDSA", "Ed25519", "ES384", "RS384"],
+    )?;
+    let signature = decode(signature_b64, "signature is not base64url")?;
+    let payload = decode(payload_b64, "payload is not base64url")?;
+    let key = key_for(&header).ok_or(JwsError::UnknownKey)?;
+    if !key.accepts(&header.alg) {
+        return Err(JwsError::UnknownKey);
+    }
+    let signing_input = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+    match &key {
+        VerifyingKey::Ed25519(pk) => {
+            let signature: [u8; 64] = signature
+                .try_into()
+                .map_err(|_| JwsError::Malformed("signature is not 64 bytes"))?;
+            if CompressedEdwardsY(*pk.as_bytes()).decompress().is_none() {
+                return Err(JwsError::UnknownKey);
+            }
+            crate::verify(pk, signing_input, &Signature(signature)).map_err(|_| JwsError::BadSignature)?;
+        }
+        VerifyingKey::EcP384 { x, y } => {
+            if signature.len() != 96 {
+                return Err(JwsError::Malformed("an ES384 signature is r || s, 96 bytes"));
+            }
+            if x.len() != 48 || y.len() != 48 {
+                return Err(JwsError::UnknownKey);
+            }
+            let point = [&[4u8][..], x, y].concat();
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P384_SHA384_FIXED, point)
+                .verify(signing_input, &signature)
+                .map_err(|_| JwsError::BadSignature)?;
+        }
+        VerifyingKey::Rsa { n, e } => {
+            ring::signature::RsaPublicKeyComponents { n, e }
+                .verify(&ring::signature::RSA_PKCS1_2048_8192_SHA384, signing_input, &signature)
+                .map_err(|_| JwsError::BadSignature)?;
+        }
+    }
+    let claims: Value = serde_json::from_slice(&payload).map_err(|_| JwsError::Malformed("payload is not JSON"))?;
+    if !claims.is_object() {
+        return Err(JwsError::Malformed("claims are not a JSON object"));
+    }
+    Ok((header, claims))
+}
+
 fn decode(part: &str, what: &'static str) -> Result<Vec<u8>, JwsError> {
     URL_SAFE_NO_PAD.decode(part).map_err(|_| JwsError::Malformed(what))
 }
 
 fn parse_header(raw: &[u8]) -> Result<JwsHeader, JwsError> {
+    parse_header_with(raw, &["EdDSA", "Ed25519"])
+}
+
+fn parse_header_with(raw: &[u8], algs: &[&str]) -> Result<JwsHeader, JwsError> {
     let Value::Object(fields) =
         serde_json::from_slice::<Value>(raw).map_err(|_| JwsError::Malformed("header is not JSON"))?
     else {
@@ -118,7 +208,7 @@ fn parse_header(raw: &[u8]) -> Result<JwsHeader, JwsError> {
         return Err(JwsError::Malformed("crit headers are not supported"));
     }
     let alg = text(&fields, "alg")?.ok_or(JwsError::Malformed("header has no alg"))?;
-    if alg != "EdDSA" && alg != "Ed25519" {
+    if !algs.contains(&alg.as_str()) {
         return Err(JwsError::UnsupportedAlg);
     }
     Ok(JwsHeader {

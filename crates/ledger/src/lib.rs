@@ -64,6 +64,11 @@ pub enum Event {
         old_key: PublicKey,
         new_key: PublicKey,
     },
+    ClientKeysSet {
+        org: OrgId,
+        member: MemberId,
+        keys: u32,
+    },
     RecordAnchored {
         resource_type: String,
         record_id: String,

@@ -7,7 +7,7 @@ use medledger_types::{PublicKey, TxKind};
 use crate::audit::record as audit_record;
 use crate::consent::{break_glass, grant, revoke};
 use crate::error::{Rejection, TxError};
-use crate::identity::{register_member, revoke_member, rotate_key, vote_node, vote_org};
+use crate::identity::{register_member, revoke_member, rotate_key, set_client_keys, vote_node, vote_org};
 use crate::records::{anchor, erase};
 use crate::research::study;
 use crate::state::Overlay;
@@ -18,6 +18,7 @@ pub enum Payload {
     RegisterMember(register_member::RegisterMember),
     RevokeMember(revoke_member::RevokeMember),
     RotateKey(rotate_key::RotateKey),
+    SetClientKeys(set_client_keys::SetClientKeys),
     VoteOrg(vote_org::VoteOrg),
     VoteNode(vote_node::VoteNode),
     RecordsAnchor(anchor::RecordsAnchor),
@@ -35,6 +36,7 @@ impl Payload {
             register_member::KIND => Payload::RegisterMember(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             revoke_member::KIND => Payload::RevokeMember(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             rotate_key::KIND => Payload::RotateKey(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            set_client_keys::KIND => Payload::SetClientKeys(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             vote_org::KIND => Payload::VoteOrg(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             vote_node::KIND => Payload::VoteNode(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             anchor::KIND => Payload::RecordsAnchor(Decode::decode(body).map_err(Rejection::MalformedBody)?),
@@ -54,6 +56,7 @@ impl Payload {
             Payload::RegisterMember(_) => register_member::KIND,
             Payload::RevokeMember(_) => revoke_member::KIND,
             Payload::RotateKey(_) => rotate_key::KIND,
+            Payload::SetClientKeys(_) => set_client_keys::KIND,
             Payload::VoteOrg(_) => vote_org::KIND,
             Payload::VoteNode(_) => vote_node::KIND,
             Payload::RecordsAnchor(_) => anchor::KIND,
@@ -72,6 +75,7 @@ impl Payload {
             Payload::RegisterMember(_) => "identity.register_member",
             Payload::RevokeMember(_) => "identity.revoke_member",
             Payload::RotateKey(_) => "identity.rotate_key",
+            Payload::SetClientKeys(_) => "identity.set_client_keys",
             Payload::VoteOrg(_) => "identity.vote_org",
             Payload::VoteNode(_) => "identity.vote_node",
             Payload::RecordsAnchor(_) => "records.anchor",
@@ -89,6 +93,7 @@ impl Payload {
             Payload::RegisterMember(p) => p.encode(),
             Payload::RevokeMember(p) => p.encode(),
             Payload::RotateKey(p) => p.encode(),
+            Payload::SetClientKeys(p) => p.encode(),
             Payload::VoteOrg(p) => p.encode(),
             Payload::VoteNode(p) => p.encode(),
             Payload::RecordsAnchor(p) => p.encode(),
@@ -111,6 +116,7 @@ impl Payload {
             Payload::RegisterMember(p) => p.apply(state, signer, ctx),
             Payload::RevokeMember(p) => p.apply(state, signer, ctx),
             Payload::RotateKey(p) => p.apply(state, signer, ctx),
+            Payload::SetClientKeys(p) => p.apply(state, signer, ctx),
             Payload::VoteOrg(p) => p.apply(state, signer, ctx),
             Payload::VoteNode(p) => p.apply(state, signer, ctx),
             Payload::RecordsAnchor(p) => p.apply(state, signer, ctx),

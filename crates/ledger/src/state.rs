@@ -151,6 +151,17 @@ pub mod keys {
         .concat()
     }
 
+    /// A member's SMART client keys (`identity.set_client_keys`).
+    pub fn client_keys(org: &OrgId, member: &MemberId) -> Vec<u8> {
+        [
+            b"client-keys/".as_slice(),
+            org.as_str().as_bytes(),
+            b"/",
+            member.as_str().as_bytes(),
+        ]
+        .concat()
+    }
+
     pub fn key(key: &PublicKey) -> Vec<u8> {
         [b"key/".as_slice(), key.as_bytes()].concat()
     }

@@ -1146,3 +1146,75 @@ fn a_revoked_patient_is_given_a_new_key_by_the_enrolling_organisation_only() {
     ]);
     assert!(is_patient(&w.state, &org("hospital-a"), &member("pt-1"), "pt-1"));
 }
+
+#[test]
+fn client_keys_are_set_by_the_member_or_its_admin() {
+    use medledger_ledger::identity::set_client_keys::{ClientKey, ClientKeyMaterial, SetClientKeys, client_keys};
+    let mut w = world();
+    let doc = Keypair::from_seed([40; 32]);
+    assert_eq!(
+        w.run(
+            &w.admin_a.clone(),
+            register("hospital-a", "dr-k", MemberKind::Practitioner, &doc)
+        ),
+        Ok(Ok(()))
+    );
+    let es384 = |kid: &str| ClientKey {
+        kid: kid.into(),
+        key: ClientKeyMaterial::EcP384 {
+            x: vec![7; 48],
+            y: vec![9; 48],
+        },
+    };
+    let set = |keys: Vec<ClientKey>| {
+        Payload::SetClientKeys(SetClientKeys {
+            org: org("hospital-a"),
+            member: member("dr-k"),
+            keys,
+        })
+    };
+    // The member itself, then its admin.
+    assert_eq!(w.run(&doc, set(vec![es384("k1")])), Ok(Ok(())));
+    let keys = client_keys(&w.state, &org("hospital-a"), &member("dr-k"));
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].key.alg(), "ES384");
+    assert_eq!(
+        w.run(&w.admin_a.clone(), set(vec![es384("k1"), es384("k2")])),
+        Ok(Ok(()))
+    );
+    assert_eq!(client_keys(&w.state, &org("hospital-a"), &member("dr-k")).len(), 2);
+    // Another organisation's admin, or a stranger, may not.
+    assert_eq!(w.run(&w.admin_b.clone(), set(vec![])), Ok(Err(TxError::NotAuthorized)));
+    assert_eq!(client_keys(&w.state, &org("hospital-a"), &member("dr-k")).len(), 2);
+    // Malformed sets are refused before they reach state: a repeated kid, a weak RSA key.
+    let body = set(vec![es384("k1"), es384("k1")]).body();
+    assert!(Payload::decode(medledger_ledger::identity::set_client_keys::KIND, &body).is_err());
+    let weak = set(vec![ClientKey {
+        kid: "rsa".into(),
+        key: ClientKeyMaterial::Rsa {
+            n: vec![0xc1; 128],
+            e: vec![1, 0, 1],
+        },
+    }]);
+    assert!(Payload::decode(medledger_ledger::identity::set_client_keys::KIND, &weak.body()).is_err());
+    // An empty set removes them; a revoked member sets none.
+    assert_eq!(w.run(&doc, set(vec![])), Ok(Ok(())));
+    assert!(client_keys(&w.state, &org("hospital-a"), &member("dr-k")).is_empty());
+    assert_eq!(
+        w.run(
+            &w.admin_a.clone(),
+            Payload::RevokeMember(RevokeMember {
+                org: org("hospital-a"),
+                member: member("dr-k"),
+            })
+        ),
+        Ok(Ok(()))
+    );
+    assert_eq!(
+        w.run(&w.admin_a.clone(), set(vec![es384("k3")])),
+        Ok(Err(TxError::MemberRevoked {
+            org: org("hospital-a"),
+            member: member("dr-k"),
+        }))
+    );
+}

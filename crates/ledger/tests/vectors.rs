@@ -36,6 +36,7 @@ use medledger_ledger::genesis::{GENESIS_HASH_DOMAIN, GenesisAdmin, GenesisOrg, G
 use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_ledger::identity::revoke_member::RevokeMember;
 use medledger_ledger::identity::rotate_key::RotateKey;
+use medledger_ledger::identity::set_client_keys::{ClientKey, ClientKeyMaterial, ClientKeys, SetClientKeys};
 use medledger_ledger::identity::vote_node::VoteNode;
 use medledger_ledger::identity::vote_org::{OrgStatus, VoteOrg};
 use medledger_ledger::identity::{
@@ -96,11 +97,12 @@ fn kind_index(p: &Payload) -> usize {
         Payload::BreakGlass(_) => 9,
         Payload::AuditRecord(_) => 10,
         Payload::RegisterStudy(_) => 11,
+        Payload::SetClientKeys(_) => 12,
     }
 }
 
 /// How many kinds [`kind_index`] knows.
-const KINDS: usize = 12;
+const KINDS: usize = 13;
 
 /// Decodes stored bytes, checks they give the constructed value and re-encode to the
 /// same bytes.
@@ -303,6 +305,27 @@ fn fixture() -> Fixture {
         study: "study-0001".into(),
         investigators: vec![(org("pharmacy-b"), member("pr-0002"))],
     });
+    let client_keys = vec![
+        ClientKey {
+            kid: "backend-es384-1".into(),
+            key: ClientKeyMaterial::EcP384 {
+                x: (1..=48).collect(),
+                y: (49..=96).collect(),
+            },
+        },
+        ClientKey {
+            kid: "backend-rs384-1".into(),
+            key: ClientKeyMaterial::Rsa {
+                n: (0..256).map(|i| (i as u8) | 0x80).collect(),
+                e: vec![1, 0, 1],
+            },
+        },
+    ];
+    let set_client_keys = Payload::SetClientKeys(SetClientKeys {
+        org: org("pharmacy-b"),
+        member: member("pr-0002"),
+        keys: client_keys.clone(),
+    });
     let txs = vec![
         ("tx.register_member", register.clone(), sign(&admin_a, 0, &register)),
         ("tx.revoke_member", revoke.clone(), sign(&admin_a, 1, &revoke)),
@@ -325,9 +348,19 @@ fn fixture() -> Fixture {
         ),
         ("tx.audit_record", audit.clone(), sign(&node, 2, &audit)),
         ("tx.research_study", study.clone(), sign(&rotated, 2, &study)),
+        (
+            "tx.set_client_keys",
+            set_client_keys.clone(),
+            sign(&practitioner, 1, &set_client_keys),
+        ),
     ];
 
     let records = vec![
+        record(
+            "state.client_keys",
+            Some(keys::client_keys(&org("pharmacy-b"), &member("pr-0002"))),
+            ClientKeys(client_keys),
+        ),
         record(
             "state.org_record",
             Some(keys::org(&org("hospital-a"))),

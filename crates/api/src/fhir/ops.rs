@@ -262,7 +262,7 @@ pub async fn metadata(State(app): State<AppState>) -> Response {
             "mode": "server",
             "security": {
                 "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}]}],
-                "description": "SMART Backend Services-style: a JWT client assertion signed with EdDSA (Ed25519) by a member key registered on the ledger, exchanged at /auth/token for a bearer token. RS384/ES384 are not accepted."
+                "description": "SMART Backend Services: a JWT client assertion signed with ES384 or RS384 under a key of the member's JWK Set registered on the ledger (identity.set_client_keys), or with EdDSA under the member's Ed25519 ledger key, exchanged at /auth/token for a bearer token."
             },
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
@@ -285,7 +285,7 @@ pub async fn smart_configuration(State(app): State<AppState>) -> Response {
         axum::Json(json!({
             "token_endpoint": format!("{root}/auth/token"),
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
-            "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
+            "token_endpoint_auth_signing_alg_values_supported": ["ES384", "RS384", "EdDSA"],
             "grant_types_supported": ["client_credentials"],
             "scopes_supported": ["system/*.cruds", "user/*.cruds", "patient/*.rds", "system/*.read", "user/*.read", "patient/*.read"],
             "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],

@@ -27,6 +27,7 @@ pub mod records;
 pub mod register_member;
 pub mod revoke_member;
 pub mod rotate_key;
+pub mod set_client_keys;
 pub mod vote_node;
 pub mod vote_org;
 
