@@ -56,6 +56,8 @@ pub struct AppState {
     pub custody: Option<Custody>,
     pub tokens: Arc<auth::Tokens>,
     pub validator: Arc<medledger_fhir::Validator>,
+    /// Bulk exports (`$export`); `None` until [`AppState::with_exports`] names a folder.
+    pub exports: Option<Arc<fhir::export::Exports>>,
 }
 
 impl FromRef<AppState> for Node {
@@ -72,7 +74,14 @@ impl AppState {
             custody,
             tokens: Arc::new(auth::Tokens::default()),
             validator: Arc::new(medledger_fhir::Validator::new()?),
+            exports: None,
         })
+    }
+
+    /// Keeps bulk export files, sealed, in `dir` (deleting what an earlier run left).
+    pub fn with_exports(mut self, dir: std::path::PathBuf) -> AppState {
+        self.exports = Some(Arc::new(fhir::export::Exports::new(dir)));
+        self
     }
 }
 

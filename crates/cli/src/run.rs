@@ -233,7 +233,9 @@ impl Running {
                 "no service_key.json in this home: the FHIR API is off (re-create the network with `medledger init`)"
             ),
         }
-        let state = medledger_api::AppState::new(self.node.clone(), custody).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let state = medledger_api::AppState::new(self.node.clone(), custody)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_exports(self.home.data_dir().join("exports"));
         let stopped = async move {
             let _ = api_stop.wait_for(|s| *s).await;
         };

@@ -293,6 +293,14 @@ impl ScopeSet {
         self.0.iter().any(|s| s.allows(resource_type, i))
     }
 
+    /// Whether a scope of `context` alone allows `i` on `resource_type` (a bulk export
+    /// asks for `system/` scopes).
+    pub fn allows_in(&self, context: Context, resource_type: &str, i: Interaction) -> bool {
+        self.0
+            .iter()
+            .any(|s| s.context == context && s.allows(resource_type, i))
+    }
+
     /// The contexts that occur, each once, in the order patient, user, system.
     pub fn contexts(&self) -> Vec<Context> {
         let mut v: Vec<Context> = self.0.iter().map(|s| s.context).collect();

@@ -38,6 +38,11 @@ pub struct FhirConfig {
     /// Keep encrypted record versions in an S3-compatible bucket instead of a folder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Config>,
+    /// How long the files of a finished bulk export (`$export`) are kept, encrypted,
+    /// before they are deleted, in seconds.
+    pub export_retention_secs: u64,
+    /// Most bulk exports running at once on this node.
+    pub max_exports: usize,
 }
 
 /// An S3-compatible object store (AWS S3, MinIO, Ceph RGW, ...). Credentials are never
@@ -129,6 +134,8 @@ impl Default for FhirConfig {
             max_page: 500,
             blob_dir: String::new(),
             s3: None,
+            export_retention_secs: 3600,
+            max_exports: 4,
         }
     }
 }
@@ -354,6 +361,13 @@ impl Config {
         range("fhir.max_bundle_bytes", self.fhir.max_bundle_bytes, 1024, 1 << 30)?;
         range("fhir.max_bundle_entries", self.fhir.max_bundle_entries, 1, 100_000)?;
         range("fhir.max_page", self.fhir.max_page, 1, 10_000)?;
+        range(
+            "fhir.export_retention_secs",
+            self.fhir.export_retention_secs as usize,
+            60,
+            7 * 86_400,
+        )?;
+        range("fhir.max_exports", self.fhir.max_exports, 1, 64)?;
         if !self.fhir.blob_dir.is_empty() && !std::path::Path::new(&self.fhir.blob_dir).is_absolute() {
             return Err(ConfigError::Invalid {
                 field: "fhir.blob_dir",

@@ -8,6 +8,7 @@
 
 pub mod bundle;
 pub mod consent;
+pub mod export;
 pub mod guard;
 mod interact;
 mod ops;
@@ -36,6 +37,11 @@ pub fn routes() -> Router<AppState> {
         .route("/fhir/.well-known/smart-configuration", get(ops::smart_configuration))
         .route("/fhir", post(bundle::transaction))
         .route("/fhir/_history", get(interact::system_history))
+        .route("/fhir/$export", get(export::system))
+        .route("/fhir/Patient/$export", get(export::patient))
+        .route("/fhir/Group/{id}/$export", get(export::group))
+        .route("/fhir/$export-status/{job}", get(export::status).delete(export::cancel))
+        .route("/fhir/$export-file/{job}/{name}", get(export::file))
         .route(
             "/fhir/{type}",
             get(rest::search)
