@@ -71,12 +71,24 @@ pub struct BenchArgs {
     /// number of concurrent clients, `--step-seconds` the length of each phase).
     #[arg(long)]
     pub fhir: bool,
+    /// Benchmark FHIR at scale on a four-validator network instead: load `--patients`
+    /// Synthea-shaped Bundles (about 50 resources each), then search at the custodian and
+    /// across organisations with consent, and bulk-export everything (`--signers` is the
+    /// number of concurrent loaders).
+    #[arg(long, conflicts_with = "fhir")]
+    pub fhir_records: bool,
+    /// With `--fhir-records`: patients to load (2,000 is about 100,000 resources).
+    #[arg(long, default_value_t = 2_000)]
+    pub patients: usize,
+    /// With `--fhir-records`: about how many searches each search phase runs.
+    #[arg(long, default_value_t = 2_000)]
+    pub queries: usize,
     /// With `--fhir`: concurrent clients in the read phase (default: `--signers`).
     #[arg(long, requires = "fhir")]
     pub read_clients: Option<usize>,
-    /// With --fhir: the nodes serve HTTPS with `init`'s certificates and call each other
+    /// With --fhir or --fhir-records: the nodes serve HTTPS with `init`'s certificates and call each other
     /// over mutual TLS, as a consortium deployment does (default: loopback HTTP, like `dev`).
-    #[arg(long, requires = "fhir")]
+    #[arg(long)]
     pub tls: bool,
 }
 
@@ -235,6 +247,14 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub fn run(args: BenchArgs) -> Result<()> {
     anyhow::ensure!((1..=16).contains(&args.validators), "--validators must be 1 to 16");
     let network = args.validators > 1;
+    if args.fhir_records {
+        let resolved = Resolved {
+            signers: args.signers.unwrap_or(8),
+            batch: 1,
+            args: &args,
+        };
+        return crate::bench_records::run(&resolved, args.patients, args.queries);
+    }
     if args.fhir {
         let resolved = Resolved {
             signers: args.signers.unwrap_or(64),

@@ -35,7 +35,7 @@ use tokio::process::{Child, Command};
 use crate::bench::{Resolved, cpu_seconds_of};
 use crate::run;
 
-fn consecutive_free_ports(n: u16) -> Result<u16> {
+pub(crate) fn consecutive_free_ports(n: u16) -> Result<u16> {
     for attempt in 0..200u32 {
         let base = 20_000 + ((std::process::id().wrapping_mul(7919) + attempt * 613) % 30_000) as u16;
         if (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
@@ -45,7 +45,7 @@ fn consecutive_free_ports(n: u16) -> Result<u16> {
     bail!("no {n} consecutive free ports on 127.0.0.1")
 }
 
-struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     chain: ChainId,
     /// The consortium's CA, when the nodes serve HTTPS.
@@ -53,7 +53,7 @@ struct Client {
 }
 
 impl Client {
-    async fn submit(&self, url: &str, key: &Keypair, payload: Payload) -> Result<()> {
+    pub async fn submit(&self, url: &str, key: &Keypair, payload: Payload) -> Result<()> {
         let v: Value = self
             .http
             .get(format!("{url}/v1/nonce/{}", key.public()))
@@ -82,7 +82,7 @@ impl Client {
         Ok(())
     }
 
-    async fn token(&self, url: &str, key: &Keypair, client_id: &str, scope: &str) -> Result<String> {
+    pub async fn token(&self, url: &str, key: &Keypair, client_id: &str, scope: &str) -> Result<String> {
         let client = crate::client::Client::new(url, self.ca.as_deref(), None)?;
         let v = crate::token::fetch_token(&client, key, client_id, scope).await?;
         v["access_token"]
@@ -93,13 +93,13 @@ impl Client {
 }
 
 /// Latencies (ms) and counts of one phase.
-struct Phase {
-    ok: u64,
-    failed: u64,
-    seconds: f64,
-    p50: f64,
-    p99: f64,
-    cpu_seconds: f64,
+pub(crate) struct Phase {
+    pub ok: u64,
+    pub failed: u64,
+    pub seconds: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub cpu_seconds: f64,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -109,7 +109,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn phase<F, Fut>(seconds: u64, concurrency: usize, pids: &[u32], label: &str, op: F) -> Phase
+pub(crate) async fn phase<F, Fut>(seconds: u64, concurrency: usize, pids: &[u32], label: &str, op: F) -> Phase
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -254,6 +254,122 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Four node processes of a network made by `init_network`, up and past block 1.
+pub(crate) struct Network {
+    pub children: Vec<Child>,
+    pub urls: Vec<String>,
+    pub pids: Vec<u32>,
+    pub http: reqwest::Client,
+    pub client: Client,
+    pub out: std::path::PathBuf,
+}
+
+impl Network {
+    pub async fn start(out: &Path, homes: &[std::path::PathBuf], tls: bool) -> Result<Network> {
+        let ca = tls.then(|| out.join("ca").join("ca.pem"));
+        let scheme = if tls { "https" } else { "http" };
+        let exe = std::env::current_exe()?;
+        let mut children: Vec<Child> = Vec::new();
+        let mut urls = Vec::new();
+        for home in homes {
+            let log = std::fs::File::create(home.join("node.log"))?;
+            children.push(
+                Command::new(&exe)
+                    .args(["node", "--home"])
+                    .arg(home)
+                    .env(
+                        "MEDLEDGER_LOG",
+                        std::env::var("MEDLEDGER_LOG").unwrap_or_else(|_| "warn".into()),
+                    )
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .kill_on_drop(true)
+                    .spawn()?,
+            );
+            let config = medledger_node::Home::load(home)?.config;
+            urls.push(format!("{scheme}://{}", config.api.listen));
+        }
+        let pids: Vec<u32> = children.iter().filter_map(Child::id).collect();
+        let http = crate::client::http_client(&urls[0], ca.as_deref(), Duration::from_secs(600))?;
+        let genesis = medledger_node::home::read_genesis(&out.join("genesis.json"))?;
+        let client = Client {
+            http: http.clone(),
+            chain: genesis.chain_id.clone(),
+            ca: ca.clone(),
+        };
+        let net = Network {
+            children,
+            urls,
+            pids,
+            http,
+            client,
+            out: out.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while net.height(0).await < 1 {
+            anyhow::ensure!(Instant::now() < deadline, "the network did not start within 120 s");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(net)
+    }
+
+    /// Node `i`'s height, 0 while it does not answer.
+    pub async fn height(&self, i: usize) -> u64 {
+        let status = async {
+            self.http
+                .get(format!("{}/v1/status", self.urls[i]))
+                .send()
+                .await
+                .ok()?
+                .json::<Value>()
+                .await
+                .ok()
+        };
+        status.await.and_then(|v| v["height"].as_u64()).unwrap_or(0)
+    }
+
+    /// Registers a member with a new key, signed by its organisation's admin.
+    pub async fn register(&self, i: usize, org: &str, member: &str, kind: MemberKind) -> Result<Keypair> {
+        let admin = read_key(&self.out.join(format!("admins/{org}.json")))?;
+        let key = Keypair::generate(&mut rand::rngs::OsRng);
+        self.client
+            .submit(
+                &self.urls[i],
+                &admin,
+                Payload::RegisterMember(RegisterMember {
+                    org: OrgId::new(org)?,
+                    member: MemberId::new(member)?,
+                    kind,
+                    public_key: key.public(),
+                }),
+            )
+            .await?;
+        Ok(key)
+    }
+
+    /// Waits until node `i` has every block node `from` had when asked.
+    pub async fn catch_up(&self, i: usize, from: usize) {
+        let target = self.height(from).await;
+        while self.height(i).await < target {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops every node (SIGTERM, then waits).
+    pub async fn stop(mut self) {
+        for ch in self.children.iter_mut() {
+            if let Some(pid) = ch.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+        }
+        for ch in self.children.iter_mut() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), ch.wait()).await;
+        }
+    }
+}
+
 async fn drive(
     out: &Path,
     homes: &[std::path::PathBuf],
@@ -261,80 +377,12 @@ async fn drive(
     seconds: u64,
     tls: bool,
 ) -> Result<(Phase, Phase)> {
-    let ca = tls.then(|| out.join("ca").join("ca.pem"));
-    let scheme = if tls { "https" } else { "http" };
-    let exe = std::env::current_exe()?;
-    let mut children: Vec<Child> = Vec::new();
-    let mut urls = Vec::new();
-    for (i, home) in homes.iter().enumerate() {
-        let log = std::fs::File::create(home.join("node.log"))?;
-        children.push(
-            Command::new(&exe)
-                .args(["node", "--home"])
-                .arg(home)
-                .env(
-                    "MEDLEDGER_LOG",
-                    std::env::var("MEDLEDGER_LOG").unwrap_or_else(|_| "warn".into()),
-                )
-                .stdout(Stdio::null())
-                .stderr(log)
-                .kill_on_drop(true)
-                .spawn()?,
-        );
-        let config = medledger_node::Home::load(home)?.config;
-        urls.push(format!("{scheme}://{}", config.api.listen));
-        let _ = i;
-    }
-    let pids: Vec<u32> = children.iter().filter_map(Child::id).collect();
-    let http = crate::client::http_client(&urls[0], ca.as_deref(), Duration::from_secs(60))?;
-    let genesis = medledger_node::home::read_genesis(&out.join("genesis.json"))?;
-    let c = Client {
-        http: http.clone(),
-        chain: genesis.chain_id.clone(),
-        ca: ca.clone(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let ok = http
-            .get(format!("{}/v1/status", urls[0]))
-            .send()
-            .await
-            .ok()
-            .map(|r| r.status().is_success())
-            .unwrap_or(false);
-        let h = if ok {
-            http.get(format!("{}/v1/status", urls[0]))
-                .send()
-                .await?
-                .json::<Value>()
-                .await?["height"]
-                .as_u64()
-                .unwrap_or(0)
-        } else {
-            0
-        };
-        if h >= 1 {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the network did not start within 120 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let net = Network::start(out, homes, tls).await?;
+    let (http, urls, pids, c) = (net.http.clone(), net.urls.clone(), net.pids.clone(), &net.client);
     eprintln!("network up; registering members…");
-    let admin = |org: &str| read_key(&out.join(format!("admins/{org}.json")));
     let reg = async |url: &str, org: &str, member: &str, kind: MemberKind| -> Result<Keypair> {
-        let key = Keypair::generate(&mut rand::rngs::OsRng);
-        c.submit(
-            url,
-            &admin(org)?,
-            Payload::RegisterMember(RegisterMember {
-                org: OrgId::new(org)?,
-                member: MemberId::new(member)?,
-                kind,
-                public_key: key.public(),
-            }),
-        )
-        .await?;
-        Ok(key)
+        let i = urls.iter().position(|u| u == url).unwrap_or(0);
+        net.register(i, org, member, kind).await
     };
     let dr_a = reg(&urls[0], "hospital-a", "dr-a", MemberKind::Practitioner).await?;
     let dr_b = reg(&urls[1], "clinic-b", "dr-b", MemberKind::Practitioner).await?;
@@ -418,28 +466,7 @@ async fn drive(
         out.display()
     );
     // Let B's node see the last anchors before reading.
-    let target: u64 = http
-        .get(format!("{}/v1/status", urls[0]))
-        .send()
-        .await?
-        .json::<Value>()
-        .await?["height"]
-        .as_u64()
-        .unwrap_or(0);
-    loop {
-        let h = http
-            .get(format!("{}/v1/status", urls[1]))
-            .send()
-            .await?
-            .json::<Value>()
-            .await?["height"]
-            .as_u64()
-            .unwrap_or(0);
-        if h >= target {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    net.catch_up(1, 0).await;
     let reads = {
         let (http, url, tb, ids) = (http.clone(), urls[1].clone(), tb.clone(), ids.clone());
         phase(seconds, read_clients, &pids, "consented reads at B", move |n| {
@@ -503,15 +530,6 @@ async fn drive(
             "audit entries not yet in a block when the reads stopped: {backlog}; not all anchored after 120 s"
         ),
     }
-    for ch in children.iter_mut() {
-        if let Some(pid) = ch.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-    }
-    for ch in children.iter_mut() {
-        let _ = tokio::time::timeout(Duration::from_secs(30), ch.wait()).await;
-    }
+    net.stop().await;
     Ok((creates, reads))
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_fhir;
 mod bench_net;
+mod bench_records;
 mod client;
 mod dev;
 mod keys;
