@@ -41,8 +41,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
+use medledger_custody::Custody;
 use medledger_node::Node;
-use medledger_node::records::Custody;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
@@ -127,7 +127,7 @@ async fn node_fetch(
     axum::extract::State(app): axum::extract::State<AppState>,
     peer: Option<axum::Extension<serve::PeerNode>>,
     body: axum::body::Bytes,
-) -> Result<axum::Json<medledger_node::records::FetchResponse>, ApiError> {
+) -> Result<axum::Json<medledger_custody::FetchResponse>, ApiError> {
     use axum::http::StatusCode;
     let custody = app.custody.as_ref().ok_or_else(|| {
         ApiError::new(
@@ -145,7 +145,7 @@ async fn node_fetch(
         .await
         .map(axum::Json)
         .map_err(|e| {
-            let (status, reason) = medledger_node::records::refusal(&e);
+            let (status, reason) = medledger_custody::refusal(&e);
             ApiError::new(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 reason,

@@ -19,8 +19,8 @@ use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use medledger_custody::{CustodyError, NewVersion};
 use medledger_ledger::consent::Purpose;
-use medledger_node::records::{CustodyError, NewVersion};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -163,7 +163,7 @@ pub fn check_id(id: &str) -> Result<(), FhirError> {
 }
 
 impl AppState {
-    pub fn custody(&self) -> Result<&medledger_node::records::Custody, FhirError> {
+    pub fn custody(&self) -> Result<&medledger_custody::Custody, FhirError> {
         self.custody.as_ref().ok_or_else(|| {
             FhirError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -20,6 +20,7 @@
 //!   anchored after restart ([`audit`]).
 //! - Erasure is decided durably first, then receipted on the ledger, then carried out; a
 //!   crash at any step is finished at restart ([`erase`]).
+#![forbid(unsafe_code)]
 
 mod access;
 mod audit;
@@ -41,8 +42,8 @@ use thiserror::Error;
 use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
-use crate::home::{Home, ServiceIdentity};
-use crate::node::{CommittedTx, Node, now_ms};
+use medledger_node::home::{Home, ServiceIdentity};
+use medledger_node::node::{CommittedTx, Node, now_ms};
 
 pub use access::{AccessError, Permit};
 pub use blobs::Blobs;
@@ -167,7 +168,7 @@ impl Custody {
     pub fn open(
         node: Node,
         home: &Home,
-        tls: Option<Arc<crate::tls::TlsIdentity>>,
+        tls: Option<Arc<medledger_node::tls::TlsIdentity>>,
     ) -> Result<Option<Custody>, CustodyError> {
         let Some(service) = home.service.clone() else {
             return Ok(None);

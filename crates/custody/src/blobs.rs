@@ -95,7 +95,7 @@ impl Blobs {
     /// An S3-compatible bucket. Credentials come from the environment
     /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) or the
     /// instance's role; call [`Blobs::check`] before serving.
-    pub fn s3(cfg: &crate::config::S3Config) -> Result<Blobs, CustodyError> {
+    pub fn s3(cfg: &medledger_node::config::S3Config) -> Result<Blobs, CustodyError> {
         use object_store::aws::AmazonS3Builder;
         // reqwest is built with rustls but no crypto provider of its own: use ring, as the
         // rest of the process does. Installing twice is harmless (the first one stays).

@@ -47,7 +47,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::access::{Permit, decide_on, record_aad};
 use super::{Custody, CustodyError, lock};
-use crate::node::{Node, now_ms};
+use medledger_node::node::{Node, now_ms};
 
 /// Most record versions in one request.
 pub const MAX_BATCH: usize = 128;
@@ -243,13 +243,13 @@ fn transfer_key_aad(resource_type: &str, id: &str, version: u64, reader_org: &Or
 /// node's certificate and accepting only a server whose certificate holds a node key of
 /// the organisation called; over plain HTTP (a loopback dev network), a plain client.
 pub(super) struct PeerClients {
-    tls: Option<Arc<crate::tls::TlsIdentity>>,
+    tls: Option<Arc<medledger_node::tls::TlsIdentity>>,
     node: Node,
     clients: Mutex<HashMap<OrgId, reqwest::Client>>,
 }
 
 impl PeerClients {
-    pub(super) fn new(node: Node, tls: Option<Arc<crate::tls::TlsIdentity>>) -> PeerClients {
+    pub(super) fn new(node: Node, tls: Option<Arc<medledger_node::tls::TlsIdentity>>) -> PeerClients {
         PeerClients {
             tls,
             node,
@@ -265,8 +265,9 @@ impl PeerClients {
             .timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(64);
         if let Some(tls) = &self.tls {
-            let pin = crate::tls::node_pin(self.node.clone(), Some(org.clone()));
-            let config = crate::tls::client_config(tls, pin).map_err(|e| CustodyError::Storage(e.to_string()))?;
+            let pin = medledger_node::tls::node_pin(self.node.clone(), Some(org.clone()));
+            let config =
+                medledger_node::tls::client_config(tls, pin).map_err(|e| CustodyError::Storage(e.to_string()))?;
             builder = builder.use_preconfigured_tls(config);
         }
         let client = builder.build().map_err(|e| CustodyError::Storage(e.to_string()))?;

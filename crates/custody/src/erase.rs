@@ -70,7 +70,7 @@ impl Custody {
         &self,
         patient: &str,
         plan: &ErasurePlan,
-    ) -> Result<(medledger_types::Hash32, crate::node::CommittedTx), CustodyError> {
+    ) -> Result<(medledger_types::Hash32, medledger_node::node::CommittedTx), CustodyError> {
         let body = medledger_ledger::records::erase::RecordsErase {
             custodian: self.org().clone(),
             patient: patient.to_string(),
