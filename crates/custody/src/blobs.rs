@@ -15,7 +15,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use super::CustodyError;
+use super::{CustodyError, StorageError};
 
 #[derive(Clone)]
 pub struct Blobs {
@@ -28,16 +28,17 @@ pub struct Blobs {
 /// request arrived, so every write it finished before asking is on disk.
 #[derive(Clone)]
 struct GroupSync {
-    requests: tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    requests: tokio::sync::mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Result<(), StorageError>>>,
 }
 
 impl GroupSync {
     #[cfg(target_os = "linux")]
     fn start(dir: &std::path::Path) -> Result<GroupSync, CustodyError> {
-        let folder = std::fs::File::open(dir).map_err(|e| CustodyError::Storage(format!("{}: {e}", dir.display())))?;
+        let folder = std::fs::File::open(dir).map_err(StorageError::io(dir))?;
         let folder = Arc::new(folder);
+        let dir = dir.to_path_buf();
         let (requests, mut rx) =
-            tokio::sync::mpsc::unbounded_channel::<tokio::sync::oneshot::Sender<Result<(), String>>>();
+            tokio::sync::mpsc::unbounded_channel::<tokio::sync::oneshot::Sender<Result<(), StorageError>>>();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut waiters = vec![first];
@@ -47,8 +48,9 @@ impl GroupSync {
                 let f = folder.clone();
                 let r = tokio::task::spawn_blocking(move || nix::unistd::syncfs(&*f))
                     .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| format!("syncfs: {e}")));
+                    .map_err(std::io::Error::other)
+                    .and_then(|r| r.map_err(std::io::Error::from))
+                    .map_err(StorageError::io(&dir));
                 for w in waiters {
                     let _ = w.send(r.clone());
                 }
@@ -59,13 +61,13 @@ impl GroupSync {
 
     async fn wait(&self) -> Result<(), CustodyError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.requests
-            .send(tx)
-            .map_err(|_| CustodyError::Storage("the blob store is shutting down".into()))?;
-        rx.await
-            .map_err(|_| CustodyError::Storage("the blob store is shutting down".into()))?
-            .map_err(CustodyError::Storage)
+        self.requests.send(tx).map_err(|_| StorageError::BlobsStopped)?;
+        Ok(rx.await.map_err(|_| StorageError::BlobsStopped)??)
     }
+}
+
+fn blobs_error(e: object_store::Error) -> CustodyError {
+    StorageError::Blobs(Arc::new(e)).into()
 }
 
 fn location(hash: &Hash32) -> ObjectPath {
@@ -80,8 +82,8 @@ fn location(hash: &Hash32) -> ObjectPath {
 impl Blobs {
     /// A local folder, created if missing. Needs a Tokio runtime (for the group sync).
     pub fn local(dir: &std::path::Path) -> Result<Blobs, CustodyError> {
-        std::fs::create_dir_all(dir).map_err(|e| CustodyError::Storage(format!("{}: {e}", dir.display())))?;
-        let fs = LocalFileSystem::new_with_prefix(dir).map_err(|e| CustodyError::Storage(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(StorageError::io(dir))?;
+        let fs = LocalFileSystem::new_with_prefix(dir).map_err(blobs_error)?;
         #[cfg(target_os = "linux")]
         let (fs, sync) = (fs, Some(GroupSync::start(dir)?));
         #[cfg(not(target_os = "linux"))]
@@ -109,9 +111,7 @@ impl Blobs {
             // server; virtual-hosted style needs DNS for each bucket.
             b = b.with_endpoint(&cfg.endpoint).with_virtual_hosted_style_request(false);
         }
-        let s3 = b
-            .build()
-            .map_err(|e| CustodyError::Storage(format!("S3 blob store: {e}")))?;
+        let s3 = b.build().map_err(blobs_error)?;
         let store: Arc<dyn ObjectStore> = if cfg.prefix.trim_matches('/').is_empty() {
             Arc::new(s3)
         } else {
@@ -129,7 +129,7 @@ impl Blobs {
     pub async fn check(&self) -> Result<(), CustodyError> {
         match self.store.head(&ObjectPath::from("medledger-probe")).await {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(CustodyError::Storage(format!("the blob store cannot be used: {e}"))),
+            Err(e) => Err(StorageError::BlobsUnusable(Arc::new(e)).into()),
         }
     }
 
@@ -146,7 +146,7 @@ impl Blobs {
         self.store
             .put(&location(hash), sealed.into())
             .await
-            .map_err(|e| CustodyError::Storage(e.to_string()))?;
+            .map_err(blobs_error)?;
         self.durable().await
     }
 
@@ -160,13 +160,9 @@ impl Blobs {
     /// The ciphertext, or `None` when it was never stored or has been erased.
     pub async fn get(&self, hash: &Hash32) -> Result<Option<Vec<u8>>, CustodyError> {
         match self.store.get(&location(hash)).await {
-            Ok(r) => r
-                .bytes()
-                .await
-                .map(|b| Some(b.to_vec()))
-                .map_err(|e| CustodyError::Storage(e.to_string())),
+            Ok(r) => r.bytes().await.map(|b| Some(b.to_vec())).map_err(blobs_error),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(CustodyError::Storage(e.to_string())),
+            Err(e) => Err(blobs_error(e)),
         }
     }
 
@@ -174,7 +170,7 @@ impl Blobs {
     pub async fn delete(&self, hash: &Hash32) -> Result<(), CustodyError> {
         match self.store.delete(&location(hash)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => self.durable().await,
-            Err(e) => Err(CustodyError::Storage(e.to_string())),
+            Err(e) => Err(blobs_error(e)),
         }
     }
 }

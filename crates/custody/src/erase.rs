@@ -20,7 +20,7 @@ use medledger_ledger::records::{self, RecordState};
 use tracing::{info, warn};
 
 use super::journal::ErasurePlan;
-use super::{Custody, CustodyError, Erased, crash_point};
+use super::{Custody, CustodyError, Erased, LedgerError, crash_point};
 
 impl Custody {
     /// Erases every record of `patient` this node holds.
@@ -84,9 +84,7 @@ impl Custody {
             .await?;
         if !committed.outcome.is_ok() {
             self.inner.journal.finish_erasure_without_destroying(patient).await?;
-            return Err(CustodyError::Ledger(
-                medledger_ledger::describe_outcome(committed.outcome).to_string(),
-            ));
+            return Err(LedgerError::Refused(committed.outcome).into());
         }
         Ok((hash, committed))
     }
@@ -129,7 +127,7 @@ impl Custody {
             loop {
                 match self.resume_one(&patient, &plan).await {
                     Ok(()) => break,
-                    Err(CustodyError::Ledger(m)) if m.contains("stopped") => return,
+                    Err(CustodyError::Ledger(LedgerError::Stopped)) => return,
                     Err(e) => {
                         warn!("finishing an interrupted erasure failed ({e}); retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -26,6 +26,7 @@ mod access;
 mod audit;
 pub mod blobs;
 mod erase;
+mod error;
 pub mod index;
 pub mod journal;
 pub mod replay;
@@ -38,7 +39,6 @@ use std::time::Duration;
 
 use medledger_ledger::records::{RecordState, VersionAnchor};
 use medledger_types::{Hash32, Height, LeafIndex, MemberId, OrgId, TimestampMs};
-use thiserror::Error;
 use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
@@ -47,37 +47,15 @@ use medledger_node::node::{CommittedTx, Node, now_ms};
 
 pub use access::{AccessError, Permit};
 pub use blobs::Blobs;
+pub use error::{
+    ConflictKind, CustodyError, LedgerError, LimitKind, PeerCause, PeerError, Refusal, RemoteMessage, RequestError,
+    StorageError,
+};
 pub use index::{AuditOnLedger, Index};
 pub use journal::{Journal, LocalVersion};
 pub use transfer::{
     FetchAnswer, FetchClaims, FetchItem, FetchRequest, FetchResponse, MAX_BATCH, MAX_REQUEST, parse_request, refusal,
 };
-
-#[derive(Debug, Error, Clone)]
-pub enum CustodyError {
-    #[error("custody storage failed: {0}")]
-    Storage(String),
-    #[error("no such record version")]
-    NotFound,
-    #[error("this record has been erased")]
-    Gone,
-    #[error("access denied: {0}")]
-    Denied(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("the ledger did not accept the transaction: {0}")]
-    Ledger(String),
-    #[error("the custodian could not be reached or refused: {0}")]
-    Custodian(String),
-    #[error("the custodian returned data that does not match the ledger anchor")]
-    Tampered,
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("this single-use request was already used")]
-    Replayed,
-    #[error("{0}")]
-    Limit(String),
-}
 
 /// Who is reading or writing, as authenticated by the API (from a token whose key is
 /// re-checked against the ledger on every request).
@@ -173,7 +151,7 @@ impl Custody {
         let Some(service) = home.service.clone() else {
             return Ok(None);
         };
-        std::fs::create_dir_all(home.data_dir()).map_err(|e| CustodyError::Storage(e.to_string()))?;
+        std::fs::create_dir_all(home.data_dir()).map_err(StorageError::io(home.data_dir()))?;
         let blobs = match &home.config.fhir.s3 {
             Some(s3) => Blobs::s3(s3)?,
             None if home.config.fhir.blob_dir.is_empty() => Blobs::local(&home.blob_dir())?,
@@ -192,10 +170,7 @@ impl Custody {
         peer_clients: transfer::PeerClients,
     ) -> Result<Custody, CustodyError> {
         // Continue the audit numbering where the ledger is, even if the journal is new.
-        let state = node
-            .store()
-            .reader()
-            .map_err(|e| CustodyError::Storage(e.to_string()))?;
+        let state = node.store().reader()?;
         journal.raise_next_seq(medledger_ledger::audit::record::next_seq(&state, &service.key.public()));
         let mut peers_by_org: BTreeMap<OrgId, Vec<String>> = BTreeMap::new();
         for peer in &node.config().p2p.peers {
@@ -279,11 +254,7 @@ impl Custody {
     }
 
     fn state(&self) -> Result<medledger_store::StoreReader, CustodyError> {
-        self.inner
-            .node
-            .store()
-            .reader()
-            .map_err(|e| CustodyError::Storage(e.to_string()))
+        Ok(self.inner.node.store().reader()?)
     }
 
     pub fn record_state(&self, resource_type: &str, id: &str) -> Result<Option<RecordState>, CustodyError> {
@@ -388,7 +359,7 @@ impl Custody {
         height: Height,
     ) -> Result<Option<Hash32>, CustodyError> {
         let reader = self.state()?;
-        let Some(block) = reader.block(height).map_err(|e| CustodyError::Storage(e.to_string()))? else {
+        let Some(block) = reader.block(height)? else {
             return Ok(None);
         };
         for tx in &block.txs {
@@ -418,14 +389,12 @@ impl Custody {
             .inner
             .node
             .submit_own(&self.inner.service.key, kind, body)
-            .map_err(|e| CustodyError::Ledger(e.to_string()))?;
-        let rx = accepted
-            .committed
-            .ok_or_else(|| CustodyError::Ledger("no commit receiver".into()))?;
+            .map_err(LedgerError::Submit)?;
+        let rx = accepted.committed.ok_or(LedgerError::NoCommitReceiver)?;
         let committed = rx
             .await
-            .map_err(|_| CustodyError::Ledger("the node stopped before the block".into()))?
-            .map_err(|e| CustodyError::Ledger(e.to_string()))?;
+            .map_err(|_| LedgerError::Stopped)?
+            .map_err(LedgerError::Submit)?;
         Ok((accepted.hash, committed))
     }
 

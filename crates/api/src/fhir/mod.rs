@@ -111,24 +111,28 @@ impl From<CustodyError> for FhirError {
         match e {
             CustodyError::NotFound => FhirError::not_found("no such resource or version"),
             CustodyError::Gone => FhirError::new(StatusCode::GONE, "deleted", "this record has been erased"),
-            CustodyError::Denied(m) => FhirError::forbidden(m),
-            CustodyError::Conflict(m) => FhirError::new(StatusCode::CONFLICT, "conflict", m),
-            CustodyError::BadRequest(m) => FhirError::invalid(m),
+            CustodyError::Denied(r) => FhirError::forbidden(r.to_string()),
+            CustodyError::Conflict(k) => FhirError::new(StatusCode::CONFLICT, "conflict", k.to_string()),
+            CustodyError::BadRequest(r) => FhirError::invalid(r.to_string()),
             CustodyError::Replayed => FhirError::forbidden("this single-use request was already used"),
-            CustodyError::Limit(m) => FhirError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", m),
+            CustodyError::Limit(k) => FhirError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", k.to_string()),
             CustodyError::Tampered => FhirError::new(StatusCode::BAD_GATEWAY, "exception", e.to_string()),
-            CustodyError::Custodian(m) => FhirError::new(
+            CustodyError::Custodian(p) if p.cause.is_local() => {
+                tracing::error!("cannot call the custodian's node: {p}");
+                FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "custody storage failed")
+            }
+            CustodyError::Custodian(p) => FhirError::new(
                 StatusCode::BAD_GATEWAY,
                 "transient",
-                format!("the custodian organisation's node could not serve the record: {m}"),
+                format!("the custodian organisation's node could not serve the record: {p}"),
             ),
-            CustodyError::Ledger(m) => FhirError::new(
+            CustodyError::Ledger(l) => FhirError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "transient",
-                format!("the ledger did not anchor the write: {m}"),
+                format!("the ledger did not anchor the write: {l}"),
             ),
-            CustodyError::Storage(m) => {
-                tracing::error!("custody storage: {m}");
+            CustodyError::Storage(s) => {
+                tracing::error!("custody storage: {s}");
                 FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "custody storage failed")
             }
         }
