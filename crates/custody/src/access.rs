@@ -268,7 +268,7 @@ impl Custody {
         let sealed = self
             .inner
             .blobs
-            .get(&anchor.ciphertext)
+            .get(anchor.ciphertext)
             .await?
             .ok_or(CustodyError::Gone)?;
         if Hash32::digest(&[&sealed]) != anchor.ciphertext {

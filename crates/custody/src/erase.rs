@@ -92,7 +92,7 @@ impl Custody {
     /// Destroys ciphertexts, then keys and identifier hashes, and forgets the plan.
     async fn destroy(&self, patient: &str, plan: &ErasurePlan) -> Result<(), CustodyError> {
         for c in &plan.ciphertexts {
-            self.inner.blobs.delete(c).await?;
+            self.inner.blobs.delete(*c).await?;
         }
         // Versions anchored while the decision was being taken are destroyed too.
         let later: Vec<_> = {
@@ -107,7 +107,7 @@ impl Custody {
                 .collect()
         };
         for c in &later {
-            self.inner.blobs.delete(c).await?;
+            self.inner.blobs.delete(*c).await?;
         }
         crash_point("erase-after-blobs");
         self.inner.journal.finish_erasure(patient).await

@@ -46,7 +46,7 @@ use medledger_node::home::{Home, ServiceIdentity};
 use medledger_node::node::{CommittedTx, Node, now_ms};
 
 pub use access::{AccessError, Permit};
-pub use blobs::Blobs;
+pub use blobs::{BlobStore, LocalBlobs, MemoryBlobs, S3Blobs};
 pub use error::{
     ConflictKind, CustodyError, LedgerError, LimitKind, PeerCause, PeerError, Refusal, RemoteMessage, RequestError,
     StorageError,
@@ -103,7 +103,7 @@ pub struct Custody {
 struct Inner {
     node: Node,
     service: ServiceIdentity,
-    blobs: Blobs,
+    blobs: Arc<dyn BlobStore>,
     journal: Journal,
     index: RwLock<Index>,
     anchors: mpsc::Sender<write::AnchorJob>,
@@ -152,11 +152,7 @@ impl Custody {
             return Ok(None);
         };
         std::fs::create_dir_all(home.data_dir()).map_err(StorageError::io(home.data_dir()))?;
-        let blobs = match &home.config.fhir.s3 {
-            Some(s3) => Blobs::s3(s3)?,
-            None if home.config.fhir.blob_dir.is_empty() => Blobs::local(&home.blob_dir())?,
-            None => Blobs::local(std::path::Path::new(&home.config.fhir.blob_dir))?,
-        };
+        let blobs = blobs::open(home)?;
         let journal = Journal::open(&home.custody_db_path())?;
         let clients = transfer::PeerClients::new(node.clone(), tls);
         Ok(Some(Self::with_parts(node, service, blobs, journal, clients)?))
@@ -165,7 +161,7 @@ impl Custody {
     fn with_parts(
         node: Node,
         service: ServiceIdentity,
-        blobs: Blobs,
+        blobs: Arc<dyn BlobStore>,
         journal: Journal,
         peer_clients: transfer::PeerClients,
     ) -> Result<Custody, CustodyError> {
@@ -244,7 +240,7 @@ impl Custody {
 
     /// Checks that the blob store answers and accepts our credentials.
     pub async fn check_storage(&self) -> Result<(), CustodyError> {
-        self.inner.blobs.check().await
+        Ok(self.inner.blobs.check().await?)
     }
 
     /// Waits until the index has caught up with the blocks present at start.

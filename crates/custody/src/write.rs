@@ -169,7 +169,8 @@ impl Custody {
             },
             identifiers,
         );
-        tokio::try_join!(self.inner.blobs.put(&hash, sealed), keep_key)?;
+        let keep_ciphertext = async { Ok::<_, CustodyError>(self.inner.blobs.put(hash, sealed).await?) };
+        tokio::try_join!(keep_ciphertext, keep_key)?;
         Ok(Anchor {
             resource_type: v.resource_type.clone(),
             record_id: v.id.clone(),
