@@ -54,7 +54,8 @@ pub use error::{
 pub use index::{AuditOnLedger, Index};
 pub use journal::{Journal, LocalVersion};
 pub use transfer::{
-    FetchAnswer, FetchClaims, FetchItem, FetchRequest, FetchResponse, MAX_BATCH, MAX_REQUEST, parse_request, refusal,
+    FetchAnswer, FetchClaims, FetchItem, FetchRequest, FetchResponse, MAX_BATCH, MAX_REQUEST, Served, ServedVersion,
+    parse_request,
 };
 
 /// Who is reading or writing, as authenticated by the API (from a token whose key is

@@ -59,6 +59,8 @@ pub const MAX_REQUEST: usize = 128 * 1024;
 const MAX_LIFETIME_SECS: u64 = 120;
 /// Longest break-glass reason passed to the custodian.
 pub const MAX_NOTE: usize = 500;
+/// The status of a served item in a [`FetchAnswer`].
+const SERVED: u16 = 200;
 /// HPKE `info` of the batch key.
 const TRANSFER_INFO: &[u8] = b"medledger/transfer/v2";
 /// How long the custodian waits for its ledger to reach the height the reader decided at
@@ -190,30 +192,51 @@ pub struct FetchAnswer {
     pub error: Option<String>,
 }
 
-impl FetchAnswer {
-    fn refused(e: &CustodyError) -> FetchAnswer {
-        FetchAnswer {
-            status: refusal(e).0,
-            ciphertext: None,
-            wrapped_key: None,
-            error: Some(match e {
-                CustodyError::Denied(r) => r.to_string(),
-                CustodyError::BadRequest(r) => r.to_string(),
-                other => other.to_string(),
-            }),
-        }
-    }
+/// The custodian's answer to a transfer request before it is put on the wire: the
+/// batch's HPKE encapsulated key, and per item, in the order asked, the version and its
+/// sealed data key, or why not.
+pub struct Served {
+    pub enc: Vec<u8>,
+    pub items: Vec<Result<ServedVersion, CustodyError>>,
 }
 
-/// The HTTP status and reason code a custodian answers for an error.
-pub fn refusal(e: &CustodyError) -> (u16, &'static str) {
-    match e {
-        CustodyError::NotFound => (404, "not_found"),
-        CustodyError::Gone => (410, "erased"),
-        CustodyError::Denied(_) | CustodyError::Replayed => (403, "denied"),
-        CustodyError::BadRequest(_) => (400, "bad_request"),
-        CustodyError::Limit(_) => (429, "limit"),
-        _ => (500, "internal"),
+/// One version served: its ciphertext, and its data key sealed under the batch key.
+pub struct ServedVersion {
+    pub ciphertext: Vec<u8>,
+    pub wrapped_key: Vec<u8>,
+}
+
+impl Served {
+    /// The wire answer. `status_of` gives the HTTP status of each refused item (the API
+    /// decides statuses); a reader takes 403, 404 and 410 as a refusal, a missing and an
+    /// erased version (`error_of`), and anything else as the custodian's failure.
+    pub fn into_response(self, status_of: impl Fn(&CustodyError) -> u16) -> FetchResponse {
+        let items = self
+            .items
+            .into_iter()
+            .map(|item| match item {
+                Ok(v) => FetchAnswer {
+                    status: SERVED,
+                    ciphertext: Some(B64.encode(v.ciphertext)),
+                    wrapped_key: Some(B64.encode(v.wrapped_key)),
+                    error: None,
+                },
+                Err(e) => FetchAnswer {
+                    status: status_of(&e),
+                    ciphertext: None,
+                    wrapped_key: None,
+                    error: Some(match &e {
+                        CustodyError::Denied(r) => r.to_string(),
+                        CustodyError::BadRequest(r) => r.to_string(),
+                        other => other.to_string(),
+                    }),
+                },
+            })
+            .collect();
+        FetchResponse {
+            enc: B64.encode(self.enc),
+            items,
+        }
     }
 }
 
@@ -483,7 +506,7 @@ impl Custody {
         a: FetchAnswer,
         batch_key: Option<&DataKey>,
     ) -> Result<Vec<u8>, CustodyError> {
-        if a.status != 200 {
+        if a.status != SERVED {
             return Err(error_of(
                 custodian,
                 a.status,
@@ -523,7 +546,7 @@ impl Custody {
         token: &str,
         peer: Option<PublicKey>,
         require_peer: bool,
-    ) -> Result<FetchResponse, CustodyError> {
+    ) -> Result<Served, CustodyError> {
         let (req, signer) = self.check_fetch(token, peer, require_peer)?;
         let mut decided = self.decide_all(&req, &signer)?;
         // A refusal may come from a ledger behind the reader's (a consent or break-glass
@@ -604,7 +627,7 @@ impl Custody {
         req: FetchRequest,
         signer: KeyRecord,
         decided: Vec<Decided>,
-    ) -> Result<FetchResponse, CustodyError> {
+    ) -> Result<Served, CustodyError> {
         let c = &req.claims;
         let (encapped, batch_key) =
             wrap::batch_key_to(&req.enc, TRANSFER_INFO).map_err(|_| RequestError::UnusableEncryptionKey)?;
@@ -621,42 +644,32 @@ impl Custody {
             .collect();
         self.audit(audits).await?;
         let (batch_key, reader_org) = (&batch_key, &signer.org);
-        let answers = futures::future::join_all(c.items.iter().zip(decided).map(|(item, d)| async move {
-            let served = match (d.basis, d.record, d.anchor) {
+        let items = futures::future::join_all(c.items.iter().zip(decided).map(|(item, d)| async move {
+            let (mut sealed, key) = match (d.basis, d.record, d.anchor) {
                 (Ok(_), Some(record), Some(anchor)) => {
                     self.held_ciphertext(&record, &anchor, &item.resource_type, &item.id, item.version)
-                        .await
+                        .await?
                 }
-                (Ok(_), _, _) => Err(CustodyError::NotFound),
-                (Err(e), _, _) => Err(e),
+                (Ok(_), _, _) => return Err(CustodyError::NotFound),
+                (Err(e), _, _) => return Err(e),
             };
-            match served {
-                Ok((mut sealed, key)) => {
-                    if self.inner.tamper
-                        && let Some(b) = sealed.last_mut()
-                    {
-                        *b ^= 1;
-                    }
-                    let wrapped = envelope::seal(
-                        batch_key,
-                        key.as_bytes(),
-                        &transfer_key_aad(&item.resource_type, &item.id, item.version, reader_org),
-                    );
-                    FetchAnswer {
-                        status: 200,
-                        ciphertext: Some(B64.encode(sealed)),
-                        wrapped_key: Some(B64.encode(wrapped)),
-                        error: None,
-                    }
-                }
-                Err(e) => FetchAnswer::refused(&e),
+            if self.inner.tamper
+                && let Some(b) = sealed.last_mut()
+            {
+                *b ^= 1;
             }
+            let wrapped_key = envelope::seal(
+                batch_key,
+                key.as_bytes(),
+                &transfer_key_aad(&item.resource_type, &item.id, item.version, reader_org),
+            );
+            Ok(ServedVersion {
+                ciphertext: sealed,
+                wrapped_key,
+            })
         }))
         .await;
-        Ok(FetchResponse {
-            enc: B64.encode(encapped),
-            items: answers,
-        })
+        Ok(Served { enc: encapped, items })
     }
 
     /// The custodian's decision on one item, from its ledger: why it is allowed, or why
