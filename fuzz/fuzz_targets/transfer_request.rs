@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use medledger_node::records::{MAX_BATCH, parse_request};
+use medledger_custody::{MAX_BATCH, parse_request};
 
 /// `transfer::MAX_NOTE` is private; the bound is documented on `FetchItem::note`.
 const MAX_NOTE: usize = 500;

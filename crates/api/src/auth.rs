@@ -31,12 +31,12 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use medledger_crypto::jws::{self, JwsHeader, VerifyingKey};
+use medledger_custody::Actor;
 use medledger_fhir::scope::ScopeSet;
 use medledger_ledger::StateRead;
 use medledger_ledger::identity::set_client_keys::{self, ClientKeyMaterial};
 use medledger_ledger::identity::{KeyRecord, KeyStatus, MemberKind};
 use medledger_ledger::keys;
-use medledger_node::records::Actor;
 use medledger_types::PublicKey;
 use medledger_types::codec::Decode;
 use serde::Deserialize;
@@ -325,7 +325,7 @@ async fn issue(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Respo
         .await
     {
         Ok(()) => {}
-        Err(medledger_node::records::CustodyError::Replayed) => {
+        Err(medledger_custody::CustodyError::Replayed) => {
             return Err(OAuthError::new(
                 "invalid_client",
                 "this assertion (jti) was already used",

@@ -31,6 +31,7 @@ mod ct;
 mod error;
 pub mod fhir;
 pub mod serve;
+mod transfer;
 mod tx;
 
 use std::future::Future;
@@ -41,8 +42,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
+use medledger_custody::Custody;
 use medledger_node::Node;
-use medledger_node::records::Custody;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
@@ -104,7 +105,7 @@ pub fn router_with(state: AppState) -> Router {
         .merge(fhir::routes().layer(axum::extract::DefaultBodyLimit::max(fhir_limit)))
         .route("/auth/token", post(auth::token))
         .route("/.well-known/smart-configuration", get(fhir::smart_configuration))
-        .route("/node/v1/records/fetch", post(node_fetch))
+        .route("/node/v1/records/fetch", post(transfer::node_fetch))
         .route("/v1/tx", post(tx::submit_one))
         .route("/v1/txs", post(tx::submit_batch))
         .route("/v1/tx/{hash}", get(tx::status))
@@ -128,39 +129,6 @@ pub fn router_with(state: AppState) -> Router {
             node.config().commit_timeout() + Duration::from_secs(30),
         ))
         .with_state(state)
-}
-
-/// `POST /node/v1/records/fetch`: another organisation's node asks for record versions.
-/// Over TLS the connection must carry that node's client certificate.
-async fn node_fetch(
-    axum::extract::State(app): axum::extract::State<AppState>,
-    peer: Option<axum::Extension<serve::PeerNode>>,
-    body: axum::body::Bytes,
-) -> Result<axum::Json<medledger_node::records::FetchResponse>, ApiError> {
-    use axum::http::StatusCode;
-    let custody = app.custody.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_custody",
-            "this node keeps no records",
-        )
-    })?;
-    let token = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("bad_request", "the request must be a compact JWS"))?;
-    let peer = peer.map(|axum::Extension(p)| p.0);
-    let tls = app.node.config().api.tls.is_some();
-    custody
-        .serve_fetch(token.trim(), peer, tls)
-        .await
-        .map(axum::Json)
-        .map_err(|e| {
-            let (status, reason) = medledger_node::records::refusal(&e);
-            ApiError::new(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                reason,
-                e.to_string(),
-            )
-        })
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.

@@ -217,7 +217,7 @@ impl Running {
         // Record custody: encrypted records, their anchors and the audit journal. A home
         // made before service keys existed serves the ledger API without it.
         let tls = self.home.tls_identity()?;
-        let custody = medledger_node::records::Custody::open(self.node.clone(), &self.home, tls.clone())
+        let custody = medledger_custody::Custody::open(self.node.clone(), &self.home, tls.clone())
             .map_err(|e| anyhow::anyhow!("opening record custody: {e}"))?;
         if let Some(c) = &custody {
             c.check_storage()

@@ -8,7 +8,6 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod receipt;
-pub mod records;
 pub mod tls;
 
 pub use config::Config;

@@ -22,9 +22,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use medledger_custody::{Anchored, CustodyError, NewVersion};
 use medledger_fhir::reference::{self, RefKind};
 use medledger_ledger::audit::{AuditEntry, AuditOutcome};
-use medledger_node::records::{Anchored, CustodyError, NewVersion};
 use serde_json::{Value, json};
 
 use super::guard::{Guard, Op, Target};

@@ -27,8 +27,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use medledger_crypto::envelope::{self, DataKey};
+use medledger_custody::{CustodyError, Permit};
 use medledger_fhir::scope::{Context, Interaction};
-use medledger_node::records::{CustodyError, Permit};
 use serde_json::{Value, json};
 
 use super::guard::{Guard, Op, Target};

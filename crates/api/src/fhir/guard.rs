@@ -20,10 +20,10 @@
 //! answer is built) hand out, and the steps are in one function per kind of request.
 
 use axum::http::StatusCode;
+use medledger_custody::{AccessError, Permit};
 use medledger_fhir::scope::Interaction;
 use medledger_ledger::audit::{AuditAction, AuditEntry, AuditOutcome};
 use medledger_ledger::identity::MemberKind;
-use medledger_node::records::{AccessError, Permit};
 
 use super::{Ctx, FhirError};
 use crate::AppState;
@@ -418,6 +418,6 @@ impl<'a> Guard<'a> {
 /// A record held by another organisation is audited by its custodian, durably and before
 /// the ciphertext leaves, when it serves the read (ADR 010): this node writes nothing for
 /// an allowed read of it, only for one that then fails.
-fn held_elsewhere(permit: &Permit, custody: &medledger_node::records::Custody) -> bool {
+fn held_elsewhere(permit: &Permit, custody: &medledger_custody::Custody) -> bool {
     &permit.record().custodian != custody.org()
 }

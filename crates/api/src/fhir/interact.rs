@@ -14,7 +14,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use medledger_node::records::{NewVersion, Permit};
+use medledger_custody::{NewVersion, Permit};
 use serde_json::{Value, json};
 
 use super::guard::{Guard, Op, Target};

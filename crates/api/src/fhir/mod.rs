@@ -22,8 +22,8 @@ use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use medledger_custody::{CustodyError, NewVersion};
 use medledger_ledger::consent::Purpose;
-use medledger_node::records::{CustodyError, NewVersion};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -131,24 +131,28 @@ impl From<CustodyError> for FhirError {
         match e {
             CustodyError::NotFound => FhirError::not_found("no such resource or version"),
             CustodyError::Gone => FhirError::new(StatusCode::GONE, "deleted", "this record has been erased"),
-            CustodyError::Denied(m) => FhirError::forbidden(m),
-            CustodyError::Conflict(m) => FhirError::new(StatusCode::CONFLICT, "conflict", m),
-            CustodyError::BadRequest(m) => FhirError::invalid(m),
+            CustodyError::Denied(r) => FhirError::forbidden(r.to_string()),
+            CustodyError::Conflict(k) => FhirError::new(StatusCode::CONFLICT, "conflict", k.to_string()),
+            CustodyError::BadRequest(r) => FhirError::invalid(r.to_string()),
             CustodyError::Replayed => FhirError::forbidden("this single-use request was already used"),
-            CustodyError::Limit(m) => FhirError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", m),
+            CustodyError::Limit(k) => FhirError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", k.to_string()),
             CustodyError::Tampered => FhirError::new(StatusCode::BAD_GATEWAY, "exception", e.to_string()),
-            CustodyError::Custodian(m) => FhirError::new(
+            CustodyError::Custodian(p) if p.cause.is_local() => {
+                tracing::error!("cannot call the custodian's node: {p}");
+                FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "custody storage failed")
+            }
+            CustodyError::Custodian(p) => FhirError::new(
                 StatusCode::BAD_GATEWAY,
                 "transient",
-                format!("the custodian organisation's node could not serve the record: {m}"),
+                format!("the custodian organisation's node could not serve the record: {p}"),
             ),
-            CustodyError::Ledger(m) => FhirError::new(
+            CustodyError::Ledger(l) => FhirError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "transient",
-                format!("the ledger did not anchor the write: {m}"),
+                format!("the ledger did not anchor the write: {l}"),
             ),
-            CustodyError::Storage(m) => {
-                tracing::error!("custody storage: {m}");
+            CustodyError::Storage(s) => {
+                tracing::error!("custody storage: {s}");
                 FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "custody storage failed")
             }
         }
@@ -183,7 +187,7 @@ pub fn check_id(id: &str) -> Result<(), FhirError> {
 }
 
 impl AppState {
-    pub fn custody(&self) -> Result<&medledger_node::records::Custody, FhirError> {
+    pub fn custody(&self) -> Result<&medledger_custody::Custody, FhirError> {
         self.custody.as_ref().ok_or_else(|| {
             FhirError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -5,9 +5,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use medledger_custody::{CustodyError, Permit};
 use medledger_fhir::scope::Interaction;
 use medledger_ledger::audit::AuditOutcome;
-use medledger_node::records::{CustodyError, Permit};
 use serde_json::{Value, json};
 
 use super::guard::{Guard, Op, Target};
@@ -166,7 +166,7 @@ pub async fn verify(
 
 /// `POST /fhir/Patient/{id}/$erase`: the custodian destroys the data keys and
 /// ciphertexts of every record of the patient it holds, with an erasure receipt on the
-/// ledger first (crash-safe: see `medledger_node::records`). Asked by the patient, or by
+/// ledger first (crash-safe: see `medledger_custody`). Asked by the patient, or by
 /// the custodian's privacy officer; the token needs the delete scope.
 pub async fn erase(
     State(app): State<AppState>,

@@ -4,11 +4,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use medledger_custody::{NewVersion, Permit};
 use medledger_fhir::compartment;
 use medledger_fhir::reference::{self, RefKind};
 use medledger_fhir::search::SearchQuery;
 use medledger_ledger::audit::AuditOutcome;
-use medledger_node::records::{NewVersion, Permit};
 use serde_json::{Value, json};
 
 use super::guard::{Guard, Op, Target};

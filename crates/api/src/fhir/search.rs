@@ -10,9 +10,9 @@
 
 use std::collections::BTreeSet;
 
+use medledger_custody::{CustodyError, Permit};
 use medledger_fhir::index::{IndexValue, Indexed, extract};
 use medledger_fhir::search::{Include, SearchQuery, Summary, Total};
-use medledger_node::records::{CustodyError, Permit};
 use serde_json::{Value, json};
 
 use super::guard::{Guard, Op, Target};

@@ -4,9 +4,9 @@
 //! break-glass reasons, which stay off the ledger, are shown from this node's journal.
 
 use axum::http::StatusCode;
+use medledger_custody::AuditOnLedger;
 use medledger_ledger::audit::{AuditAction, AuditOutcome};
 use medledger_ledger::consent::Purpose;
-use medledger_node::records::AuditOnLedger;
 use serde_json::{Value, json};
 
 use super::guard::{Guard, Op, Target};

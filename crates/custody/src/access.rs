@@ -15,7 +15,7 @@ use medledger_ledger::consent::policy::{self, AccessRequest, Basis, Denial};
 use medledger_ledger::records::{RecordState, VersionAnchor};
 use medledger_types::{Hash32, OrgId, TimestampMs};
 
-use super::{Actor, Custody, CustodyError, journal};
+use super::{Actor, Custody, CustodyError, LimitKind, Refusal, StorageError, journal};
 
 /// Permission for one caller to read one record, for one purpose.
 #[derive(Clone, Debug)]
@@ -173,9 +173,7 @@ impl Custody {
     /// `patient` on the ledger, unless one is already open; returns once it is in a block.
     pub async fn declare_break_glass(&self, actor: &Actor, patient: &str) -> Result<(), CustodyError> {
         if &actor.org != self.org() {
-            return Err(CustodyError::Denied(
-                "break-glass is declared at the node of the practitioner's organisation".into(),
-            ));
+            return Err(Refusal::BreakGlassElsewhere.into());
         }
         let open = medledger_ledger::consent::break_glass::is_open(
             &self.state()?,
@@ -200,12 +198,8 @@ impl Custody {
             .await?;
         match medledger_ledger::describe_outcome(committed.outcome) {
             "ok" => Ok(()),
-            "break_glass_limit" => Err(CustodyError::Limit(
-                "this practitioner has reached the consortium's break-glass limit for the last 24 hours".into(),
-            )),
-            other => Err(CustodyError::Denied(format!(
-                "the ledger refused the break-glass declaration ({other})"
-            ))),
+            "break_glass_limit" => Err(LimitKind::BreakGlass.into()),
+            _ => Err(Refusal::BreakGlassRefused(committed.outcome).into()),
         }
     }
 
@@ -238,8 +232,7 @@ impl Custody {
     async fn read_local(&self, permit: &Permit, version: u64) -> Result<Vec<u8>, CustodyError> {
         let (sealed, key) = self.local_ciphertext(permit, version).await?;
         let aad = record_aad(self.org(), &permit.resource_type, &permit.id, version);
-        envelope::open(&key, &sealed, &aad)
-            .map_err(|_| CustodyError::Storage("a stored version does not decrypt".into()))
+        Ok(envelope::open(&key, &sealed, &aad).map_err(|_| StorageError::DoesNotDecrypt)?)
     }
 
     /// The checked ciphertext of a version of a permitted record held here, and its data key.
@@ -270,30 +263,24 @@ impl Custody {
             .version(&journal::version_key(resource_type, id, version))?
             .ok_or(CustodyError::Gone)?;
         if local.ciphertext != anchor.ciphertext {
-            return Err(CustodyError::Storage(
-                "local copy does not match the ledger anchor".into(),
-            ));
+            return Err(StorageError::LocalCopyMismatch.into());
         }
         let sealed = self
             .inner
             .blobs
-            .get(&anchor.ciphertext)
+            .get(anchor.ciphertext)
             .await?
             .ok_or(CustodyError::Gone)?;
         if Hash32::digest(&[&sealed]) != anchor.ciphertext {
-            return Err(CustodyError::Storage(
-                "stored ciphertext does not match the ledger anchor".into(),
-            ));
+            return Err(StorageError::CiphertextMismatch.into());
         }
         let raw = envelope::open(
             &self.inner.service.kek,
             &local.wrapped_key,
             &key_at_rest_aad(self.org(), resource_type, id, version),
         )
-        .map_err(|_| CustodyError::Storage("a data key does not unwrap".into()))?;
-        let bytes: [u8; 32] = raw
-            .try_into()
-            .map_err(|_| CustodyError::Storage("a data key has the wrong length".into()))?;
+        .map_err(|_| StorageError::KeyDoesNotUnwrap)?;
+        let bytes: [u8; 32] = raw.try_into().map_err(|_| StorageError::KeyLength)?;
         Ok((sealed, DataKey::from_bytes(bytes)))
     }
 }

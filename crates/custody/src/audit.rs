@@ -15,7 +15,7 @@ use tracing::warn;
 use super::journal::PendingAudit;
 use super::write::fit;
 use super::{Actor, Custody, CustodyError};
-use crate::node::{CommittedTx, now_ms};
+use medledger_node::node::{CommittedTx, now_ms};
 
 /// Audit transactions submitted together before the audit anchorer waits for their
 /// blocks: about 2,800 entries a round, so that a block interval's worth of reads at
@@ -71,8 +71,9 @@ impl Custody {
     /// their blocks (which removes those entries from the journal), and goes again.
     pub(super) async fn audit_loop(self) {
         self.report_audit_metrics();
-        let mut in_flight: Vec<tokio::sync::oneshot::Receiver<Result<CommittedTx, crate::mempool::SubmitError>>> =
-            Vec::new();
+        let mut in_flight: Vec<
+            tokio::sync::oneshot::Receiver<Result<CommittedTx, medledger_node::mempool::SubmitError>>,
+        > = Vec::new();
         loop {
             if !in_flight.is_empty() {
                 let mut target = Height(0);

@@ -9,7 +9,9 @@ use medledger_types::Hash32;
 use tokio::sync::mpsc;
 
 use super::access::{key_at_rest_aad, record_aad};
-use super::{Anchored, Custody, CustodyError, LocalVersion, NewVersion, journal, lock};
+use super::{
+    Anchored, ConflictKind, Custody, CustodyError, LedgerError, LocalVersion, NewVersion, Refusal, journal, lock,
+};
 
 /// Anchors that go into one ledger transaction together (one write, or a whole
 /// transaction Bundle that fits in [`MAX_BODY`]).
@@ -53,14 +55,12 @@ impl Custody {
         let mut reserved = lock(&self.inner.reserved);
         let key = (resource_type.to_string(), id.to_string());
         let base = match (&current, create) {
-            (Some(_), true) => return Err(CustodyError::Conflict("a record with this id already exists".into())),
+            (Some(_), true) => return Err(ConflictKind::RecordExists.into()),
             (None, true) => 0,
             (None, false) => reserved.get(&key).copied().ok_or(CustodyError::NotFound)?,
             (Some(r), false) => {
                 if &r.custodian != self.org() {
-                    return Err(CustodyError::Denied(
-                        "only the custodian organisation may write new versions of a record".into(),
-                    ));
+                    return Err(Refusal::NotCustodian.into());
                 }
                 if r.erased || self.being_erased(r.patient.as_deref()) {
                     return Err(CustodyError::Gone);
@@ -87,7 +87,7 @@ impl Custody {
         self.store_versions(vec![v])
             .await
             .pop()
-            .unwrap_or_else(|| Err(CustodyError::Storage("nothing stored".into())))
+            .unwrap_or_else(|| Err(LedgerError::NotAnchored.into()))
     }
 
     /// Encrypts and stores several versions, then anchors them together: in one ledger
@@ -101,7 +101,7 @@ impl Custody {
             match r {
                 Ok(anchor) => {
                     ready.push((i, anchor));
-                    results.push(Err(CustodyError::Ledger("not anchored".into())));
+                    results.push(Err(LedgerError::NotAnchored.into()));
                 }
                 Err(e) => results.push(Err(e)),
             }
@@ -114,10 +114,8 @@ impl Custody {
                 done,
             };
             let r = match self.inner.anchors.send(job).await {
-                Ok(()) => rx
-                    .await
-                    .unwrap_or_else(|_| Err(CustodyError::Ledger("the node is shutting down".into()))),
-                Err(_) => Err(CustodyError::Ledger("the node is shutting down".into())),
+                Ok(()) => rx.await.unwrap_or_else(|_| Err(LedgerError::ShuttingDown.into())),
+                Err(_) => Err(LedgerError::ShuttingDown.into()),
             };
             for (i, _) in chunk {
                 results[*i] = r.clone();
@@ -171,7 +169,8 @@ impl Custody {
             },
             identifiers,
         );
-        tokio::try_join!(self.inner.blobs.put(&hash, sealed), keep_key)?;
+        let keep_ciphertext = async { Ok::<_, CustodyError>(self.inner.blobs.put(hash, sealed).await?) };
+        tokio::try_join!(keep_ciphertext, keep_key)?;
         Ok(Anchor {
             resource_type: v.resource_type.clone(),
             record_id: v.id.clone(),
@@ -237,15 +236,13 @@ impl Custody {
             );
             tokio::spawn(async move {
                 let result = match accepted {
-                    Err(e) => Err(CustodyError::Ledger(e.to_string())),
+                    Err(e) => Err(LedgerError::Submit(e).into()),
                     Ok(a) => match a.committed {
-                        None => Err(CustodyError::Ledger("no commit receiver".into())),
+                        None => Err(LedgerError::NoCommitReceiver.into()),
                         Some(rx) => match rx.await {
-                            Err(_) => Err(CustodyError::Ledger("the node stopped before the block".into())),
-                            Ok(Err(e)) => Err(CustodyError::Ledger(e.to_string())),
-                            Ok(Ok(c)) if !c.outcome.is_ok() => Err(CustodyError::Ledger(
-                                medledger_ledger::describe_outcome(c.outcome).to_string(),
-                            )),
+                            Err(_) => Err(LedgerError::Stopped.into()),
+                            Ok(Err(e)) => Err(LedgerError::Submit(e).into()),
+                            Ok(Ok(c)) if !c.outcome.is_ok() => Err(LedgerError::Refused(c.outcome).into()),
                             Ok(Ok(c)) => Ok(Anchored {
                                 tx_hash: a.hash,
                                 height: c.height,

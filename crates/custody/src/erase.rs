@@ -20,7 +20,7 @@ use medledger_ledger::records::{self, RecordState};
 use tracing::{info, warn};
 
 use super::journal::ErasurePlan;
-use super::{Custody, CustodyError, Erased, crash_point};
+use super::{Custody, CustodyError, Erased, LedgerError, crash_point};
 
 impl Custody {
     /// Erases every record of `patient` this node holds.
@@ -70,7 +70,7 @@ impl Custody {
         &self,
         patient: &str,
         plan: &ErasurePlan,
-    ) -> Result<(medledger_types::Hash32, crate::node::CommittedTx), CustodyError> {
+    ) -> Result<(medledger_types::Hash32, medledger_node::node::CommittedTx), CustodyError> {
         let body = medledger_ledger::records::erase::RecordsErase {
             custodian: self.org().clone(),
             patient: patient.to_string(),
@@ -84,9 +84,7 @@ impl Custody {
             .await?;
         if !committed.outcome.is_ok() {
             self.inner.journal.finish_erasure_without_destroying(patient).await?;
-            return Err(CustodyError::Ledger(
-                medledger_ledger::describe_outcome(committed.outcome).to_string(),
-            ));
+            return Err(LedgerError::Refused(committed.outcome).into());
         }
         Ok((hash, committed))
     }
@@ -94,7 +92,7 @@ impl Custody {
     /// Destroys ciphertexts, then keys and identifier hashes, and forgets the plan.
     async fn destroy(&self, patient: &str, plan: &ErasurePlan) -> Result<(), CustodyError> {
         for c in &plan.ciphertexts {
-            self.inner.blobs.delete(c).await?;
+            self.inner.blobs.delete(*c).await?;
         }
         // Versions anchored while the decision was being taken are destroyed too.
         let later: Vec<_> = {
@@ -109,7 +107,7 @@ impl Custody {
                 .collect()
         };
         for c in &later {
-            self.inner.blobs.delete(c).await?;
+            self.inner.blobs.delete(*c).await?;
         }
         crash_point("erase-after-blobs");
         self.inner.journal.finish_erasure(patient).await
@@ -129,7 +127,7 @@ impl Custody {
             loop {
                 match self.resume_one(&patient, &plan).await {
                     Ok(()) => break,
-                    Err(CustodyError::Ledger(m)) if m.contains("stopped") => return,
+                    Err(CustodyError::Ledger(LedgerError::Stopped)) => return,
                     Err(e) => {
                         warn!("finishing an interrupted erasure failed ({e}); retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;

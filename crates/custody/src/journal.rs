@@ -33,7 +33,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::CustodyError;
+use super::{CustodyError, RequestError, StorageError};
 
 const VERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("versions");
 const IDENTIFIERS: TableDefinition<&[u8], &str> = TableDefinition::new("identifiers_v2");
@@ -136,8 +136,12 @@ pub struct Journal {
     erasing: Arc<std::sync::RwLock<HashSet<String>>>,
 }
 
-fn storage<E: std::fmt::Display>(e: E) -> CustodyError {
-    CustodyError::Storage(e.to_string())
+fn storage(e: impl Into<redb::Error>) -> CustodyError {
+    StorageError::journal(e).into()
+}
+
+fn encoding(e: serde_json::Error) -> CustodyError {
+    StorageError::from(e).into()
 }
 
 impl Journal {
@@ -181,7 +185,7 @@ impl Journal {
         std::thread::Builder::new()
             .name("custody-journal".into())
             .spawn(move || write_loop(&db2, &jobs, &counters2))
-            .map_err(storage)?;
+            .map_err(StorageError::io(path))?;
         Ok(Journal {
             db,
             writer,
@@ -201,9 +205,8 @@ impl Journal {
         let (done, rx) = oneshot::channel();
         self.writer
             .send(Job { ops, done })
-            .map_err(|_| CustodyError::Storage("the custody journal has stopped".into()))?;
-        rx.await
-            .map_err(|_| CustodyError::Storage("the custody journal has stopped".into()))?
+            .map_err(|_| StorageError::JournalStopped)?;
+        rx.await.map_err(|_| StorageError::JournalStopped)?
     }
 
     /// Keeps a version's wrapped key and its identifiers' keyed hashes.
@@ -233,9 +236,7 @@ impl Journal {
         for (e, note) in entries {
             let bytes = e.encode();
             if AuditEntry::decode(&bytes).as_ref() != Ok(&e) {
-                return Err(CustodyError::BadRequest(
-                    "an access could not be recorded: an identifier in it is not a valid id".into(),
-                ));
+                return Err(RequestError::UnencodableAudit.into());
             }
             ops.push(Op::AuditAppend(bytes, e.id, note));
         }
@@ -290,7 +291,7 @@ impl Journal {
             let (k, v) = item.map_err(storage)?;
             out.push((
                 k.value().to_string(),
-                serde_json::from_slice(v.value()).map_err(storage)?,
+                serde_json::from_slice(v.value()).map_err(encoding)?,
             ));
         }
         Ok(out)
@@ -315,7 +316,7 @@ impl Journal {
         let r = self.db.begin_read().map_err(storage)?;
         let t = r.open_table(VERSIONS).map_err(storage)?;
         match t.get(key).map_err(storage)? {
-            Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(storage),
+            Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(encoding),
             None => Ok(None),
         }
     }
@@ -446,7 +447,7 @@ fn apply(db: &Database, batch: &[Job], mut next_seq: u64) -> Result<Applied, Cus
             for op in &job.ops {
                 match op {
                     Op::PutVersion(k, v) => {
-                        let bytes = serde_json::to_vec(v).map_err(storage)?;
+                        let bytes = serde_json::to_vec(v).map_err(encoding)?;
                         versions.insert(k.as_str(), bytes.as_slice()).map_err(storage)?;
                     }
                     Op::PutIdentifiers(record, keys) => {
@@ -487,7 +488,7 @@ fn apply(db: &Database, batch: &[Job], mut next_seq: u64) -> Result<Applied, Cus
                         }
                     }
                     Op::ErasureBegin(patient, plan) => {
-                        let bytes = serde_json::to_vec(plan).map_err(storage)?;
+                        let bytes = serde_json::to_vec(plan).map_err(encoding)?;
                         erasures.insert(patient.as_str(), bytes.as_slice()).map_err(storage)?;
                     }
                     Op::ErasureEnd(patient) => {
@@ -496,7 +497,7 @@ fn apply(db: &Database, batch: &[Job], mut next_seq: u64) -> Result<Applied, Cus
                             .map_err(storage)?
                             .map(|v| serde_json::from_slice(v.value()))
                             .transpose()
-                            .map_err(storage)?;
+                            .map_err(encoding)?;
                         for (t, id, _) in plan.map(|p| p.records).unwrap_or_default() {
                             // Every version kept, also those anchored after the plan was
                             // made (while the decision was being taken).
@@ -592,7 +593,10 @@ mod tests {
             .append_audit(vec![(entry("ok"), None), (entry(&long), None)])
             .await
             .unwrap_err();
-        assert!(matches!(err, CustodyError::BadRequest(_)), "{err:?}");
+        assert!(
+            matches!(err, CustodyError::BadRequest(RequestError::UnencodableAudit)),
+            "{err:?}"
+        );
         assert!(j.append_audit(vec![(entry("has space"), None)]).await.is_err());
         assert_eq!(j.pending_audit_count(), 0);
         assert!(j.pending_audit(10).unwrap().is_empty());

@@ -26,7 +26,7 @@
 //! deliberate format change: regenerate the file with
 //!
 //! ```text
-//! MEDLEDGER_REGENERATE_VECTORS=1 cargo test -p medledger-node --test vectors
+//! MEDLEDGER_REGENERATE_VECTORS=1 cargo test -p medledger-custody --test vectors
 //! ```
 //!
 //! and explain the change (and the migration it needs) in the commit message.
@@ -40,12 +40,10 @@ use medledger_crypto::Keypair;
 use medledger_crypto::bind::{bind, domains, hmac_sha256};
 use medledger_crypto::jws;
 use medledger_crypto::wrap::EncryptionKeypair;
+use medledger_custody::journal::{ErasurePlan, identifier_key, version_key};
+use medledger_custody::{FetchAnswer, FetchClaims, FetchItem, FetchResponse, LocalVersion, MAX_REQUEST, parse_request};
 use medledger_ledger::audit::AuditAction;
 use medledger_ledger::consent::Purpose;
-use medledger_node::records::journal::{ErasurePlan, identifier_key, version_key};
-use medledger_node::records::{
-    FetchAnswer, FetchClaims, FetchItem, FetchResponse, LocalVersion, MAX_REQUEST, parse_request,
-};
 use medledger_types::{Hash32, OrgId, PublicKey};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -176,10 +174,10 @@ const VERSION: VersionFields = VersionFields {
 const READER_ORG: &str = "pharmacy-b";
 
 /// The AAD of every binding domain, as the node builds it. `record_aad` and
-/// `key_at_rest_aad` (`records/access.rs`) and `transfer_key_aad` (`records/transfer.rs`)
-/// are private to the node's records module, so they are rebuilt here from the same
-/// convention — fields in that order, the version as 8 bytes little-endian — and the file
-/// pins the convention. The identifier binding is the one [`identifier_key`] hashes.
+/// `key_at_rest_aad` (`custody/src/access.rs`) and `transfer_key_aad`
+/// (`custody/src/transfer.rs`) are private to the custody crate, so they are rebuilt here
+/// from the same convention — fields in that order, the version as 8 bytes little-endian —
+/// and the file pins the convention. The identifier binding is the one [`identifier_key`] hashes.
 fn bindings() -> Vec<(&'static str, &'static str, Vec<Vec<u8>>)> {
     let v = &VERSION;
     let version = v.version.to_le_bytes().to_vec();
@@ -348,7 +346,7 @@ fn read_file() -> Value {
     let path = vectors_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {}: {e}; generate it with {REGENERATE_VAR}=1 cargo test -p medledger-node --test vectors",
+            "cannot read {}: {e}; generate it with {REGENERATE_VAR}=1 cargo test -p medledger-custody --test vectors",
             path.display()
         )
     });
@@ -452,7 +450,7 @@ fn encodings_match_the_frozen_vectors() {
          Changing a frozen format is a deliberate format change: nodes built from different \
          formats cannot exchange records, and a node cannot open what it stored or find its \
          identifiers. If that is really intended, regenerate the file with \
-         `{REGENERATE_VAR}=1 cargo test -p medledger-node --test vectors` and explain the \
+         `{REGENERATE_VAR}=1 cargo test -p medledger-custody --test vectors` and explain the \
          change in the commit message.",
         path.display(),
         mismatches.join("\n  ")

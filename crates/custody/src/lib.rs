@@ -20,11 +20,13 @@
 //!   anchored after restart ([`audit`]).
 //! - Erasure is decided durably first, then receipted on the ledger, then carried out; a
 //!   crash at any step is finished at restart ([`erase`]).
+#![forbid(unsafe_code)]
 
 mod access;
 mod audit;
 pub mod blobs;
 mod erase;
+mod error;
 pub mod index;
 pub mod journal;
 pub mod replay;
@@ -37,46 +39,24 @@ use std::time::Duration;
 
 use medledger_ledger::records::{RecordState, VersionAnchor};
 use medledger_types::{Hash32, Height, LeafIndex, MemberId, OrgId, TimestampMs};
-use thiserror::Error;
 use tokio::sync::{Notify, mpsc};
 use tracing::{info, warn};
 
-use crate::home::{Home, ServiceIdentity};
-use crate::node::{CommittedTx, Node, now_ms};
+use medledger_node::home::{Home, ServiceIdentity};
+use medledger_node::node::{CommittedTx, Node, now_ms};
 
 pub use access::{AccessError, Permit};
-pub use blobs::Blobs;
+pub use blobs::{BlobStore, LocalBlobs, MemoryBlobs, S3Blobs};
+pub use error::{
+    ConflictKind, CustodyError, LedgerError, LimitKind, PeerCause, PeerError, Refusal, RemoteMessage, RequestError,
+    StorageError,
+};
 pub use index::{AuditOnLedger, Index};
 pub use journal::{Journal, LocalVersion};
 pub use transfer::{
-    FetchAnswer, FetchClaims, FetchItem, FetchRequest, FetchResponse, MAX_BATCH, MAX_REQUEST, parse_request, refusal,
+    FetchAnswer, FetchClaims, FetchItem, FetchRequest, FetchResponse, MAX_BATCH, MAX_REQUEST, Served, ServedVersion,
+    parse_request,
 };
-
-#[derive(Debug, Error, Clone)]
-pub enum CustodyError {
-    #[error("custody storage failed: {0}")]
-    Storage(String),
-    #[error("no such record version")]
-    NotFound,
-    #[error("this record has been erased")]
-    Gone,
-    #[error("access denied: {0}")]
-    Denied(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("the ledger did not accept the transaction: {0}")]
-    Ledger(String),
-    #[error("the custodian could not be reached or refused: {0}")]
-    Custodian(String),
-    #[error("the custodian returned data that does not match the ledger anchor")]
-    Tampered,
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("this single-use request was already used")]
-    Replayed,
-    #[error("{0}")]
-    Limit(String),
-}
 
 /// Who is reading or writing, as authenticated by the API (from a token whose key is
 /// re-checked against the ledger on every request).
@@ -124,7 +104,7 @@ pub struct Custody {
 struct Inner {
     node: Node,
     service: ServiceIdentity,
-    blobs: Blobs,
+    blobs: Arc<dyn BlobStore>,
     journal: Journal,
     index: RwLock<Index>,
     anchors: mpsc::Sender<write::AnchorJob>,
@@ -167,17 +147,13 @@ impl Custody {
     pub fn open(
         node: Node,
         home: &Home,
-        tls: Option<Arc<crate::tls::TlsIdentity>>,
+        tls: Option<Arc<medledger_node::tls::TlsIdentity>>,
     ) -> Result<Option<Custody>, CustodyError> {
         let Some(service) = home.service.clone() else {
             return Ok(None);
         };
-        std::fs::create_dir_all(home.data_dir()).map_err(|e| CustodyError::Storage(e.to_string()))?;
-        let blobs = match &home.config.fhir.s3 {
-            Some(s3) => Blobs::s3(s3)?,
-            None if home.config.fhir.blob_dir.is_empty() => Blobs::local(&home.blob_dir())?,
-            None => Blobs::local(std::path::Path::new(&home.config.fhir.blob_dir))?,
-        };
+        std::fs::create_dir_all(home.data_dir()).map_err(StorageError::io(home.data_dir()))?;
+        let blobs = blobs::open(home)?;
         let journal = Journal::open(&home.custody_db_path())?;
         let clients = transfer::PeerClients::new(node.clone(), tls);
         Ok(Some(Self::with_parts(node, service, blobs, journal, clients)?))
@@ -186,15 +162,12 @@ impl Custody {
     fn with_parts(
         node: Node,
         service: ServiceIdentity,
-        blobs: Blobs,
+        blobs: Arc<dyn BlobStore>,
         journal: Journal,
         peer_clients: transfer::PeerClients,
     ) -> Result<Custody, CustodyError> {
         // Continue the audit numbering where the ledger is, even if the journal is new.
-        let state = node
-            .store()
-            .reader()
-            .map_err(|e| CustodyError::Storage(e.to_string()))?;
+        let state = node.store().reader()?;
         journal.raise_next_seq(medledger_ledger::audit::record::next_seq(&state, &service.key.public()));
         let mut peers_by_org: BTreeMap<OrgId, Vec<String>> = BTreeMap::new();
         for peer in &node.config().p2p.peers {
@@ -268,7 +241,7 @@ impl Custody {
 
     /// Checks that the blob store answers and accepts our credentials.
     pub async fn check_storage(&self) -> Result<(), CustodyError> {
-        self.inner.blobs.check().await
+        Ok(self.inner.blobs.check().await?)
     }
 
     /// Waits until the index has caught up with the blocks present at start.
@@ -278,11 +251,7 @@ impl Custody {
     }
 
     fn state(&self) -> Result<medledger_store::StoreReader, CustodyError> {
-        self.inner
-            .node
-            .store()
-            .reader()
-            .map_err(|e| CustodyError::Storage(e.to_string()))
+        Ok(self.inner.node.store().reader()?)
     }
 
     pub fn record_state(&self, resource_type: &str, id: &str) -> Result<Option<RecordState>, CustodyError> {
@@ -387,7 +356,7 @@ impl Custody {
         height: Height,
     ) -> Result<Option<Hash32>, CustodyError> {
         let reader = self.state()?;
-        let Some(block) = reader.block(height).map_err(|e| CustodyError::Storage(e.to_string()))? else {
+        let Some(block) = reader.block(height)? else {
             return Ok(None);
         };
         for tx in &block.txs {
@@ -417,14 +386,12 @@ impl Custody {
             .inner
             .node
             .submit_own(&self.inner.service.key, kind, body)
-            .map_err(|e| CustodyError::Ledger(e.to_string()))?;
-        let rx = accepted
-            .committed
-            .ok_or_else(|| CustodyError::Ledger("no commit receiver".into()))?;
+            .map_err(LedgerError::Submit)?;
+        let rx = accepted.committed.ok_or(LedgerError::NoCommitReceiver)?;
         let committed = rx
             .await
-            .map_err(|_| CustodyError::Ledger("the node stopped before the block".into()))?
-            .map_err(|e| CustodyError::Ledger(e.to_string()))?;
+            .map_err(|_| LedgerError::Stopped)?
+            .map_err(LedgerError::Submit)?;
         Ok((accepted.hash, committed))
     }
 

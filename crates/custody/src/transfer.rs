@@ -46,8 +46,8 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::access::{Permit, decide_on, record_aad};
-use super::{Custody, CustodyError, lock};
-use crate::node::{Node, now_ms};
+use super::{Custody, CustodyError, PeerCause, PeerError, Refusal, RemoteMessage, RequestError, StorageError, lock};
+use medledger_node::node::{Node, now_ms};
 
 /// Most record versions in one request.
 pub const MAX_BATCH: usize = 128;
@@ -59,6 +59,8 @@ pub const MAX_REQUEST: usize = 128 * 1024;
 const MAX_LIFETIME_SECS: u64 = 120;
 /// Longest break-glass reason passed to the custodian.
 pub const MAX_NOTE: usize = 500;
+/// The status of a served item in a [`FetchAnswer`].
+const SERVED: u16 = 200;
 /// HPKE `info` of the batch key.
 const TRANSFER_INFO: &[u8] = b"medledger/transfer/v2";
 /// How long the custodian waits for its ledger to reach the height the reader decided at
@@ -124,28 +126,27 @@ fn split_member(s: &str) -> Option<(OrgId, MemberId)> {
 /// Parses and checks the shape of a transfer request's claims: every field present and of
 /// the right type, 1 to [`MAX_BATCH`] items, types and ids valid, notes bounded. Pure, for
 /// the fuzzer and for the custodian.
-pub fn parse_request(claims: Value) -> Result<FetchRequest, CustodyError> {
-    let bad = |m: &str| CustodyError::BadRequest(m.to_string());
-    let claims: FetchClaims = serde_json::from_value(claims).map_err(|_| bad("malformed request claims"))?;
+pub fn parse_request(claims: Value) -> Result<FetchRequest, RequestError> {
+    let claims: FetchClaims = serde_json::from_value(claims).map_err(|_| RequestError::MalformedClaims)?;
     if claims.items.is_empty() || claims.items.len() > MAX_BATCH {
-        return Err(bad("a request names 1 to 128 record versions"));
+        return Err(RequestError::ItemCount);
     }
     if claims.jti.is_empty() || claims.jti.len() > 64 {
-        return Err(bad("jti must be 1 to 64 characters"));
+        return Err(RequestError::Jti);
     }
-    let issuer = split_member(&claims.iss).ok_or_else(|| bad("malformed issuer"))?;
-    let enc: EncryptionPublicKey = claims.enc.parse().map_err(|_| bad("malformed encryption key"))?;
+    let issuer = split_member(&claims.iss).ok_or(RequestError::Issuer)?;
+    let enc: EncryptionPublicKey = claims.enc.parse().map_err(|_| RequestError::EncryptionKey)?;
     let mut readers = Vec::with_capacity(claims.items.len());
     for item in &claims.items {
         if !medledger_ledger::records::valid_type(&item.resource_type) || !medledger_ledger::records::valid_id(&item.id)
         {
-            return Err(bad("malformed resource type or id"));
+            return Err(RequestError::TypeOrId);
         }
         if item.version == 0 {
-            return Err(bad("versions start at 1"));
+            return Err(RequestError::VersionZero);
         }
         if item.note.as_ref().is_some_and(|n| n.is_empty() || n.len() > MAX_NOTE) {
-            return Err(bad("a note is 1 to 500 bytes"));
+            return Err(RequestError::Note);
         }
         // The custodian journals the action in its own name: only the reads a transfer
         // serves may be named.
@@ -158,9 +159,9 @@ pub fn parse_request(claims: Value) -> Result<FetchRequest, CustodyError> {
                 | AuditAction::Export
                 | AuditAction::Verify
         ) {
-            return Err(bad("action is one of read, vread, history, search, export, verify"));
+            return Err(RequestError::Action);
         }
-        readers.push(split_member(&item.sub).ok_or_else(|| bad("malformed reader"))?);
+        readers.push(split_member(&item.sub).ok_or(RequestError::Reader)?);
     }
     Ok(FetchRequest {
         claims,
@@ -191,39 +192,71 @@ pub struct FetchAnswer {
     pub error: Option<String>,
 }
 
-impl FetchAnswer {
-    fn refused(e: &CustodyError) -> FetchAnswer {
-        FetchAnswer {
-            status: refusal(e).0,
-            ciphertext: None,
-            wrapped_key: None,
-            error: Some(match e {
-                CustodyError::Denied(m) | CustodyError::BadRequest(m) => m.clone(),
-                other => other.to_string(),
-            }),
+/// The custodian's answer to a transfer request before it is put on the wire: the
+/// batch's HPKE encapsulated key, and per item, in the order asked, the version and its
+/// sealed data key, or why not.
+pub struct Served {
+    pub enc: Vec<u8>,
+    pub items: Vec<Result<ServedVersion, CustodyError>>,
+}
+
+/// One version served: its ciphertext, and its data key sealed under the batch key.
+pub struct ServedVersion {
+    pub ciphertext: Vec<u8>,
+    pub wrapped_key: Vec<u8>,
+}
+
+impl Served {
+    /// The wire answer. `status_of` gives the HTTP status of each refused item (the API
+    /// decides statuses); a reader takes 403, 404 and 410 as a refusal, a missing and an
+    /// erased version (`error_of`), and anything else as the custodian's failure.
+    pub fn into_response(self, status_of: impl Fn(&CustodyError) -> u16) -> FetchResponse {
+        let items = self
+            .items
+            .into_iter()
+            .map(|item| match item {
+                Ok(v) => FetchAnswer {
+                    status: SERVED,
+                    ciphertext: Some(B64.encode(v.ciphertext)),
+                    wrapped_key: Some(B64.encode(v.wrapped_key)),
+                    error: None,
+                },
+                Err(e) => FetchAnswer {
+                    status: status_of(&e),
+                    ciphertext: None,
+                    wrapped_key: None,
+                    error: Some(match &e {
+                        CustodyError::Denied(r) => r.to_string(),
+                        CustodyError::BadRequest(r) => r.to_string(),
+                        other => other.to_string(),
+                    }),
+                },
+            })
+            .collect();
+        FetchResponse {
+            enc: B64.encode(self.enc),
+            items,
         }
     }
 }
 
-/// The HTTP status and reason code a custodian answers for an error.
-pub fn refusal(e: &CustodyError) -> (u16, &'static str) {
-    match e {
-        CustodyError::NotFound => (404, "not_found"),
-        CustodyError::Gone => (410, "erased"),
-        CustodyError::Denied(_) | CustodyError::Replayed => (403, "denied"),
-        CustodyError::BadRequest(_) => (400, "bad_request"),
-        CustodyError::Limit(_) => (429, "limit"),
-        _ => (500, "internal"),
+/// The error a reader takes from the status and reason the custodian refused with.
+fn error_of(custodian: &OrgId, status: u16, message: String) -> CustodyError {
+    let message = RemoteMessage(message);
+    match status {
+        403 => Refusal::ByCustodian(message).into(),
+        404 => CustodyError::NotFound,
+        410 => CustodyError::Gone,
+        _ => peer(custodian, PeerCause::Refused { status, message }),
     }
 }
 
-fn error_of(status: u16, message: String) -> CustodyError {
-    match status {
-        403 => CustodyError::Denied(format!("the custodian refused: {message}")),
-        404 => CustodyError::NotFound,
-        410 => CustodyError::Gone,
-        _ => CustodyError::Custodian(message),
+fn peer(custodian: &OrgId, cause: PeerCause) -> CustodyError {
+    PeerError {
+        org: custodian.clone(),
+        cause,
     }
+    .into()
 }
 
 /// Binds a sealed data key to the version and the reader organisation.
@@ -243,13 +276,13 @@ fn transfer_key_aad(resource_type: &str, id: &str, version: u64, reader_org: &Or
 /// node's certificate and accepting only a server whose certificate holds a node key of
 /// the organisation called; over plain HTTP (a loopback dev network), a plain client.
 pub(super) struct PeerClients {
-    tls: Option<Arc<crate::tls::TlsIdentity>>,
+    tls: Option<Arc<medledger_node::tls::TlsIdentity>>,
     node: Node,
     clients: Mutex<HashMap<OrgId, reqwest::Client>>,
 }
 
 impl PeerClients {
-    pub(super) fn new(node: Node, tls: Option<Arc<crate::tls::TlsIdentity>>) -> PeerClients {
+    pub(super) fn new(node: Node, tls: Option<Arc<medledger_node::tls::TlsIdentity>>) -> PeerClients {
         PeerClients {
             tls,
             node,
@@ -265,11 +298,12 @@ impl PeerClients {
             .timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(64);
         if let Some(tls) = &self.tls {
-            let pin = crate::tls::node_pin(self.node.clone(), Some(org.clone()));
-            let config = crate::tls::client_config(tls, pin).map_err(|e| CustodyError::Storage(e.to_string()))?;
+            let pin = medledger_node::tls::node_pin(self.node.clone(), Some(org.clone()));
+            let config =
+                medledger_node::tls::client_config(tls, pin).map_err(|e| peer(org, PeerCause::Tls(Arc::new(e))))?;
             builder = builder.use_preconfigured_tls(config);
         }
-        let client = builder.build().map_err(|e| CustodyError::Storage(e.to_string()))?;
+        let client = builder.build().map_err(|e| peer(org, PeerCause::Client(Arc::new(e))))?;
         lock(&self.clients).insert(org.clone(), client.clone());
         Ok(client)
     }
@@ -343,9 +377,9 @@ impl Custody {
         queue
             .send(job)
             .await
-            .map_err(|_| CustodyError::Custodian("the transfer queue has stopped".into()))?;
+            .map_err(|_| peer(&permit.record().custodian, PeerCause::QueueStopped))?;
         rx.await
-            .map_err(|_| CustodyError::Custodian("the transfer was dropped".into()))?
+            .map_err(|_| peer(&permit.record().custodian, PeerCause::Dropped))?
     }
 
     /// Sends the reads queued for one custodian, batched while earlier batches are out.
@@ -385,7 +419,7 @@ impl Custody {
         for job in jobs {
             let result = answers
                 .next()
-                .unwrap_or_else(|| Err(CustodyError::Custodian("malformed answer".into())));
+                .unwrap_or_else(|| Err(peer(custodian, PeerCause::MalformedAnswer)));
             let _ = job.done.send(result);
         }
     }
@@ -399,9 +433,7 @@ impl Custody {
     ) -> Result<Vec<Result<Vec<u8>, CustodyError>>, CustodyError> {
         let urls = self.inner.peers_by_org.get(custodian).cloned().unwrap_or_default();
         if urls.is_empty() {
-            return Err(CustodyError::Custodian(format!(
-                "no node of {custodian} is configured as a peer"
-            )));
+            return Err(peer(custodian, PeerCause::NotConfigured));
         }
         let mut jti = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut jti);
@@ -414,11 +446,11 @@ impl Custody {
             height: self.inner.node.head().height.0,
             items: jobs.iter().map(|j| j.item.clone()).collect(),
         };
-        let claims = serde_json::to_value(&claims).map_err(|e| CustodyError::Storage(e.to_string()))?;
+        let claims = serde_json::to_value(&claims).map_err(StorageError::from)?;
         let header = json!({"typ": "JWT", "kid": self.inner.service.key.public().to_string()});
         let token = jws::sign_compact(&header, &claims, &self.inner.service.key);
         let client = self.inner.peer_clients.client_for(custodian)?;
-        let mut last = CustodyError::Custodian("no custodian node answered".into());
+        let mut last = peer(custodian, PeerCause::NoAnswer);
         for url in urls {
             let resp = match client
                 .post(format!("{url}/node/v1/records/fetch"))
@@ -429,7 +461,13 @@ impl Custody {
             {
                 Ok(r) => r,
                 Err(e) => {
-                    last = CustodyError::Custodian(format!("{url}: {e}"));
+                    last = peer(
+                        custodian,
+                        PeerCause::Unreachable {
+                            url,
+                            source: Arc::new(e),
+                        },
+                    );
                     continue;
                 }
             };
@@ -440,12 +478,12 @@ impl Custody {
                     .ok()
                     .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
                     .unwrap_or_else(|| status.to_string());
-                return Err(error_of(status.as_u16(), message));
+                return Err(error_of(custodian, status.as_u16(), message));
             }
             let answer: FetchResponse =
-                serde_json::from_slice(&body).map_err(|_| CustodyError::Custodian("malformed answer".into()))?;
+                serde_json::from_slice(&body).map_err(|_| peer(custodian, PeerCause::MalformedAnswer))?;
             if answer.items.len() != jobs.len() {
-                return Err(CustodyError::Custodian("the answer does not match the request".into()));
+                return Err(peer(custodian, PeerCause::AnswerMismatch));
             }
             let batch_key = B64
                 .decode(&answer.enc)
@@ -468,8 +506,9 @@ impl Custody {
         a: FetchAnswer,
         batch_key: Option<&DataKey>,
     ) -> Result<Vec<u8>, CustodyError> {
-        if a.status != 200 {
+        if a.status != SERVED {
             return Err(error_of(
+                custodian,
                 a.status,
                 a.error.unwrap_or_else(|| format!("status {}", a.status)),
             ));
@@ -477,14 +516,14 @@ impl Custody {
         let sealed = a
             .ciphertext
             .and_then(|c| B64.decode(c).ok())
-            .ok_or_else(|| CustodyError::Custodian("malformed ciphertext".into()))?;
+            .ok_or_else(|| peer(custodian, PeerCause::MalformedCiphertext))?;
         if Hash32::digest(&[&sealed]) != job.expect {
             return Err(CustodyError::Tampered);
         }
         let wrapped = a
             .wrapped_key
             .and_then(|w| B64.decode(w).ok())
-            .ok_or_else(|| CustodyError::Custodian("malformed wrapped key".into()))?;
+            .ok_or_else(|| peer(custodian, PeerCause::MalformedWrappedKey))?;
         let batch_key = batch_key.ok_or(CustodyError::Tampered)?;
         let i = &job.item;
         let raw = envelope::open(
@@ -507,7 +546,7 @@ impl Custody {
         token: &str,
         peer: Option<PublicKey>,
         require_peer: bool,
-    ) -> Result<FetchResponse, CustodyError> {
+    ) -> Result<Served, CustodyError> {
         let (req, signer) = self.check_fetch(token, peer, require_peer)?;
         let mut decided = self.decide_all(&req, &signer)?;
         // A refusal may come from a ledger behind the reader's (a consent or break-glass
@@ -539,35 +578,29 @@ impl Custody {
             signer = Some(medledger_ledger::identity::node_key(&state, &key)?);
             Some(key)
         })
-        .map_err(|e| CustodyError::Denied(format!("request signature: {e}")))?;
-        let signer = signer.ok_or_else(|| CustodyError::Denied("the request is not signed by a node key".into()))?;
+        .map_err(Refusal::Signature)?;
+        let signer = signer.ok_or(Refusal::NotNodeKey)?;
         match peer {
             Some(k) if medledger_ledger::identity::node_key(&state, &k).is_some_and(|r| r.org == signer.org) => {}
             Some(_) => {
-                return Err(CustodyError::Denied(
-                    "the connection's certificate is not a node of the signing organisation".into(),
-                ));
+                return Err(Refusal::CertificateOfAnotherOrg.into());
             }
             None if require_peer => {
-                return Err(CustodyError::Denied(
-                    "node-to-node requests need a client certificate (mutual TLS)".into(),
-                ));
+                return Err(Refusal::NoClientCertificate.into());
             }
             None => {}
         }
         let req = parse_request(claims)?;
         if req.issuer != (signer.org.clone(), signer.member.clone()) {
-            return Err(CustodyError::Denied("issuer does not own the signing key".into()));
+            return Err(Refusal::IssuerNotSigner.into());
         }
         let c = &req.claims;
         if c.aud != self.org().as_str() {
-            return Err(CustodyError::Denied(
-                "request is addressed to another organisation".into(),
-            ));
+            return Err(Refusal::OtherAudience.into());
         }
         let now = now_ms().0 / 1000;
         if c.exp <= now || c.exp > now + MAX_LIFETIME_SECS {
-            return Err(CustodyError::Denied("request expired or lives too long".into()));
+            return Err(Refusal::Expired.into());
         }
         if !lock(&self.inner.seen_requests).first_use(format!("{}|{}", c.iss, c.jti), c.exp, now) {
             return Err(CustodyError::Replayed);
@@ -594,10 +627,10 @@ impl Custody {
         req: FetchRequest,
         signer: KeyRecord,
         decided: Vec<Decided>,
-    ) -> Result<FetchResponse, CustodyError> {
+    ) -> Result<Served, CustodyError> {
         let c = &req.claims;
-        let (encapped, batch_key) = wrap::batch_key_to(&req.enc, TRANSFER_INFO)
-            .map_err(|_| CustodyError::BadRequest("unusable encryption key".into()))?;
+        let (encapped, batch_key) =
+            wrap::batch_key_to(&req.enc, TRANSFER_INFO).map_err(|_| RequestError::UnusableEncryptionKey)?;
         let audits = c
             .items
             .iter()
@@ -611,42 +644,32 @@ impl Custody {
             .collect();
         self.audit(audits).await?;
         let (batch_key, reader_org) = (&batch_key, &signer.org);
-        let answers = futures::future::join_all(c.items.iter().zip(decided).map(|(item, d)| async move {
-            let served = match (d.basis, d.record, d.anchor) {
+        let items = futures::future::join_all(c.items.iter().zip(decided).map(|(item, d)| async move {
+            let (mut sealed, key) = match (d.basis, d.record, d.anchor) {
                 (Ok(_), Some(record), Some(anchor)) => {
                     self.held_ciphertext(&record, &anchor, &item.resource_type, &item.id, item.version)
-                        .await
+                        .await?
                 }
-                (Ok(_), _, _) => Err(CustodyError::NotFound),
-                (Err(e), _, _) => Err(e),
+                (Ok(_), _, _) => return Err(CustodyError::NotFound),
+                (Err(e), _, _) => return Err(e),
             };
-            match served {
-                Ok((mut sealed, key)) => {
-                    if self.inner.tamper
-                        && let Some(b) = sealed.last_mut()
-                    {
-                        *b ^= 1;
-                    }
-                    let wrapped = envelope::seal(
-                        batch_key,
-                        key.as_bytes(),
-                        &transfer_key_aad(&item.resource_type, &item.id, item.version, reader_org),
-                    );
-                    FetchAnswer {
-                        status: 200,
-                        ciphertext: Some(B64.encode(sealed)),
-                        wrapped_key: Some(B64.encode(wrapped)),
-                        error: None,
-                    }
-                }
-                Err(e) => FetchAnswer::refused(&e),
+            if self.inner.tamper
+                && let Some(b) = sealed.last_mut()
+            {
+                *b ^= 1;
             }
+            let wrapped_key = envelope::seal(
+                batch_key,
+                key.as_bytes(),
+                &transfer_key_aad(&item.resource_type, &item.id, item.version, reader_org),
+            );
+            Ok(ServedVersion {
+                ciphertext: sealed,
+                wrapped_key,
+            })
         }))
         .await;
-        Ok(FetchResponse {
-            enc: B64.encode(encapped),
-            items: answers,
-        })
+        Ok(Served { enc: encapped, items })
     }
 
     /// The custodian's decision on one item, from its ledger: why it is allowed, or why
@@ -663,9 +686,7 @@ impl Custody {
             .filter(|r| &r.custodian == self.org());
         let basis = (|| {
             if org != signer_org {
-                return Err(CustodyError::Denied(
-                    "a node may only speak for its own organisation".into(),
-                ));
+                return Err(Refusal::ReaderOfAnotherOrg.into());
             }
             let record = record.as_ref().ok_or(CustodyError::NotFound)?;
             if record.erased || self.being_erased(record.patient.as_deref()) {
@@ -685,7 +706,7 @@ impl Custody {
                 item.emergency,
                 now_ms(),
             )
-            .map_err(|d| CustodyError::Denied(d.to_string()))
+            .map_err(|d| Refusal::Policy(d).into())
         })();
         let anchor = basis
             .is_ok()
