@@ -27,6 +27,9 @@ pub mod domains {
     /// The keyed hash of a business identifier: type, system present (one byte, 0 or 1),
     /// system, value.
     pub const IDENTIFIER: &str = "medledger/identifier/v2";
+    /// A record's search values sealed at rest under the node's key-encryption key:
+    /// organisation, type, id.
+    pub const SEARCH_VALUES: &str = "medledger/search-values/v1";
 }
 
 /// The canonical binding of `fields` under `domain`.

@@ -232,6 +232,7 @@ impl Custody {
     async fn read_local(&self, permit: &Permit, version: u64) -> Result<Vec<u8>, CustodyError> {
         let (sealed, key) = self.local_ciphertext(permit, version).await?;
         let aad = record_aad(self.org(), &permit.resource_type, &permit.id, version);
+        medledger_node::metrics::Metrics::add(&self.inner.node.metrics().records_decrypted, 1);
         Ok(envelope::open(&key, &sealed, &aad).map_err(|_| StorageError::DoesNotDecrypt)?)
     }
 

@@ -110,7 +110,9 @@ impl Custody {
             self.inner.blobs.delete(*c).await?;
         }
         crash_point("erase-after-blobs");
-        self.inner.journal.finish_erasure(patient).await
+        self.inner.journal.finish_erasure(patient).await?;
+        self.forget_searchable(&plan.records);
+        Ok(())
     }
 
     /// Finishes erasures a crash interrupted (see the module docs).

@@ -42,6 +42,9 @@ const AUDIT_PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_q
 const AUDIT_NOTES: TableDefinition<&[u8], &str> = TableDefinition::new("audit_notes");
 const AUDIT_QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_quarantine");
 const ERASURES: TableDefinition<&str, &[u8]> = TableDefinition::new("erasures");
+/// A record's search values (`medledger_fhir::index`), sealed under the node's
+/// key-encryption key, by record key: what a search matches without decrypting records.
+const SEARCH_VALUES: TableDefinition<&str, &[u8]> = TableDefinition::new("search_values");
 const ASSERTIONS: TableDefinition<&str, u64> = TableDefinition::new("assertions");
 const ASSERTIONS_BY_EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("assertions_by_expiry");
 
@@ -101,13 +104,15 @@ pub enum PendingAudit {
 
 enum Op {
     PutVersion(String, LocalVersion),
+    /// A record's sealed search values.
+    PutSearch(String, Vec<u8>),
     PutIdentifiers(String, Vec<([u8; 32], String)>),
     AuditAppend(Vec<u8>, Hash32, Option<String>),
     /// Entries numbered below this are in a block.
     AuditAnchored(u64),
     Quarantine(u64, Vec<u8>),
     ErasureBegin(String, ErasurePlan),
-    /// Deletes the plan's wrapped keys and identifiers, and the plan itself.
+    /// Deletes the plan's wrapped keys, identifiers and search values, and the plan itself.
     ErasureEnd(String),
     /// Forgets a plan the ledger refused, destroying nothing.
     ErasureCancel(String),
@@ -217,8 +222,12 @@ impl Journal {
         version: u64,
         local: LocalVersion,
         identifiers: Vec<[u8; 32]>,
+        search: Vec<u8>,
     ) -> Result<(), CustodyError> {
-        let mut ops = vec![Op::PutVersion(version_key(resource_type, id, version), local)];
+        let mut ops = vec![
+            Op::PutVersion(version_key(resource_type, id, version), local),
+            Op::PutSearch(record_key(resource_type, id), search),
+        ];
         if !identifiers.is_empty() {
             ops.push(Op::PutIdentifiers(
                 record_key(resource_type, id),
@@ -319,6 +328,22 @@ impl Journal {
             Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(encoding),
             None => Ok(None),
         }
+    }
+
+    /// Every record's sealed search values, by record key (`{type}/{id}`).
+    pub fn search_values(&self) -> Result<Vec<(String, Vec<u8>)>, CustodyError> {
+        let r = self.db.begin_read().map_err(storage)?;
+        let t = match r.open_table(SEARCH_VALUES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(storage(e)),
+        };
+        let mut out = Vec::new();
+        for item in t.iter().map_err(storage)? {
+            let (k, v) = item.map_err(storage)?;
+            out.push((k.value().to_string(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     pub fn identifier(&self, key: &[u8; 32]) -> Result<Option<String>, CustodyError> {
@@ -443,12 +468,16 @@ fn apply(db: &Database, batch: &[Job], mut next_seq: u64) -> Result<Applied, Cus
         let mut erasures = w.open_table(ERASURES).map_err(storage)?;
         let mut assertions = w.open_table(ASSERTIONS).map_err(storage)?;
         let mut by_expiry = w.open_table(ASSERTIONS_BY_EXPIRY).map_err(storage)?;
+        let mut search = w.open_table(SEARCH_VALUES).map_err(storage)?;
         for (j, job) in batch.iter().enumerate() {
             for op in &job.ops {
                 match op {
                     Op::PutVersion(k, v) => {
                         let bytes = serde_json::to_vec(v).map_err(encoding)?;
                         versions.insert(k.as_str(), bytes.as_slice()).map_err(storage)?;
+                    }
+                    Op::PutSearch(record, sealed) => {
+                        search.insert(record.as_str(), sealed.as_slice()).map_err(storage)?;
                     }
                     Op::PutIdentifiers(record, keys) => {
                         let mut all: Vec<u8> = by_record
@@ -519,6 +548,7 @@ fn apply(db: &Database, batch: &[Job], mut next_seq: u64) -> Result<Applied, Cus
                             for k in keys.chunks(32) {
                                 identifiers.remove(k).map_err(storage)?;
                             }
+                            search.remove(record_key(&t, &id).as_str()).map_err(storage)?;
                         }
                     }
                     Op::ErasureCancel(patient) => {
@@ -650,7 +680,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn erasure_purges_keys_and_identifier_hashes() {
+    async fn erasure_purges_keys_identifier_hashes_and_search_values() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("c.redb")).unwrap();
         let secret = [7u8; 32];
@@ -661,9 +691,17 @@ mod tests {
             patient: Some("p1".into()),
             last_updated_ms: 1,
         };
-        j.put_version("Patient", "p1", 1, local.clone(), vec![k]).await.unwrap();
-        j.put_version("Patient", "p1", 2, local, vec![k]).await.unwrap();
+        j.put_version("Patient", "p1", 1, local.clone(), vec![k], b"sealed".to_vec())
+            .await
+            .unwrap();
+        j.put_version("Patient", "p1", 2, local, vec![k], b"sealed".to_vec())
+            .await
+            .unwrap();
         assert_eq!(j.identifier(&k).unwrap().as_deref(), Some("p1"));
+        assert_eq!(
+            j.search_values().unwrap(),
+            vec![("Patient/p1".to_string(), b"sealed".to_vec())]
+        );
         let plan = ErasurePlan {
             records: vec![("Patient".into(), "p1".into(), 2)],
             ciphertexts: vec![Hash32::ZERO],
@@ -676,6 +714,10 @@ mod tests {
         assert_eq!(j.identifier(&k).unwrap(), None);
         assert_eq!(j.version(&version_key("Patient", "p1", 1)).unwrap(), None);
         assert_eq!(j.version(&version_key("Patient", "p1", 2)).unwrap(), None);
+        assert!(
+            j.search_values().unwrap().is_empty(),
+            "search values go with the record"
+        );
     }
 
     #[tokio::test]
@@ -689,7 +731,7 @@ mod tests {
             last_updated_ms: 1,
         };
         for (id, v) in [("o1", 1), ("o1", 2), ("o10", 1)] {
-            j.put_version("Observation", id, v, local.clone(), vec![])
+            j.put_version("Observation", id, v, local.clone(), vec![], Vec::new())
                 .await
                 .unwrap();
         }
@@ -698,7 +740,9 @@ mod tests {
             ciphertexts: vec![Hash32::ZERO],
         };
         j.begin_erasure("p1", plan).await.unwrap();
-        j.put_version("Observation", "o1", 3, local, vec![]).await.unwrap();
+        j.put_version("Observation", "o1", 3, local, vec![], Vec::new())
+            .await
+            .unwrap();
         j.finish_erasure("p1").await.unwrap();
         for v in 1..=3 {
             assert_eq!(

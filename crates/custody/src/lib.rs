@@ -77,6 +77,16 @@ pub struct NewVersion {
     pub plaintext: Vec<u8>,
     pub last_updated_ms: u64,
     pub identifiers: Vec<(Option<String>, String)>,
+    /// The version's search values; `None` for a deleted version (its tombstone).
+    pub search: Option<medledger_fhir::index::Indexed>,
+}
+
+/// What a search knows of a record held here without decrypting it: the search values
+/// of a version (`None` when that version is a deletion).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Searchable {
+    pub version: u64,
+    pub values: Option<medledger_fhir::index::Indexed>,
 }
 
 /// Where a version's anchor landed.
@@ -124,6 +134,9 @@ struct Inner {
     tamper: bool,
     /// The height the index has absorbed (`None` until it caught up at start).
     indexed: tokio::sync::watch::Sender<Option<Height>>,
+    /// The search values of the records held here, by (type, id): decrypted from the
+    /// journal at start, kept with every new version.
+    search: RwLock<HashMap<(String, String), Searchable>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -201,8 +214,75 @@ impl Custody {
                 dispatchers: Mutex::new(HashMap::new()),
                 tamper,
                 indexed: tokio::sync::watch::channel(None).0,
+                search: RwLock::new(HashMap::new()),
             }),
         })
+        .and_then(|c| {
+            c.load_search_values()?;
+            Ok(c)
+        })
+    }
+
+    /// The AEAD context of a record's sealed search values.
+    fn search_aad(&self, resource_type: &str, id: &str) -> Vec<u8> {
+        medledger_crypto::bind::bind(
+            medledger_crypto::bind::domains::SEARCH_VALUES,
+            &[self.org().as_str().as_bytes(), resource_type.as_bytes(), id.as_bytes()],
+        )
+    }
+
+    /// Seals a version's search values for the journal.
+    fn seal_search(&self, resource_type: &str, id: &str, s: &Searchable) -> Result<Vec<u8>, CustodyError> {
+        let bytes = serde_json::to_vec(s).map_err(StorageError::from)?;
+        Ok(medledger_crypto::envelope::seal(
+            &self.inner.service.kek,
+            &bytes,
+            &self.search_aad(resource_type, id),
+        ))
+    }
+
+    /// Decrypts every record's search values into memory (at start).
+    fn load_search_values(&self) -> Result<(), CustodyError> {
+        let mut map = HashMap::new();
+        for (key, sealed) in self.inner.journal.search_values()? {
+            let Some((t, id)) = key.split_once('/') else { continue };
+            let Ok(bytes) = medledger_crypto::envelope::open(&self.inner.service.kek, &sealed, &self.search_aad(t, id))
+            else {
+                warn!("the search values of a record do not decrypt; it is searched by reading it");
+                continue;
+            };
+            if let Ok(s) = serde_json::from_slice::<Searchable>(&bytes) {
+                map.insert((t.to_string(), id.to_string()), s);
+            }
+        }
+        *self.inner.search.write().unwrap_or_else(|p| p.into_inner()) = map;
+        Ok(())
+    }
+
+    /// What a search knows of a record held here, without decrypting it.
+    pub fn searchable(&self, resource_type: &str, id: &str) -> Option<Searchable> {
+        self.inner
+            .search
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(resource_type.to_string(), id.to_string()))
+            .cloned()
+    }
+
+    fn keep_searchable(&self, resource_type: &str, id: &str, s: Searchable) {
+        let mut map = self.inner.search.write().unwrap_or_else(|p| p.into_inner());
+        let key = (resource_type.to_string(), id.to_string());
+        // Versions are kept concurrently: the newest wins.
+        if map.get(&key).is_none_or(|old| old.version <= s.version) {
+            map.insert(key, s);
+        }
+    }
+
+    fn forget_searchable(&self, records: &[(String, String, u64)]) {
+        let mut map = self.inner.search.write().unwrap_or_else(|p| p.into_inner());
+        for (t, id, _) in records {
+            map.remove(&(t.clone(), id.clone()));
+        }
     }
 
     pub fn node(&self) -> &Node {

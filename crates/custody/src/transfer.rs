@@ -534,6 +534,7 @@ impl Custody {
         .map_err(|_| CustodyError::Tampered)?;
         let key: [u8; 32] = raw.try_into().map_err(|_| CustodyError::Tampered)?;
         let aad = record_aad(custodian, &i.resource_type, &i.id, i.version);
+        medledger_node::metrics::Metrics::add(&self.inner.node.metrics().records_decrypted, 1);
         envelope::open(&DataKey::from_bytes(key), &sealed, &aad).map_err(|_| CustodyError::Tampered)
     }
 

@@ -155,6 +155,11 @@ impl Custody {
                 )
             })
             .collect();
+        let searchable = crate::Searchable {
+            version: v.version,
+            values: v.search.clone(),
+        };
+        let sealed_search = self.seal_search(&v.resource_type, &v.id, &searchable)?;
         // The ciphertext and the wrapped key are made durable side by side: nothing is
         // anchored until both are, and a crash in between leaves only unanchored leftovers.
         let keep_key = self.inner.journal.put_version(
@@ -168,9 +173,12 @@ impl Custody {
                 last_updated_ms: v.last_updated_ms,
             },
             identifiers,
+            sealed_search,
         );
         let keep_ciphertext = async { Ok::<_, CustodyError>(self.inner.blobs.put(hash, sealed).await?) };
         tokio::try_join!(keep_ciphertext, keep_key)?;
+        // A search trusts these values only for the version the ledger says is current.
+        self.keep_searchable(&v.resource_type, &v.id, searchable);
         Ok(Anchor {
             resource_type: v.resource_type.clone(),
             record_id: v.id.clone(),

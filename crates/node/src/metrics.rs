@@ -19,6 +19,9 @@ pub struct Metrics {
     /// Audit journal entries that no longer decode, quarantined (a placeholder was
     /// anchored in each one's place).
     pub audit_quarantined: AtomicU64,
+    /// Record versions decrypted on this node (read here, or fetched from their
+    /// custodian): a search decrypts only what it returns.
+    pub records_decrypted: AtomicU64,
 }
 
 pub struct Gauges {
@@ -71,6 +74,12 @@ impl Metrics {
             "counter",
             "Accepted transactions left out of every block.",
             c(&self.txs_dropped),
+        );
+        line(
+            "records_decrypted_total",
+            "counter",
+            "Record versions decrypted on this node (searches decrypt only what they return).",
+            c(&self.records_decrypted),
         );
         line(
             "blocks_committed_total",

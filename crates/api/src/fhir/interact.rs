@@ -237,6 +237,8 @@ async fn delete_checked(
             plaintext,
             last_updated_ms: now,
             identifiers: Vec::new(),
+            // A deleted version has no search values: searches skip it unread.
+            search: None,
         },
     };
     let w = store_as(app, ctx, prepared, Op::Delete).await?;

@@ -111,6 +111,7 @@ pub fn prepare(
     let patient = placed.patient().map(str::to_string);
     let plaintext = serde_json::to_vec(&resource).map_err(|e| FhirError::invalid(e.to_string()))?;
     let identifiers = reference::identifiers(&resource);
+    let search = medledger_fhir::index::extract(&resource);
     Ok(Prepared {
         resource_type,
         id: id.clone(),
@@ -127,6 +128,7 @@ pub fn prepare(
             plaintext,
             last_updated_ms: medledger_node::node::now_ms().0,
             identifiers,
+            search: Some(search),
         },
     })
 }

@@ -25,17 +25,18 @@ const MAX_CHAIN_TARGETS: usize = 1000;
 /// Most records `_include` and `_revinclude` add to one page.
 const MAX_INCLUDED: usize = 1000;
 
-/// A record read for a search: its permit, the resource and its search values.
+/// A record a search considers: its permit, its search values, and the resource once
+/// it has been read.
 struct Found {
     permit: Permit,
-    resource: Value,
     indexed: Indexed,
+    resource: Option<Value>,
 }
 
-/// What reading a candidate gave.
+/// What looking at a candidate gave.
 enum Candidate {
     Found(Box<Found>),
-    /// The caller may not read it, or it is gone: not counted, not mentioned.
+    /// The caller may not read it, it is gone or deleted: not counted, not mentioned.
     Hidden,
     /// It could not be fetched from its custodian.
     Unavailable,
@@ -45,8 +46,8 @@ struct Searcher<'a> {
     app: &'a AppState,
     ctx: &'a Ctx,
     guard: Guard<'a>,
-    /// Records created above this height are left out (`_snapshot`).
-    snapshot: u64,
+    /// `_snapshot`: records created above this height are left out.
+    snapshot: Option<u64>,
 }
 
 impl Searcher<'_> {
@@ -80,8 +81,10 @@ impl Searcher<'_> {
         Ok(out)
     }
 
-    /// Reads one candidate the caller may read, as of the snapshot.
-    async fn read(&self, op: Op, resource_type: &str, id: &str, patient: Option<&str>) -> Result<Candidate, FhirError> {
+    /// A candidate the caller may read, with its search values: from the custodian's
+    /// search values when this node holds the record (nothing decrypted), else read and
+    /// extracted.
+    async fn look(&self, resource_type: &str, id: &str, patient: Option<&str>) -> Result<Candidate, FhirError> {
         let custody = self.app.custody()?;
         let Some(permit) = self.guard.candidate(resource_type, id) else {
             return Ok(Candidate::Hidden);
@@ -89,35 +92,69 @@ impl Searcher<'_> {
         if self.ctx.break_glass.is_some() && permit.patient() != patient {
             return Ok(Candidate::Hidden);
         }
-        let created = custody.version_anchor(resource_type, id, 1)?;
-        if created.is_none_or(|a| a.height.0 > self.snapshot) {
-            return Ok(Candidate::Hidden);
+        if let Some(snapshot) = self.snapshot {
+            let created = custody.version_anchor(resource_type, id, 1)?;
+            if created.is_none_or(|a| a.height.0 > snapshot) {
+                return Ok(Candidate::Hidden);
+            }
         }
-        let latest = permit.record().latest;
+        if &permit.record().custodian == custody.org()
+            && let Some(s) = custody.searchable(resource_type, id)
+            && s.version == permit.record().latest
+        {
+            return Ok(match s.values {
+                Some(indexed) => Candidate::Found(Box::new(Found {
+                    permit,
+                    indexed,
+                    resource: None,
+                })),
+                None => Candidate::Hidden,
+            });
+        }
+        let mut found = Found {
+            permit,
+            indexed: Indexed::default(),
+            resource: None,
+        };
+        if !self.load(&mut found).await? {
+            return Ok(Candidate::Unavailable);
+        }
+        match &found.resource {
+            Some(r) if super::interact::is_deleted(r) => Ok(Candidate::Hidden),
+            Some(r) => {
+                found.indexed = extract(r);
+                Ok(Candidate::Found(Box::new(found)))
+            }
+            None => Ok(Candidate::Hidden),
+        }
+    }
+
+    /// Reads (decrypts) a record found by its search values; `false` if it could not be
+    /// read (refused or gone at its custodian, unavailable, not JSON, or deleted).
+    async fn load(&self, f: &mut Found) -> Result<bool, FhirError> {
+        if f.resource.is_some() {
+            return Ok(true);
+        }
+        let custody = self.app.custody()?;
+        let latest = f.permit.record().latest;
         let bytes = match custody
-            .read(&permit, latest, op.action(), self.ctx.break_glass.as_deref())
+            .read(&f.permit, latest, Op::Search.action(), self.ctx.break_glass.as_deref())
             .await
         {
             Ok(b) => b,
-            // The custodian's own decision: not the caller's to learn about.
-            Err(CustodyError::Denied(_) | CustodyError::Gone | CustodyError::NotFound) => return Ok(Candidate::Hidden),
+            Err(CustodyError::Denied(_) | CustodyError::Gone | CustodyError::NotFound) => return Ok(false),
             Err(e) => {
                 tracing::warn!("search: a record could not be read: {e}");
-                return Ok(Candidate::Unavailable);
+                return Ok(false);
             }
         };
-        let Ok(resource) = serde_json::from_slice::<Value>(&bytes) else {
-            return Ok(Candidate::Unavailable);
-        };
-        if super::interact::is_deleted(&resource) {
-            return Ok(Candidate::Hidden);
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(r) if !super::interact::is_deleted(&r) => {
+                f.resource = Some(r);
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        let indexed = extract(&resource);
-        Ok(Candidate::Found(Box::new(Found {
-            permit,
-            resource,
-            indexed,
-        })))
     }
 
     /// Resolves each chained clause (`subject:Patient.identifier=…`) into the references
@@ -132,7 +169,7 @@ impl Searcher<'_> {
                 inner.clauses.push((*chain.clause).clone());
                 let patient = inner.patient();
                 for id in self.candidates(t, inner.ids(), patient.as_deref())? {
-                    if let Candidate::Found(f) = self.read(Op::Search, t, &id, patient.as_deref()).await?
+                    if let Candidate::Found(f) = self.look(t, &id, patient.as_deref()).await?
                         && inner.matches(&f.indexed)
                     {
                         targets.push((t.to_string(), id));
@@ -179,7 +216,9 @@ impl Searcher<'_> {
                     {
                         continue;
                     }
-                    if let Candidate::Found(found) = self.read(Op::Search, ty, id, None).await? {
+                    if let Candidate::Found(mut found) = self.look(ty, id, None).await?
+                        && self.load(&mut found).await?
+                    {
                         out.push(*found);
                     }
                     if out.len() >= MAX_INCLUDED {
@@ -226,7 +265,7 @@ impl Searcher<'_> {
                 if seen.contains(&(inc.source_type.to_string(), id.clone())) {
                     continue;
                 }
-                let Candidate::Found(found) = self.read(Op::Search, inc.source_type, &id, None).await? else {
+                let Candidate::Found(mut found) = self.look(inc.source_type, &id, None).await? else {
                     continue;
                 };
                 let points_here = found.indexed.get(inc.param).iter().any(|v| match v {
@@ -235,7 +274,7 @@ impl Searcher<'_> {
                     }
                     _ => false,
                 });
-                if points_here {
+                if points_here && self.load(&mut found).await? {
                     seen.insert((inc.source_type.to_string(), id));
                     out.push(*found);
                     if out.len() >= MAX_INCLUDED {
@@ -347,23 +386,20 @@ pub async fn search_page(
         app,
         ctx,
         guard: Guard::new(app, ctx),
-        snapshot,
+        snapshot: query.snapshot,
     };
     searcher.resolve_chains(&mut query).await?;
     let count = query.count.unwrap_or(DEFAULT_PAGE).min(app.node.config().fhir.max_page);
     let count_only = query.count_only();
     // Sorting or an accurate total needs every match; otherwise the scan stops once the
-    // page is full and one more match shows there is a next page.
+    // page is full and one more match shows there is a next page. Matching uses search
+    // values only: a record is decrypted only if it is on the page.
     let scan_all = !query.sort.is_empty() || query.total == Some(Total::Accurate) || count_only;
     let mut matched: Vec<Found> = Vec::new();
     let mut total = 0usize;
-    let mut more = false;
     let mut unavailable = 0usize;
     for id in searcher.candidates(resource_type, query.ids(), patient.as_deref())? {
-        let found = match searcher
-            .read(Op::Search, resource_type, &id, patient.as_deref())
-            .await?
-        {
+        let found = match searcher.look(resource_type, &id, patient.as_deref()).await? {
             Candidate::Found(f) => f,
             Candidate::Hidden => continue,
             Candidate::Unavailable => {
@@ -378,28 +414,27 @@ pub async fn search_page(
         if count_only {
             continue;
         }
-        if scan_all {
-            matched.push(*found);
-            continue;
-        }
-        if total <= query.offset {
-            continue;
-        }
-        if matched.len() == count {
-            more = true;
+        matched.push(*found);
+        if !scan_all && matched.len() > query.offset + count {
             break;
         }
-        matched.push(*found);
     }
-    if scan_all && !count_only {
+    if !query.sort.is_empty() {
         matched.sort_by(|a, b| {
             query
                 .compare(&a.indexed, &b.indexed)
                 .then_with(|| a.permit.id().cmp(b.permit.id()))
         });
-        let rest = matched.split_off(query.offset.min(matched.len()));
-        more = rest.len() > count;
-        matched = rest.into_iter().take(count).collect();
+    }
+    let rest = matched.split_off(query.offset.min(matched.len()));
+    let more = rest.len() > count;
+    let mut matched = Vec::with_capacity(count);
+    for mut f in rest.into_iter().take(count) {
+        if searcher.load(&mut f).await? {
+            matched.push(f);
+        } else {
+            unavailable += 1;
+        }
     }
     let mut seen: BTreeSet<(String, String)> = matched
         .iter()
@@ -419,7 +454,7 @@ pub async fn search_page(
     let entry = |f: Found, mode: &str| {
         json!({
             "fullUrl": format!("{base}/{}/{}", f.permit.resource_type(), f.permit.id()),
-            "resource": subset(f.resource, &query),
+            "resource": subset(f.resource.unwrap_or_default(), &query),
             "search": {"mode": mode},
         })
     };
