@@ -1,9 +1,11 @@
-//! `jws::verify_compact` on arbitrary tokens (client assertions and node-to-node requests
-//! come from outside): never panics, and never accepts a token not signed by the key.
+//! `jws::verify_compact` and `jws::verify_compact_any` on arbitrary tokens (client
+//! assertions and node-to-node requests come from outside): never panic, and never
+//! accept a token not signed by the key (Ed25519, P-384 or RSA).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use medledger_crypto::{Keypair, jws};
+use medledger_crypto::jws::{self, VerifyingKey};
+use medledger_crypto::Keypair;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(token) = std::str::from_utf8(data) else { return };
@@ -11,4 +13,11 @@ fuzz_target!(|data: &[u8]| {
     let result = jws::verify_compact(token, 64 * 1024, |_| Some(key.public()));
     // Without the secret key the fuzzer cannot produce a valid signature.
     assert!(result.is_err());
+    for k in [
+        VerifyingKey::Ed25519(key.public()),
+        VerifyingKey::EcP384 { x: vec![3; 48], y: vec![5; 48] },
+        VerifyingKey::Rsa { n: vec![0xc5; 256], e: vec![1, 0, 1] },
+    ] {
+        assert!(jws::verify_compact_any(token, 64 * 1024, |_| Some(k.clone())).is_err());
+    }
 });
