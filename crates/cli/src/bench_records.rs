@@ -168,7 +168,7 @@ pub fn run(args: &Resolved<'_>, patients: usize, queries: usize) -> Result<()> {
             json!({"resources": f.resources, "load_per_sec": f.load_per_sec,
                    "local_search_p50_ms": f.local.p50, "local_search_p99_ms": f.local.p99,
                    "remote_search_p50_ms": f.remote.p50, "remote_search_p99_ms": f.remote.p99,
-                   "export_per_sec": f.export_per_sec})
+                   "export_per_sec": f.export_per_sec, "peak_rss_mib": f.rss_mib})
         );
     }
     Ok(())
@@ -176,6 +176,8 @@ pub fn run(args: &Resolved<'_>, patients: usize, queries: usize) -> Result<()> {
 
 struct Figures {
     resources: usize,
+    /// Peak resident memory of each node, MiB (A holds every record).
+    rss_mib: Vec<f64>,
     load_per_sec: f64,
     local: Phase,
     remote: Phase,
@@ -364,9 +366,15 @@ async fn drive(
     let export_per_sec = exported as f64 / t.elapsed().as_secs_f64();
     eprintln!("exported {exported} resources");
     let _ = http.delete(&status_url).bearer_auth(&ts).send().await;
+    let rss_mib = net
+        .pids
+        .iter()
+        .map(|p| crate::bench::peak_rss_mib_of(&p.to_string()))
+        .collect();
     net.stop().await;
     Ok(Figures {
         resources,
+        rss_mib,
         load_per_sec,
         local,
         remote,

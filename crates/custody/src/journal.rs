@@ -44,6 +44,9 @@ const AUDIT_QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("audi
 const ERASURES: TableDefinition<&str, &[u8]> = TableDefinition::new("erasures");
 /// A record's search values (`medledger_fhir::index`), sealed under the node's
 /// key-encryption key, by record key: what a search matches without decrypting records.
+/// redb's page cache for the journal (its default is 1 GiB, which a custodian of 100,000
+/// records filled: the journal is written once per version and read by key).
+const JOURNAL_CACHE_BYTES: usize = 64 * 1024 * 1024;
 const SEARCH_VALUES: TableDefinition<&str, &[u8]> = TableDefinition::new("search_values");
 const ASSERTIONS: TableDefinition<&str, u64> = TableDefinition::new("assertions");
 const ASSERTIONS_BY_EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("assertions_by_expiry");
@@ -151,7 +154,12 @@ fn encoding(e: serde_json::Error) -> CustodyError {
 
 impl Journal {
     pub fn open(path: &Path) -> Result<Journal, CustodyError> {
-        let db = Arc::new(Database::create(path).map_err(storage)?);
+        let db = Arc::new(
+            Database::builder()
+                .set_cache_size(JOURNAL_CACHE_BYTES)
+                .create(path)
+                .map_err(storage)?,
+        );
         {
             let w = db.begin_write().map_err(storage)?;
             w.open_table(VERSIONS).map_err(storage)?;

@@ -119,7 +119,23 @@ fn every_official_r4_example_passes() {
 
 #[test]
 fn compiling_every_validator_is_measured() {
+    let rss_kib = || {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    l.strip_prefix("VmRSS:")
+                        .map(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+                })
+            })
+            .flatten()
+            .unwrap_or(0)
+    };
+    let rss0 = rss_kib();
+    let started = std::time::Instant::now();
     let v = Validator::new().unwrap();
+    let parse = started.elapsed();
+    let rss1 = rss_kib();
     assert_eq!(v.compiled(), 0, "nothing is compiled at start-up");
     let started = std::time::Instant::now();
     v.validate(&minimal("Observation")).unwrap();
@@ -127,10 +143,13 @@ fn compiling_every_validator_is_measured() {
     assert_eq!(v.compiled(), 1);
     let started = std::time::Instant::now();
     v.compile_all().unwrap();
+    let all = started.elapsed();
+    let rss2 = rss_kib();
     eprintln!(
-        "schema: first Observation {one:?}; all {} types {:?}",
+        "schema: parsed in {parse:?} (+{} MiB resident); first Observation {one:?}; all {} types {all:?} (+{} MiB more)",
+        rss1.saturating_sub(rss0) / 1024,
         v.compiled(),
-        started.elapsed()
+        rss2.saturating_sub(rss1) / 1024
     );
     assert_eq!(
         v.compiled(),
