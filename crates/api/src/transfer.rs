@@ -47,6 +47,7 @@ fn refusal(e: &CustodyError) -> (StatusCode, &'static str) {
         CustodyError::Denied(_) | CustodyError::Replayed => (StatusCode::FORBIDDEN, "denied"),
         CustodyError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
         CustodyError::Limit(_) => (StatusCode::TOO_MANY_REQUESTS, "limit"),
+        CustodyError::NoMatch => (StatusCode::NO_CONTENT, "no_match"),
         CustodyError::Storage(_)
         | CustodyError::Conflict(_)
         | CustodyError::Ledger(_)

@@ -9,14 +9,19 @@
 //! - a Device that names P (outside HL7's compartment, but P's through its `patient`) is
 //!   protected like P's records;
 //! - reference data is written only by its custodian's staff: Clinic B's practitioner,
-//!   and Hospital A's own patient, are refused when they try to change the Location.
+//!   and Hospital A's own patient, are refused when they try to change the Location;
+//! - once P consents to Clinic B, Clinic B's search for P's Observations of one code is
+//!   matched by Hospital A on its search values: only the matching records are sent and
+//!   decrypted at Clinic B (`medledger_records_decrypted_total`).
 
 mod common;
 
 use std::time::Duration;
 
-use common::fhir::{fhir, observation, patient, register, resources, token};
+use common::attack::org_consent;
+use common::fhir::{fhir, observation, patient, register, resources, submit, token};
 use common::net::Net;
+use medledger_ledger::consent::Purpose;
 use medledger_ledger::identity::MemberKind;
 use serde_json::json;
 
@@ -110,5 +115,55 @@ async fn the_compartment_decides_what_is_shared() {
     // Control: the custodian's practitioner changes it.
     let own = fhir(&net, A, "PUT", &format!("/{location}"), Some(&ta), Some(&changed), &[]).await;
     assert_eq!(own.status, 200, "{}", own.text);
+
+    // A cross-organisation search with consent: the custodian matches, Clinic B decrypts
+    // only what matches.
+    for k in 0..6 {
+        let code = if k < 2 { "1111-1" } else { "2222-2" };
+        created(observation(&pid, code, &format!("x{k}"), "2024-02-01")).await;
+    }
+    let granted = submit(
+        &net,
+        A,
+        &pat.key,
+        org_consent(&pid, "cmp-b", "clinic-b", &["Observation"], vec![Purpose::Treatment]),
+    )
+    .await;
+    assert_eq!(granted["outcome"], 0, "{granted}");
+    let h = net.height(A).await.unwrap();
+    net.wait_height(B, h, T).await;
+    let decrypted_at_b = async || -> u64 {
+        let text = net
+            .http
+            .get(format!("{}/metrics", net.urls[B]))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("medledger_records_decrypted_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    let before = decrypted_at_b().await;
+    let found = fhir(
+        &net,
+        B,
+        "GET",
+        &format!("/Observation?patient={pid}&code=1111-1"),
+        Some(&tb),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(found.status, 200, "{}", found.text);
+    assert_eq!(resources(&found.body).len(), 2, "{}", found.text);
+    assert_eq!(
+        decrypted_at_b().await - before,
+        2,
+        "the four that do not match are neither sent nor decrypted"
+    );
     net.stop_all();
 }

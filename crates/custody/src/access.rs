@@ -219,7 +219,28 @@ impl Custody {
         if &permit.record.custodian == self.org() {
             self.read_local(permit, version).await
         } else {
-            self.fetch_remote(permit, version, action, note).await
+            self.fetch_remote(permit, version, action, note, None).await
+        }
+    }
+
+    /// Reads a version for a search: a record held elsewhere is served by its custodian
+    /// only if it matches `query` (a type-level FHIR query string), which the custodian
+    /// checks on its search values; `NoMatch` otherwise, and nothing was decrypted.
+    pub async fn read_if_matching(
+        &self,
+        permit: &Permit,
+        version: u64,
+        action: AuditAction,
+        note: Option<&str>,
+        query: &str,
+    ) -> Result<Vec<u8>, CustodyError> {
+        if version == 0 || version > permit.record.latest {
+            return Err(CustodyError::NotFound);
+        }
+        if &permit.record.custodian == self.org() {
+            self.read_local(permit, version).await
+        } else {
+            self.fetch_remote(permit, version, action, note, Some(query)).await
         }
     }
 

@@ -42,6 +42,10 @@ pub enum CustodyError {
     Replayed,
     #[error("{0}")]
     Limit(#[from] LimitKind),
+    /// The record does not match the search the reader asked the custodian to match it
+    /// against: nothing was served, nothing decrypted.
+    #[error("the record does not match the search")]
+    NoMatch,
 }
 
 /// Custody's own storage, or what it found there, failed.

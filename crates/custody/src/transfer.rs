@@ -89,6 +89,11 @@ pub struct FetchItem {
     /// The break-glass reason, kept in the custodian's journal (never on the ledger).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// A search the version must match to be served (a type-level FHIR query string):
+    /// the custodian matches it on its search values and answers "no match" (204, no
+    /// ciphertext, no audit entry) for a version the reader may read that does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_if: Option<String>,
 }
 
 /// The claims of a transfer request.
@@ -245,10 +250,48 @@ fn error_of(custodian: &OrgId, status: u16, message: String) -> CustodyError {
     let message = RemoteMessage(message);
     match status {
         403 => Refusal::ByCustodian(message).into(),
+        204 => CustodyError::NoMatch,
         404 => CustodyError::NotFound,
         410 => CustodyError::Gone,
         _ => peer(custodian, PeerCause::Refused { status, message }),
     }
+}
+
+/// `k=v&…` (percent-decoded) as pairs; a query string from a node request.
+fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, ()> {
+    if query.len() > 8192 {
+        return Err(());
+    }
+    let mut out = Vec::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        out.push((percent_decode(k)?, percent_decode(v)?));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Result<String, ()> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3).ok_or(())?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| ())?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| ())
 }
 
 fn peer(custodian: &OrgId, cause: PeerCause) -> CustodyError {
@@ -338,6 +381,7 @@ impl Custody {
         version: u64,
         action: AuditAction,
         note: Option<&str>,
+        only_if: Option<&str>,
     ) -> Result<Vec<u8>, CustodyError> {
         let anchor = self
             .version_anchor(permit.resource_type(), permit.id(), version)?
@@ -359,6 +403,7 @@ impl Custody {
                 } else {
                     None
                 },
+                only_if: only_if.map(str::to_string),
             },
             expect: anchor.ciphertext,
             done,
@@ -637,6 +682,9 @@ impl Custody {
             .iter()
             .zip(&req.readers)
             .zip(&decided)
+            // A version that does not match the reader's search was not accessed: no
+            // entry (the reader's node audits the search itself).
+            .filter(|(_, d)| !matches!(d.basis, Err(CustodyError::NoMatch)))
             .map(|((item, (org, member)), d)| {
                 // The patient is named only when the record is this node's.
                 let patient = d.record.as_ref().and_then(|r| r.patient.clone());
@@ -671,6 +719,25 @@ impl Custody {
         }))
         .await;
         Ok(Served { enc: encapped, items })
+    }
+
+    /// Whether a version held here may match `query` (a type-level FHIR query string),
+    /// from its search values. Unknown or stale values, or a query this node cannot
+    /// parse, match: the reader then decides on the record itself.
+    fn matches_search(&self, resource_type: &str, id: &str, version: u64, query: &str) -> bool {
+        let Ok(pairs) = serde_urlencoded_pairs(query) else {
+            return true;
+        };
+        let Ok(q) = medledger_fhir::search::SearchQuery::parse(resource_type, &pairs) else {
+            return true;
+        };
+        if q.clauses.iter().any(|c| c.chain.is_some()) {
+            return true;
+        }
+        match self.searchable(resource_type, id) {
+            Some(s) if s.version == version => s.values.is_some_and(|v| q.matches(&v)),
+            _ => true,
+        }
     }
 
     /// The custodian's decision on one item, from its ledger: why it is allowed, or why
@@ -708,6 +775,12 @@ impl Custody {
                 now_ms(),
             )
             .map_err(|d| Refusal::Policy(d).into())
+            .and_then(|basis| match &item.only_if {
+                Some(q) if !self.matches_search(&item.resource_type, &item.id, item.version, q) => {
+                    Err(CustodyError::NoMatch)
+                }
+                _ => Ok(basis),
+            })
         })();
         let anchor = basis
             .is_ok()

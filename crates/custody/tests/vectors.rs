@@ -94,6 +94,7 @@ fn claims() -> FetchClaims {
                 emergency: false,
                 action: AuditAction::Read,
                 note: None,
+                only_if: None,
             },
             FetchItem {
                 sub: "pharmacy-b/pr-0003".into(),
@@ -104,6 +105,7 @@ fn claims() -> FetchClaims {
                 emergency: true,
                 action: AuditAction::Export,
                 note: Some("unconscious patient, allergy check before dispensing".into()),
+                only_if: None,
             },
         ],
     }

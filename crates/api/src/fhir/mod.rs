@@ -129,7 +129,7 @@ impl IntoResponse for FhirError {
 impl From<CustodyError> for FhirError {
     fn from(e: CustodyError) -> Self {
         match e {
-            CustodyError::NotFound => FhirError::not_found("no such resource or version"),
+            CustodyError::NotFound | CustodyError::NoMatch => FhirError::not_found("no such resource or version"),
             CustodyError::Gone => FhirError::new(StatusCode::GONE, "deleted", "this record has been erased"),
             CustodyError::Denied(r) => FhirError::forbidden(r.to_string()),
             CustodyError::Conflict(k) => FhirError::new(StatusCode::CONFLICT, "conflict", k.to_string()),

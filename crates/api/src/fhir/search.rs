@@ -85,6 +85,19 @@ impl Searcher<'_> {
     /// search values when this node holds the record (nothing decrypted), else read and
     /// extracted.
     async fn look(&self, resource_type: &str, id: &str, patient: Option<&str>) -> Result<Candidate, FhirError> {
+        self.look_for(resource_type, id, patient, None).await
+    }
+
+    /// [`Searcher::look`], asking the custodian of a record held elsewhere to serve it
+    /// only if it matches `query` (a type-level query string without paging): a record
+    /// that does not match is neither sent nor decrypted.
+    async fn look_for(
+        &self,
+        resource_type: &str,
+        id: &str,
+        patient: Option<&str>,
+        query: Option<&str>,
+    ) -> Result<Candidate, FhirError> {
         let custody = self.app.custody()?;
         let Some(permit) = self.guard.candidate(resource_type, id) else {
             return Ok(Candidate::Hidden);
@@ -116,8 +129,13 @@ impl Searcher<'_> {
             indexed: Indexed::default(),
             resource: None,
         };
-        if !self.load(&mut found).await? {
-            return Ok(Candidate::Unavailable);
+        if !self.load_if(&mut found, query).await? {
+            // Refused, gone or not matching at the custodian: not counted.
+            return Ok(if query.is_some() {
+                Candidate::Hidden
+            } else {
+                Candidate::Unavailable
+            });
         }
         match &found.resource {
             Some(r) if super::interact::is_deleted(r) => Ok(Candidate::Hidden),
@@ -130,19 +148,28 @@ impl Searcher<'_> {
     }
 
     /// Reads (decrypts) a record found by its search values; `false` if it could not be
-    /// read (refused or gone at its custodian, unavailable, not JSON, or deleted).
+    /// read (refused or gone at its custodian, unavailable, not JSON, or deleted), or if
+    /// its custodian found it does not match `only_if`.
     async fn load(&self, f: &mut Found) -> Result<bool, FhirError> {
+        self.load_if(f, None).await
+    }
+
+    async fn load_if(&self, f: &mut Found, only_if: Option<&str>) -> Result<bool, FhirError> {
         if f.resource.is_some() {
             return Ok(true);
         }
         let custody = self.app.custody()?;
         let latest = f.permit.record().latest;
-        let bytes = match custody
-            .read(&f.permit, latest, Op::Search.action(), self.ctx.break_glass.as_deref())
-            .await
-        {
+        let (action, note) = (Op::Search.action(), self.ctx.break_glass.as_deref());
+        let read = match only_if {
+            Some(q) => custody.read_if_matching(&f.permit, latest, action, note, q).await,
+            None => custody.read(&f.permit, latest, action, note).await,
+        };
+        let bytes = match read {
             Ok(b) => b,
-            Err(CustodyError::Denied(_) | CustodyError::Gone | CustodyError::NotFound) => return Ok(false),
+            Err(CustodyError::Denied(_) | CustodyError::Gone | CustodyError::NotFound | CustodyError::NoMatch) => {
+                return Ok(false);
+            }
             Err(e) => {
                 tracing::warn!("search: a record could not be read: {e}");
                 return Ok(false);
@@ -398,8 +425,29 @@ pub async fn search_page(
     let mut matched: Vec<Found> = Vec::new();
     let mut total = 0usize;
     let mut unavailable = 0usize;
+    // What a custodian matches a record held elsewhere against: the filters, without
+    // result parameters (chains were resolved here and are not sent).
+    let filters = {
+        let mut f = query.clone();
+        f.count = None;
+        f.offset = 0;
+        f.sort.clear();
+        f.include.clear();
+        f.revinclude.clear();
+        f.elements = None;
+        f.summary = None;
+        f.total = None;
+        f.snapshot = None;
+        (!f.clauses.iter().any(|c| {
+            c.chain.is_some() || c.criteria.is_empty() && matches!(c.modifier, medledger_fhir::search::Modifier::None)
+        }))
+        .then(|| f.self_query())
+    };
     for id in searcher.candidates(resource_type, query.ids(), patient.as_deref())? {
-        let found = match searcher.look(resource_type, &id, patient.as_deref()).await? {
+        let found = match searcher
+            .look_for(resource_type, &id, patient.as_deref(), filters.as_deref())
+            .await?
+        {
             Candidate::Found(f) => f,
             Candidate::Hidden => continue,
             Candidate::Unavailable => {
