@@ -117,8 +117,50 @@ async fn interactions_over_http() {
     assert_eq!(updated.status, 200, "{}", updated.text);
     assert_eq!(updated.body["id"], cid.as_str());
     assert_eq!(updated.body["gender"], "male");
-    let unsupported = call("PUT", "/Patient?name=x", Some(&pat), &[]).await;
-    assert_eq!(unsupported.status, 412, "{}", unsupported.text);
+    // Other criteria match on the custodian's search values: one match updates it…
+    let mut by_name = patient("cond2");
+    by_name["name"] = json!([{"family": "Zebedee", "given": ["Ann"]}]);
+    let made = call(
+        "PUT",
+        "/Patient?family=zebedee&birthdate=1980-04-03",
+        Some(&by_name),
+        &[],
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    by_name["gender"] = json!("other");
+    let again = call(
+        "PUT",
+        "/Patient?family=zebedee&birthdate=1980-04-03",
+        Some(&by_name),
+        &[],
+    )
+    .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.body["id"], made.body["id"]);
+    // …several matches are refused, and a chain is not a condition.
+    let several = call("PUT", "/Patient?birthdate=1980-04-03", Some(&by_name), &[]).await;
+    assert_eq!(several.status, 412, "{}", several.text);
+    let chained = call("PUT", "/Patient?organization.name=x", Some(&by_name), &[]).await;
+    assert_eq!(chained.status, 412, "{}", chained.text);
+    // If-None-Exist on a plain create: the existing record comes back, nothing is written.
+    let existing = call(
+        "POST",
+        "/Patient",
+        Some(&by_name),
+        &[("if-none-exist", "family=zebedee")],
+    )
+    .await;
+    assert_eq!(existing.status, 200, "{}", existing.text);
+    assert_eq!(existing.body["id"], made.body["id"]);
+    let fresh = call(
+        "POST",
+        "/Patient",
+        Some(&by_name),
+        &[("if-none-exist", "family=nobody-has-this")],
+    )
+    .await;
+    assert_eq!(fresh.status, 201, "{}", fresh.text);
     let del = call(
         "DELETE",
         &format!("/Patient?{ident}"),
@@ -145,7 +187,7 @@ async fn interactions_over_http() {
     let system = call("GET", "/_history?_count=3", None, &[]).await;
     assert_eq!(system.status, 200, "{}", system.text);
     assert_eq!(system.body["entry"].as_array().unwrap().len(), 3);
-    assert!(system.body["total"].as_u64().unwrap() >= 9);
+    assert!(system.body["total"].as_u64().unwrap() >= 11);
     assert_eq!(call("GET", "/_history?_since=yesterday", None, &[]).await.status, 400);
 
     // Formats: FHIR JSON only, refused before any work.

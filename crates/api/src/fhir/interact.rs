@@ -270,22 +270,24 @@ pub async fn delete(
     delete_checked(&app, &ctx, resource_type, &id, &headers).await
 }
 
-/// The record a conditional update or delete names: `identifier=system|value`, looked
-/// up in the custodian's identifier index (by its staff, audited). Other criteria are
-/// refused: a conditional write must not depend on records the caller cannot see.
-async fn conditional_target(
+/// The record a conditional create, update or delete names, among the records this
+/// node's organisation holds (the caller is its staff: writes happen at the custodian),
+/// looked up by its staff only and audited (`lookup`): `identifier=system|value` in the
+/// identifier index, any other search criteria on the records' search values. `None`
+/// when nothing matches; `412` when more than one does (R4 `http.html#cond-update`).
+pub async fn conditional_target(
     app: &AppState,
     ctx: &Ctx,
     resource_type: &'static str,
     raw: Option<&str>,
 ) -> Result<Option<String>, FhirError> {
-    let Some((system, value)) = raw.and_then(super::bundle::parse_identifier_query) else {
-        return Err(FhirError::new(
+    let raw = raw.filter(|q| !q.is_empty()).ok_or_else(|| {
+        FhirError::new(
             StatusCode::PRECONDITION_FAILED,
             "not-supported",
-            "a conditional update or delete names one identifier=system|value",
-        ));
-    };
+            "a conditional interaction needs search criteria",
+        )
+    })?;
     Guard::new(app, ctx)
         .allow(
             Op::Lookup,
@@ -295,13 +297,49 @@ async fn conditional_target(
             },
         )
         .await?;
-    Ok(app
-        .custody()?
-        .resolve_identifier(resource_type, system.as_deref(), &value)?)
+    let custody = app.custody()?;
+    if let Some((system, value)) = super::bundle::parse_identifier_query(raw) {
+        return Ok(custody.resolve_identifier(resource_type, system.as_deref(), &value)?);
+    }
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw).map_err(|_| FhirError::invalid("the query string does not parse"))?;
+    let query = medledger_fhir::search::SearchQuery::parse(resource_type, &pairs)
+        .map_err(|e| FhirError::new(StatusCode::PRECONDITION_FAILED, "invalid", e.to_string()))?;
+    if query.clauses.is_empty() || query.clauses.iter().any(|c| c.chain.is_some()) {
+        return Err(FhirError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "not-supported",
+            "a conditional interaction names search criteria on the type itself (no chains)",
+        ));
+    }
+    let mut found = None;
+    for id in custody.ids_of_type(resource_type) {
+        let Some(state) = custody.record_state(resource_type, &id)? else {
+            continue;
+        };
+        if &state.custodian != custody.org() || state.erased {
+            continue;
+        }
+        let Some(s) = custody.searchable(resource_type, &id) else {
+            continue;
+        };
+        if s.version != state.latest || !s.values.as_ref().is_some_and(|v| query.matches(v)) {
+            continue;
+        }
+        if found.is_some() {
+            return Err(FhirError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "multiple-matches",
+                "more than one record matches the conditional criteria",
+            ));
+        }
+        found = Some(id);
+    }
+    Ok(found)
 }
 
-/// `PUT /fhir/{type}?identifier=…`: updates the record with that identifier, or creates
-/// one when there is none.
+/// `PUT /fhir/{type}?…`: updates the one record that matches, or creates one when none
+/// does (`412` when several do).
 pub async fn conditional_update(
     State(app): State<AppState>,
     Path(t): Path<String>,
@@ -329,7 +367,8 @@ pub async fn conditional_update(
     }
 }
 
-/// `DELETE /fhir/{type}?identifier=…`
+/// `DELETE /fhir/{type}?…`: deletes the one record that matches (`404` when none does,
+/// `412` when several do).
 pub async fn conditional_delete(
     State(app): State<AppState>,
     Path(t): Path<String>,

@@ -10,7 +10,7 @@ pub mod bundle;
 pub mod consent;
 pub mod export;
 pub mod guard;
-mod interact;
+pub(crate) mod interact;
 mod ops;
 pub use ops::smart_configuration;
 mod rest;

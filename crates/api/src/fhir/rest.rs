@@ -209,6 +209,24 @@ pub async fn create(
     let resource_type = supported_type(&t)?;
     let ctx = app.ctx(&headers)?;
     let resource = parse_body(&headers, &body, app.node.config().fhir.max_resource_bytes)?;
+    // Conditional create: `If-None-Exist: <criteria>` names a record that may exist.
+    if let Some(criteria) = headers.get("if-none-exist") {
+        let criteria = criteria
+            .to_str()
+            .map_err(|_| FhirError::invalid("If-None-Exist is not text"))?
+            .trim_start_matches('?')
+            .to_string();
+        if let Some(id) = interact::conditional_target(&app, &ctx, resource_type, Some(&criteria)).await? {
+            let (existing, version) = read_checked(&app, &ctx, Op::Read, resource_type, &id, None).await?;
+            let mut r = fhir_json(StatusCode::OK, &existing);
+            let location = format!("{}/{resource_type}/{id}/_history/{version}", base_url(&app));
+            if let Ok(v) = location.parse() {
+                r.headers_mut().insert("location", v);
+            }
+            interact::version_headers(r.headers_mut(), version, existing["meta"]["lastUpdated"].as_str());
+            return Ok(r);
+        }
+    }
     create_checked(&app, &ctx, resource_type, resource, &headers).await
 }
 
