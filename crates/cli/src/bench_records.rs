@@ -168,13 +168,26 @@ pub fn run(args: &Resolved<'_>, patients: usize, queries: usize) -> Result<()> {
             json!({"resources": f.resources, "load_per_sec": f.load_per_sec,
                    "local_search_p50_ms": f.local.p50, "local_search_p99_ms": f.local.p99,
                    "remote_search_p50_ms": f.remote.p50, "remote_search_p99_ms": f.remote.p99,
-                   "export_per_sec": f.export_per_sec, "peak_rss_mib": f.rss_mib})
+                   "export_per_sec": f.export_per_sec, "peak_rss_mib": f.rss_mib, "rss_a_after_phases_mib": f.rss_a_phases})
         );
     }
     Ok(())
 }
 
+/// A process's resident memory now, MiB.
+fn rss_now_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 struct Figures {
+    /// Node A's resident memory after the load, the searches and the export, MiB.
+    rss_a_phases: [f64; 3],
     resources: usize,
     /// Peak resident memory of each node, MiB (A holds every record).
     rss_mib: Vec<f64>,
@@ -260,6 +273,8 @@ async fn drive(
     bar.finish_and_clear();
     let resources = written.load(std::sync::atomic::Ordering::Relaxed);
     let load_per_sec = resources as f64 / t0.elapsed().as_secs_f64();
+    let rss_a = || rss_now_mib(net.pids[0]);
+    let after_load = rss_a();
     let mut pids = pids.lock().unwrap_or_else(|p| p.into_inner()).clone();
     pids.sort();
     let pids: Arc<Vec<String>> = Arc::new(pids.into_iter().map(|(_, p)| p).collect());
@@ -329,6 +344,7 @@ async fn drive(
     )
     .await;
 
+    let after_search = rss_a();
     // 4. Bulk export.
     let t = Instant::now();
     let kick = http
@@ -366,6 +382,7 @@ async fn drive(
     let export_per_sec = exported as f64 / t.elapsed().as_secs_f64();
     eprintln!("exported {exported} resources");
     let _ = http.delete(&status_url).bearer_auth(&ts).send().await;
+    let after_export = rss_a();
     let rss_mib = net
         .pids
         .iter()
@@ -373,6 +390,7 @@ async fn drive(
         .collect();
     net.stop().await;
     Ok(Figures {
+        rss_a_phases: [after_load, after_search, after_export],
         resources,
         rss_mib,
         load_per_sec,

@@ -81,6 +81,19 @@ pub struct NewVersion {
     pub search: Option<medledger_fhir::index::Indexed>,
 }
 
+/// A version's search values as held in memory: the version, and the values' JSON
+/// (empty for a deletion).
+type CompactValues = (u64, Box<[u8]>);
+
+fn compact(s: &Searchable) -> CompactValues {
+    let json = s
+        .values
+        .as_ref()
+        .and_then(|v| serde_json::to_vec(v).ok())
+        .unwrap_or_default();
+    (s.version, json.into_boxed_slice())
+}
+
 /// What a search knows of a record held here without decrypting it: the search values
 /// of a version (`None` when that version is a deletion).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -135,8 +148,10 @@ struct Inner {
     /// The height the index has absorbed (`None` until it caught up at start).
     indexed: tokio::sync::watch::Sender<Option<Height>>,
     /// The search values of the records held here, by (type, id): decrypted from the
-    /// journal at start, kept with every new version.
-    search: RwLock<HashMap<(String, String), Searchable>>,
+    /// journal at start, kept with every new version. Held as their JSON (empty for a
+    /// deleted version) and parsed when a search looks at one, which takes less memory
+    /// than the parsed values (see `docs/performance.md`).
+    search: RwLock<HashMap<(String, String), CompactValues>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -252,7 +267,7 @@ impl Custody {
                 continue;
             };
             if let Ok(s) = serde_json::from_slice::<Searchable>(&bytes) {
-                map.insert((t.to_string(), id.to_string()), s);
+                map.insert((t.to_string(), id.to_string()), compact(&s));
             }
         }
         *self.inner.search.write().unwrap_or_else(|p| p.into_inner()) = map;
@@ -261,20 +276,25 @@ impl Custody {
 
     /// What a search knows of a record held here, without decrypting it.
     pub fn searchable(&self, resource_type: &str, id: &str) -> Option<Searchable> {
-        self.inner
-            .search
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(resource_type.to_string(), id.to_string()))
-            .cloned()
+        let map = self.inner.search.read().unwrap_or_else(|p| p.into_inner());
+        let (version, json) = map.get(&(resource_type.to_string(), id.to_string()))?;
+        let values = if json.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_slice(json).ok()?)
+        };
+        Some(Searchable {
+            version: *version,
+            values,
+        })
     }
 
-    fn keep_searchable(&self, resource_type: &str, id: &str, s: Searchable) {
+    fn keep_searchable(&self, resource_type: &str, id: &str, s: &Searchable) {
         let mut map = self.inner.search.write().unwrap_or_else(|p| p.into_inner());
         let key = (resource_type.to_string(), id.to_string());
         // Versions are kept concurrently: the newest wins.
-        if map.get(&key).is_none_or(|old| old.version <= s.version) {
-            map.insert(key, s);
+        if map.get(&key).is_none_or(|(old, _)| *old <= s.version) {
+            map.insert(key, compact(s));
         }
     }
 

@@ -178,7 +178,7 @@ impl Custody {
         let keep_ciphertext = async { Ok::<_, CustodyError>(self.inner.blobs.put(hash, sealed).await?) };
         tokio::try_join!(keep_ciphertext, keep_key)?;
         // A search trusts these values only for the version the ledger says is current.
-        self.keep_searchable(&v.resource_type, &v.id, searchable);
+        self.keep_searchable(&v.resource_type, &v.id, &searchable);
         Ok(Anchor {
             resource_type: v.resource_type.clone(),
             record_id: v.id.clone(),
