@@ -226,10 +226,15 @@ fn peak_rss_mib() -> f64 {
 
 /// Peak resident memory of process `proc` (a pid, or `self`), from `/proc`.
 pub(crate) fn peak_rss_mib_of(proc: &str) -> f64 {
+    status_mib_of(proc, "VmHWM:")
+}
+
+/// A memory line of `/proc/<proc>/status` (`VmHWM:`, `VmRSS:` …), in MiB; 0 if unknown.
+pub(crate) fn status_mib_of(proc: &str, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{proc}/status"))
         .ok()
         .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let line = s.lines().find(|l| l.starts_with(field))?;
             let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
             Some(kb / 1024.0)
         })

@@ -170,11 +170,18 @@ where
     }
 }
 
-pub fn run(args: &Resolved<'_>) -> Result<()> {
+/// Writes a four-validator network for a FHIR bench (`<dir>/net`, `dir` from `--dir` or
+/// a temporary folder named `<name>-<pid>`), with the proposers' fill wait from
+/// `--block-interval-ms` and `configure` applied to each node's config.
+pub(crate) fn init_bench_network(
+    args: &Resolved<'_>,
+    name: &str,
+    configure: impl Fn(&mut medledger_node::config::Config),
+) -> Result<(std::path::PathBuf, std::path::PathBuf, Vec<std::path::PathBuf>)> {
     let dir = args
         .dir
         .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("medledger-bench-fhir-{}", std::process::id())));
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("{name}-{}", std::process::id())));
     anyhow::ensure!(
         !dir.join("net").exists(),
         "{} already holds a network; pick another --dir",
@@ -186,7 +193,7 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
     let init = init_network(
         &out,
         &InitOptions {
-            chain_id: ChainId::new("medledger-bench-fhir")?,
+            chain_id: ChainId::new(name)?,
             validators: 4,
             orgs: default_orgs(4),
             base_api_port: base,
@@ -196,23 +203,22 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
             hosts: Vec::new(),
         },
     )?;
-    // The proposers' fill wait (`--block-interval-ms`; the default is the node's own).
     for home in &init.node_homes {
         let mut config = medledger_node::Home::load(home)?.config;
         config.block.interval_ms = args.block_interval_ms;
+        configure(&mut config);
         std::fs::write(home.join("config.toml"), config.to_toml())?;
     }
+    Ok((dir, out, init.node_homes))
+}
+
+pub fn run(args: &Resolved<'_>) -> Result<()> {
+    let (dir, out, homes) = init_bench_network(args, "medledger-bench-fhir", |_| {})?;
     let concurrency = args.signers.clamp(1, 1024);
     let read_clients = args.read_clients.unwrap_or(concurrency).clamp(1, 1024);
     let seconds = args.step_seconds;
     let rt = run::runtime()?;
-    let result = rt.block_on(drive(
-        &out,
-        &init.node_homes,
-        (concurrency, read_clients),
-        seconds,
-        args.tls,
-    ));
+    let result = rt.block_on(drive(&out, &homes, (concurrency, read_clients), seconds, args.tls));
     if args.dir.is_none() && result.is_ok() {
         let _ = std::fs::remove_dir_all(&dir);
     }

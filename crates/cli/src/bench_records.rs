@@ -19,12 +19,11 @@ use medledger_ledger::Payload;
 use medledger_ledger::consent::grant::ConsentGrant;
 use medledger_ledger::consent::{ConsentScope, Grantee, Purpose};
 use medledger_ledger::identity::MemberKind;
-use medledger_node::home::{InitOptions, default_orgs, init_network};
-use medledger_types::{ChainId, OrgId, TimestampMs};
+use medledger_types::{OrgId, TimestampMs};
 use serde_json::{Value, json};
 
 use crate::bench::Resolved;
-use crate::bench_fhir::{Network, Phase, consecutive_free_ports, phase};
+use crate::bench_fhir::{Network, Phase, init_bench_network, phase};
 use crate::run;
 
 const CODES: [&str; 6] = ["8867-4", "8480-6", "8462-4", "29463-7", "8302-2", "2339-0"];
@@ -89,39 +88,9 @@ fn bundle(n: usize) -> Value {
 }
 
 pub fn run(args: &Resolved<'_>, patients: usize, queries: usize) -> Result<()> {
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("medledger-bench-records-{}", std::process::id())));
-    anyhow::ensure!(
-        !dir.join("net").exists(),
-        "{} already holds a network; pick another --dir",
-        dir.display()
-    );
-    std::fs::create_dir_all(&dir)?;
-    let out = dir.join("net");
-    let base = consecutive_free_ports(8)?;
-    let init = init_network(
-        &out,
-        &InitOptions {
-            chain_id: ChainId::new("medledger-bench-records")?,
-            validators: 4,
-            orgs: default_orgs(4),
-            base_api_port: base,
-            base_p2p_port: base + 4,
-            genesis_time: medledger_node::node::now_ms(),
-            tls: args.tls,
-            hosts: Vec::new(),
-        },
-    )?;
-    for home in &init.node_homes {
-        let mut config = medledger_node::Home::load(home)?.config;
-        config.block.interval_ms = args.block_interval_ms;
-        config.fhir.max_page = 1000;
-        std::fs::write(home.join("config.toml"), config.to_toml())?;
-    }
+    let (dir, out, homes) = init_bench_network(args, "medledger-bench-records", |c| c.fhir.max_page = 1000)?;
     let rt = run::runtime()?;
-    let result = rt.block_on(drive(&out, &init.node_homes, args, patients.max(CONSENTING), queries));
+    let result = rt.block_on(drive(&out, &homes, args, patients.max(CONSENTING), queries));
     if args.dir.is_none() && result.is_ok() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -172,17 +141,6 @@ pub fn run(args: &Resolved<'_>, patients: usize, queries: usize) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// A process's resident memory now, MiB.
-fn rss_now_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 struct Figures {
@@ -273,7 +231,7 @@ async fn drive(
     bar.finish_and_clear();
     let resources = written.load(std::sync::atomic::Ordering::Relaxed);
     let load_per_sec = resources as f64 / t0.elapsed().as_secs_f64();
-    let rss_a = || rss_now_mib(net.pids[0]);
+    let rss_a = || crate::bench::status_mib_of(&net.pids[0].to_string(), "VmRSS:");
     let after_load = rss_a();
     let mut pids = pids.lock().unwrap_or_else(|p| p.into_inner()).clone();
     pids.sort();

@@ -257,43 +257,6 @@ fn error_of(custodian: &OrgId, status: u16, message: String) -> CustodyError {
     }
 }
 
-/// `k=v&…` (percent-decoded) as pairs; a query string from a node request.
-fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, ()> {
-    if query.len() > 8192 {
-        return Err(());
-    }
-    let mut out = Vec::new();
-    for part in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        out.push((percent_decode(k)?, percent_decode(v)?));
-    }
-    Ok(out)
-}
-
-fn percent_decode(s: &str) -> Result<String, ()> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3).ok_or(())?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| ())?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| ())
-}
-
 fn peer(custodian: &OrgId, cause: PeerCause) -> CustodyError {
     PeerError {
         org: custodian.clone(),
@@ -725,7 +688,10 @@ impl Custody {
     /// from its search values. Unknown or stale values, or a query this node cannot
     /// parse, match: the reader then decides on the record itself.
     fn matches_search(&self, resource_type: &str, id: &str, version: u64, query: &str) -> bool {
-        let Ok(pairs) = serde_urlencoded_pairs(query) else {
+        if query.len() > 8192 {
+            return true;
+        }
+        let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query) else {
             return true;
         };
         let Ok(q) = medledger_fhir::search::SearchQuery::parse(resource_type, &pairs) else {

@@ -410,14 +410,8 @@ async fn run(
                 audit(&guard, &mut unaudited).await?;
             }
             if count == LINES_PER_FILE {
-                // Audited before the file can be announced.
                 audit(&guard, &mut unaudited).await?;
-                let name = seal_file(job, job_id, t, part, &lines)?;
-                job.outputs.lock().unwrap_or_else(|e| e.into_inner()).push(Output {
-                    resource_type: t,
-                    name,
-                    count,
-                });
+                announce(job, job_id, t, part, &lines, count)?;
                 lines.clear();
                 count = 0;
                 part += 1;
@@ -425,15 +419,28 @@ async fn run(
         }
         if count > 0 {
             audit(&guard, &mut unaudited).await?;
-            let name = seal_file(job, job_id, t, part, &lines)?;
-            job.outputs.lock().unwrap_or_else(|e| e.into_inner()).push(Output {
-                resource_type: t,
-                name,
-                count,
-            });
+            announce(job, job_id, t, part, &lines, count)?;
         }
     }
     audit(&guard, &mut unaudited).await
+}
+
+/// Seals a file and lists it in the manifest; its records are audited already.
+fn announce(
+    job: &Job,
+    job_id: &str,
+    t: &'static str,
+    part: usize,
+    lines: &[u8],
+    count: usize,
+) -> Result<(), FhirError> {
+    let name = seal_file(job, job_id, t, part, lines)?;
+    job.outputs.lock().unwrap_or_else(|e| e.into_inner()).push(Output {
+        resource_type: t,
+        name,
+        count,
+    });
+    Ok(())
 }
 
 async fn audit(guard: &Guard<'_>, pending: &mut Vec<(Permit, u64)>) -> Result<(), FhirError> {
@@ -443,17 +450,19 @@ async fn audit(guard: &Guard<'_>, pending: &mut Vec<(Permit, u64)>) -> Result<()
     Ok(())
 }
 
+/// The kick-off request as the manifest repeats it.
+fn request_url(app: &AppState, path: &str, raw: Option<&str>) -> String {
+    let query = raw.map(|q| format!("?{q}")).unwrap_or_default();
+    format!("{}/{path}{query}", base_url(app))
+}
+
 /// `GET /fhir/$export`
 pub async fn system(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let request = format!(
-        "{}/$export{}",
-        base_url(&app),
-        raw.as_deref().map(|q| format!("?{q}")).unwrap_or_default()
-    );
+    let request = request_url(&app, "$export", raw.as_deref());
     kickoff(app, headers, raw, Level::System, request).await
 }
 
@@ -463,11 +472,7 @@ pub async fn patient(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let request = format!(
-        "{}/Patient/$export{}",
-        base_url(&app),
-        raw.as_deref().map(|q| format!("?{q}")).unwrap_or_default()
-    );
+    let request = request_url(&app, "Patient/$export", raw.as_deref());
     kickoff(app, headers, raw, Level::Patient, request).await
 }
 
@@ -479,11 +484,7 @@ pub async fn group(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     check_id(&id)?;
-    let request = format!(
-        "{}/Group/{id}/$export{}",
-        base_url(&app),
-        raw.as_deref().map(|q| format!("?{q}")).unwrap_or_default()
-    );
+    let request = request_url(&app, &format!("Group/{id}/$export"), raw.as_deref());
     kickoff(app, headers, raw, Level::Group(id), request).await
 }
 

@@ -396,7 +396,13 @@ pub async fn search_page(
     {
         ledger_entries = super::views::ledger_consents(app, ctx, p, base).await?;
     }
-    let guard = Guard::new(app, ctx);
+    let searcher = Searcher {
+        app,
+        ctx,
+        guard: Guard::new(app, ctx),
+        snapshot: query.snapshot,
+    };
+    let guard = &searcher.guard;
     // Written with the results' entries, below: nothing in between fails.
     let searched = guard
         .allow_unwritten(
@@ -409,12 +415,6 @@ pub async fn search_page(
         )
         .await?;
     let snapshot = query.snapshot.unwrap_or(app.node.head().height.0);
-    let searcher = Searcher {
-        app,
-        ctx,
-        guard: Guard::new(app, ctx),
-        snapshot: query.snapshot,
-    };
     searcher.resolve_chains(&mut query).await?;
     let count = query.count.unwrap_or(DEFAULT_PAGE).min(app.node.config().fhir.max_page);
     let count_only = query.count_only();
