@@ -19,7 +19,7 @@
 //! | 4 | break-glass without a patient, by non-practitioners, beyond the daily limit | [`break_glass_is_bounded_declared_and_shown`] |
 //! | 5 | malformed ids in URLs, and a poisoned audit journal, stop anchoring | [`malformed_ids_and_a_poisoned_journal_do_not_stop_audit`] |
 //! | 6 | the grantee organisation's patients and devices ride on an org-wide consent | [`org_wide_consent_covers_only_the_grantee_staff`] |
-//! | 7 | hand-made node-to-node transfer requests | [`custodian_decides_and_audits_transfers`] |
+//! | 7 | hand-made node-to-node transfer requests (and search-match probes) | [`custodian_decides_and_audits_transfers`] |
 //! | 8 | reading blocks, transactions, state and log entries without being a member | [`ledger_contents_need_a_member_token`] |
 //! | 9 | client assertions for another audience, from the future, or replayed; scope escalation | [`token_assertions_are_bound_fresh_and_single_use`] |
 //! | 10 | one key floods the mempool while reads must still be audited | [`one_signer_cannot_flood_the_mempool`] |
@@ -729,6 +729,16 @@ async fn custodian_decides_and_audits_transfers() {
         c.text
     );
     assert!(c.body["items"][0].get("ciphertext").is_none() && c.body["items"][0].get("wrapped_key").is_none());
+    // (c') A search match asked for a record the reader may not read: refused as the read
+    // would be (403), never answered "no match" (204), so matching reveals nothing.
+    let mut probe = item.clone();
+    probe["only_if"] = json!("code=0000-0");
+    let p = post_fetch(&net, &mtls_b, A, &request_b(vec![probe.clone()])).await;
+    assert_eq!(
+        p.body["items"][0]["status"], 403,
+        "a match probe without consent: {}",
+        p.text
+    );
 
     // (d) Insurer D asks for treatment under a consent the patient gave it for treatment.
     let dr_d = enrol(&net, "insurer-d", &unique("dr-xfer"), MemberKind::Practitioner).await;
@@ -747,6 +757,11 @@ async fn custodian_decides_and_audits_transfers() {
     }
     catch_up(&net, A, D).await;
     insurer_may_not_read_for_treatment(&net, &dr_d, &oid).await;
+
+    // With consent, the same probe is answered "no match", with nothing sent.
+    let p = post_fetch(&net, &mtls_b, A, &request_b(vec![probe])).await;
+    assert_eq!(p.body["items"][0]["status"], 204, "a consented non-match: {}", p.text);
+    assert!(p.body["items"][0].get("ciphertext").is_none());
 
     // (e) A consented request, made directly: served, and audited by the custodian alone.
     let request = request_b(vec![item.clone()]);
