@@ -2,8 +2,8 @@
 //!
 //! One redb write transaction per block holds everything the block changed: the block
 //! itself, its log leaves and the new full-subtree nodes of the transparency log, the
-//! transaction index, the state values and the Jellyfish Merkle Tree nodes of the
-//! authenticated state, and the new chain head. It is committed with
+//! transaction index, the state values and the new chain head. The authenticated state
+//! tree over the values is held in memory and rebuilt from them at start (ADR 013). It is committed with
 //! `Durability::Immediate`, so when [`Store::commit`] returns the block is on disk (fsync);
 //! a crash at any moment leaves either the whole block or none of it.
 //!
@@ -14,21 +14,25 @@
 
 mod reader;
 mod tables;
+pub mod tree;
 mod view;
 mod write;
 
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
 use medledger_types::{Hash32, Height, TimestampMs, TreeSize};
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase, ReadableTable};
 use thiserror::Error;
 
 pub use reader::{StateProof, StoreReader, TxLocation};
 pub use view::StateView;
 pub use write::{BlockCommit, StagedState, stage};
 
-/// The state proof type handed out by `GET /v1/state/{key}`.
+/// The state proof type handed out by `GET /v1/state/{key}`: `jmt`'s, whose hashing the
+/// state tree keeps.
 pub type SparseMerkleProof = jmt::proof::SparseMerkleProof<sha2::Sha256>;
 pub use jmt::{KeyHash, RootHash};
 
@@ -101,8 +105,46 @@ impl Decode for ChainHead {
     }
 }
 
-/// redb's page cache. Hot state and the upper JMT levels fit; the rest is read from disk.
-const CACHE_BYTES: usize = 256 * 1024 * 1024;
+/// redb's page cache: hot state values, recent blocks and log nodes.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// State trees kept for the newest heads: a snapshot taken before a few more blocks
+/// were committed still finds its own (older trees share most nodes with newer ones).
+const KEEP_TREES: usize = 4;
+
+/// The state trees of the newest heads, by height.
+#[derive(Default)]
+pub(crate) struct Trees {
+    versions: Mutex<VecDeque<(Height, tree::StateTree)>>,
+}
+
+impl Trees {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Height, tree::StateTree)>> {
+        self.versions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes `tree` the tree of `height`, before the head moves there.
+    pub(crate) fn publish(&self, height: Height, tree: tree::StateTree) {
+        let mut v = self.lock();
+        v.retain(|(h, _)| *h != height);
+        v.push_back((height, tree));
+        while v.len() > KEEP_TREES {
+            v.pop_front();
+        }
+    }
+
+    /// Forgets the tree of a head that was not committed after all.
+    pub(crate) fn withdraw(&self, height: Height) {
+        self.lock().retain(|(h, _)| *h != height);
+    }
+
+    pub(crate) fn at(&self, height: Height) -> Option<tree::StateTree> {
+        self.lock()
+            .iter()
+            .rev()
+            .find(|(h, _)| *h == height)
+            .map(|(_, t)| t.clone())
+    }
+}
 
 impl ChainHead {
     /// The head right after a block with this header.
@@ -132,13 +174,14 @@ impl ReadOnlyStore {
 
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
         let txn = self.db.begin_read().map_err(StoreError::db)?;
-        StoreReader::new(txn)
+        StoreReader::new(txn, None)
     }
 }
 
 /// A node's database.
 pub struct Store {
     db: Database,
+    trees: Arc<Trees>,
 }
 
 impl Store {
@@ -148,8 +191,12 @@ impl Store {
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(StoreError::db)?;
-        let store = Store { db };
+        let store = Store {
+            db,
+            trees: Arc::default(),
+        };
         store.create_tables()?;
+        store.load_tree()?;
         Ok(store)
     }
 
@@ -158,15 +205,50 @@ impl Store {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(StoreError::db)?;
-        let store = Store { db };
+        let store = Store {
+            db,
+            trees: Arc::default(),
+        };
         store.create_tables()?;
         Ok(store)
+    }
+
+    /// Builds the state tree from the state table and checks it against the head.
+    fn load_tree(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(StoreError::db)?;
+        let reader = StoreReader::new(txn, None)?;
+        let Some(head) = reader.head()? else {
+            return Ok(());
+        };
+        let t0 = std::time::Instant::now();
+        let state = self.db.begin_read().map_err(StoreError::db)?;
+        let table = state.open_table(tables::STATE).map_err(StoreError::db)?;
+        let mut entries = Vec::new();
+        for entry in table.iter().map_err(StoreError::db)? {
+            let (k, v) = entry.map_err(StoreError::db)?;
+            entries.push((*k.value(), tree::value_hash(v.value())));
+        }
+        let tree = tree::StateTree::from_sorted(&entries);
+        let root = Hash32(tree.root_hash());
+        if root != head.state_root {
+            return Err(StoreError::Corrupt(format!(
+                "the state gives root {root}, the head at height {} says {}",
+                head.height, head.state_root
+            )));
+        }
+        tracing::info!(
+            keys = entries.len(),
+            ms = t0.elapsed().as_millis() as u64,
+            "built the state tree"
+        );
+        self.trees.publish(head.height, tree);
+        Ok(())
     }
 
     /// A consistent snapshot for reading; it does not see later commits.
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
         let txn = self.db.begin_read().map_err(StoreError::db)?;
-        StoreReader::new(txn)
+        StoreReader::new(txn, Some(self.trees.clone()))
     }
 
     /// The current chain head, or `None` before genesis.

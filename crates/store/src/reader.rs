@@ -1,16 +1,17 @@
 //! Reading from a consistent snapshot of the store.
 
-use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
+use std::sync::Arc;
+
 use medledger_ledger::StateRead;
 use medledger_merkle::NodeSource;
 use medledger_types::codec::Decode;
 use medledger_types::{Block, Hash32, Height, LeafIndex, LogLeaf};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::tables::*;
-use crate::{ChainHead, SparseMerkleProof, StoreError};
+use crate::tree::StateTree;
+use crate::{ChainHead, SparseMerkleProof, StoreError, Trees};
 
 /// Where a committed transaction is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -58,11 +59,12 @@ pub struct StoreReader {
     leaves: ReadOnlyTable<u64, &'static [u8]>,
     log_nodes: ReadOnlyTable<(u8, u64), &'static [u8; 32]>,
     state: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
-    jmt_nodes: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    /// The state trees of recent heads (none in a read-only store).
+    trees: Option<Arc<Trees>>,
 }
 
 impl StoreReader {
-    pub(crate) fn new(txn: ReadTransaction) -> Result<Self, StoreError> {
+    pub(crate) fn new(txn: ReadTransaction, trees: Option<Arc<Trees>>) -> Result<Self, StoreError> {
         let open_err = StoreError::db;
         Ok(StoreReader {
             meta: txn.open_table(META).map_err(open_err)?,
@@ -71,7 +73,7 @@ impl StoreReader {
             leaves: txn.open_table(LEAVES).map_err(open_err)?,
             log_nodes: txn.open_table(LOG_NODES).map_err(open_err)?,
             state: txn.open_table(STATE).map_err(open_err)?,
-            jmt_nodes: txn.open_table(JMT_NODES).map_err(open_err)?,
+            trees,
         })
     }
 
@@ -154,19 +156,42 @@ impl StoreReader {
         Ok(out)
     }
 
-    /// How many state-tree nodes are stored (live ones and replaced ones not yet pruned).
-    pub fn state_tree_nodes(&self) -> Result<u64, StoreError> {
+    /// The state tree of this snapshot's head.
+    pub(crate) fn tree(&self) -> Result<StateTree, StoreError> {
+        let trees = self
+            .trees
+            .as_ref()
+            .ok_or_else(|| StoreError::State("a read-only store holds no state tree".into()))?;
+        let Some(head) = self.head()? else {
+            return Ok(StateTree::default());
+        };
+        trees.at(head.height).ok_or_else(|| {
+            StoreError::State(format!(
+                "the state tree of height {} is no longer held; take a new snapshot",
+                head.height
+            ))
+        })
+    }
+
+    /// How many keys the state holds.
+    pub fn state_keys(&self) -> Result<u64, StoreError> {
         use redb::ReadableTableMetadata;
-        self.jmt_nodes.len().map_err(StoreError::db)
+        self.state.len().map_err(StoreError::db)
     }
 
     /// The current value of a state key and its proof against the head's state root.
     pub fn state_proof(&self, key: &[u8]) -> Result<StateProof, StoreError> {
         let head = self.head()?.ok_or(StoreError::NotInitialised)?;
-        let tree = JellyfishMerkleTree::<_, Sha256>::new(self);
-        let (value, proof) = tree
-            .get_with_proof(KeyHash::with::<Sha256>(key), head.height.0)
-            .map_err(|e| StoreError::State(e.to_string()))?;
+        let tree = self.tree()?;
+        let key_hash: [u8; 32] = Sha256::digest(key).into();
+        let path = tree.path(&key_hash);
+        let value = self
+            .state
+            .get(&key_hash)
+            .map_err(StoreError::db)?
+            .map(|v| v.value().to_vec());
+        let proof: SparseMerkleProof = borsh::from_slice(&path.to_jmt_borsh())
+            .map_err(|e| StoreError::State(format!("encoding a state proof: {e}")))?;
         Ok(StateProof {
             value,
             proof,
@@ -181,8 +206,8 @@ impl StateRead for StoreReader {
     /// go on without its state, so it is treated like a missing key and the block that
     /// follows will not match its peers' state root, which stops the node.
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let kh = KeyHash::with::<Sha256>(key);
-        self.state.get(&kh.0).ok().flatten().map(|v| v.value().to_vec())
+        let kh: [u8; 32] = Sha256::digest(key).into();
+        self.state.get(&kh).ok().flatten().map(|v| v.value().to_vec())
     }
 }
 
@@ -201,25 +226,5 @@ impl NodeSource for StoreReader {
             .ok()
             .flatten()
             .map(|v| Hash32(*v.value()))
-    }
-}
-
-impl TreeReader for StoreReader {
-    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        let key = jmt_node_key(node_key)?;
-        match self.jmt_nodes.get(key.as_slice())? {
-            None => Ok(None),
-            Some(raw) => Ok(Some(borsh::from_slice(raw.value())?)),
-        }
-    }
-
-    /// Only the latest value of each key is kept, which is all that proofs against the
-    /// current head need.
-    fn get_value_option(&self, _max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(self.state.get(&key_hash.0)?.map(|v| v.value().to_vec()))
-    }
-
-    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        anyhow::bail!("tree restore is not supported")
     }
 }

@@ -15,16 +15,8 @@ pub const LEAVES: TableDefinition<u64, &[u8]> = TableDefinition::new("log_leaves
 pub const LOG_NODES: TableDefinition<(u8, u64), &[u8; 32]> = TableDefinition::new("log_nodes");
 /// SHA-256 of the state key (the JMT key hash) → current value.
 pub const STATE: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("state");
-/// version (u64 BE) ‖ borsh(nibble path) → borsh(Node): the nodes of the Jellyfish
-/// Merkle Tree. Big-endian versions make each block's new nodes an append.
-pub const JMT_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
-/// (version it became stale at, node key as in `JMT_NODES`) → nothing: nodes no longer
-/// reachable from the latest root, deleted in sorted batches by the pruner.
-pub const JMT_STALE: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("jmt_stale");
-
-/// The key of a JMT node in `JMT_NODES`.
-pub fn jmt_node_key(key: &jmt::storage::NodeKey) -> Result<Vec<u8>, std::io::Error> {
-    let mut out = key.version().to_be_bytes().to_vec();
-    borsh::to_writer(&mut out, key.nibble_path())?;
-    Ok(out)
-}
+/// Before ADR 013: the nodes of the state tree and the index of replaced ones. The tree
+/// is now held in memory and rebuilt from `STATE`; a store that still has these tables
+/// drops them when it is opened for writing.
+pub const LEGACY_JMT_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
+pub const LEGACY_JMT_STALE: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("jmt_stale");

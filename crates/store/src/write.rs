@@ -2,28 +2,28 @@
 
 use std::collections::BTreeMap;
 
-use jmt::storage::TreeUpdateBatch;
-use jmt::{JellyfishMerkleTree, KeyHash};
 use medledger_ledger::{Genesis, Writes};
 use medledger_types::codec::Encode;
 use medledger_types::{Block, Hash32, Height, LogLeaf, TreeSize};
 use redb::{Durability, ReadableTable, WriteTransaction};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::reader::{StoreReader, TxLocation};
 use crate::tables::*;
+use crate::tree::{StateTree, ValueHash, value_hash};
 use crate::view::StateView;
 use crate::{ChainHead, Store, StoreError};
 
-/// State writes of a block with the authenticated-state update they cause, computed
-/// before the block is committed so the proposer can put the state root in the header.
+/// State writes of a block with the state tree they make, computed before the block is
+/// committed so the proposer can put the state root in the header.
 pub struct StagedState {
     pub root: Hash32,
     pub version: Height,
     pub(crate) writes: Writes,
-    /// The same writes keyed by JMT key hash, in hash order.
+    /// The same writes keyed by SHA-256 of the key, in that order.
     pub(crate) by_hash: BTreeMap<[u8; 32], Option<Vec<u8>>>,
-    pub(crate) batch: TreeUpdateBatch,
+    /// The state tree after these writes.
+    pub(crate) tree: StateTree,
 }
 
 /// Everything a block adds to the store.
@@ -41,35 +41,21 @@ pub struct BlockCommit<'a> {
 pub fn stage(view: &StateView<'_>, height: Height, writes: Writes) -> Result<StagedState, StoreError> {
     let by_hash: BTreeMap<[u8; 32], Option<Vec<u8>>> = writes
         .iter()
-        .map(|(k, v)| (KeyHash::with::<Sha256>(k).0, v.clone()))
+        .map(|(k, v)| (Sha256::digest(k).into(), v.clone()))
         .collect();
-    let tree = JellyfishMerkleTree::<_, Sha256>::new(view);
-    let has_deletes = by_hash.values().any(Option::is_none);
-    let (root, batch) = if by_hash.is_empty() || has_deletes {
-        // The general path: one key at a time, deletions allowed.
-        let value_set = by_hash.iter().map(|(kh, v)| (KeyHash(*kh), v.clone()));
-        tree.put_value_set(value_set, height.0)
-    } else {
-        // The fast path: jmt rebuilds each touched subtree once for the sorted batch.
-        let value_set: Vec<(KeyHash, Vec<u8>)> = by_hash
-            .iter()
-            .filter_map(|(kh, v)| v.clone().map(|v| (KeyHash(*kh), v)))
-            .collect();
-        tree.batch_put_value_sets(vec![value_set], None, height.0)
-            .map(|(roots, batch)| (roots.first().copied().unwrap_or(jmt::RootHash([0; 32])), batch))
-    }
-    .map_err(|e| StoreError::State(e.to_string()))?;
+    let ups: Vec<([u8; 32], Option<ValueHash>)> = by_hash
+        .iter()
+        .map(|(kh, v)| (*kh, v.as_deref().map(value_hash)))
+        .collect();
+    let tree = view.tree()?.apply(&ups);
     Ok(StagedState {
-        root: Hash32(root.0),
+        root: Hash32(tree.root_hash()),
         version: height,
         writes,
         by_hash,
-        batch,
+        tree,
     })
 }
-
-/// How often replaced state-tree nodes are deleted.
-const PRUNE_EVERY_BLOCKS: u64 = 8;
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(e.to_string())
@@ -110,6 +96,7 @@ impl Store {
         }
         write_state(&txn, &staged)?;
         write_head(&txn, &head)?;
+        self.trees.publish(Height(0), staged.tree.clone());
         txn.commit().map_err(db_err)?;
         Ok(head)
     }
@@ -182,7 +169,12 @@ impl Store {
             timestamp: header.timestamp,
         };
         write_head(&txn, &head)?;
-        txn.commit().map_err(db_err)?;
+        // Readers that see this head find its tree: it is published before the commit.
+        self.trees.publish(header.height, c.staged.tree.clone());
+        if let Err(e) = txn.commit() {
+            self.trees.withdraw(header.height);
+            return Err(db_err(e));
+        }
         Ok(head)
     }
 
@@ -201,8 +193,10 @@ impl Store {
         txn.open_table(LEAVES).map_err(db_err)?;
         txn.open_table(LOG_NODES).map_err(db_err)?;
         txn.open_table(STATE).map_err(db_err)?;
-        txn.open_table(JMT_NODES).map_err(db_err)?;
-        txn.open_table(JMT_STALE).map_err(db_err)?;
+        // Stores written before ADR 013 kept the tree's nodes on disk; it is now rebuilt
+        // from the state at start, so their tables are dropped.
+        txn.delete_table(LEGACY_JMT_NODES).map_err(db_err)?;
+        txn.delete_table(LEGACY_JMT_STALE).map_err(db_err)?;
         txn.commit().map_err(db_err)
     }
 
@@ -247,43 +241,6 @@ fn write_state(txn: &WriteTransaction, staged: &StagedState) -> Result<(), Store
             Some(v) => state.insert(kh, v.as_slice()).map_err(db_err)?,
             None => state.remove(kh).map_err(db_err)?,
         };
-    }
-    tracing::debug!(
-        state_writes = staged.writes.len(),
-        jmt_new = staged.batch.node_batch.nodes().len(),
-        jmt_stale = staged.batch.stale_node_index_batch.len(),
-        "writing state"
-    );
-    let mut nodes = txn.open_table(JMT_NODES).map_err(db_err)?;
-    for (key, node) in staged.batch.node_batch.nodes() {
-        let key = jmt_node_key(key).map_err(db_err)?;
-        let node = borsh::to_vec(node).map_err(db_err)?;
-        nodes.insert(key.as_slice(), node.as_slice()).map_err(db_err)?;
-    }
-    // Replaced nodes are recorded now (an append) and deleted in sorted batches, which
-    // touches far fewer pages than deleting them one block at a time.
-    let mut stale = txn.open_table(JMT_STALE).map_err(db_err)?;
-    for s in &staged.batch.stale_node_index_batch {
-        let key = jmt_node_key(&s.node_key).map_err(db_err)?;
-        stale
-            .insert((staged.version.0, key.as_slice()), [].as_slice())
-            .map_err(db_err)?;
-    }
-    if staged.version.0.is_multiple_of(PRUNE_EVERY_BLOCKS) {
-        let mut batch: Vec<(u64, Vec<u8>)> = Vec::new();
-        for entry in stale.iter().map_err(db_err)? {
-            let (k, _) = entry.map_err(db_err)?;
-            let (version, key) = k.value();
-            batch.push((version, key.to_vec()));
-        }
-        let mut keys: Vec<&[u8]> = batch.iter().map(|(_, k)| k.as_slice()).collect();
-        keys.sort_unstable();
-        for key in keys {
-            nodes.remove(key).map_err(db_err)?;
-        }
-        for (version, key) in &batch {
-            stale.remove((*version, key.as_slice())).map_err(db_err)?;
-        }
     }
     Ok(())
 }

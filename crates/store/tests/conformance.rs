@@ -301,32 +301,92 @@ fn the_stored_tree_always_matches_a_tree_built_from_scratch() {
     }
 }
 
-#[test]
-fn replaced_state_tree_nodes_are_pruned() {
-    // Rewriting the same 200 keys in every block must not grow the tree's storage with
-    // the number of blocks: replaced nodes are deleted every few blocks.
-    let store = Store::in_memory().unwrap();
+/// Commits a few blocks to a file store at `path` and returns the head.
+fn file_chain(path: &std::path::Path) -> medledger_store::ChainHead {
+    let store = Store::open(path).unwrap();
     store.init_genesis(&genesis("c")).unwrap();
     let mut log = MemoryLog::new();
-    let mut after_first = 0;
-    for block in 0..24u8 {
+    for block in 0..5u8 {
         let writes: Writes = (0..200u32)
-            .map(|i| (format!("k/{i}").into_bytes(), Some(vec![block; 4])))
+            .map(|i| (format!("k/{}", i * 7 % 301).into_bytes(), Some(vec![block; 4])))
             .collect();
         commit_block(&store, &mut log, 1, writes).unwrap();
-        if block == 0 {
-            after_first = store.reader().unwrap().state_tree_nodes().unwrap();
-        }
     }
-    let nodes = store.reader().unwrap().state_tree_nodes().unwrap();
-    // Without pruning this would be about 24 times the first block's count.
-    assert!(
-        nodes < after_first * 10,
-        "{nodes} nodes after 24 blocks, {after_first} after the first"
-    );
-    let root = jmt::RootHash(store.head().unwrap().unwrap().state_root.0);
+    store.head().unwrap().unwrap()
+}
+
+#[test]
+fn reopening_rebuilds_the_state_tree_and_drops_the_old_tree_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    let head = file_chain(&path);
+    // A store written before ADR 013 has the tree's nodes in two more tables.
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let nodes: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("jmt_nodes");
+            txn.open_table(nodes)
+                .unwrap()
+                .insert(b"x".as_slice(), b"y".as_slice())
+                .unwrap();
+            let stale: redb::TableDefinition<(u64, &[u8]), &[u8]> = redb::TableDefinition::new("jmt_stale");
+            txn.open_table(stale)
+                .unwrap()
+                .insert((1, b"x".as_slice()), b"".as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.head().unwrap().unwrap(), head);
+    let root = jmt::RootHash(head.state_root.0);
     let p = store.reader().unwrap().state_proof(b"k/7").unwrap();
     p.proof
-        .verify_existence(root, jmt::KeyHash::with::<Sha256>(b"k/7"), [23u8; 4])
+        .verify_existence(root, jmt::KeyHash::with::<Sha256>(b"k/7"), [4u8; 4])
         .unwrap();
+    let mut log = MemoryLog::new();
+    for (level, index, hash) in store.reader().unwrap().log_nodes().unwrap() {
+        log.insert_node(level, index, hash).unwrap();
+    }
+    commit_block(
+        &store,
+        &mut log,
+        1,
+        [(b"k/7".to_vec(), Some(vec![9]))].into_iter().collect(),
+    )
+    .unwrap();
+    drop(store);
+    let db = redb::Database::open(&path).unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let names: Vec<String> = redb::ReadTransaction::list_tables(&txn)
+        .unwrap()
+        .map(|t| redb::TableHandle::name(&t).to_string())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with("jmt_")), "{names:?}");
+}
+
+#[test]
+fn a_state_that_does_not_give_the_head_root_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    file_chain(&path);
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let state: redb::TableDefinition<&[u8; 32], &[u8]> = redb::TableDefinition::new("state");
+            let key: [u8; 32] = <Sha256 as sha2::Digest>::digest(b"k/7").into();
+            txn.open_table(state)
+                .unwrap()
+                .insert(&key, [5u8; 4].as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    match Store::open(&path) {
+        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("state gives root"), "{msg}"),
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("a store whose state does not match its head opened"),
+    }
 }
