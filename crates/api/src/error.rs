@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use medledger_node::{NodeError, SubmitError};
+use medledger_node::{Busy, NodeError, SubmitError};
 use serde_json::json;
 
 /// An error answer: status, a machine-readable reason and a message for people.
@@ -12,6 +12,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub reason: &'static str,
     pub message: String,
+    /// Seconds for `Retry-After` on a 429 or 503 (1 when not set).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -20,6 +22,7 @@ impl ApiError {
             status,
             reason,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -40,10 +43,23 @@ impl IntoResponse for ApiError {
             self.status,
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
         ) {
+            let secs = self.retry_after_secs.unwrap_or(1).max(1);
             r.headers_mut()
-                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+                .insert("retry-after", axum::http::HeaderValue::from(secs));
         }
         r
+    }
+}
+
+impl From<Busy> for ApiError {
+    fn from(b: Busy) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            format!("{}; try again in {} s", b.pressure.reason(), b.retry_after_secs),
+        );
+        e.retry_after_secs = Some(b.retry_after_secs);
+        e
     }
 }
 
@@ -60,8 +76,8 @@ impl From<SubmitError> for ApiError {
             SubmitError::Rejected(_) => StatusCode::BAD_REQUEST,
             SubmitError::Duplicate(_) => StatusCode::CONFLICT,
             SubmitError::Dropped(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            SubmitError::SignerBusy(_) => StatusCode::TOO_MANY_REQUESTS,
-            SubmitError::MempoolFull(_) | SubmitError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            SubmitError::SignerBusy(_) | SubmitError::MempoolFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            SubmitError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             SubmitError::Timeout => StatusCode::GATEWAY_TIMEOUT,
         };
         ApiError::new(status, e.reason(), e.to_string())

@@ -1,10 +1,10 @@
 //! Submitting transactions and asking about them.
 
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use medledger_ledger::describe_outcome;
 use medledger_node::{Accepted, CommittedTx, Node, SubmitError, TxStatus};
 use medledger_types::codec::{Decode, Encode};
@@ -14,7 +14,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiQuery};
-use crate::serve::PeerNode;
 
 #[derive(Deserialize)]
 pub struct SubmitQuery {
@@ -33,23 +32,6 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
             "body_too_large",
             format!("request body is larger than {limit} bytes"),
         )
-    })
-}
-
-/// Whether a batch was forwarded by another validator (and so must not be forwarded on).
-/// Over TLS only a connection with a node's client certificate can say so; on a plain
-/// loopback network the header is taken as it comes (it only stops re-forwarding).
-fn forwarded(node: &Node, headers: &HeaderMap, peer: Option<Extension<PeerNode>>) -> bool {
-    if !headers.contains_key("x-medledger-forwarded") {
-        return false;
-    }
-    if node.config().api.tls.is_none() {
-        return true;
-    }
-    peer.is_some_and(|Extension(PeerNode(key))| {
-        node.store()
-            .reader()
-            .is_ok_and(|state| medledger_ledger::identity::node_key(&state, &key).is_some())
     })
 }
 
@@ -90,11 +72,23 @@ fn committed_json(hash: &Hash32, c: &CommittedTx) -> Value {
     })
 }
 
+/// How long an answer without `wait` waits for another validator to hold the
+/// transaction; after it the answer says `"replicated": false`.
+const REPLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Waits, until `deadline`, for an accepted transaction; `Err` for a failure of that one
 /// transaction.
 async fn settle(deadline: tokio::time::Instant, accepted: Accepted) -> Result<Value, SubmitError> {
     let Some(rx) = accepted.committed else {
-        return Ok(json!({ "hash": accepted.hash, "status": "pending" }));
+        // Not waiting for the commit: under consensus, the answer waits until another
+        // validator holds the transaction, so that this node crashing loses nothing.
+        let mut v = json!({ "hash": accepted.hash, "status": "pending" });
+        if let Some(replicated) = accepted.replicated {
+            let until = deadline.min(tokio::time::Instant::now() + REPLICATION_WAIT);
+            let held = matches!(tokio::time::timeout_at(until, replicated).await, Ok(Ok(())));
+            v["replicated"] = json!(held);
+        }
+        return Ok(v);
     };
     match tokio::time::timeout_at(deadline, rx).await {
         Err(_) => Err(SubmitError::Timeout),
@@ -106,11 +100,10 @@ async fn settle(deadline: tokio::time::Instant, accepted: Accepted) -> Result<Va
 pub async fn submit_one(
     State(node): State<Node>,
     ApiQuery(q): ApiQuery<SubmitQuery>,
-    peer: Option<Extension<PeerNode>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let forwarded = forwarded(&node, &headers, peer);
+    node.admission([])?;
     let raw = read_body(body, MAX_TX_BYTES * 2 + 64).await?;
     let tx = if is_json(&headers) {
         #[derive(Deserialize)]
@@ -123,9 +116,10 @@ pub async fn submit_one(
     } else {
         decode_tx(&raw)?
     };
+    node.admission([&tx.0.tx.signer])?;
     let wait = q.wait.unwrap_or(true);
     let accepted = node
-        .submit_from_client(vec![tx], wait, !forwarded)
+        .submit_from_client(vec![tx], wait, true)
         .await
         .pop()
         .unwrap_or(Err(SubmitError::ShuttingDown))?;
@@ -138,13 +132,12 @@ pub async fn submit_one(
 pub async fn submit_batch(
     State(node): State<Node>,
     ApiQuery(q): ApiQuery<SubmitQuery>,
-    peer: Option<Extension<PeerNode>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let forwarded = forwarded(&node, &headers, peer);
     let limit = node.config().api.max_body_bytes;
     let max_txs = node.config().api.max_batch_txs;
+    node.admission([])?;
     let raw = read_body(body, limit).await?;
     let txs: Vec<(SignedTx, usize)> = if is_json(&headers) {
         #[derive(Deserialize)]
@@ -173,8 +166,10 @@ pub async fn submit_batch(
             })
             .collect()
     };
+    // Refused for load before any signature is checked.
+    node.admission(txs.iter().map(|(t, _)| &t.tx.signer))?;
     let wait = q.wait.unwrap_or(true);
-    let results = node.submit_from_client(txs, wait, !forwarded).await;
+    let results = node.submit_from_client(txs, wait, true).await;
     let deadline = tokio::time::Instant::now() + node.config().commit_timeout();
     let summary = q.summary.unwrap_or(false);
     let mut out = Vec::with_capacity(if summary { 0 } else { results.len() });
@@ -193,12 +188,8 @@ pub async fn submit_batch(
                 v
             }
             Err(e) => {
-                match e {
-                    SubmitError::SignerBusy(_) => busy = Some(StatusCode::TOO_MANY_REQUESTS),
-                    SubmitError::MempoolFull(_) => {
-                        busy.get_or_insert(StatusCode::SERVICE_UNAVAILABLE);
-                    }
-                    _ => {}
+                if matches!(e, SubmitError::SignerBusy(_) | SubmitError::MempoolFull(_)) {
+                    busy = Some(StatusCode::TOO_MANY_REQUESTS);
                 }
                 failed += 1;
                 let v = json!({ "error": { "reason": e.reason(), "message": e.to_string() } });

@@ -202,6 +202,17 @@ pub(crate) fn presign(
     })
 }
 
+/// How long a `429` answer says to wait (1 s if it does not say; at most 30 s).
+pub(crate) fn retry_after(resp: &reqwest::Response) -> Duration {
+    let secs = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1);
+    Duration::from_secs(secs.clamp(1, 30))
+}
+
 fn cpu_seconds() -> f64 {
     cpu_seconds_of("self")
 }
@@ -392,12 +403,19 @@ async fn drive(home: Home, bodies: Vec<Vec<Vec<u8>>>, total: usize, avg_tx_bytes
             let mut latencies = Vec::new();
             for body in stream {
                 let sent = Instant::now();
-                let resp = http
-                    .post(&url)
-                    .header("content-type", "application/octet-stream")
-                    .body(body)
-                    .send()
-                    .await?;
+                // Refused for load (429): wait as told and send the same batch again.
+                let resp = loop {
+                    let resp = http
+                        .post(&url)
+                        .header("content-type", "application/octet-stream")
+                        .body(body.clone())
+                        .send()
+                        .await?;
+                    if resp.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+                        break resp;
+                    }
+                    tokio::time::sleep(retry_after(&resp)).await;
+                };
                 let v: serde_json::Value = resp.json().await?;
                 let elapsed = sent.elapsed();
                 let ok = v["accepted"].as_u64().unwrap_or(0);

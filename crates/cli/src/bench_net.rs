@@ -9,8 +9,10 @@
 //! Load is open-loop: batches are due at fixed times for the step's rate, and a batch's
 //! latency counts from when it was due (so queueing in the generator is not hidden) to
 //! the response of `POST /v1/txs?wait=true`, which comes when every transaction in the
-//! batch is committed. Per step the bench prints offered and committed tx/s, p50/p99
-//! latency, CPU-seconds per committed transaction (all validator processes, read from
+//! batch is committed; a `429` is waited out (its `Retry-After`) and the same batch sent
+//! again. Per step the bench prints offered and committed tx/s, the requests answered
+//! `429`, p50/p99 latency (from when the batch was due, and from the admitted request),
+//! CPU per committed transaction (all validators, and each one's user+system time from
 //! `/proc`), and each validator's peak resident memory.
 
 use std::net::{SocketAddr, TcpListener};
@@ -40,10 +42,19 @@ pub struct Step {
     pub committed_tx_per_sec: f64,
     pub committed: u64,
     pub failed: u64,
+    /// From when a batch was due to its commit, waits after a 429 included.
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// From the request that was admitted to its commit.
+    pub admitted_p50_ms: f64,
+    pub admitted_p99_ms: f64,
+    /// Requests answered 429 (each retried after its `Retry-After`).
+    pub throttled: u64,
     pub cpu_seconds: f64,
+    /// All validators' CPU per committed transaction.
     pub cpu_ms_per_tx: f64,
+    /// Each validator's CPU (user + system) per committed transaction.
+    pub cpu_ms_per_tx_per_validator: Vec<f64>,
     pub peak_rss_mib: Vec<f64>,
     pub blocks: u64,
 }
@@ -211,27 +222,38 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
         args.step_seconds
     );
     println!(
-        "  {:>9} {:>10} {:>8} {:>9} {:>9} {:>11} {:>7}  peak RSS per node (MiB)",
-        "offered", "committed", "failed", "p50 ms", "p99 ms", "CPU-ms/tx", "blocks"
+        "  {:>9} {:>10} {:>7} {:>9} {:>9} {:>9} {:>9} {:>11}  {:<24} {:>7}  peak RSS per node (MiB)",
+        "offered",
+        "committed",
+        "failed",
+        "429s",
+        "p50 ms",
+        "p99 ms",
+        "adm. p99",
+        "CPU-ms/tx",
+        "per validator",
+        "blocks"
     );
+    let list = |v: &[f64], digits: usize| v.iter().map(|m| format!("{m:.digits$}")).collect::<Vec<_>>().join(" ");
     for s in &steps {
         println!(
-            "  {:>9.0} {:>10.0} {:>8} {:>9.1} {:>9.1} {:>11.3} {:>7}  {}",
+            "  {:>9.0} {:>10.0} {:>7} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>11.3}  {:<24} {:>7}  {}",
             s.offered_tx_per_sec,
             s.committed_tx_per_sec,
             s.failed,
+            s.throttled,
             s.p50_ms,
             s.p99_ms,
+            s.admitted_p99_ms,
             s.cpu_ms_per_tx,
+            list(&s.cpu_ms_per_tx_per_validator, 3),
             s.blocks,
-            s.peak_rss_mib
-                .iter()
-                .map(|m| format!("{m:.0}"))
-                .collect::<Vec<_>>()
-                .join(" ")
+            list(&s.peak_rss_mib, 0)
         );
     }
-    println!("  (CPU-ms/tx counts all validator processes; the load generator runs on the same 2 cores)");
+    println!(
+        "  (CPU-ms/tx: all validator processes, then each one's user+system time per committed transaction; the load generator runs on the same cores. p50/p99 count from when a batch was due, waits after a 429 included; adm. p99 from the request that was admitted)"
+    );
     if args.json {
         println!("{}", serde_json::to_string(&steps)?);
     }
@@ -307,7 +329,7 @@ async fn drive(
         let before = status(&client, &procs[0].api).await.context("node0 status")?;
         let log0 = before["log_size"].as_u64().unwrap_or(0);
         let h0 = before["height"].as_u64().unwrap_or(0);
-        let cpu0: f64 = procs.iter().map(|p| cpu_seconds_of(&p.pid.to_string())).sum();
+        let cpu0: Vec<f64> = procs.iter().map(|p| cpu_seconds_of(&p.pid.to_string())).collect();
         let t0 = Instant::now();
         let bar = ProgressBar::new(batches as u64);
         bar.set_style(
@@ -336,38 +358,66 @@ async fn drive(
             let idle_notify = idle_notify.clone();
             let bar = bar.clone();
             tasks.spawn(async move {
-                let r = client
-                    .post(url)
-                    .header("content-type", "application/octet-stream")
-                    .body(body)
-                    .send()
-                    .await;
-                let v: Option<serde_json::Value> = match r {
-                    Ok(r) => r.json().await.ok(),
-                    Err(_) => None,
+                // A 429 is answered by waiting its Retry-After and sending the same batch
+                // again: the signer's later nonces depend on it.
+                let mut throttled = 0u64;
+                let (v, admitted_at) = loop {
+                    let sent = Instant::now();
+                    let r = client
+                        .post(&url)
+                        .header("content-type", "application/octet-stream")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                            throttled += 1;
+                            tokio::time::sleep(crate::bench::retry_after(&r)).await;
+                        }
+                        Ok(r) => break (r.json::<serde_json::Value>().await.ok(), sent),
+                        Err(_) => break (None, sent),
+                    }
                 };
                 let latency = due.elapsed();
+                let admitted = admitted_at.elapsed();
                 idle.lock().await.push_back(signer);
                 idle_notify.notify_one();
                 bar.inc(1);
                 let ok = v.as_ref().and_then(|v| v["accepted"].as_u64()).unwrap_or(0);
                 let bad = v.as_ref().and_then(|v| v["failed"].as_u64()).unwrap_or(1);
-                (latency, ok, bad)
+                (latency, admitted, ok, bad, throttled)
             });
         }
         let mut latencies = Vec::new();
+        let mut admitted_latencies = Vec::new();
         let mut failed = 0u64;
+        let mut throttled = 0u64;
         while let Some(r) = tasks.join_next().await {
-            let (latency, o, f) = r?;
+            let (latency, admitted, o, f, t) = r?;
             failed += f;
+            throttled += t;
             latencies.extend(std::iter::repeat_n(latency.as_secs_f64() * 1000.0, o as usize));
+            admitted_latencies.extend(std::iter::repeat_n(admitted.as_secs_f64() * 1000.0, o as usize));
         }
         let seconds = t0.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let after = status(&client, &procs[0].api).await.context("node0 status")?;
         let committed = after["log_size"].as_u64().unwrap_or(0).saturating_sub(log0);
-        let cpu: f64 = procs.iter().map(|p| cpu_seconds_of(&p.pid.to_string())).sum::<f64>() - cpu0;
+        let cpus: Vec<f64> = procs
+            .iter()
+            .zip(&cpu0)
+            .map(|(p, c0)| cpu_seconds_of(&p.pid.to_string()) - c0)
+            .collect();
+        let cpu: f64 = cpus.iter().sum();
+        let per_tx = |cpu: f64| {
+            if committed > 0 {
+                cpu * 1000.0 / committed as f64
+            } else {
+                0.0
+            }
+        };
         latencies.sort_by(|a, b| a.total_cmp(b));
+        admitted_latencies.sort_by(|a, b| a.total_cmp(b));
         let step = Step {
             offered_tx_per_sec: *rate,
             committed_tx_per_sec: committed as f64 / seconds,
@@ -375,18 +425,25 @@ async fn drive(
             failed,
             p50_ms: percentile(&latencies, 0.5),
             p99_ms: percentile(&latencies, 0.99),
+            admitted_p50_ms: percentile(&admitted_latencies, 0.5),
+            admitted_p99_ms: percentile(&admitted_latencies, 0.99),
+            throttled,
             cpu_seconds: cpu,
-            cpu_ms_per_tx: if committed > 0 {
-                cpu * 1000.0 / committed as f64
-            } else {
-                0.0
-            },
+            cpu_ms_per_tx: per_tx(cpu),
+            cpu_ms_per_tx_per_validator: cpus.iter().map(|c| per_tx(*c)).collect(),
             peak_rss_mib: procs.iter().map(|p| peak_rss_mib_of(&p.pid.to_string())).collect(),
             blocks: after["height"].as_u64().unwrap_or(0).saturating_sub(h0),
         };
         eprintln!(
-            "{:>7.0} tx/s offered: {:.0} committed/s, p50 {:.0} ms, p99 {:.0} ms, {:.3} CPU-ms/tx, {} failed",
-            step.offered_tx_per_sec, step.committed_tx_per_sec, step.p50_ms, step.p99_ms, step.cpu_ms_per_tx, failed
+            "{:>7.0} tx/s offered: {:.0} committed/s, p50 {:.0} ms, p99 {:.0} ms (admitted: {:.0} ms), {:.3} CPU-ms/tx per validator, {} failed, {} throttled",
+            step.offered_tx_per_sec,
+            step.committed_tx_per_sec,
+            step.p50_ms,
+            step.p99_ms,
+            step.admitted_p99_ms,
+            step.cpu_ms_per_tx / procs.len() as f64,
+            failed,
+            throttled
         );
         steps.push(step);
     }

@@ -250,7 +250,7 @@ impl Running {
         // One validator needs no agreement: it produces blocks alone. Several run BFT
         // consensus through Malachite.
         let result: Result<()> = if self.home.genesis.validators.len() > 1 {
-            medledger_consensus::run_validator(self.node.clone(), &self.home, tls.as_deref(), shutdown)
+            medledger_consensus::run_validator(self.node.clone(), &self.home, shutdown)
                 .await
                 .map_err(|e| anyhow::anyhow!("consensus: {e:#}"))
         } else {

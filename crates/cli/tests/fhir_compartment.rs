@@ -132,21 +132,7 @@ async fn the_compartment_decides_what_is_shared() {
     assert_eq!(granted["outcome"], 0, "{granted}");
     let h = net.height(A).await.unwrap();
     net.wait_height(B, h, T).await;
-    let decrypted_at_b = async || -> u64 {
-        let text = net
-            .http
-            .get(format!("{}/metrics", net.urls[B]))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix("medledger_records_decrypted_total "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap()
-    };
+    let decrypted_at_b = async || -> u64 { net.metric(B, "records_decrypted_total").await };
     let before = decrypted_at_b().await;
     let found = fhir(
         &net,

@@ -15,19 +15,7 @@ use medledger_ledger::identity::MemberKind;
 const T: Duration = Duration::from_secs(120);
 
 async fn decrypted(net: &Net) -> u64 {
-    let text = net
-        .http
-        .get(format!("{}/metrics", net.urls[0]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("medledger_records_decrypted_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("the metric is exported")
+    net.metric(0, "records_decrypted_total").await
 }
 
 fn ids(a: &Answer) -> Vec<String> {

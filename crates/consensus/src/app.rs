@@ -53,8 +53,8 @@ const MAX_FUTURE: usize = 32;
 const MAX_SYNC_BATCH: u64 = 50;
 
 /// A test-only misbehaviour of this validator when it proposes, for the fault tests:
-/// set `MEDLEDGER_TEST_BYZANTINE_PROPOSER` to `forge-signature`, `replay-nonce` or
-/// `future-timestamp`. Only a build with the `test-faults` feature reads it.
+/// set `MEDLEDGER_TEST_BYZANTINE_PROPOSER` to `forge-signature`, `replay-nonce`,
+/// `future-timestamp` or `censor`. Only a build with the `test-faults` feature reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Byzantine {
     /// Proposes a block whose first transaction's signature is altered (the block hash
@@ -64,6 +64,8 @@ pub enum Byzantine {
     ReplayNonce,
     /// Proposes an otherwise valid block stamped a day ahead of its clock.
     FutureTimestamp,
+    /// Proposes valid blocks without any transaction, however many wait.
+    Censor,
 }
 
 impl Byzantine {
@@ -73,6 +75,7 @@ impl Byzantine {
             "forge-signature" => Some(Byzantine::ForgeSignature),
             "replay-nonce" => Some(Byzantine::ReplayNonce),
             "future-timestamp" => Some(Byzantine::FutureTimestamp),
+            "censor" => Some(Byzantine::Censor),
             _ => None,
         }
     }
@@ -104,6 +107,10 @@ struct Complete {
 
 pub struct Host {
     node: Node,
+    /// Transaction gossip received, for the gossip task.
+    gossip: mpsc::Sender<crate::gossip::Inbound>,
+    /// The validators by network identity.
+    peers: HashMap<PeerId, Address>,
     ctx: LedgerContext,
     key: Keypair,
     me: Address,
@@ -128,7 +135,13 @@ pub struct Host {
 }
 
 impl Host {
-    pub fn new(node: Node, key: Keypair, network: mpsc::Sender<NetworkMsg<LedgerContext>>) -> Host {
+    pub fn new(
+        node: Node,
+        key: Keypair,
+        network: mpsc::Sender<NetworkMsg<LedgerContext>>,
+        gossip: mpsc::Sender<crate::gossip::Inbound>,
+        peers: HashMap<PeerId, Address>,
+    ) -> Host {
         let ctx = LedgerContext::new(node.chain_id().clone());
         let validators = ValidatorSet::from_genesis(node.genesis());
         let byzantine = Byzantine::from_env();
@@ -138,6 +151,8 @@ impl Host {
         Host {
             me: Address(key.public()),
             node,
+            gossip,
+            peers,
             ctx,
             key,
             validators,
@@ -249,6 +264,13 @@ impl Host {
                 reply,
             } => {
                 let publisher = published_by.unwrap_or(from);
+                if let StreamContent::Data(p) = &part.content
+                    && crate::gossip::is_gossip(p)
+                {
+                    self.route_gossip(publisher, part);
+                    let _ = reply.send(None);
+                    return;
+                }
                 let pv = match self.receive_part(publisher, part) {
                     Some(c) if c.height == self.height => self.accept_complete(c).await,
                     Some(c) if c.height > self.height => {
@@ -286,6 +308,31 @@ impl Host {
                 let outcome = self.synced_value(height, round, proposer, value_bytes).await;
                 let _ = reply.send(outcome);
             }
+        }
+    }
+
+    /// Hands a gossip message from a validator to the gossip task, without waiting: when
+    /// it is busy the message is dropped, and its sender sends it again.
+    fn route_gossip(&self, publisher: PeerId, msg: StreamMessage<ProposalPart>) {
+        use crate::gossip::Inbound;
+        let Some(&from) = self.peers.get(&publisher) else {
+            warn!(peer = %publisher, "gossip from a peer that is not a validator");
+            return;
+        };
+        let inbound = match msg.content {
+            StreamContent::Data(ProposalPart::Txs { session, seq, batch }) => Inbound::Txs {
+                from,
+                session,
+                seq,
+                batch,
+            },
+            StreamContent::Data(ProposalPart::TxsAck { to, session, seq }) if to == self.me => {
+                Inbound::Ack { from, session, seq }
+            }
+            _ => return,
+        };
+        if self.gossip.try_send(inbound).is_err() {
+            debug!(peer = %from, "gossip inbox full; the sender will retry");
         }
     }
 
@@ -334,7 +381,13 @@ impl Host {
             timestamp.0 += 24 * 60 * 60 * 1000;
             warn!("TEST MODE: proposing a block stamped a day ahead");
         }
-        let built = tokio::task::spawn_blocking(move || node.build_candidate(timestamp)).await;
+        // A censoring proposer (test mode) leaves every transaction out.
+        let max_txs = if self.byzantine == Some(Byzantine::Censor) {
+            0
+        } else {
+            cfg.max_txs
+        };
+        let built = tokio::task::spawn_blocking(move || node.build_candidate(timestamp, max_txs)).await;
         let executed = match built {
             Ok(Ok(ex)) => Arc::new(ex),
             Ok(Err(e)) => {
@@ -372,7 +425,7 @@ impl Host {
             }
         };
         match mode {
-            Byzantine::FutureTimestamp => {}
+            Byzantine::FutureTimestamp | Byzantine::Censor => {}
             Byzantine::ForgeSignature => forge(block),
             Byzantine::ReplayNonce => {
                 let head = self.node.head().height.0;

@@ -280,6 +280,18 @@ impl Wire for ProposalPart {
                 put::u8(out, 2);
                 sig.put(out);
             }
+            ProposalPart::Txs { session, seq, batch } => {
+                put::u8(out, 3);
+                put::u64(out, *session);
+                put::u64(out, *seq);
+                put::bytes(out, batch);
+            }
+            ProposalPart::TxsAck { to, session, seq } => {
+                put::u8(out, 4);
+                to.put(out);
+                put::u64(out, *session);
+                put::u64(out, *seq);
+            }
         }
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -292,6 +304,16 @@ impl Wire for ProposalPart {
             }),
             1 => Ok(ProposalPart::Data(r.bytes(MAX_PART_BYTES, "proposal data")?.to_vec())),
             2 => Ok(ProposalPart::Fin(Signature::get(r)?)),
+            3 => Ok(ProposalPart::Txs {
+                session: r.u64("gossip session")?,
+                seq: r.u64("gossip sequence")?,
+                batch: r.bytes(MAX_PART_BYTES, "gossiped transactions")?.to_vec(),
+            }),
+            4 => Ok(ProposalPart::TxsAck {
+                to: Address::get(r)?,
+                session: r.u64("gossip session")?,
+                seq: r.u64("gossip sequence")?,
+            }),
             tag => Err(DecodeError::InvalidTag {
                 what: "proposal part",
                 tag,

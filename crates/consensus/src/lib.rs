@@ -13,18 +13,20 @@
 //! - [`app`]: the application loop over Malachite's `AppMsg`s — proposing, checking
 //!   proposals (every transaction, root, and a timestamp not too far ahead), committing
 //!   and catching up;
-//! - [`run`]: starting a validator and forwarding transactions to the others over mutual
-//!   TLS.
+//! - [`gossip`]: transactions sent to the other validators over the same authenticated
+//!   connections, acknowledged, and retried until held (ADR 013);
+//! - [`run`]: starting a validator.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod codec;
 pub mod context;
+pub mod gossip;
 pub mod run;
 pub mod signing;
 pub mod types;
 
-pub use run::{FORWARDED_HEADER, run_validator};
+pub use run::run_validator;
 
 pub use context::LedgerContext;
 pub use types::{

@@ -1,5 +1,5 @@
-//! Starting a validator under Malachite, forwarding transactions to the other
-//! validators, and stopping cleanly.
+//! Starting a validator under Malachite, with its transaction gossip, and stopping
+//! cleanly.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -19,7 +19,7 @@ use malachitebft_app_channel::{
 };
 use medledger_node::{Home, Node};
 use medledger_types::PublicKey;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::app::Host;
 use crate::codec::{LedgerCodec, encode};
@@ -126,14 +126,8 @@ pub fn engine_config(home: &Home) -> eyre::Result<EngineConfig> {
     })
 }
 
-/// Runs consensus for `node` until `shutdown` resolves. `tls`: the node's TLS identity
-/// ([`Home::tls_identity`]), for forwarding transactions to the other validators.
-pub async fn run_validator(
-    node: Node,
-    home: &Home,
-    tls: Option<&medledger_node::tls::TlsIdentity>,
-    shutdown: impl Future<Output = ()>,
-) -> eyre::Result<()> {
+/// Runs consensus for `node` until `shutdown` resolves.
+pub async fn run_validator(node: Node, home: &Home, shutdown: impl Future<Output = ()>) -> eyre::Result<()> {
     let chain_id = node.chain_id().clone();
     let key = home.key.clone();
     let me = Address(key.public());
@@ -178,15 +172,25 @@ pub async fn run_validator(
 
     let committer = node.start_committer();
     let net_requests = channels.net_requests.clone();
-    let host = Host::new(node.clone(), key, channels.network.clone());
+    // Gossip comes in through the host (it shares the proposal-part channel) and goes out
+    // through the engine's network.
+    let validators = node
+        .genesis()
+        .validators
+        .iter()
+        .map(|v| {
+            let id = peer_id_of(&v.public_key)?;
+            let id = malachitebft_app_channel::app::types::PeerId::from_bytes(&id.to_bytes())
+                .map_err(|e| eyre!("peer id of {}: {e}", v.public_key))?;
+            Ok((id, Address(v.public_key)))
+        })
+        .collect::<eyre::Result<std::collections::HashMap<_, Address>>>()?;
+    let peers: Vec<Address> = validators.values().copied().filter(|a| *a != me).collect();
+    let (gossip_in, gossip_rx) = tokio::sync::mpsc::channel(GOSSIP_INBOX);
+    let gossip_tasks = crate::gossip::spawn(node.clone(), peers, channels.network.clone(), gossip_rx);
+    let host = Host::new(node.clone(), key, channels.network.clone(), gossip_in, validators);
     let host_task = tokio::spawn(host.run(channels));
     let peers_task = tokio::spawn(watch_peers(node.clone(), net_requests));
-    let forward_client = forward_client(&node, tls)?;
-    let forward_task = tokio::spawn(forward_loop(
-        node.clone(),
-        home.config.p2p.peers.iter().map(|p| p.api.clone()).collect(),
-        forward_client,
-    ));
 
     let failed = tokio::select! {
         _ = shutdown => None,
@@ -194,7 +198,9 @@ pub async fn run_validator(
     };
     info!("stopping consensus");
     peers_task.abort();
-    forward_task.abort();
+    for t in gossip_tasks {
+        t.abort();
+    }
     engine.actor.stop(None);
     let _ = tokio::time::timeout(Duration::from_secs(10), engine.handle).await;
     host_task.abort();
@@ -207,6 +213,10 @@ pub async fn run_validator(
     }
 }
 
+/// Gossip messages waiting for the receiving task; past this, new ones are dropped (their
+/// senders send them again).
+const GOSSIP_INBOX: usize = 1024;
+
 async fn watch_peers(node: Node, requests: tokio::sync::mpsc::Sender<NetworkRequest>) {
     loop {
         if let Ok(Some(dump)) = NetworkRequest::dump_state(&requests).await {
@@ -214,65 +224,5 @@ async fn watch_peers(node: Node, requests: tokio::sync::mpsc::Sender<NetworkRequ
             node.update_consensus_status(|s| s.peers = peers);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// The header that marks a forwarded batch, so it is not forwarded again.
-pub const FORWARDED_HEADER: &str = "x-medledger-forwarded";
-
-/// The client that forwards transactions to the other validators: over TLS it presents
-/// this node's certificate and accepts only servers holding a node key on the ledger.
-fn forward_client(node: &Node, tls: Option<&medledger_node::tls::TlsIdentity>) -> eyre::Result<reqwest::Client> {
-    let mut b = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(4);
-    if let Some(identity) = tls {
-        let pin = medledger_node::tls::node_pin(node.clone(), None);
-        b = b.use_preconfigured_tls(medledger_node::tls::client_config(identity, pin)?);
-    }
-    Ok(b.build()?)
-}
-
-/// Sends transactions accepted from clients to every other validator, so whichever
-/// validator proposes next has them. Failures are logged and not retried: the
-/// transaction is still in this node's mempool and goes into this node's next proposal.
-async fn forward_loop(node: Node, peers: Vec<String>, client: reqwest::Client) {
-    if peers.is_empty() {
-        return;
-    }
-    let max = node.config().api.max_batch_txs.max(1);
-    loop {
-        let txs = node.next_to_forward().await;
-        for chunk in txs.chunks(max) {
-            let body = Bytes::from(medledger_types::tx::encode_batch(chunk));
-            let mut sends = tokio::task::JoinSet::new();
-            for peer in &peers {
-                let url = format!("{}/v1/txs?wait=false&summary=true", peer.trim_end_matches('/'));
-                let req = client
-                    .post(url)
-                    .header(FORWARDED_HEADER, "1")
-                    .header("content-type", "application/octet-stream")
-                    .body(body.clone());
-                let peer = peer.clone();
-                let count = chunk.len();
-                sends.spawn(async move {
-                    match req.send().await {
-                        Err(e) => warn!(peer = %peer, "forwarding {count} transactions failed: {e}"),
-                        Ok(r) if !r.status().is_success() => {
-                            let status = r.status();
-                            let body: serde_json::Value = r.json().await.unwrap_or_default();
-                            let reason = body["first_error"]["error"]["message"]
-                                .as_str()
-                                .or(body["error"]["message"].as_str())
-                                .unwrap_or("")
-                                .to_string();
-                            warn!(peer = %peer, %status, "forwarding {count} transactions failed: {reason}");
-                        }
-                        Ok(_) => {}
-                    }
-                });
-            }
-            sends.join_all().await;
-        }
     }
 }

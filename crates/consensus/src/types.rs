@@ -259,7 +259,8 @@ impl mal::Proposal<LedgerContext> for Proposal {
 }
 
 /// A piece of a streamed proposal: where it belongs, the block's bytes in chunks, and the
-/// proposer's signature over the whole stream.
+/// proposer's signature over the whole stream. The channel also carries the validators'
+/// transaction gossip (ADR 013), outside any proposal stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProposalPart {
     Init {
@@ -270,6 +271,19 @@ pub enum ProposalPart {
     },
     Data(Vec<u8>),
     Fin(Signature),
+    /// Transactions gossiped by their sender: batch `seq` of its `session` (one per
+    /// process start), as an encoded transaction batch.
+    Txs {
+        session: u64,
+        seq: u64,
+        batch: Vec<u8>,
+    },
+    /// `to`'s batch `seq` of `session` is held by the validator that publishes this.
+    TxsAck {
+        to: Address,
+        session: u64,
+        seq: u64,
+    },
 }
 
 impl mal::ProposalPart<LedgerContext> for ProposalPart {

@@ -572,6 +572,28 @@ fn fixture() -> Vec<Vector> {
         .signed(&parts_sign_bytes, &parts_signature)
         .with("block_bytes_sha256", json!(digest.to_hex())),
     );
+    // Transaction gossip between validators (ADR 013): a batch of the sender's session,
+    // and a receiver's acknowledgement of it.
+    out.push(wire(
+        "proposal_part.txs",
+        "ProposalPart",
+        ProposalPart::Txs {
+            session: 0x0102_0304_0506_0708,
+            seq: 42,
+            batch: medledger_types::tx::encode_batch(&[]),
+        },
+        nothing_more,
+    ));
+    out.push(wire(
+        "proposal_part.txs_ack",
+        "ProposalPart",
+        ProposalPart::TxsAck {
+            to: address(2),
+            session: 0x0102_0304_0506_0708,
+            seq: 42,
+        },
+        nothing_more,
+    ));
     let id = stream_id(HEIGHT, ROUND);
     out.push(wire(
         "stream.init",
@@ -953,6 +975,8 @@ fn kinds_of(v: &Vector) -> Option<&'static str> {
             ProposalPart::Init { .. } => "part init",
             ProposalPart::Data(_) => "part data",
             ProposalPart::Fin(_) => "part fin",
+            ProposalPart::Txs { .. } => "part gossiped transactions",
+            ProposalPart::TxsAck { .. } => "part gossip acknowledgement",
         },
         "StreamMessage" => match decode::<StreamMessage<ProposalPart>>(bytes).ok()?.content {
             StreamContent::Data(_) => "stream data",
@@ -987,7 +1011,7 @@ fn kinds_of(v: &Vector) -> Option<&'static str> {
     })
 }
 
-const KINDS: [&str; 26] = [
+const KINDS: [&str; 28] = [
     "prevote for a value",
     "prevote for nil",
     "precommit for a value",
@@ -1000,6 +1024,8 @@ const KINDS: [&str; 26] = [
     "part init",
     "part data",
     "part fin",
+    "part gossiped transactions",
+    "part gossip acknowledgement",
     "stream data",
     "stream end",
     "validator proof",

@@ -146,8 +146,8 @@ impl Default for FhirConfig {
 pub struct P2pConfig {
     /// Address consensus listens on (TCP).
     pub listen: SocketAddr,
-    /// The other validators: their consensus address and their HTTP API, to which
-    /// transactions accepted here are forwarded.
+    /// The other validators: their consensus address (also carrying the transaction
+    /// gossip) and their HTTP API (for record transfers).
     pub peers: Vec<PeerConfig>,
 }
 
@@ -232,6 +232,11 @@ pub struct MempoolConfig {
     /// anchors, audit entries, erasure receipts): a flood of client transactions never
     /// stops the audit trail.
     pub reserved_percent: usize,
+    /// Percent of the clients' share of the pool past which a signer that already has
+    /// its share waiting is answered `429 Too Many Requests` before any work is done on
+    /// its request (its share: this mark divided among the signers with transactions
+    /// waiting). Past the clients' whole share, every client request is answered so.
+    pub high_water_percent: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -281,6 +286,7 @@ impl Default for MempoolConfig {
             max_bytes: 128 * 1024 * 1024,
             max_per_signer: 20_000,
             reserved_percent: 10,
+            high_water_percent: 50,
         }
     }
 }
@@ -341,6 +347,7 @@ impl Config {
             self.mempool.max_txs,
         )?;
         range("mempool.reserved_percent", self.mempool.reserved_percent, 0, 50)?;
+        range("mempool.high_water_percent", self.mempool.high_water_percent, 1, 100)?;
         range(
             "block.max_future_drift_ms",
             self.block.max_future_drift_ms as usize,

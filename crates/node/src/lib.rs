@@ -13,6 +13,6 @@ pub mod tls;
 pub use config::Config;
 pub use executor::{BlockError, Executed};
 pub use home::{Home, HomeError, InitOptions, init_network};
-pub use mempool::SubmitError;
-pub use node::{Accepted, CommittedTx, ConsensusStatus, Node, NodeError, TxStatus};
+pub use mempool::{Pressure, SubmitError};
+pub use node::{Accepted, Busy, CommittedTx, ConsensusStatus, Node, NodeError, TxStatus};
 pub use receipt::{Receipt, SignedTreeHead};

@@ -54,6 +54,24 @@ impl SubmitError {
     }
 }
 
+/// Why a client's transaction would be refused for load, before any work on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pressure {
+    /// The clients' share of the pool is full.
+    Full,
+    /// The pool is past its high-water mark and this signer holds its share of it.
+    SignerShare,
+}
+
+impl Pressure {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Pressure::Full => "the mempool is full",
+            Pressure::SignerShare => "the mempool is past its high-water mark and this signer has its share waiting",
+        }
+    }
+}
+
 struct Pending {
     tx: VerifiedTx,
     bytes: usize,
@@ -119,6 +137,33 @@ impl Mempool {
             .get(signer)
             .map(|s| s.next_nonce)
             .unwrap_or_else(|| next_nonce(state, signer))
+    }
+
+    fn client_caps(&self) -> (usize, usize) {
+        let client = |limit: usize| limit - limit * self.limits.reserved_percent / 100;
+        (client(self.limits.max_txs), client(self.limits.max_bytes))
+    }
+
+    /// Whether the clients' share of the pool is full.
+    pub fn full(&self) -> bool {
+        let (cap_txs, cap_bytes) = self.client_caps();
+        self.queue.len() >= cap_txs || self.bytes >= cap_bytes
+    }
+
+    /// Whether a new client transaction from `signer` would be refused for load.
+    pub fn pressure(&self, signer: &PublicKey) -> Option<Pressure> {
+        if self.full() {
+            return Some(Pressure::Full);
+        }
+        let (cap_txs, cap_bytes) = self.client_caps();
+        let high = |cap: usize| cap * self.limits.high_water_percent / 100;
+        let (high_txs, high_bytes) = (high(cap_txs), high(cap_bytes));
+        if self.queue.len() < high_txs && self.bytes < high_bytes {
+            return None;
+        }
+        let waiting = self.signers.get(signer).map_or(0, |s| s.in_flight);
+        let share = (high_txs / self.signers.len().max(1)).max(1);
+        (waiting >= share).then_some(Pressure::SignerShare)
     }
 
     /// Accepts a signature-checked transaction of `size` encoded bytes from a client (or
@@ -371,6 +416,52 @@ mod tests {
     }
 
     #[test]
+    fn past_the_high_water_mark_the_heaviest_signer_is_pushed_back_first() {
+        let (mut state, chain, admin) = setup();
+        let light = Keypair::from_seed([7; 32]);
+        let rec = medledger_ledger::identity::KeyRecord {
+            org: OrgId::new("h").unwrap(),
+            member: MemberId::new("light").unwrap(),
+            kind: medledger_ledger::identity::MemberKind::Admin,
+            status: medledger_ledger::identity::KeyStatus::Active,
+        };
+        state.insert(
+            medledger_ledger::keys::key(&light.public()),
+            medledger_types::codec::Encode::encode(&rec),
+        );
+        // 20 places for clients, high water at 10.
+        let mut m = Mempool::new(MempoolConfig {
+            max_txs: 20,
+            max_bytes: 1 << 20,
+            reserved_percent: 0,
+            high_water_percent: 50,
+            ..MempoolConfig::default()
+        });
+        for n in 0..9 {
+            assert_eq!(m.pressure(&admin.public()), None);
+            m.admit(&state, &chain, tx(&admin, &chain, n, 1), 100).unwrap();
+        }
+        m.admit(&state, &chain, tx(&light, &chain, 0, 2), 100).unwrap();
+        // At the mark: the heavy signer holds 9 of 10, more than its half; the light one
+        // holds 1 and may still send.
+        assert_eq!(m.pressure(&admin.public()), Some(Pressure::SignerShare));
+        assert_eq!(m.pressure(&light.public()), None);
+        let stranger = Keypair::from_seed([8; 32]).public();
+        assert_eq!(m.pressure(&stranger), None);
+        for n in 1..11 {
+            m.admit(&state, &chain, tx(&light, &chain, n, 2), 100).unwrap();
+        }
+        // The clients' share is full: everyone is pushed back.
+        assert_eq!(m.len(), 20);
+        assert_eq!(m.pressure(&stranger), Some(Pressure::Full));
+        // Once blocks drain it, signers are welcome again.
+        let done: Vec<_> = m.take(15).iter().map(|t| (t.hash(), t.signed().tx.signer)).collect();
+        m.settle(done.iter().map(|(h, s)| (h, s)));
+        assert_eq!(m.pressure(&admin.public()), None);
+        assert_eq!(m.pressure(&light.public()), None);
+    }
+
+    #[test]
     fn consensus_mode_peeks_reuses_exact_copies_and_removes_committed() {
         let (state, chain, admin) = setup();
         let mut m = Mempool::with_index(MempoolConfig::default(), true);
@@ -422,6 +513,7 @@ mod tests {
             max_bytes: 1 << 20,
             max_per_signer: 3,
             reserved_percent: 20,
+            ..MempoolConfig::default()
         });
         for n in 0..3 {
             m.admit(&state, &chain, tx(&admin, &chain, n, 1), 100).unwrap();

@@ -22,6 +22,12 @@ pub struct Metrics {
     /// Record versions decrypted on this node (read here, or fetched from their
     /// custodian): a search decrypts only what it returns.
     pub records_decrypted: AtomicU64,
+    /// Client requests answered `429` for load before any work was done on them.
+    pub requests_throttled: AtomicU64,
+    /// Transactions admitted from other validators' gossip.
+    pub txs_gossip_received: AtomicU64,
+    /// Gossiped batches sent again because not every validator acknowledged them.
+    pub gossip_batches_resent: AtomicU64,
 }
 
 pub struct Gauges {
@@ -50,6 +56,24 @@ impl Metrics {
             "counter",
             "Transactions accepted into the mempool.",
             c(&self.txs_submitted),
+        );
+        line(
+            "requests_throttled_total",
+            "counter",
+            "Client requests refused for load (429) before any work was done on them.",
+            c(&self.requests_throttled),
+        );
+        line(
+            "txs_gossip_received_total",
+            "counter",
+            "Transactions admitted from other validators' gossip.",
+            c(&self.txs_gossip_received),
+        );
+        line(
+            "gossip_batches_resent_total",
+            "counter",
+            "Gossiped transaction batches sent again because a validator had not acknowledged them.",
+            c(&self.gossip_batches_resent),
         );
         line(
             "txs_rejected_total",

@@ -25,7 +25,7 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::executor::{self, BlockError, Executed};
 use crate::home::Home;
-use crate::mempool::{Mempool, SubmitError};
+use crate::mempool::{Mempool, Pressure, SubmitError};
 use crate::metrics::{Gauges, Metrics};
 use crate::receipt::{HeadCertificate, Receipt, SignedTreeHead};
 
@@ -52,10 +52,28 @@ pub struct CommittedTx {
 
 type Waiter = oneshot::Sender<Result<CommittedTx, SubmitError>>;
 
+/// A client request refused for load before any work was done on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Busy {
+    pub pressure: Pressure,
+    /// When the client should try again: about how long the waiting transactions take
+    /// to commit at the recent rate.
+    pub retry_after_secs: u64,
+}
+
+/// Transactions committed per second, smoothed over recent blocks.
+struct DrainRate {
+    last: Option<Instant>,
+    per_sec: f64,
+}
+
 /// An accepted transaction, and a way to wait for its commit.
 pub struct Accepted {
     pub hash: Hash32,
     pub committed: Option<oneshot::Receiver<Result<CommittedTx, SubmitError>>>,
+    /// Under consensus, when not waiting for the commit: resolves once another
+    /// validator holds the transaction (or it committed).
+    pub replicated: Option<oneshot::Receiver<()>>,
 }
 
 /// What `GET /v1/tx/{hash}` reports.
@@ -92,12 +110,15 @@ struct Inner {
     metrics: Metrics,
     started: Instant,
     consensus: RwLock<ConsensusStatus>,
-    /// Transactions accepted from clients, waiting to be forwarded to the other validators.
+    /// Transactions accepted from clients, waiting to be gossiped to the other validators.
     outbox: Mutex<Vec<SignedTx>>,
+    /// Clients waiting until another validator holds their transaction.
+    replicas: Mutex<HashMap<Hash32, Vec<oneshot::Sender<()>>>>,
     outbox_ready: Notify,
     verify_slots: tokio::sync::Semaphore,
     /// The height of the newest durable block; followers (record and audit indexes) watch it.
     durable: tokio::sync::watch::Sender<Height>,
+    drain: Mutex<DrainRate>,
 }
 
 /// A block consensus decided, with its commit certificate, on its way to disk.
@@ -217,9 +238,14 @@ impl Node {
                     ..Default::default()
                 }),
                 outbox: Mutex::new(Vec::new()),
+                replicas: Mutex::new(HashMap::new()),
                 outbox_ready: Notify::new(),
                 verify_slots: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
                 durable: tokio::sync::watch::channel(head_height).0,
+                drain: Mutex::new(DrainRate {
+                    last: None,
+                    per_sec: 0.0,
+                }),
             }),
         })
     }
@@ -258,6 +284,37 @@ impl Node {
         lock(&self.inner.mempool).len()
     }
 
+    /// Admission control, before any work is done on a client's request: `Err` when the
+    /// clients' share of the mempool is full, or when it is past its high-water mark and
+    /// one of `signers` holds its share of it (no signers: only the first is asked).
+    /// Cheap: one lock, no state read.
+    pub fn admission<'a>(&self, signers: impl IntoIterator<Item = &'a PublicKey>) -> Result<(), Busy> {
+        let inner = &self.inner;
+        let (pressure, waiting) = {
+            let mempool = lock(&inner.mempool);
+            let mut seen = std::collections::HashSet::new();
+            let pressure = if mempool.full() {
+                Some(Pressure::Full)
+            } else {
+                signers
+                    .into_iter()
+                    .filter(|s| seen.insert(**s))
+                    .find_map(|s| mempool.pressure(s))
+            };
+            (pressure, mempool.len())
+        };
+        let Some(pressure) = pressure else {
+            return Ok(());
+        };
+        Metrics::add(&inner.metrics.requests_throttled, 1);
+        let rate = lock(&inner.drain).per_sec.max(100.0);
+        let retry_after_secs = ((waiting as f64 / rate).ceil() as u64).clamp(1, 30);
+        Err(Busy {
+            pressure,
+            retry_after_secs,
+        })
+    }
+
     /// Checks signatures (batched, off the async threads), then admits each transaction.
     /// With `wait`, each accepted transaction comes with a receiver for its commit.
     pub async fn submit(&self, txs: Vec<(SignedTx, usize)>, wait: bool) -> Vec<Result<Accepted, SubmitError>> {
@@ -265,7 +322,9 @@ impl Node {
     }
 
     /// [`Node::submit`]; with `forward`, accepted transactions are also queued for the
-    /// other validators (transactions that came from a client, not from a peer).
+    /// other validators (transactions that came from a client, not from a peer), and
+    /// without `wait` each comes with a receiver that resolves once another validator
+    /// holds it.
     pub async fn submit_from_client(
         &self,
         txs: Vec<(SignedTx, usize)>,
@@ -295,6 +354,7 @@ impl Node {
                 }
             };
             let mut waiters = lock(&inner.waiters);
+            let mut replicas = lock(&inner.replicas);
             let mut to_forward = Vec::new();
             for (v, size) in verified.into_iter().zip(sizes) {
                 let r = v.map_err(SubmitError::Rejected).and_then(|tx| {
@@ -311,9 +371,19 @@ impl Node {
                         waiters.entry(hash).or_default().push(tx);
                         rx
                     });
-                    Accepted { hash, committed }
+                    let replicated = (forward && !wait).then(|| {
+                        let (tx, rx) = oneshot::channel();
+                        replicas.entry(hash).or_default().push(tx);
+                        rx
+                    });
+                    Accepted {
+                        hash,
+                        committed,
+                        replicated,
+                    }
                 }));
             }
+            drop(replicas);
             drop(waiters);
             drop(mempool);
             self.forward(to_forward);
@@ -377,6 +447,7 @@ impl Node {
         Ok(Accepted {
             hash,
             committed: Some(rx),
+            replicated: None,
         })
     }
 
@@ -544,6 +615,20 @@ impl Node {
             }
         }
 
+        {
+            let mut drain = lock(&inner.drain);
+            let now = Instant::now();
+            if let Some(last) = drain.last {
+                let secs = now.duration_since(last).as_secs_f64().max(0.001);
+                let rate = executed.leaves.len() as f64 / secs;
+                drain.per_sec = if drain.per_sec == 0.0 {
+                    rate
+                } else {
+                    0.8 * drain.per_sec + 0.2 * rate
+                };
+            }
+            drain.last = Some(now);
+        }
         let m = &inner.metrics;
         let failed = executed.leaves.iter().filter(|l| !l.outcome.is_ok()).count() as u64;
         Metrics::add(&m.blocks_committed, 1);
@@ -568,6 +653,22 @@ impl Node {
                 warn!(tx = %h, %reason, "dropped transaction");
                 for w in waiters.remove(h).unwrap_or_default() {
                     let _ = w.send(Err(SubmitError::Dropped(reason.clone())));
+                }
+            }
+        }
+        {
+            // In a block, a transaction is everywhere.
+            let mut replicas = lock(&inner.replicas);
+            if !replicas.is_empty() {
+                for h in executed
+                    .leaves
+                    .iter()
+                    .map(|l| &l.tx_hash)
+                    .chain(executed.dropped.iter().map(|(h, _, _)| h))
+                {
+                    for w in replicas.remove(h).unwrap_or_default() {
+                        let _ = w.send(());
+                    }
                 }
             }
         }
@@ -599,7 +700,22 @@ impl Node {
         f(&mut write(&self.inner.consensus));
     }
 
-    /// Queues transactions accepted from a client for forwarding to the other validators.
+    /// Another validator holds these transactions: clients waiting for that are answered.
+    pub fn mark_replicated(&self, hashes: &[Hash32]) {
+        let mut replicas = lock(&self.inner.replicas);
+        for h in hashes {
+            for w in replicas.remove(h).unwrap_or_default() {
+                let _ = w.send(());
+            }
+        }
+    }
+
+    /// Whether a transaction waits in the mempool (or in a block not yet written).
+    pub fn is_pending(&self, hash: &Hash32) -> bool {
+        lock(&self.inner.mempool).contains(hash)
+    }
+
+    /// Queues transactions accepted from a client for gossip to the other validators.
     pub fn forward(&self, txs: impl IntoIterator<Item = SignedTx>) {
         let mut outbox = lock(&self.inner.outbox);
         let before = outbox.len();
@@ -654,9 +770,9 @@ impl Node {
     /// Builds a block proposal on the committed head from the oldest waiting
     /// transactions, which stay in the mempool until a block holding them commits. The
     /// in-memory log is left as it was; [`Node::decide_candidate`] appends the leaves.
-    pub fn build_candidate(&self, timestamp: TimestampMs) -> Result<Executed, NodeError> {
+    pub fn build_candidate(&self, timestamp: TimestampMs, max_txs: usize) -> Result<Executed, NodeError> {
         let inner = &self.inner;
-        let batch = lock(&inner.mempool).peek(inner.config.block.max_txs);
+        let batch = lock(&inner.mempool).peek(max_txs.min(inner.config.block.max_txs));
         let (reader, head, decided) = self.decided_tip()?;
         let view = StateView::new(&reader, decided.as_ref().map(|d| &d.executed.staged));
         let t0 = Instant::now();

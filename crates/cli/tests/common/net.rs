@@ -168,6 +168,15 @@ impl Net {
         }
     }
 
+    /// The process id of validator `i`, if it runs and has not exited.
+    pub fn pid(&mut self, i: usize) -> Option<u32> {
+        let child = self.procs[i].as_mut()?;
+        match child.try_wait() {
+            Ok(None) => Some(child.id()),
+            _ => None,
+        }
+    }
+
     /// SIGKILL: no chance to clean up.
     pub fn kill(&mut self, i: usize) {
         let mut child = self.procs[i].take().expect("node is running");
@@ -299,6 +308,23 @@ impl Net {
         }
     }
 
+    /// A counter or gauge of node `i`'s `/metrics` (without the `medledger_` prefix).
+    pub async fn metric(&self, i: usize, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.urls[i]))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("medledger_{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("node{i} exports no medledger_{name}"))
+    }
+
     pub fn verify(&self, i: usize) {
         let out = ok(&["verify", "--home", self.homes[i].to_str().unwrap(), "--quiet"]);
         assert!(out.starts_with("ok:"), "node{i}: {out}");
@@ -317,6 +343,32 @@ impl Drop for Net {
 pub fn tail(s: &str, lines: usize) -> String {
     let v: Vec<&str> = s.lines().collect();
     v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `key` (an admin of `org`) registers a synthetic device member, `tag`-`nonce`, with
+/// that nonce.
+pub fn register_member_tx(
+    key: &medledger_crypto::Keypair,
+    chain: &ChainId,
+    org: &OrgId,
+    tag: &str,
+    nonce: u64,
+) -> SignedTx {
+    let p = Payload::RegisterMember(RegisterMember {
+        org: org.clone(),
+        member: MemberId::new(format!("{tag}-{nonce}")).unwrap(),
+        kind: MemberKind::Device,
+        public_key: medledger_types::PublicKey(
+            Hash32::digest(&[org.as_str().as_bytes(), tag.as_bytes(), &nonce.to_le_bytes()]).0,
+        ),
+    });
+    key.sign_tx(Tx {
+        chain_id: chain.clone(),
+        signer: key.public(),
+        nonce: Nonce(nonce),
+        kind: p.kind(),
+        body: p.body(),
+    })
 }
 
 /// Load: each organisation's admin registers members in batches, each admin through one
@@ -343,24 +395,7 @@ impl Load {
                 let mut nonce = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let txs: Vec<SignedTx> = (0..batch)
-                        .map(|k| {
-                            let n = nonce + k as u64;
-                            let p = Payload::RegisterMember(RegisterMember {
-                                org: org_id.clone(),
-                                member: MemberId::new(format!("m-{n}")).unwrap(),
-                                kind: MemberKind::Device,
-                                public_key: medledger_types::PublicKey(
-                                    Hash32::digest(&[org_id.as_str().as_bytes(), &n.to_le_bytes()]).0,
-                                ),
-                            });
-                            key.sign_tx(Tx {
-                                chain_id: chain.clone(),
-                                signer: key.public(),
-                                nonce: Nonce(n),
-                                kind: p.kind(),
-                                body: p.body(),
-                            })
-                        })
+                        .map(|k| register_member_tx(&key, &chain, &org_id, "m", nonce + k as u64))
                         .collect();
                     let resp = http
                         .post(format!("{url}/v1/txs?wait=true"))
