@@ -69,7 +69,7 @@ const MAX_PER_SIGNER: usize = 300;
 fn configure(home: &Path, _i: usize) {
     let path = home.join("config.toml");
     let text = std::fs::read_to_string(&path).unwrap();
-    let default = "max_per_signer = 20000";
+    let default = "max_per_signer = 5000";
     assert!(text.contains(default), "config.toml has no `{default}`:\n{text}");
     std::fs::write(
         &path,

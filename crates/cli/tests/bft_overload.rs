@@ -22,10 +22,10 @@ const BATCH: u64 = 50;
 fn small_mempool(home: &std::path::Path) {
     let path = home.join("config.toml");
     let config = std::fs::read_to_string(&path).unwrap();
-    assert!(config.contains("max_txs = 200000"), "{config}");
+    assert!(config.contains("max_txs = 20000"), "{config}");
     let config = config
-        .replace("max_txs = 200000", "max_txs = 2000")
-        .replace("max_per_signer = 20000", "max_per_signer = 2000");
+        .replace("max_txs = 20000", "max_txs = 2000")
+        .replace("max_per_signer = 5000", "max_per_signer = 2000");
     std::fs::write(&path, config).unwrap();
 }
 

@@ -282,9 +282,11 @@ impl Default for ApiConfig {
 impl Default for MempoolConfig {
     fn default() -> Self {
         MempoolConfig {
-            max_txs: 200_000,
-            max_bytes: 128 * 1024 * 1024,
-            max_per_signer: 20_000,
+            // About two seconds of the network's capacity: a longer queue only adds
+            // latency (ADR 013); past half of it, back-pressure answers 429.
+            max_txs: 20_000,
+            max_bytes: 64 * 1024 * 1024,
+            max_per_signer: 5_000,
             reserved_percent: 10,
             high_water_percent: 50,
         }

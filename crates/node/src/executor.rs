@@ -51,6 +51,10 @@ pub enum BlockError {
         header: String,
         computed: String,
     },
+    #[error("this node has not executed the decided block; it fetches it from its peers")]
+    NotExecuted,
+    #[error("the pipeline is not ready for a block at this height (a decision waits, or the tip moved)")]
+    NotNow,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

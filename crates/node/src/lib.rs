@@ -7,6 +7,7 @@ pub mod home;
 pub mod mempool;
 pub mod metrics;
 pub mod node;
+pub mod pipeline;
 pub mod receipt;
 pub mod tls;
 

@@ -75,6 +75,8 @@ impl Pressure {
 struct Pending {
     tx: VerifiedTx,
     bytes: usize,
+    /// Its place in the arrival order.
+    seq: u64,
 }
 
 /// Per-signer bookkeeping while the signer has transactions waiting or in a block being built.
@@ -83,43 +85,47 @@ struct SignerQueue {
     in_flight: usize,
 }
 
+/// One mode for a lone validator and for consensus (ADR 013): a transaction stays here
+/// until a block that holds it is durable. While its block is decided and being written
+/// it is not proposed again.
 pub struct Mempool {
     limits: MempoolConfig,
-    queue: VecDeque<Pending>,
-    hashes: HashSet<Hash32>,
-    /// Waiting transactions by hash, for [`Mempool::verified_copy`]; kept only under
-    /// consensus (a single validator never receives blocks from others).
-    index: HashMap<Hash32, VerifiedTx>,
-    keep_index: bool,
+    /// Waiting transactions by hash.
+    txs: HashMap<Hash32, Pending>,
+    /// Arrival order, as (place, hash); entries whose transaction left (or came back
+    /// later, with a new place) are skipped and cleared lazily.
+    order: VecDeque<(u64, Hash32)>,
+    next_seq: u64,
+    /// In a decided block that is being written.
+    decided: HashSet<Hash32>,
     signers: HashMap<PublicKey, SignerQueue>,
     bytes: usize,
 }
 
 impl Mempool {
     pub fn new(limits: MempoolConfig) -> Self {
-        Self::with_index(limits, false)
-    }
-
-    /// A mempool that also indexes its transactions by hash, for validators that check
-    /// other validators' blocks.
-    pub fn with_index(limits: MempoolConfig, keep_index: bool) -> Self {
         Mempool {
-            keep_index,
             limits,
-            queue: VecDeque::new(),
-            hashes: HashSet::new(),
-            index: HashMap::new(),
+            txs: HashMap::new(),
+            order: VecDeque::new(),
+            next_seq: 0,
+            decided: HashSet::new(),
             signers: HashMap::new(),
             bytes: 0,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.txs.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.txs.is_empty()
+    }
+
+    /// Transactions that may go into the next proposal (not in a decided block).
+    pub fn proposable(&self) -> usize {
+        self.txs.len() - self.decided.len()
     }
 
     pub fn bytes(&self) -> usize {
@@ -128,7 +134,7 @@ impl Mempool {
 
     /// Whether a transaction is waiting for a block or in one not yet committed.
     pub fn contains(&self, hash: &Hash32) -> bool {
-        self.hashes.contains(hash)
+        self.txs.contains_key(hash)
     }
 
     /// The nonce `signer`'s next transaction must carry, counting those pending here.
@@ -147,7 +153,7 @@ impl Mempool {
     /// Whether the clients' share of the pool is full.
     pub fn full(&self) -> bool {
         let (cap_txs, cap_bytes) = self.client_caps();
-        self.queue.len() >= cap_txs || self.bytes >= cap_bytes
+        self.txs.len() >= cap_txs || self.bytes >= cap_bytes
     }
 
     /// Whether a new client transaction from `signer` would be refused for load.
@@ -158,7 +164,7 @@ impl Mempool {
         let (cap_txs, cap_bytes) = self.client_caps();
         let high = |cap: usize| cap * self.limits.high_water_percent / 100;
         let (high_txs, high_bytes) = (high(cap_txs), high(cap_bytes));
-        if self.queue.len() < high_txs && self.bytes < high_bytes {
+        if self.txs.len() < high_txs && self.bytes < high_bytes {
             return None;
         }
         let waiting = self.signers.get(signer).map_or(0, |s| s.in_flight);
@@ -198,7 +204,7 @@ impl Mempool {
         own: bool,
     ) -> Result<Hash32, SubmitError> {
         let hash = tx.hash();
-        if self.hashes.contains(&hash) {
+        if self.txs.contains_key(&hash) {
             return Err(SubmitError::Duplicate(hash));
         }
         let share = |limit: usize| {
@@ -208,7 +214,7 @@ impl Mempool {
                 limit - limit * self.limits.reserved_percent / 100
             }
         };
-        if self.queue.len() >= share(self.limits.max_txs) {
+        if self.txs.len() >= share(self.limits.max_txs) {
             return Err(SubmitError::MempoolFull("transaction count limit"));
         }
         if self.bytes + size > share(self.limits.max_bytes) {
@@ -227,89 +233,71 @@ impl Mempool {
         });
         entry.next_nonce = Nonce(expected.0 + 1);
         entry.in_flight += 1;
-        self.hashes.insert(hash);
-        if self.keep_index {
-            self.index.insert(hash, tx.clone());
-        }
         self.bytes += size;
-        self.queue.push_back(Pending { tx, bytes: size });
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.txs.insert(hash, Pending { tx, bytes: size, seq });
+        self.order.push_back((seq, hash));
         Ok(hash)
     }
 
-    /// Takes up to `max` transactions, oldest first, for a block. They stay known (for
-    /// duplicate and nonce checks) until [`Mempool::settle`] is called for them.
-    pub fn take(&mut self, max: usize) -> Vec<VerifiedTx> {
-        let n = max.min(self.queue.len());
-        self.queue
-            .drain(..n)
-            .map(|p| {
-                self.bytes -= p.bytes;
-                self.index.remove(&p.tx.hash());
-                p.tx
-            })
+    /// The oldest `max` transactions that may go into a proposal, left in place: a
+    /// proposal may not be decided, so transactions leave the mempool only when a block
+    /// that holds them is durable ([`Mempool::remove_committed`]).
+    pub fn peek(&self, max: usize) -> Vec<VerifiedTx> {
+        self.order
+            .iter()
+            .filter(|(_, h)| !self.decided.contains(h))
+            .filter_map(|(seq, h)| self.txs.get(h).filter(|p| p.seq == *seq))
+            .take(max)
+            .map(|p| p.tx.clone())
             .collect()
     }
 
-    /// Forgets transactions that were committed or dropped.
-    /// The oldest `max` waiting transactions, left in place: under consensus a proposal
-    /// may not be decided, so transactions leave the mempool only when a block that
-    /// holds them commits ([`Mempool::remove_committed`]).
-    pub fn peek(&self, max: usize) -> Vec<VerifiedTx> {
-        self.queue.iter().take(max).map(|p| p.tx.clone()).collect()
+    /// A decided block holds these transactions: they are not proposed again while it
+    /// is written.
+    pub fn mark_decided<'a>(&mut self, hashes: impl IntoIterator<Item = &'a Hash32>) {
+        for h in hashes {
+            if self.txs.contains_key(h) {
+                self.decided.insert(*h);
+            }
+        }
     }
 
     /// The waiting transaction with this hash and exactly these bytes (signature
     /// included: the hash leaves the signature out), so a block's copy need not be
     /// verified again.
     pub fn verified_copy(&self, tx: &medledger_types::SignedTx, hash: &Hash32) -> Option<VerifiedTx> {
-        if !self.hashes.contains(hash) {
-            return None;
-        }
-        self.index
+        self.txs
             .get(hash)
-            .and_then(|tx_copy| (tx_copy.signed() == tx).then(|| tx_copy.clone()))
+            .and_then(|p| (p.tx.signed() == tx).then(|| p.tx.clone()))
     }
 
-    /// Removes transactions that a committed block included or dropped, wherever the
+    /// Removes transactions that a durable block included or dropped, wherever the
     /// block came from. Transactions this mempool never held are ignored.
     pub fn remove_committed<'a>(&mut self, done: impl IntoIterator<Item = (&'a Hash32, &'a PublicKey)>) {
-        let mut removed = HashSet::new();
         for (hash, signer) in done {
-            if self.hashes.remove(hash) {
-                removed.insert(*hash);
-                self.index.remove(hash);
-                if let Some(s) = self.signers.get_mut(signer) {
-                    s.in_flight = s.in_flight.saturating_sub(1);
-                    if s.in_flight == 0 {
-                        self.signers.remove(signer);
-                    }
-                }
-            }
-        }
-        if removed.is_empty() {
-            return;
-        }
-        let mut bytes = self.bytes;
-        self.queue.retain(|p| {
-            let keep = !removed.contains(&p.tx.hash());
-            if !keep {
-                bytes -= p.bytes;
-            }
-            keep
-        });
-        self.bytes = bytes;
-    }
-
-    pub fn settle<'a>(&mut self, done: impl IntoIterator<Item = (&'a Hash32, &'a PublicKey)>) {
-        for (hash, signer) in done {
-            self.hashes.remove(hash);
-            self.index.remove(hash);
+            let Some(p) = self.txs.remove(hash) else {
+                continue;
+            };
+            self.decided.remove(hash);
+            self.bytes -= p.bytes;
             if let Some(s) = self.signers.get_mut(signer) {
                 s.in_flight = s.in_flight.saturating_sub(1);
                 if s.in_flight == 0 {
                     self.signers.remove(signer);
                 }
             }
+        }
+        // Forget the hashes of removed transactions: from the front, and all of them
+        // once they are the larger part.
+        let live = |txs: &HashMap<Hash32, Pending>, (seq, h): &(u64, Hash32)| txs.get(h).is_some_and(|p| p.seq == *seq);
+        while self.order.front().is_some_and(|e| !live(&self.txs, e)) {
+            self.order.pop_front();
+        }
+        if self.order.len() > 2 * self.txs.len() + 1024 {
+            let txs = &self.txs;
+            self.order.retain(|e| live(txs, e));
         }
     }
 }
@@ -407,11 +395,11 @@ mod tests {
         m.admit(&state, &chain, tx(&admin, &chain, 0, 1), 100).unwrap();
         let full = m.admit(&state, &chain, tx(&admin, &chain, 1, 1), 100).unwrap_err();
         assert!(matches!(full, SubmitError::MempoolFull(_)));
-        let taken = m.take(10);
+        let taken = m.peek(10);
         assert_eq!(taken.len(), 1);
-        assert!(m.is_empty());
         let h = taken[0].signed().hash();
-        m.settle([(&h, &admin.public())]);
+        m.remove_committed([(&h, &admin.public())]);
+        assert!(m.is_empty());
         assert!(m.signers.is_empty());
     }
 
@@ -455,16 +443,16 @@ mod tests {
         assert_eq!(m.len(), 20);
         assert_eq!(m.pressure(&stranger), Some(Pressure::Full));
         // Once blocks drain it, signers are welcome again.
-        let done: Vec<_> = m.take(15).iter().map(|t| (t.hash(), t.signed().tx.signer)).collect();
-        m.settle(done.iter().map(|(h, s)| (h, s)));
+        let done: Vec<_> = m.peek(15).iter().map(|t| (t.hash(), t.signed().tx.signer)).collect();
+        m.remove_committed(done.iter().map(|(h, s)| (h, s)));
         assert_eq!(m.pressure(&admin.public()), None);
         assert_eq!(m.pressure(&light.public()), None);
     }
 
     #[test]
-    fn consensus_mode_peeks_reuses_exact_copies_and_removes_committed() {
+    fn peeks_reuse_exact_copies_and_durable_blocks_remove() {
         let (state, chain, admin) = setup();
-        let mut m = Mempool::with_index(MempoolConfig::default(), true);
+        let mut m = Mempool::new(MempoolConfig::default());
         let a = tx(&admin, &chain, 0, 1);
         let b = tx(&admin, &chain, 1, 2);
         m.admit(&state, &chain, a.clone(), 100).unwrap();
@@ -490,7 +478,7 @@ mod tests {
         assert!(m.verified_copy(a.signed(), &a.hash()).is_none());
         assert_eq!(m.peek(10)[0].hash(), b.hash());
         m.remove_committed([(&b.hash(), &admin.public())]);
-        assert!(m.is_empty() && m.signers.is_empty() && m.index.is_empty());
+        assert!(m.is_empty() && m.signers.is_empty() && m.order.is_empty());
     }
 
     #[test]
@@ -548,12 +536,25 @@ mod tests {
     }
 
     #[test]
-    fn a_single_validator_keeps_no_index() {
+    fn a_decided_block_being_written_is_not_proposed_again() {
         let (state, chain, admin) = setup();
         let mut m = Mempool::new(MempoolConfig::default());
-        let a = tx(&admin, &chain, 0, 1);
-        m.admit(&state, &chain, a.clone(), 100).unwrap();
-        assert!(m.index.is_empty());
-        assert!(m.verified_copy(a.signed(), &a.hash()).is_none());
+        let txs: Vec<VerifiedTx> = (0..4).map(|n| tx(&admin, &chain, n, n as u8)).collect();
+        for t in &txs {
+            m.admit(&state, &chain, t.clone(), 100).unwrap();
+        }
+        let hashes: Vec<Hash32> = txs.iter().map(VerifiedTx::hash).collect();
+        m.mark_decided(&hashes[..2]);
+        assert_eq!(m.proposable(), 2);
+        let next: Vec<Hash32> = m.peek(10).iter().map(VerifiedTx::hash).collect();
+        assert_eq!(next, hashes[2..].to_vec());
+        // Still known (duplicates, nonces) until the block is durable.
+        assert!(m.contains(&hashes[0]));
+        assert_eq!(m.next_nonce(&state, &admin.public()), Nonce(4));
+        let signer = admin.public();
+        m.remove_committed(hashes[..2].iter().map(|h| (h, &signer)));
+        assert_eq!((m.len(), m.proposable()), (2, 2));
+        // Arrival order is kept, and a place left behind is not taken twice.
+        assert_eq!(m.peek(1)[0].hash(), hashes[2]);
     }
 }

@@ -1,8 +1,7 @@
 //! A running validator: the store, the in-memory transparency log, the mempool, and the
-//! loop that turns waiting transactions into committed blocks.
-//!
-//! Until BFT consensus lands, a node is the network's only validator: it proposes, signs
-//! the commit certificate alone (1 of 1 voting power) and commits.
+//! block pipeline (build → check → decide → write, [`crate::pipeline`]) that turns waiting
+//! transactions into committed blocks — driven by consensus in a network, or by
+//! [`Node::run`] for a lone validator, which decides its own blocks (1 of 1).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,6 +26,7 @@ use crate::executor::{self, BlockError, Executed};
 use crate::home::Home;
 use crate::mempool::{Mempool, Pressure, SubmitError};
 use crate::metrics::{Gauges, Metrics};
+use crate::pipeline::{Command, Event, Pipeline};
 use crate::receipt::{HeadCertificate, Receipt, SignedTreeHead};
 
 #[derive(Debug, Error)]
@@ -97,10 +97,12 @@ struct Inner {
     head: RwLock<ChainHead>,
     /// The head block's header and commit certificate, for certified tree heads.
     head_cert: RwLock<Option<HeadCertificate>>,
-    /// The block executed and signed but still being written, if any (one validator).
-    pending: Mutex<Option<Arc<Executed>>>,
-    /// Under consensus: the decided block still being written, if any.
+    /// Where the block pipeline stands.
+    pipeline: Mutex<Pipeline>,
+    /// The decided block being written, if any: the tip the next block builds on.
     decided: Mutex<Option<Arc<DecidedBlock>>>,
+    /// A decided block waiting for the one being written.
+    waiting: Mutex<Option<Arc<DecidedBlock>>>,
     decided_written: Notify,
     to_committer: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Arc<DecidedBlock>>>>,
     fatal: tokio::sync::watch::Sender<Option<String>>,
@@ -210,10 +212,8 @@ impl Node {
         let head_height = head.height;
         Ok(Node {
             inner: Arc::new(Inner {
-                mempool: Mutex::new(Mempool::with_index(
-                    config.mempool.clone(),
-                    genesis.validators.len() > 1,
-                )),
+                mempool: Mutex::new(Mempool::new(config.mempool.clone())),
+                pipeline: Mutex::new(Pipeline::new(head_height, genesis_validators == 1)),
                 config,
                 genesis,
                 key,
@@ -222,8 +222,8 @@ impl Node {
                 leaf_index: RwLock::new(leaf_index),
                 head: RwLock::new(head),
                 head_cert: RwLock::new(head_cert),
-                pending: Mutex::new(None),
                 decided: Mutex::new(None),
+                waiting: Mutex::new(None),
                 decided_written: Notify::new(),
                 to_committer: Mutex::new(None),
                 fatal: tokio::sync::watch::channel(None).0,
@@ -451,137 +451,190 @@ impl Node {
         })
     }
 
-    /// Runs block production until `shutdown` resolves. Returns an error only for a
-    /// fatal condition (the disk failed), after which the node must stop.
+    /// Runs a lone validator's block production until `shutdown` resolves. Returns an
+    /// error only for a fatal condition (the disk failed), after which the node must stop.
     ///
-    /// Production is a two-stage pipeline: the proposer executes block `n + 1` on top of
-    /// block `n` while the committer writes block `n` to disk. At most one block is
-    /// between the two stages, and nothing is acknowledged before its block is durable.
+    /// The same pipeline as under consensus, with a quorum of one: build a block from the
+    /// mempool on the tip, sign its commit certificate, decide it, write it. The next block
+    /// is built while one is written; nothing is acknowledged before its block is durable.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-        let (to_commit, from_proposer) = tokio::sync::mpsc::channel::<Arc<Executed>>(1);
-        let committer = tokio::spawn(self.clone().commit_loop(from_proposer));
-        let proposed = self.propose_loop(shutdown, to_commit).await;
-        let committed = committer
-            .await
-            .map_err(|e| NodeError::Io(format!("commit task failed: {e}")))?;
+        let committer = self.start_committer();
+        let result = self.produce_alone(shutdown).await;
+        drop(committer);
+        self.wait_written().await;
         // Nobody will commit what is still waiting; tell the callers now rather than
         // letting them time out.
         self.fail_waiters();
-        proposed.and(committed)
+        match self.inner.fatal.borrow().clone() {
+            Some(reason) => Err(NodeError::Io(reason)),
+            None => result,
+        }
     }
 
-    async fn propose_loop(
-        &self,
-        shutdown: impl Future<Output = ()>,
-        to_commit: tokio::sync::mpsc::Sender<Arc<Executed>>,
-    ) -> Result<(), NodeError> {
+    async fn produce_alone(&self, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
         tokio::pin!(shutdown);
         let interval = self.inner.config.block_interval();
         let max = self.inner.config.block.max_txs;
         let mut last_block = Instant::now();
         loop {
-            while self.mempool_len() == 0 {
+            while self.proposable() == 0 {
+                let ready = self.inner.txs_ready.notified();
                 tokio::select! {
                     _ = &mut shutdown => return Ok(()),
-                    _ = to_commit.closed() => return Ok(()),
-                    _ = self.inner.txs_ready.notified() => {}
+                    reason = self.fatal() => return Err(NodeError::Io(reason)),
+                    _ = ready => {}
                 }
             }
             let deadline = tokio::time::Instant::from_std(last_block + interval);
-            while self.mempool_len() < max && tokio::time::Instant::now() < deadline {
+            while self.proposable() < max && tokio::time::Instant::now() < deadline {
+                let ready = self.inner.txs_ready.notified();
                 tokio::select! {
                     _ = &mut shutdown => return Ok(()),
                     _ = tokio::time::sleep_until(deadline) => {}
-                    _ = self.inner.txs_ready.notified() => {}
+                    _ = ready => {}
                 }
             }
-            // The previous block must be written before this one is handed over, so at
-            // most one executed block waits for the disk.
-            let permit = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                p = to_commit.reserve() => match p {
-                    Ok(p) => p,
-                    Err(_) => return Ok(()),
-                },
-            };
-            let batch = lock(&self.inner.mempool).take(max);
+            // One decision may wait for the block being written; no more.
+            while lock(&self.inner.pipeline).has_waiting_decision() {
+                let written = self.inner.decided_written.notified();
+                if !lock(&self.inner.pipeline).has_waiting_decision() {
+                    break;
+                }
+                tokio::select! {
+                    _ = &mut shutdown => return Ok(()),
+                    reason = self.fatal() => return Err(NodeError::Io(reason)),
+                    _ = written => {}
+                }
+            }
             let node = self.clone();
-            let executed = tokio::task::spawn_blocking(move || node.propose_block(batch))
+            let built = tokio::task::spawn_blocking(move || node.build(now_ms(), max))
                 .await
-                .map_err(|e| NodeError::Io(format!("block production task failed: {e}")))??;
-            permit.send(executed);
+                .map_err(|e| NodeError::Io(format!("block production task failed: {e}")))?;
+            match built {
+                Ok((executed, commands)) => self.decide_alone(executed, commands)?,
+                Err(NodeError::Block {
+                    source: BlockError::Store(e),
+                    ..
+                }) => return Err(e.into()),
+                Err(e) => warn!("cannot build a block: {e}"),
+            }
             last_block = Instant::now();
         }
     }
 
-    /// Executes the next block on top of the committed chain and the block being written,
-    /// if any, and signs its commit certificate.
-    fn propose_block(&self, batch: Vec<VerifiedTx>) -> Result<Arc<Executed>, NodeError> {
+    /// A lone validator's block, which the pipeline decided as it was built: signs its
+    /// commit certificate (1 of 1) and writes it, now or after the block being written.
+    fn decide_alone(&self, executed: Executed, commands: Vec<Command>) -> Result<(), NodeError> {
         let inner = &self.inner;
-        let reader = inner.store.reader()?;
-        let committed = reader.head()?.ok_or(StoreError::NotInitialised)?;
-        let pending = lock(&inner.pending)
-            .clone()
-            .filter(|p| p.block.header.height == committed.height.next());
-        let tip = pending
-            .as_ref()
-            .map_or(committed, |p| ChainHead::after(&p.block.header));
-        let view = StateView::new(&reader, pending.as_ref().map(|p| &p.staged));
-        let t0 = Instant::now();
-        let mut executed = {
-            let mut log = write(&inner.log);
-            executor::propose(
-                &view,
-                &mut log,
-                &tip,
-                self.chain_id(),
-                self.public_key(),
-                now_ms(),
-                batch,
-            )
-            .map_err(|source| NodeError::Block {
-                height: tip.height.next(),
-                source,
-            })?
-        };
-        let hash = executed.block.hash();
         let height = executed.block.header.height;
-        executed.block.commit = Commit {
+        let hash = executed.block.hash();
+        let mut block = executed.block.clone();
+        block.commit = Commit {
             round: 0,
             signatures: vec![CommitSig {
                 validator: self.public_key(),
                 signature: inner.key.sign(&commit_sign_bytes(self.chain_id(), height, 0, &hash)),
             }],
         };
-        Metrics::add(
-            &inner.metrics.block_execute_micros_total,
-            t0.elapsed().as_micros() as u64,
-        );
-        let executed = Arc::new(executed);
-        *lock(&inner.pending) = Some(executed.clone());
-        Ok(executed)
+        let decided = Arc::new(DecidedBlock {
+            executed: Arc::new(executed),
+            block,
+        });
+        if !commands.iter().any(|c| matches!(c, Command::Write { .. })) {
+            *lock(&inner.waiting) = Some(decided);
+            return Ok(());
+        }
+        self.carry_out(commands, Some(decided))
     }
 
-    async fn commit_loop(self, mut from_proposer: tokio::sync::mpsc::Receiver<Arc<Executed>>) -> Result<(), NodeError> {
-        while let Some(executed) = from_proposer.recv().await {
-            let node = self.clone();
-            tokio::task::spawn_blocking(move || node.commit_block(&executed))
-                .await
-                .map_err(|e| NodeError::Io(format!("commit task failed: {e}")))?
-                .inspect_err(|e| error!("stopping: {e}"))?;
+    /// Hands a decided block to the pipeline: it is written now, or right after the block
+    /// being written.
+    fn decide(&self, decided: Arc<DecidedBlock>) -> Result<(), NodeError> {
+        let height = decided.block.header.height;
+        let hash = decided.block.hash();
+        let commands = lock(&self.inner.pipeline).handle(Event::Decided { height, block: hash });
+        if commands.is_empty() && lock(&self.inner.pipeline).has_waiting_decision() {
+            *lock(&self.inner.waiting) = Some(decided);
+            return Ok(());
+        }
+        self.carry_out(commands, Some(decided))
+    }
+
+    /// Carries out what the pipeline asks of the node.
+    fn carry_out(&self, commands: Vec<Command>, mut block: Option<Arc<DecidedBlock>>) -> Result<(), NodeError> {
+        for command in commands {
+            match command {
+                Command::Write { height, block: hash } => {
+                    let matches = |d: &Arc<DecidedBlock>| d.block.header.height == height && d.block.hash() == hash;
+                    let d = match block.take().filter(matches) {
+                        Some(d) => d,
+                        None => lock(&self.inner.waiting)
+                            .take()
+                            .filter(matches)
+                            .ok_or_else(|| NodeError::Io(format!("block {height} is decided but not held")))?,
+                    };
+                    self.start_write(d)?;
+                }
+                Command::Stop(reason) => {
+                    error!("stopping: {reason}");
+                    self.inner.fatal.send_replace(Some(reason));
+                }
+                Command::Fetch(height) => {
+                    return Err(NodeError::Block {
+                        height,
+                        source: BlockError::NotExecuted,
+                    });
+                }
+                Command::Build(_)
+                | Command::Offer { .. }
+                | Command::Check { .. }
+                | Command::Verdict { .. }
+                | Command::SignAlone { .. } => {}
+            }
         }
         Ok(())
     }
 
-    /// Writes a block durably, then tells everyone waiting for its transactions.
-    fn commit_block(&self, executed: &Executed) -> Result<(), NodeError> {
-        self.write_block(executed, &executed.block, false)
+    /// Makes a decided block the tip and hands it to the writer: its leaves join the
+    /// in-memory log, its transactions are no longer proposed.
+    fn start_write(&self, d: Arc<DecidedBlock>) -> Result<(), NodeError> {
+        let inner = &self.inner;
+        let height = d.block.header.height;
+        {
+            let mut log = write(&inner.log);
+            let size_before = log.size();
+            for (level, i, hash) in &d.executed.log_nodes {
+                if *level == 0 {
+                    log.insert_node(0, *i, *hash)
+                        .map_err(|e| NodeError::Log(e.to_string()))?;
+                }
+            }
+            if log.size() != d.block.header.log_size || log.root() != d.block.header.log_root {
+                let (size, root) = (log.size(), log.root());
+                executor::abort(&mut log, size_before);
+                return Err(NodeError::Log(format!(
+                    "block {height} gives a log of {size} leaves and root {root}, its header says {} and {}",
+                    d.block.header.log_size, d.block.header.log_root
+                )));
+            }
+        }
+        lock(&inner.mempool).mark_decided(d.executed.leaves.iter().map(|l| &l.tx_hash));
+        *lock(&inner.decided) = Some(d.clone());
+        let sent = lock(&inner.to_committer).as_ref().is_some_and(|tx| tx.send(d).is_ok());
+        if !sent {
+            return Err(NodeError::Io("the block writer is not running".into()));
+        }
+        Ok(())
+    }
+
+    /// Transactions that may go into the next block.
+    pub fn proposable(&self) -> usize {
+        lock(&self.inner.mempool).proposable()
     }
 
     /// Writes `block` (the executed block with its final commit certificate), then
-    /// answers everyone waiting for its transactions. `decided`: a block decided by
-    /// consensus, whose transactions may have come from any validator's mempool.
-    fn write_block(&self, executed: &Executed, block: &Block, decided: bool) -> Result<(), NodeError> {
+    /// answers everyone waiting for its transactions.
+    fn write_block(&self, executed: &Executed, block: &Block) -> Result<(), NodeError> {
         let inner = &self.inner;
         let t0 = Instant::now();
         let head = inner.store.commit(medledger_store::BlockCommit {
@@ -608,12 +661,6 @@ impl Node {
             header: block.header.clone(),
             commit: block.commit.clone(),
         });
-        {
-            let mut pending = lock(&inner.pending);
-            if pending.as_ref().is_some_and(|p| p.block.header.height == height) {
-                *pending = None;
-            }
-        }
 
         {
             let mut drain = lock(&inner.drain);
@@ -678,11 +725,7 @@ impl Node {
             .zip(&executed.block.txs)
             .map(|(l, t)| (&l.tx_hash, &t.tx.signer));
         let dropped = executed.dropped.iter().map(|(h, s, _)| (h, s));
-        if decided {
-            lock(&inner.mempool).remove_committed(included.chain(dropped));
-        } else {
-            lock(&inner.mempool).settle(included.chain(dropped));
-        }
+        lock(&inner.mempool).remove_committed(included.chain(dropped));
         info!(
             %height,
             txs = block.txs.len(),
@@ -771,9 +814,23 @@ impl Node {
     /// transactions, which stay in the mempool until a block holding them commits. The
     /// in-memory log is left as it was; [`Node::decide_candidate`] appends the leaves.
     pub fn build_candidate(&self, timestamp: TimestampMs, max_txs: usize) -> Result<Executed, NodeError> {
+        self.build(timestamp, max_txs).map(|(executed, _)| executed)
+    }
+
+    /// [`Node::build_candidate`], with what the pipeline asks next (alone: sign and write).
+    fn build(&self, timestamp: TimestampMs, max_txs: usize) -> Result<(Executed, Vec<Command>), NodeError> {
         let inner = &self.inner;
-        let batch = lock(&inner.mempool).peek(max_txs.min(inner.config.block.max_txs));
         let (reader, head, decided) = self.decided_tip()?;
+        let height = head.height.next();
+        if lock(&inner.pipeline).handle(Event::ProposeAt(height)) != [Command::Build(height)] {
+            return Err(NodeError::Block {
+                height,
+                source: BlockError::NotNow,
+            });
+        }
+        // After the tip is read: a block decided meanwhile leaves out its transactions,
+        // and this candidate, built on the older tip, is then refused as stale.
+        let batch = lock(&inner.mempool).peek(max_txs.min(inner.config.block.max_txs));
         let view = StateView::new(&reader, decided.as_ref().map(|d| &d.executed.staged));
         let t0 = Instant::now();
         let mut log = write(&inner.log);
@@ -793,10 +850,29 @@ impl Node {
             &inner.metrics.block_execute_micros_total,
             t0.elapsed().as_micros() as u64,
         );
-        executed.map_err(|source| NodeError::Block {
-            height: head.height.next(),
-            source,
-        })
+        let mut pipeline = lock(&inner.pipeline);
+        match executed {
+            Ok(ex) => {
+                let commands = pipeline.handle(Event::Built {
+                    height,
+                    block: ex.block.hash(),
+                });
+                if commands.is_empty() {
+                    return Err(NodeError::Block {
+                        height,
+                        source: BlockError::NotNow,
+                    });
+                }
+                Ok((ex, commands))
+            }
+            Err(source) => {
+                pipeline.handle(Event::BuildFailed {
+                    height,
+                    reason: source.to_string(),
+                });
+                Err(NodeError::Block { height, source })
+            }
+        }
     }
 
     /// Checks a block proposed by another validator (or fetched while catching up) by
@@ -814,6 +890,8 @@ impl Node {
                 .collect()
         };
         let (reader, head, decided) = self.decided_tip()?;
+        let (height, hash) = (block.header.height, block.hash());
+        lock(&inner.pipeline).handle(Event::Proposed { height, block: hash });
         let view = StateView::new(&reader, decided.as_ref().map(|d| &d.executed.staged));
         let t0 = Instant::now();
         let mut log = write(&inner.log);
@@ -825,6 +903,11 @@ impl Node {
             &inner.metrics.block_execute_micros_total,
             t0.elapsed().as_micros() as u64,
         );
+        lock(&inner.pipeline).handle(Event::Checked {
+            height,
+            block: hash,
+            valid: executed.is_ok(),
+        });
         executed
     }
 
@@ -839,13 +922,18 @@ impl Node {
                 let n = node.clone();
                 let height = d.block.header.height;
                 let d2 = d.clone();
-                let result = tokio::task::spawn_blocking(move || n.write_block(&d2.executed, &d2.block, true))
+                let result = tokio::task::spawn_blocking(move || n.write_block(&d2.executed, &d2.block))
                     .await
                     .map_err(|e| NodeError::Io(format!("commit task failed: {e}")))
                     .and_then(|r| r);
                 if let Err(e) = result {
                     error!(%height, "cannot write the decided block; stopping: {e}");
-                    node.inner.fatal.send_replace(Some(format!("block {height}: {e}")));
+                    let commands = lock(&node.inner.pipeline).handle(Event::WriteFailed {
+                        height,
+                        reason: e.to_string(),
+                    });
+                    let _ = node.carry_out(commands, None);
+                    node.inner.decided_written.notify_waiters();
                     return;
                 }
                 {
@@ -853,6 +941,12 @@ impl Node {
                     if decided.as_ref().is_some_and(|x| Arc::ptr_eq(x, &d)) {
                         *decided = None;
                     }
+                }
+                // The next decided block, if one waited, goes to the writer now.
+                let commands = lock(&node.inner.pipeline).handle(Event::Written(height));
+                if let Err(e) = node.carry_out(commands, None) {
+                    error!("stopping: {e}");
+                    node.inner.fatal.send_replace(Some(e.to_string()));
                 }
                 node.inner.decided_written.notify_waiters();
             }
@@ -863,7 +957,11 @@ impl Node {
     pub async fn wait_written(&self) {
         loop {
             let written = self.inner.decided_written.notified();
-            if lock(&self.inner.decided).is_none() || self.inner.fatal.borrow().is_some() {
+            let idle = {
+                let p = lock(&self.inner.pipeline);
+                !p.is_writing() && !p.has_waiting_decision()
+            };
+            if idle || self.inner.fatal.borrow().is_some() {
                 return;
             }
             written.await;
@@ -883,22 +981,25 @@ impl Node {
         }
     }
 
-    /// Takes a decided block with its commit certificate: appends its leaves to the log
-    /// and hands it to the writer. Returns once the block is the new tip, before it is
-    /// durable, so consensus moves to the next height while the disk works; everyone
-    /// waiting for its transactions is answered once it is durable. At most one block is
-    /// between decision and disk: this waits for the previous one to be written.
+    /// Takes a block consensus decided, with its commit certificate, into the pipeline:
+    /// its leaves join the log and it goes to the writer. Returns once the block is the
+    /// new tip, before it is durable, so consensus moves to the next height while the disk
+    /// works; everyone waiting for its transactions is answered once it is durable. At
+    /// most one block is between decision and disk: this waits for the previous one.
     pub async fn decide_candidate(&self, executed: Arc<Executed>, commit: Commit) -> Result<(), NodeError> {
         let inner = &self.inner;
         loop {
             let written = inner.decided_written.notified();
-            if lock(&inner.decided).is_none() {
+            if !lock(&inner.pipeline).is_writing() {
                 break;
             }
             if let Some(reason) = inner.fatal.borrow().clone() {
                 return Err(NodeError::Io(reason));
             }
             written.await;
+        }
+        if let Some(reason) = inner.fatal.borrow().clone() {
+            return Err(NodeError::Io(reason));
         }
         let head = self.head();
         let height = executed.block.header.height;
@@ -913,32 +1014,7 @@ impl Node {
         }
         let mut block = executed.block.clone();
         block.commit = commit;
-        {
-            let mut log = write(&inner.log);
-            for (level, i, hash) in &executed.log_nodes {
-                if *level == 0 {
-                    log.insert_node(0, *i, *hash)
-                        .map_err(|e| NodeError::Log(e.to_string()))?;
-                }
-            }
-            if log.size() != block.header.log_size || log.root() != block.header.log_root {
-                let (size, root) = (log.size(), log.root());
-                executor::abort(&mut log, head.log_size);
-                return Err(NodeError::Log(format!(
-                    "block {height} gives a log of {size} leaves and root {root}, its header says {} and {}",
-                    block.header.log_size, block.header.log_root
-                )));
-            }
-        }
-        let decided = Arc::new(DecidedBlock { executed, block });
-        *lock(&inner.decided) = Some(decided.clone());
-        let sent = lock(&inner.to_committer)
-            .as_ref()
-            .is_some_and(|tx| tx.send(decided).is_ok());
-        if !sent {
-            return Err(NodeError::Io("the block writer is not running".into()));
-        }
-        Ok(())
+        self.decide(Arc::new(DecidedBlock { executed, block }))
     }
 
     fn fail_waiters(&self) {
