@@ -63,6 +63,19 @@ pub struct BenchArgs {
     /// Keep the nodes' data here instead of a temporary folder.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Network mode: a wide-area network between the validators — each byte between two
+    /// validators is held this long (one way) by a relay in front of each validator's
+    /// consensus port.
+    #[arg(long, default_value_t = 0)]
+    pub delay_ms: u64,
+    /// With `--delay-ms`: each chunk's delay varies by up to this much either way (order
+    /// kept, as TCP keeps it).
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// With `--delay-ms`: percent of chunks that stall their connection for 200 ms, as
+    /// TCP does when it retransmits a lost segment.
+    #[arg(long, default_value_t = 0.0)]
+    pub loss_percent: f64,
     /// Also print the figures as one JSON line.
     #[arg(long)]
     pub json: bool,
@@ -348,6 +361,14 @@ fn run_single(args: &Resolved<'_>) -> Result<()> {
                 max_txs: args.block_txs,
                 interval_ms: args.block_interval_ms,
                 ..BlockConfig::default()
+            },
+            // Room for every batch the signers keep in flight: this closed-loop bench
+            // measures how fast one validator commits, not its back-pressure.
+            mempool: medledger_node::config::MempoolConfig {
+                max_txs: (2 * args.signers * args.batch).max(20_000),
+                max_per_signer: 2 * args.batch,
+                max_bytes: 1 << 30,
+                ..Default::default()
             },
             ..Config::default()
         }

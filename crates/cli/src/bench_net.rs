@@ -69,11 +69,19 @@ fn free_ports(n: usize) -> Result<Vec<u16>> {
         .collect())
 }
 
-/// Writes one home per validator for `genesis`, with loopback ports.
-pub fn write_homes(dir: &Path, genesis: &Genesis, keys: &[Keypair], block: BlockConfig) -> Result<Vec<PathBuf>> {
+/// Writes one home per validator for `genesis`, with loopback ports. With `relays`, each
+/// validator reaches validator `j`'s consensus port through `relays[j]`.
+pub fn write_homes(
+    dir: &Path,
+    genesis: &Genesis,
+    keys: &[Keypair],
+    block: BlockConfig,
+    relays: Option<&[u16]>,
+) -> Result<Vec<PathBuf>> {
     let ports = free_ports(keys.len() * 2)?;
     let api = |i: usize| ports[2 * i];
     let p2p = |i: usize| ports[2 * i + 1];
+    let reach = |j: usize| relays.and_then(|r| r.get(j).copied()).unwrap_or(p2p(j));
     let genesis_json = serde_json::to_string_pretty(genesis)?;
     let mut homes = Vec::new();
     for (i, key) in keys.iter().enumerate() {
@@ -92,7 +100,7 @@ pub fn write_homes(dir: &Path, genesis: &Genesis, keys: &[Keypair], block: Block
                 peers: (0..keys.len())
                     .filter(|&j| j != i)
                     .map(|j| PeerConfig {
-                        p2p: format!("127.0.0.1:{}", p2p(j)),
+                        p2p: format!("127.0.0.1:{}", reach(j)),
                         api: format!("http://127.0.0.1:{}", api(j)),
                         validator: Some(keys[j].public()),
                     })
@@ -198,6 +206,23 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
         .collect();
     drop(streams);
 
+    let wan = (args.delay_ms > 0).then(|| Wan {
+        delay: Duration::from_millis(args.delay_ms),
+        jitter: Duration::from_millis(args.jitter_ms.min(args.delay_ms)),
+        loss: (args.loss_percent / 100.0).clamp(0.0, 1.0),
+    });
+    let relay_listeners = match wan {
+        Some(_) => Some(
+            (0..args.validators)
+                .map(|_| TcpListener::bind("127.0.0.1:0"))
+                .collect::<std::io::Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
+    let relay_ports: Option<Vec<u16>> = relay_listeners
+        .as_ref()
+        .map(|ls| ls.iter().map(|l| l.local_addr().map(|a| a.port())).collect())
+        .transpose()?;
     let homes = write_homes(
         &dir,
         &genesis,
@@ -207,12 +232,35 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
             interval_ms: args.block_interval_ms,
             ..BlockConfig::default()
         },
+        relay_ports.as_deref(),
     )?;
-    let result = run::runtime()?.block_on(drive(args, &dir, &homes, queues, &rates, &step_txs));
+    let result = run::runtime()?.block_on(async {
+        // The WAN: one relay in front of each validator's consensus port.
+        let mut relays = Vec::new();
+        if let (Some(wan), Some(listeners)) = (wan, relay_listeners) {
+            for (listener, home) in listeners.into_iter().zip(&homes) {
+                let target = medledger_node::Home::load(home)?.config.p2p.listen;
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                relays.push(tokio::spawn(relay(listener, target, wan)));
+            }
+        }
+        let steps = drive(args, &dir, &homes, queues, &rates, &step_txs).await;
+        for r in relays {
+            r.abort();
+        }
+        steps
+    });
     if args.dir.is_none() && result.is_ok() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     let steps = result?;
+    if args.delay_ms > 0 {
+        println!(
+            "medledger bench: WAN between the validators: {} ms one way, ± {} ms, {}% of chunks stalled 200 ms (a relay in front of each consensus port)",
+            args.delay_ms, args.jitter_ms, args.loss_percent
+        );
+    }
     println!(
         "medledger bench: {} validators (separate processes, BFT over loopback TCP), fsync per block, {} signers, batches of {} txs of {} bytes, {} s per step",
         args.validators,
@@ -450,4 +498,77 @@ async fn drive(
     let mut children: Vec<Child> = procs.into_iter().map(|p| p.child).collect();
     crate::dev::stop(&mut children).await;
     Ok(steps)
+}
+
+/// A wide-area link, as the relays emulate it.
+#[derive(Clone, Copy, Debug)]
+struct Wan {
+    delay: Duration,
+    jitter: Duration,
+    /// Chance that a chunk stalls its connection (a lost segment that TCP resends).
+    loss: f64,
+}
+
+/// How long TCP takes to resend a lost segment (its minimum retransmission timeout).
+const RETRANSMIT: Duration = Duration::from_millis(200);
+
+/// Accepts connections for a validator's consensus port and relays them to `target`,
+/// each direction held by the WAN's delay.
+async fn relay(listener: tokio::net::TcpListener, target: SocketAddr, wan: Wan) {
+    loop {
+        let Ok((inbound, _)) = listener.accept().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                return;
+            };
+            let _ = inbound.set_nodelay(true);
+            let _ = outbound.set_nodelay(true);
+            let (in_read, in_write) = inbound.into_split();
+            let (out_read, out_write) = outbound.into_split();
+            tokio::join!(delayed(in_read, out_write, wan), delayed(out_read, in_write, wan));
+        });
+    }
+}
+
+/// Copies `from` to `to`, each chunk released after the WAN's delay and never before the
+/// chunk ahead of it.
+async fn delayed(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, wan: Wan) {
+    use rand::Rng;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut last = tokio::time::Instant::now();
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let (jitter, stalled) = {
+                let mut rng = rand::thread_rng();
+                let j = wan.jitter.as_secs_f64();
+                (rng.gen_range(-j..=j), rng.gen_bool(wan.loss))
+            };
+            // The jitter is at most the delay, so this is never negative.
+            let hold = Duration::from_secs_f64((wan.delay.as_secs_f64() + jitter).max(0.0));
+            let mut at = tokio::time::Instant::now() + hold;
+            if stalled {
+                at += RETRANSMIT;
+            }
+            at = at.max(last);
+            last = at;
+            if tx.send((at, buf[..n].to_vec())).is_err() {
+                return;
+            }
+        }
+    });
+    while let Some((at, chunk)) = rx.recv().await {
+        tokio::time::sleep_until(at).await;
+        if to.write_all(&chunk).await.is_err() {
+            break;
+        }
+    }
+    reader.abort();
 }

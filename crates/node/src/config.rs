@@ -355,7 +355,12 @@ impl Config {
         )?;
         range("mempool.reserved_percent", self.mempool.reserved_percent, 0, 50)?;
         range("mempool.high_water_percent", self.mempool.high_water_percent, 1, 100)?;
-        range("mempool.target_queue_ms", self.mempool.target_queue_ms as usize, 100, 60_000)?;
+        range(
+            "mempool.target_queue_ms",
+            self.mempool.target_queue_ms as usize,
+            100,
+            60_000,
+        )?;
         range(
             "block.max_future_drift_ms",
             self.block.max_future_drift_ms as usize,

@@ -291,8 +291,7 @@ impl Node {
     pub fn admission<'a>(&self, signers: impl IntoIterator<Item = &'a PublicKey>) -> Result<(), Busy> {
         let inner = &self.inner;
         let rate = lock(&inner.drain).per_sec;
-        let drains_in = (rate > 0.0)
-            .then(|| (rate * inner.config.mempool.target_queue_ms as f64 / 1000.0) as usize);
+        let drains_in = (rate > 0.0).then(|| (rate * inner.config.mempool.target_queue_ms as f64 / 1000.0) as usize);
         let (pressure, waiting) = {
             let mempool = lock(&inner.mempool);
             let mut seen = std::collections::HashSet::new();
@@ -335,31 +334,64 @@ impl Node {
         forward: bool,
     ) -> Vec<Result<Accepted, SubmitError>> {
         let forward = forward && !self.inner.config.p2p.peers.is_empty();
-        let (txs, sizes): (Vec<SignedTx>, Vec<usize>) = txs.into_iter().unzip();
+        // What can be refused without checking a signature is refused first: a
+        // transaction already waiting here (gossip sent again, a client resending), or
+        // any while the pool is full. Under load this keeps signature checks for new work.
+        let early: Vec<Option<SubmitError>> = {
+            let mempool = lock(&self.inner.mempool);
+            let full = mempool.full();
+            txs.iter()
+                .map(|(tx, _)| {
+                    let hash = tx.hash();
+                    if mempool.contains(&hash) {
+                        Some(SubmitError::Duplicate(hash))
+                    } else if full {
+                        Some(SubmitError::MempoolFull("transaction count or byte limit"))
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        };
+        let (txs, sizes): (Vec<SignedTx>, Vec<usize>) = txs
+            .into_iter()
+            .zip(&early)
+            .filter(|(_, e)| e.is_none())
+            .map(|(t, _)| t)
+            .unzip();
         // Signature checks run on at most as many threads as there are cores: under
         // overload, requests wait here instead of piling up blocking threads.
         let Ok(_permit) = self.inner.verify_slots.acquire().await else {
-            return sizes.iter().map(|_| Err(SubmitError::ShuttingDown)).collect();
+            return early.iter().map(|_| Err(SubmitError::ShuttingDown)).collect();
         };
         let verified = match tokio::task::spawn_blocking(move || verify_parallel(txs)).await {
             Ok(v) => v,
-            Err(_) => return sizes.iter().map(|_| Err(SubmitError::ShuttingDown)).collect(),
+            Err(_) => return early.iter().map(|_| Err(SubmitError::ShuttingDown)).collect(),
         };
+        let mut verified = verified.into_iter().zip(sizes);
         let inner = &self.inner;
-        let mut results = Vec::with_capacity(verified.len());
+        let mut results = Vec::with_capacity(early.len());
         {
             let mut mempool = lock(&inner.mempool);
             let reader = match inner.store.reader() {
                 Ok(r) => r,
                 Err(e) => {
                     error!("cannot read state: {e}");
-                    return sizes.iter().map(|_| Err(SubmitError::ShuttingDown)).collect();
+                    return early.iter().map(|_| Err(SubmitError::ShuttingDown)).collect();
                 }
             };
             let mut waiters = lock(&inner.waiters);
             let mut replicas = lock(&inner.replicas);
             let mut to_forward = Vec::new();
-            for (v, size) in verified.into_iter().zip(sizes) {
+            for refused in early {
+                if let Some(e) = refused {
+                    results.push(Err(e));
+                    continue;
+                }
+                let Some((v, size)) = verified.next() else {
+                    results.push(Err(SubmitError::ShuttingDown));
+                    continue;
+                };
                 let r = v.map_err(SubmitError::Rejected).and_then(|tx| {
                     let copy = forward.then(|| tx.signed().clone());
                     let r = mempool.admit(&reader, self.chain_id(), tx, size);
