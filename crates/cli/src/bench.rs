@@ -55,7 +55,7 @@ pub struct BenchArgs {
     #[arg(long)]
     batch: Option<usize>,
     /// Most transactions per block.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 4_000)]
     pub block_txs: usize,
     /// How long a proposer waits for a block to fill, in milliseconds.
     #[arg(long, default_value_t = 50)]
