@@ -237,10 +237,6 @@ pub struct MempoolConfig {
     /// its request (its share: this mark divided among the signers with transactions
     /// waiting). Past the clients' whole share, every client request is answered so.
     pub high_water_percent: usize,
-    /// The longest a client's transaction should queue before its block: the high-water
-    /// mark is also no higher than what the network committed in this long, at its
-    /// recent rate, so admitted transactions are not kept waiting for seconds.
-    pub target_queue_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -293,7 +289,6 @@ impl Default for MempoolConfig {
             max_per_signer: 5_000,
             reserved_percent: 10,
             high_water_percent: 50,
-            target_queue_ms: 1000,
         }
     }
 }
@@ -358,12 +353,6 @@ impl Config {
         )?;
         range("mempool.reserved_percent", self.mempool.reserved_percent, 0, 50)?;
         range("mempool.high_water_percent", self.mempool.high_water_percent, 1, 100)?;
-        range(
-            "mempool.target_queue_ms",
-            self.mempool.target_queue_ms as usize,
-            100,
-            60_000,
-        )?;
         range(
             "block.max_future_drift_ms",
             self.block.max_future_drift_ms as usize,

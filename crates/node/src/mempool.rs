@@ -157,16 +157,13 @@ impl Mempool {
     }
 
     /// Whether a new client transaction from `signer` would be refused for load.
-    /// `drains_in`: how many transactions the network commits in the target queueing
-    /// time, when known; the high-water mark is then no higher.
-    pub fn pressure(&self, signer: &PublicKey, drains_in: Option<usize>) -> Option<Pressure> {
+    pub fn pressure(&self, signer: &PublicKey) -> Option<Pressure> {
         if self.full() {
             return Some(Pressure::Full);
         }
         let (cap_txs, cap_bytes) = self.client_caps();
         let high = |cap: usize| cap * self.limits.high_water_percent / 100;
         let (high_txs, high_bytes) = (high(cap_txs), high(cap_bytes));
-        let high_txs = drains_in.map_or(high_txs, |d| high_txs.min(d.max(1)));
         if self.txs.len() < high_txs && self.bytes < high_bytes {
             return None;
         }
@@ -429,33 +426,27 @@ mod tests {
             ..MempoolConfig::default()
         });
         for n in 0..9 {
-            assert_eq!(m.pressure(&admin.public(), None), None);
+            assert_eq!(m.pressure(&admin.public()), None);
             m.admit(&state, &chain, tx(&admin, &chain, n, 1), 100).unwrap();
         }
         m.admit(&state, &chain, tx(&light, &chain, 0, 2), 100).unwrap();
         // At the mark: the heavy signer holds 9 of 10, more than its half; the light one
         // holds 1 and may still send.
-        assert_eq!(m.pressure(&admin.public(), None), Some(Pressure::SignerShare));
-        assert_eq!(m.pressure(&light.public(), None), None);
+        assert_eq!(m.pressure(&admin.public()), Some(Pressure::SignerShare));
+        assert_eq!(m.pressure(&light.public()), None);
         let stranger = Keypair::from_seed([8; 32]).public();
-        assert_eq!(m.pressure(&stranger, None), None);
+        assert_eq!(m.pressure(&stranger), None);
         for n in 1..11 {
             m.admit(&state, &chain, tx(&light, &chain, n, 2), 100).unwrap();
         }
         // The clients' share is full: everyone is pushed back.
         assert_eq!(m.len(), 20);
-        assert_eq!(m.pressure(&stranger, None), Some(Pressure::Full));
-        // Where the network drains fewer than the mark in the target time, that is the mark.
-        let done: Vec<_> = m.peek(12).iter().map(|t| (t.hash(), t.signed().tx.signer)).collect();
-        m.remove_committed(done.iter().map(|(h, s)| (h, s)));
-        assert_eq!(m.len(), 8);
-        assert_eq!(m.pressure(&light.public(), None), None);
-        assert_eq!(m.pressure(&light.public(), Some(4)), Some(Pressure::SignerShare));
+        assert_eq!(m.pressure(&stranger), Some(Pressure::Full));
         // Once blocks drain it, signers are welcome again.
-        let done: Vec<_> = m.peek(3).iter().map(|t| (t.hash(), t.signed().tx.signer)).collect();
+        let done: Vec<_> = m.peek(15).iter().map(|t| (t.hash(), t.signed().tx.signer)).collect();
         m.remove_committed(done.iter().map(|(h, s)| (h, s)));
-        assert_eq!(m.pressure(&admin.public(), None), None);
-        assert_eq!(m.pressure(&light.public(), None), None);
+        assert_eq!(m.pressure(&admin.public()), None);
+        assert_eq!(m.pressure(&light.public()), None);
     }
 
     #[test]

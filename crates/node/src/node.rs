@@ -290,8 +290,6 @@ impl Node {
     /// Cheap: one lock, no state read.
     pub fn admission<'a>(&self, signers: impl IntoIterator<Item = &'a PublicKey>) -> Result<(), Busy> {
         let inner = &self.inner;
-        let rate = lock(&inner.drain).per_sec;
-        let drains_in = (rate > 0.0).then(|| (rate * inner.config.mempool.target_queue_ms as f64 / 1000.0) as usize);
         let (pressure, waiting) = {
             let mempool = lock(&inner.mempool);
             let mut seen = std::collections::HashSet::new();
@@ -301,7 +299,7 @@ impl Node {
                 signers
                     .into_iter()
                     .filter(|s| seen.insert(**s))
-                    .find_map(|s| mempool.pressure(s, drains_in))
+                    .find_map(|s| mempool.pressure(s))
             };
             (pressure, mempool.len())
         };
@@ -309,7 +307,7 @@ impl Node {
             return Ok(());
         };
         Metrics::add(&inner.metrics.requests_throttled, 1);
-        let rate = rate.max(100.0);
+        let rate = lock(&inner.drain).per_sec.max(100.0);
         let retry_after_secs = ((waiting as f64 / rate).ceil() as u64).clamp(1, 30);
         Err(Busy {
             pressure,
