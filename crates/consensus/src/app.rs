@@ -326,8 +326,8 @@ impl Host {
                 seq,
                 batch,
             },
-            StreamContent::Data(ProposalPart::TxsAck { to, session, seq }) if to == self.me => {
-                Inbound::Ack { from, session, seq }
+            StreamContent::Data(ProposalPart::TxsAck { to, session, seqs }) if to == self.me => {
+                Inbound::Ack { from, session, seqs }
             }
             _ => return,
         };

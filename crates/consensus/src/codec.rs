@@ -26,6 +26,8 @@ use crate::types::{Address, BlockHash, BlockValue, ConsensusHeight, NoExtension,
 
 /// Largest chunk of a block in one proposal part.
 pub const MAX_PART_BYTES: usize = 1 << 20;
+/// Most batches one gossip acknowledgement names.
+pub const MAX_ACKS: usize = 4096;
 /// Largest encoded block in a sync response.
 pub const MAX_VALUE_BYTES: usize = 32 << 20;
 const MAX_SIGNATURES: usize = 1_000;
@@ -286,11 +288,14 @@ impl Wire for ProposalPart {
                 put::u64(out, *seq);
                 put::bytes(out, batch);
             }
-            ProposalPart::TxsAck { to, session, seq } => {
+            ProposalPart::TxsAck { to, session, seqs } => {
                 put::u8(out, 4);
                 to.put(out);
                 put::u64(out, *session);
-                put::u64(out, *seq);
+                put::len(out, seqs.len());
+                for seq in seqs {
+                    put::u64(out, *seq);
+                }
             }
         }
     }
@@ -309,11 +314,15 @@ impl Wire for ProposalPart {
                 seq: r.u64("gossip sequence")?,
                 batch: r.bytes(MAX_PART_BYTES, "gossiped transactions")?.to_vec(),
             }),
-            4 => Ok(ProposalPart::TxsAck {
-                to: Address::get(r)?,
-                session: r.u64("gossip session")?,
-                seq: r.u64("gossip sequence")?,
-            }),
+            4 => {
+                let to = Address::get(r)?;
+                let session = r.u64("gossip session")?;
+                let n = r.len(MAX_ACKS, "gossip acknowledgements")?;
+                let seqs = (0..n)
+                    .map(|_| r.u64("gossip sequence"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(ProposalPart::TxsAck { to, session, seqs })
+            }
             tag => Err(DecodeError::InvalidTag {
                 what: "proposal part",
                 tag,

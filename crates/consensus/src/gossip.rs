@@ -189,7 +189,7 @@ pub enum Inbound {
     Ack {
         from: Address,
         session: u64,
-        seq: u64,
+        seqs: Vec<u64>,
     },
 }
 
@@ -235,7 +235,7 @@ async fn send_loop(
     node: Node,
     mut outbox: Outbox,
     network: mpsc::Sender<NetworkMsg<LedgerContext>>,
-    mut acks: mpsc::UnboundedReceiver<(Address, u64, u64)>,
+    mut acks: mpsc::UnboundedReceiver<(Address, u64, Vec<u64>)>,
 ) {
     loop {
         let next = outbox.next_due().map_or_else(
@@ -245,9 +245,11 @@ async fn send_loop(
         let parts = tokio::select! {
             txs = node.next_to_forward() => outbox.add(txs, Instant::now()),
             ack = acks.recv() => {
-                let Some((from, session, seq)) = ack else { return };
-                if let Some(hashes) = outbox.ack(from, session, seq) {
-                    node.mark_replicated(&hashes);
+                let Some((from, session, seqs)) = ack else { return };
+                for seq in seqs {
+                    if let Some(hashes) = outbox.ack(from, session, seq) {
+                        node.mark_replicated(&hashes);
+                    }
                 }
                 continue;
             }
@@ -284,48 +286,69 @@ async fn receive_loop(
     node: Node,
     network: mpsc::Sender<NetworkMsg<LedgerContext>>,
     mut inbound: mpsc::Receiver<Inbound>,
-    acks: mpsc::UnboundedSender<(Address, u64, u64)>,
+    acks: mpsc::UnboundedSender<(Address, u64, Vec<u64>)>,
 ) {
-    while let Some(msg) = inbound.recv().await {
-        match msg {
-            Inbound::Ack { from, session, seq } => {
-                if acks.send((from, session, seq)).is_err() {
-                    return;
+    while let Some(first) = inbound.recv().await {
+        // Everything already waiting is handled before acknowledging: the
+        // acknowledgements of one sender's batches then go out as one message.
+        let mut held: BTreeMap<(Address, u64), Vec<u64>> = BTreeMap::new();
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Inbound::Ack { from, session, seqs } => {
+                    if acks.send((from, session, seqs)).is_err() {
+                        return;
+                    }
+                }
+                Inbound::Txs {
+                    from,
+                    session,
+                    seq,
+                    batch,
+                } => {
+                    if admit(&node, from, seq, &batch).await {
+                        held.entry((from, session)).or_default().push(seq);
+                    }
                 }
             }
-            Inbound::Txs {
-                from,
-                session,
-                seq,
-                batch,
-            } => {
-                let txs = match decode_batch(&batch, MAX_BATCH_TXS) {
-                    Ok(txs) => txs,
-                    Err(e) => {
-                        warn!(peer = %from, "gossiped transactions do not decode: {e}");
-                        continue;
-                    }
-                };
-                let txs: Vec<(SignedTx, usize)> = txs
-                    .into_iter()
-                    .map(|t| {
-                        let size = t.encode().len();
-                        (t, size)
-                    })
-                    .collect();
-                let results = node.submit(txs, false).await;
-                let admitted = results.iter().filter(|r| r.is_ok()).count() as u64;
-                medledger_node::metrics::Metrics::add(&node.metrics().txs_gossip_received, admitted);
-                let later = results.iter().filter_map(|r| r.as_ref().err()).find(|e| retry_later(e));
-                if let Some(e) = later {
-                    debug!(peer = %from, seq, "not acknowledging gossiped transactions yet: {e}");
-                    continue;
-                }
-                if !publish(&network, ProposalPart::TxsAck { to: from, session, seq }).await {
-                    return;
-                }
+            if held.values().map(Vec::len).sum::<usize>() < crate::codec::MAX_ACKS {
+                next = inbound.try_recv().ok();
             }
         }
+        for ((to, session), seqs) in held {
+            if !publish(&network, ProposalPart::TxsAck { to, session, seqs }).await {
+                return;
+            }
+        }
+    }
+}
+
+/// Admits a gossiped batch; whether this validator now holds all of it (or never will:
+/// a refusal that a retry would not change).
+async fn admit(node: &Node, from: Address, seq: u64, batch: &[u8]) -> bool {
+    let txs = match decode_batch(batch, MAX_BATCH_TXS) {
+        Ok(txs) => txs,
+        Err(e) => {
+            warn!(peer = %from, "gossiped transactions do not decode: {e}");
+            return false;
+        }
+    };
+    let txs: Vec<(SignedTx, usize)> = txs
+        .into_iter()
+        .map(|t| {
+            let size = t.encode().len();
+            (t, size)
+        })
+        .collect();
+    let results = node.submit(txs, false).await;
+    let admitted = results.iter().filter(|r| r.is_ok()).count() as u64;
+    medledger_node::metrics::Metrics::add(&node.metrics().txs_gossip_received, admitted);
+    match results.iter().filter_map(|r| r.as_ref().err()).find(|e| retry_later(e)) {
+        Some(e) => {
+            debug!(peer = %from, seq, "not acknowledging gossiped transactions yet: {e}");
+            false
+        }
+        None => true,
     }
 }
 

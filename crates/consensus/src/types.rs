@@ -278,11 +278,12 @@ pub enum ProposalPart {
         seq: u64,
         batch: Vec<u8>,
     },
-    /// `to`'s batch `seq` of `session` is held by the validator that publishes this.
+    /// `to`'s batches `seqs` of `session` are held by the validator that publishes this
+    /// (acknowledgements of one sender's batches travel together).
     TxsAck {
         to: Address,
         session: u64,
-        seq: u64,
+        seqs: Vec<u64>,
     },
 }
 

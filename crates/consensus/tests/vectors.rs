@@ -590,7 +590,7 @@ fn fixture() -> Vec<Vector> {
         ProposalPart::TxsAck {
             to: address(2),
             session: 0x0102_0304_0506_0708,
-            seq: 42,
+            seqs: vec![41, 42],
         },
         nothing_more,
     ));
