@@ -88,6 +88,18 @@ pub fn sign_compact(header: &Value, claims: &Value, key: &Keypair) -> String {
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.as_bytes()))
 }
 
+/// The three base64url parts of a compact JWS of at most `max_len` bytes.
+fn split_compact(token: &str, max_len: usize) -> Result<(&str, &str, &str), JwsError> {
+    if token.len() > max_len {
+        return Err(JwsError::TooLong);
+    }
+    let mut parts = token.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(header), Some(payload), Some(signature), None) => Ok((header, payload, signature)),
+        _ => Err(JwsError::Malformed("a compact JWS has exactly three parts")),
+    }
+}
+
 /// Verifies a compact JWS by the rules in the module docs; `key_for` names the key for the
 /// header, or `None` when it knows none. Returns the header and the claims object.
 pub fn verify_compact(
@@ -95,15 +107,7 @@ pub fn verify_compact(
     max_len: usize,
     key_for: impl FnOnce(&JwsHeader) -> Option<PublicKey>,
 ) -> Result<(JwsHeader, Value), JwsError> {
-    if token.len() > max_len {
-        return Err(JwsError::TooLong);
-    }
-    let mut parts = token.split('.');
-    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwsError::Malformed("a compact JWS has exactly three parts"));
-    };
+    let (header_b64, payload_b64, signature_b64) = split_compact(token, max_len)?;
 
     let header = parse_header(&decode(header_b64, "header is not base64url")?)?;
     let signature: [u8; 64] = decode(signature_b64, "signature is not base64url")?
@@ -135,15 +139,7 @@ pub fn verify_compact_any(
     max_len: usize,
     key_for: impl FnOnce(&JwsHeader) -> Option<VerifyingKey>,
 ) -> Result<(JwsHeader, Value), JwsError> {
-    if token.len() > max_len {
-        return Err(JwsError::TooLong);
-    }
-    let mut parts = token.split('.');
-    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwsError::Malformed("a compact JWS has exactly three parts"));
-    };
+    let (header_b64, payload_b64, signature_b64) = split_compact(token, max_len)?;
     let header = parse_header_with(
         &decode(header_b64, "header is not base64url")?,
         &["EdDSA", "Ed25519", "ES384", "RS384"],

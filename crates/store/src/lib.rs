@@ -221,6 +221,8 @@ impl Store {
             return Ok(());
         };
         let t0 = std::time::Instant::now();
+        // Streamed (values hashed one by one, not copied). Nothing writes while the store
+        // opens, so this snapshot holds the head's state.
         let state = self.db.begin_read().map_err(StoreError::db)?;
         let table = state.open_table(tables::STATE).map_err(StoreError::db)?;
         let mut entries = Vec::new();
