@@ -99,6 +99,8 @@ pub fn run(args: DevArgs) -> Result<()> {
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     run::runtime()?.block_on(async move {
+        // Installed before the children start: a Ctrl-C while they start stops them all.
+        let shutdown = run::shutdown_signal();
         let exe = std::env::current_exe().context("finding the medledger executable")?;
         let mut children = Vec::new();
         for home in &homes {
@@ -165,7 +167,7 @@ pub fn run(args: DevArgs) -> Result<()> {
         println!();
 
         let exited = tokio::select! {
-            _ = run::shutdown_signal() => None,
+            _ = shutdown => None,
             r = first_exit(&mut children) => Some(r),
         };
         if let Some((i, status)) = exited {

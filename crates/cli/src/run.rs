@@ -143,33 +143,44 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn node(home: &Path) -> Result<()> {
     let home = Home::load(home)?;
     runtime()?.block_on(async move {
+        // Before anything slow: a SIGTERM during start-up stops the node cleanly rather
+        // than killing it with the signal's default action.
+        let shutdown = shutdown_signal();
         let running = start(&home).await?;
         let scheme = if home.config.api.tls.is_some() { "https" } else { "http" };
         println!("{} API listening on {scheme}://{}", home.config.moniker, running.addr);
-        running.run_until(shutdown_signal()).await
+        running.run_until(shutdown).await
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called (inside
+/// the runtime), not when the future is first polled, so a signal that arrives in between
+/// is not lost.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -169,6 +169,19 @@ pub(crate) fn crash_point(_name: &str) {
     }
 }
 
+/// A test-only lag of the record index: with the `test-faults` feature, the follower waits
+/// `MEDLEDGER_TEST_INDEX_LAG_MS` before absorbing new blocks, so tests can show that
+/// reads wait for it. Nothing otherwise.
+async fn test_index_lag() {
+    #[cfg(feature = "test-faults")]
+    if let Some(ms) = std::env::var("MEDLEDGER_TEST_INDEX_LAG_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
 impl Custody {
     /// Custody for a node whose home has a service identity; `None` otherwise. `tls`: the
     /// node's TLS identity ([`Home::tls_identity`]), for calls to other nodes.
@@ -500,6 +513,7 @@ impl Custody {
         let service = self.inner.service.key.public();
         let mut announced = false;
         loop {
+            test_index_lag().await;
             let target = *durable.borrow_and_update();
             let from = lock_index_height(&self.inner.index).0 + 1;
             for h in from..=target.0 {
@@ -553,12 +567,23 @@ impl Custody {
         self.inner.journal.use_assertion(id, expires_s, now_s).await
     }
 
+    /// Waits (at most [`INDEX_CATCH_UP`]) until the record index has absorbed every block
+    /// this node has committed, so that a search, a history, an export or a conditional
+    /// write sees everything committed before it was asked (the index follows the
+    /// ledger a moment behind). Past that it answers from the index as it is.
+    pub async fn caught_up(&self) {
+        self.wait_indexed(self.inner.node.head().height, INDEX_CATCH_UP).await
+    }
+
     /// Waits (up to `timeout`) until the index has absorbed `height`.
     async fn wait_indexed(&self, height: Height, timeout: Duration) {
         let mut indexed = self.inner.indexed.subscribe();
         let _ = tokio::time::timeout(timeout, indexed.wait_for(|h| h.is_some_and(|h| h >= height))).await;
     }
 }
+
+/// Longest a read of the record index waits for it to absorb the blocks already committed.
+const INDEX_CATCH_UP: Duration = Duration::from_secs(5);
 
 fn lock_index_height(index: &RwLock<Index>) -> Height {
     index.read().unwrap_or_else(|p| p.into_inner()).height

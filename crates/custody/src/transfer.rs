@@ -64,8 +64,9 @@ const SERVED: u16 = 200;
 /// HPKE `info` of the batch key.
 const TRANSFER_INFO: &[u8] = b"medledger/transfer/v2";
 /// How long the custodian waits for its ledger to reach the height the reader decided at
-/// (a consent or break-glass declaration the reader has just seen).
-const CATCH_UP: Duration = Duration::from_secs(3);
+/// (a consent or break-glass declaration the reader has just seen). Within the reader's
+/// 10 s request timeout; a validator busy with a burst of blocks can be seconds behind.
+const CATCH_UP: Duration = Duration::from_secs(8);
 /// A request claiming a height further ahead of the custodian's than this is not waited
 /// for (it would only make the custodian wait).
 const MAX_HEIGHT_AHEAD: u64 = 100;

@@ -361,6 +361,7 @@ async fn run(
     since: Option<i64>,
 ) -> Result<(), FhirError> {
     let custody = app.custody()?;
+    custody.caught_up().await;
     let guard = Guard::new(app, ctx);
     let patients = patients_of(app, ctx, &level).await?;
     let mut work: Vec<(&'static str, Vec<String>)> = Vec::new();

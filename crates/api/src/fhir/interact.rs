@@ -298,6 +298,7 @@ pub async fn conditional_target(
         )
         .await?;
     let custody = app.custody()?;
+    custody.caught_up().await;
     if let Some((system, value)) = super::bundle::parse_identifier_query(raw) {
         return Ok(custody.resolve_identifier(resource_type, system.as_deref(), &value)?);
     }
@@ -420,6 +421,7 @@ async fn history_of(
     }
     let guard = Guard::new(app, ctx);
     let custody = app.custody()?;
+    custody.caught_up().await;
     // Every version in range, with its time on the ledger.
     let mut versions: Vec<(u64, &'static str, String, u64)> = Vec::new();
     let mut permits: std::collections::BTreeMap<(&'static str, String), Permit> = Default::default();

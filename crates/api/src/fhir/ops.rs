@@ -37,6 +37,7 @@ pub async fn everything(
     // The Patient itself must be readable by the caller (guarded and audited).
     let (patient, _) = read_checked(&app, &ctx, Op::Everything, "Patient", &id, None).await?;
     let custody = app.custody()?;
+    custody.caught_up().await;
     let base = base_url(&app);
     let mut read: Vec<(Permit, Value)> = Vec::new();
     let mut skipped = 0usize;

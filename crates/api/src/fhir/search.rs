@@ -415,6 +415,7 @@ pub async fn search_page(
         )
         .await?;
     let snapshot = query.snapshot.unwrap_or(app.node.head().height.0);
+    app.custody()?.caught_up().await;
     searcher.resolve_chains(&mut query).await?;
     let count = query.count.unwrap_or(DEFAULT_PAGE).min(app.node.config().fhir.max_page);
     let count_only = query.count_only();
