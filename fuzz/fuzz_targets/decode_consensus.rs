@@ -1,5 +1,5 @@
-//! Every consensus decoder (network messages, proposal streams, sync requests and
-//! responses, WAL entries) on arbitrary bytes: never panics, and whatever it accepts
+//! Every consensus decoder (network messages, proposal streams, compact proposals, sync
+//! requests and responses, WAL entries) on arbitrary bytes: never panics, and whatever it accepts
 //! re-encodes to exactly the input.
 #![no_main]
 
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     use malachitebft_app_channel::app::types::sync::{Request, Response, Status};
     use malachitebft_app_channel::app::types::{ProposedValue, SignedConsensusMsg};
     let Some((&which, rest)) = data.split_first() else { return };
-    match which % 9 {
+    match which % 10 {
         0 => roundtrip::<SignedConsensusMsg<LedgerContext>>(rest),
         1 => roundtrip::<LivenessMsg<LedgerContext>>(rest),
         2 => roundtrip::<StreamMessage<medledger_consensus::ProposalPart>>(rest),
@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         5 => roundtrip::<Request<LedgerContext>>(rest),
         6 => roundtrip::<Response<LedgerContext>>(rest),
         7 => roundtrip::<ProposedValue<LedgerContext>>(rest),
+        8 => roundtrip::<medledger_consensus::compact::CompactBlock>(rest),
         _ => roundtrip::<PolkaCertificate<LedgerContext>>(rest),
     }
 });

@@ -57,6 +57,10 @@ pub struct Step {
     pub cpu_ms_per_tx_per_validator: Vec<f64>,
     pub peak_rss_mib: Vec<f64>,
     pub blocks: u64,
+    /// Of the transactions proposed, the share named by hash (compact proposals).
+    pub named_percent: f64,
+    /// Transactions validators lacked when a proposal arrived and asked its proposer for.
+    pub wanted: u64,
 }
 
 fn free_ports(n: usize) -> Result<Vec<u16>> {
@@ -121,6 +125,35 @@ struct Proc {
     child: Child,
     pid: u32,
     api: String,
+}
+
+/// The sums over the validators of their compact-proposal counters: transactions named,
+/// carried and asked for.
+async fn proposal_counters(client: &reqwest::Client, procs: &[Proc]) -> [u64; 3] {
+    let mut sums = [0u64; 3];
+    for p in procs {
+        let Ok(r) = client.get(format!("{}/metrics", p.api)).send().await else {
+            continue;
+        };
+        let Ok(text) = r.text().await else {
+            continue;
+        };
+        for (i, name) in [
+            "proposal_txs_named_total",
+            "proposal_txs_carried_total",
+            "proposal_txs_wanted_total",
+        ]
+        .iter()
+        .enumerate()
+        {
+            sums[i] += text
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("medledger_{name} ")))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    sums
 }
 
 async fn status(client: &reqwest::Client, api: &str) -> Option<serde_json::Value> {
@@ -270,7 +303,7 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
         args.step_seconds
     );
     println!(
-        "  {:>9} {:>10} {:>7} {:>9} {:>9} {:>9} {:>9} {:>11}  {:<24} {:>7}  peak RSS per node (MiB)",
+        "  {:>9} {:>10} {:>7} {:>9} {:>9} {:>9} {:>9} {:>11}  {:<24} {:>7} {:>7} {:>7}  peak RSS per node (MiB)",
         "offered",
         "committed",
         "failed",
@@ -280,12 +313,14 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
         "adm. p99",
         "CPU-ms/tx",
         "per validator",
-        "blocks"
+        "blocks",
+        "named%",
+        "wanted"
     );
     let list = |v: &[f64], digits: usize| v.iter().map(|m| format!("{m:.digits$}")).collect::<Vec<_>>().join(" ");
     for s in &steps {
         println!(
-            "  {:>9.0} {:>10.0} {:>7} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>11.3}  {:<24} {:>7}  {}",
+            "  {:>9.0} {:>10.0} {:>7} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>11.3}  {:<24} {:>7} {:>7.1} {:>7}  {}",
             s.offered_tx_per_sec,
             s.committed_tx_per_sec,
             s.failed,
@@ -296,11 +331,13 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
             s.cpu_ms_per_tx,
             list(&s.cpu_ms_per_tx_per_validator, 3),
             s.blocks,
+            s.named_percent,
+            s.wanted,
             list(&s.peak_rss_mib, 0)
         );
     }
     println!(
-        "  (CPU-ms/tx: all validator processes, then each one's user+system time per committed transaction; the load generator runs on the same cores. p50/p99 count from when a batch was due, waits after a 429 included; adm. p99 from the request that was admitted)"
+        "  (CPU-ms/tx: all validator processes, then each one's user+system time per committed transaction; the load generator runs on the same cores. p50/p99 count from when a batch was due, waits after a 429 included; adm. p99 from the request that was admitted; named%: proposed transactions named by hash rather than carried; wanted: transactions validators lacked and asked the proposer for)"
     );
     if args.json {
         println!("{}", serde_json::to_string(&steps)?);
@@ -378,6 +415,7 @@ async fn drive(
         let log0 = before["log_size"].as_u64().unwrap_or(0);
         let h0 = before["height"].as_u64().unwrap_or(0);
         let cpu0: Vec<f64> = procs.iter().map(|p| cpu_seconds_of(&p.pid.to_string())).collect();
+        let counters0 = proposal_counters(&client, &procs).await;
         let t0 = Instant::now();
         let bar = ProgressBar::new(batches as u64);
         bar.set_style(
@@ -457,6 +495,8 @@ async fn drive(
             .map(|(p, c0)| cpu_seconds_of(&p.pid.to_string()) - c0)
             .collect();
         let cpu: f64 = cpus.iter().sum();
+        let counters = proposal_counters(&client, &procs).await;
+        let [named, carried, wanted] = [0, 1, 2].map(|i| counters[i].saturating_sub(counters0[i]));
         let per_tx = |cpu: f64| {
             if committed > 0 {
                 cpu * 1000.0 / committed as f64
@@ -481,6 +521,12 @@ async fn drive(
             cpu_ms_per_tx_per_validator: cpus.iter().map(|c| per_tx(*c)).collect(),
             peak_rss_mib: procs.iter().map(|p| peak_rss_mib_of(&p.pid.to_string())).collect(),
             blocks: after["height"].as_u64().unwrap_or(0).saturating_sub(h0),
+            named_percent: if named + carried > 0 {
+                named as f64 * 100.0 / (named + carried) as f64
+            } else {
+                0.0
+            },
+            wanted,
         };
         eprintln!(
             "{:>7.0} tx/s offered: {:.0} committed/s, p50 {:.0} ms, p99 {:.0} ms (admitted: {:.0} ms), {:.3} CPU-ms/tx per validator, {} failed, {} throttled",

@@ -1,12 +1,15 @@
 //! The application side of Malachite: answers the engine's `AppMsg`s with our blocks.
 //!
 //! - **Proposing** (`GetValue`): wait briefly for transactions, execute a block on the
-//!   committed head, reply with its hash, then stream the encoded block as proposal parts
-//!   (`Init`, `Data`…, `Fin` with the proposer's signature over the bytes).
+//!   committed head, reply with its hash, then stream the block in its compact form
+//!   ([`crate::compact`]: transactions every validator holds named by hash) as proposal
+//!   parts (`Init`, `Data`…, `Fin` with the proposer's signature over the bytes); answer
+//!   a validator's `TxsWant` with the transactions it lacks (`TxsFill`).
 //! - **Validating** (`ReceivedProposalPart`): reassemble a stream per publisher, check that
-//!   its signer is the round's proposer, decode and re-execute the block (every signature,
-//!   nonce, ledger rule and root); a block that fails is answered `Invalid`, so honest
-//!   validators prevote nil at once.
+//!   its signer is the round's proposer, rebuild the block from the mempool (asking the
+//!   proposer, and only the proposer, for what is missing), re-execute it (every
+//!   signature, nonce, ledger rule and root); a block that fails is answered `Invalid`,
+//!   so honest validators prevote nil at once.
 //! - **Committing** (`Decided`): attach the 2f+1 precommit signatures as the block's
 //!   commit certificate, make it the tip and hand it to the block writer; consensus moves
 //!   on while it is written (ADR 006). Clients are answered only once it is durable.
@@ -36,6 +39,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
+use crate::compact::{Assembly, CompactBlock, FillBudget};
 use crate::context::LedgerContext;
 use crate::signing::proposal_parts_sign_bytes;
 use crate::types::{Address, BlockHash, BlockValue, ConsensusHeight, ProposalPart, ValidatorSet};
@@ -51,6 +55,11 @@ const MAX_STREAM_BYTES: usize = 48 << 20;
 const MAX_FUTURE: usize = 32;
 /// Most blocks served in one sync response.
 const MAX_SYNC_BATCH: u64 = 50;
+/// Most compact proposals of one height waiting for missing transactions (one per
+/// round; the oldest rounds are given up first).
+const MAX_ASSEMBLING: usize = 8;
+/// The stream id of requests for, and answers with, a proposal's missing transactions.
+const FILL_STREAM: &[u8] = b"medledger/fill";
 
 /// A test-only misbehaviour of this validator when it proposes, for the fault tests:
 /// set `MEDLEDGER_TEST_BYZANTINE_PROPOSER` to `forge-signature`, `replay-nonce`,
@@ -86,6 +95,16 @@ impl Byzantine {
     }
 }
 
+/// Test mode, for the compact-proposal tests: with `MEDLEDGER_TEST_DROP_GOSSIP=1` a
+/// validator ignores gossiped transactions, so it holds none of the others' and must ask
+/// proposers for them. Only a build with the `test-faults` feature reads it.
+fn drop_gossip_from_env() -> bool {
+    #[cfg(feature = "test-faults")]
+    return std::env::var("MEDLEDGER_TEST_DROP_GOSSIP").is_ok_and(|v| v == "1");
+    #[cfg(not(feature = "test-faults"))]
+    false
+}
+
 /// A proposal being reassembled.
 #[derive(Default)]
 struct PartStream {
@@ -95,7 +114,7 @@ struct PartStream {
     started: Option<Instant>,
 }
 
-/// A complete, signed proposal stream.
+/// A complete, signed proposal stream (a [`CompactBlock`]'s bytes).
 struct Complete {
     height: ConsensusHeight,
     round: Round,
@@ -103,6 +122,15 @@ struct Complete {
     proposer: Address,
     block_bytes: Vec<u8>,
     signature: medledger_types::Signature,
+}
+
+/// A signed compact proposal of the current height waiting for transactions this
+/// validator lacks, asked of its proposer.
+struct Assembling {
+    round: Round,
+    pol_round: Round,
+    proposer: Address,
+    assembly: Assembly,
 }
 
 pub struct Host {
@@ -131,7 +159,14 @@ pub struct Host {
     last_commit_ok: bool,
     /// Blocks of the current height that arrived through sync (catching up).
     synced: std::collections::HashSet<Hash32>,
+    /// Compact proposals of the current height waiting for missing transactions.
+    assembling: Vec<Assembling>,
+    /// How often each validator's requests for missing transactions were answered, by
+    /// round, at the current height.
+    fills_served: FillBudget,
     byzantine: Option<Byzantine>,
+    /// Test mode: ignore the transactions other validators gossip.
+    drop_gossip: bool,
 }
 
 impl Host {
@@ -147,6 +182,10 @@ impl Host {
         let byzantine = Byzantine::from_env();
         if let Some(b) = byzantine {
             warn!(mode = ?b, "TEST MODE: this validator proposes invalid blocks");
+        }
+        let drop_gossip = drop_gossip_from_env();
+        if drop_gossip {
+            warn!("TEST MODE: this validator ignores the transactions other validators gossip");
         }
         Host {
             me: Address(key.public()),
@@ -167,7 +206,10 @@ impl Host {
             future: Vec::new(),
             last_commit_ok: true,
             synced: Default::default(),
+            assembling: Vec::new(),
+            fills_served: FillBudget::default(),
             byzantine,
+            drop_gossip,
         }
     }
 
@@ -250,8 +292,7 @@ impl Host {
                     && height == self.height
                     && let Some(ex) = self.candidates.get(&value_id.0).cloned()
                 {
-                    let bytes = ex.block.encode();
-                    self.stream(height, round, valid_round, &bytes).await;
+                    self.stream(height, round, valid_round, &ex.block).await;
                 }
             }
             AppMsg::GetHistoryMinHeight { reply } => {
@@ -270,6 +311,35 @@ impl Host {
                     self.route_gossip(publisher, part);
                     let _ = reply.send(None);
                     return;
+                }
+                match part.content {
+                    StreamContent::Data(ProposalPart::TxsWant {
+                        to,
+                        height,
+                        round,
+                        hashes,
+                    }) => {
+                        if to == self.me {
+                            self.serve_want(publisher, height, round, hashes).await;
+                        }
+                        let _ = reply.send(None);
+                        return;
+                    }
+                    StreamContent::Data(ProposalPart::TxsFill {
+                        to,
+                        height,
+                        round,
+                        batch,
+                    }) => {
+                        let pv = if to == self.me {
+                            self.take_fill(publisher, height, round, &batch).await
+                        } else {
+                            None
+                        };
+                        let _ = reply.send(pv);
+                        return;
+                    }
+                    _ => {}
                 }
                 let pv = match self.receive_part(publisher, part) {
                     Some(c) if c.height == self.height => self.accept_complete(c).await,
@@ -320,6 +390,7 @@ impl Host {
             return;
         };
         let inbound = match msg.content {
+            StreamContent::Data(ProposalPart::Txs { .. }) if self.drop_gossip => return,
             StreamContent::Data(ProposalPart::Txs { session, seq, batch }) => Inbound::Txs {
                 from,
                 session,
@@ -344,6 +415,8 @@ impl Host {
             self.future.retain(|c| c.height > height);
             self.streams.clear();
             self.synced.clear();
+            self.assembling.clear();
+            self.fills_served.clear();
         }
         self.height = height;
         self.round = round;
@@ -358,8 +431,7 @@ impl Host {
         if let Some(hash) = self.own.get(&r).copied()
             && let Some(ex) = self.candidates.get(&hash).cloned()
         {
-            let bytes = ex.block.encode();
-            self.stream(height, round, Round::Nil, &bytes).await;
+            self.stream(height, round, Round::Nil, &ex.block).await;
             return Some(BlockValue(hash));
         }
         // Give transactions a moment to arrive: up to two thirds of the propose timeout
@@ -410,8 +482,7 @@ impl Host {
             self.candidates.insert(hash, executed);
         }
         self.own.insert(r, value_hash);
-        let bytes = block.encode();
-        self.stream(height, round, Round::Nil, &bytes).await;
+        self.stream(height, round, Round::Nil, &block).await;
         Some(BlockValue(value_hash))
     }
 
@@ -447,8 +518,17 @@ impl Host {
         }
     }
 
-    /// Publishes a block as a stream of proposal parts.
-    async fn stream(&self, height: ConsensusHeight, round: Round, pol_round: Round, block_bytes: &[u8]) {
+    /// Publishes a block as a stream of proposal parts, in its compact form: the
+    /// transactions every validator holds are named by hash.
+    async fn stream(&self, height: ConsensusHeight, round: Round, pol_round: Round, block: &Block) {
+        let compact = CompactBlock::of(block, &self.node.held_everywhere(&block.txs));
+        let named = compact.named();
+        let m = self.node.metrics();
+        medledger_node::metrics::Metrics::add(&m.proposal_txs_named, named as u64);
+        medledger_node::metrics::Metrics::add(&m.proposal_txs_carried, (block.txs.len() - named) as u64);
+        let bytes = compact.encode();
+        debug!(%height, %round, txs = block.txs.len(), named, bytes = bytes.len(), "streaming the proposal");
+        let block_bytes = bytes.as_slice();
         let mut id = height.0.to_be_bytes().to_vec();
         id.extend_from_slice(&round.as_u32().unwrap_or(u32::MAX).to_be_bytes());
         let stream_id = StreamId::new(Bytes::from(id));
@@ -538,24 +618,65 @@ impl Host {
             warn!(height = %c.height, round = %c.round, "proposal stream with a bad signature");
             return None;
         }
-        let block = match Block::decode(&c.block_bytes) {
+        let compact = match CompactBlock::decode(&c.block_bytes) {
             Ok(b) => b,
             Err(e) => {
                 warn!(height = %c.height, round = %c.round, "proposed block does not decode: {e}");
                 return None;
             }
         };
-        if block.header.height.0 != c.height.0 {
-            warn!(height = %c.height, "proposed block is for height {}", block.header.height);
+        if compact.header.height.0 != c.height.0 {
+            warn!(height = %c.height, "proposed block is for height {}", compact.header.height);
             return None;
         }
+        let assembly = Assembly::new(compact, |hashes| self.node.copies_of(hashes));
+        let block = match assembly.block() {
+            Ok(block) => block,
+            Err(assembly) => {
+                let hashes = assembly.missing();
+                debug!(height = %c.height, round = %c.round, missing = hashes.len(), "asking the proposer for transactions this validator lacks");
+                medledger_node::metrics::Metrics::add(&self.node.metrics().proposal_txs_wanted, hashes.len() as u64);
+                self.assembling
+                    .retain(|a| !(a.round == c.round && a.proposer == c.proposer));
+                if self.assembling.len() >= MAX_ASSEMBLING {
+                    self.assembling.remove(0);
+                }
+                self.assembling.push(Assembling {
+                    round: c.round,
+                    pol_round: c.pol_round,
+                    proposer: c.proposer,
+                    assembly: *assembly,
+                });
+                let want = ProposalPart::TxsWant {
+                    to: c.proposer,
+                    height: c.height,
+                    round: c.round,
+                    hashes,
+                };
+                self.publish_fill_part(want).await;
+                return None;
+            }
+        };
+        self.judge(c.height, c.round, c.pol_round, c.proposer, block).await
+    }
+
+    /// Decides on a complete proposed block of the current height: its timestamp, then
+    /// every transaction and root; records what was found.
+    async fn judge(
+        &mut self,
+        height: ConsensusHeight,
+        round: Round,
+        pol_round: Round,
+        proposer: Address,
+        block: Block,
+    ) -> Option<ProposedValue<LedgerContext>> {
         let hash = block.hash();
         let drift = self.node.config().block.max_future_drift_ms;
         let now = medledger_node::node::now_ms().0;
         let validity = if block.header.timestamp.0 > now.saturating_add(drift) {
             warn!(
-                height = %c.height,
-                round = %c.round,
+                %height,
+                %round,
                 ahead_ms = block.header.timestamp.0 - now,
                 "rejecting a proposal stamped too far in the future"
             );
@@ -564,10 +685,10 @@ impl Host {
             self.check(block).await
         };
         let pv = ProposedValue {
-            height: c.height,
-            round: c.round,
-            valid_round: c.pol_round,
-            proposer: c.proposer,
+            height,
+            round,
+            valid_round: pol_round,
+            proposer,
             value: BlockValue(hash),
             validity: validity.unwrap_or(Validity::Invalid),
         };
@@ -575,6 +696,109 @@ impl Host {
             self.proposed.push(pv.clone());
         }
         Some(pv)
+    }
+
+    async fn publish_fill_part(&self, part: ProposalPart) {
+        let msg = StreamMessage::new(
+            StreamId::new(Bytes::from_static(FILL_STREAM)),
+            0,
+            StreamContent::Data(part),
+        );
+        let _ = self.network.send(NetworkMsg::PublishProposalPart(msg)).await;
+    }
+
+    /// Answers a validator that lacks transactions of this validator's proposal at
+    /// `height` and `round`, from the proposed block, in batches of a gossip batch's size.
+    async fn serve_want(&mut self, publisher: PeerId, height: ConsensusHeight, round: Round, hashes: Vec<Hash32>) {
+        let Some(&requester) = self.peers.get(&publisher) else {
+            return;
+        };
+        let r = round.as_u32().unwrap_or(0);
+        if height != self.height {
+            return;
+        }
+        let Some(ex) = self.own.get(&r).and_then(|h| self.candidates.get(h)).cloned() else {
+            return;
+        };
+        if !self.fills_served.allow(requester, r) {
+            warn!(peer = %requester, %height, %round, "ignoring a repeated request for a proposal's transactions");
+            return;
+        }
+        let wanted: std::collections::HashSet<Hash32> = hashes.into_iter().collect();
+        let mut batch: Vec<medledger_types::SignedTx> = Vec::new();
+        let mut bytes = 0;
+        let mut seen = std::collections::HashSet::new();
+        let found = ex
+            .block
+            .txs
+            .iter()
+            .filter(|tx| {
+                let h = tx.hash();
+                wanted.contains(&h) && seen.insert(h)
+            })
+            .cloned()
+            .collect::<Vec<_>>();
+        debug!(peer = %requester, %height, %round, asked = wanted.len(), found = found.len(), "sending a proposal's missing transactions");
+        for tx in found {
+            let size = tx.encode().len();
+            if !batch.is_empty() && bytes + size > crate::gossip::MAX_BATCH_BYTES {
+                let part = ProposalPart::TxsFill {
+                    to: requester,
+                    height,
+                    round,
+                    batch: medledger_types::tx::encode_batch(&std::mem::take(&mut batch)),
+                };
+                self.publish_fill_part(part).await;
+                bytes = 0;
+            }
+            bytes += size;
+            batch.push(tx);
+        }
+        if !batch.is_empty() {
+            let part = ProposalPart::TxsFill {
+                to: requester,
+                height,
+                round,
+                batch: medledger_types::tx::encode_batch(&batch),
+            };
+            self.publish_fill_part(part).await;
+        }
+    }
+
+    /// Places transactions sent by a proposer for its compact proposal; once the block
+    /// is whole, decides on it.
+    async fn take_fill(
+        &mut self,
+        publisher: PeerId,
+        height: ConsensusHeight,
+        round: Round,
+        batch: &[u8],
+    ) -> Option<ProposedValue<LedgerContext>> {
+        let &from = self.peers.get(&publisher)?;
+        if height != self.height {
+            return None;
+        }
+        // Only the proposer answers for its block: a transaction's hash leaves its
+        // signature out, so another validator could hand over a forged copy.
+        let at = self
+            .assembling
+            .iter()
+            .position(|a| a.round == round && a.proposer == from)?;
+        let txs = match medledger_types::tx::decode_batch(batch, medledger_types::block::MAX_BLOCK_TXS) {
+            Ok(txs) => txs,
+            Err(e) => {
+                warn!(peer = %from, "a proposal's transactions do not decode: {e}");
+                return None;
+            }
+        };
+        let placed = self.assembling[at].assembly.fill(txs);
+        medledger_node::metrics::Metrics::add(&self.node.metrics().proposal_txs_filled, placed as u64);
+        if !self.assembling[at].assembly.is_complete() {
+            return None;
+        }
+        let a = self.assembling.swap_remove(at);
+        let block = a.assembly.block().ok()?;
+        self.judge(height, a.round, a.pol_round, a.proposer, block).await
     }
 
     /// Executes a block received from a peer; `None` for a local failure.

@@ -28,6 +28,9 @@ use crate::types::{Address, BlockHash, BlockValue, ConsensusHeight, NoExtension,
 pub const MAX_PART_BYTES: usize = 1 << 20;
 /// Most batches one gossip acknowledgement names.
 pub const MAX_ACKS: usize = 4096;
+/// Most transactions one request for a compact proposal's missing transactions names
+/// (a block's limit, `medledger_types::block::MAX_BLOCK_TXS`).
+pub const MAX_WANTED: usize = medledger_types::block::MAX_BLOCK_TXS;
 /// Largest encoded block in a sync response.
 pub const MAX_VALUE_BYTES: usize = 32 << 20;
 const MAX_SIGNATURES: usize = 1_000;
@@ -297,6 +300,33 @@ impl Wire for ProposalPart {
                     put::u64(out, *seq);
                 }
             }
+            ProposalPart::TxsWant {
+                to,
+                height,
+                round,
+                hashes,
+            } => {
+                put::u8(out, 5);
+                to.put(out);
+                height.put(out);
+                round.put(out);
+                put::len(out, hashes.len());
+                for h in hashes {
+                    h.encode_to(out);
+                }
+            }
+            ProposalPart::TxsFill {
+                to,
+                height,
+                round,
+                batch,
+            } => {
+                put::u8(out, 6);
+                to.put(out);
+                height.put(out);
+                round.put(out);
+                put::bytes(out, batch);
+            }
         }
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -323,11 +353,39 @@ impl Wire for ProposalPart {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(ProposalPart::TxsAck { to, session, seqs })
             }
+            5 => {
+                let to = Address::get(r)?;
+                let height = ConsensusHeight::get(r)?;
+                let round = Round::get(r)?;
+                let n = r.len(MAX_WANTED, "transactions wanted")?;
+                let hashes = (0..n).map(|_| Hash32::decode_from(r)).collect::<Result<Vec<_>, _>>()?;
+                Ok(ProposalPart::TxsWant {
+                    to,
+                    height,
+                    round,
+                    hashes,
+                })
+            }
+            6 => Ok(ProposalPart::TxsFill {
+                to: Address::get(r)?,
+                height: ConsensusHeight::get(r)?,
+                round: Round::get(r)?,
+                batch: r.bytes(MAX_PART_BYTES, "transactions filled")?.to_vec(),
+            }),
             tag => Err(DecodeError::InvalidTag {
                 what: "proposal part",
                 tag,
             }),
         }
+    }
+}
+
+impl Wire for crate::compact::CompactBlock {
+    fn put(&self, out: &mut Vec<u8>) {
+        self.encode_to(out);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_from(r)
     }
 }
 

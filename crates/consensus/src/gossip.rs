@@ -45,6 +45,14 @@ struct OutBatch {
     attempts: u32,
 }
 
+/// What an acknowledgement changed: transactions now held by another validator for the
+/// first time, and transactions now held by every validator.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Acked {
+    pub replicated: Vec<Hash32>,
+    pub everywhere: Vec<Hash32>,
+}
+
 /// The batches this validator has sent and not yet seen held everywhere.
 pub struct Outbox {
     session: u64,
@@ -126,21 +134,29 @@ impl Outbox {
     }
 
     /// `from` holds batch `seq` of `session`. Returns the batch's transactions the first
-    /// time another validator holds them (they are replicated from then on).
-    pub fn ack(&mut self, from: Address, session: u64, seq: u64) -> Option<Vec<Hash32>> {
+    /// time another validator holds them (they are replicated from then on), and again
+    /// once every other validator does (a proposal may then name them by hash).
+    pub fn ack(&mut self, from: Address, session: u64, seq: u64) -> Acked {
+        let mut out = Acked::default();
         if session != self.session || !self.peers.contains(&from) {
-            return None;
+            return out;
         }
-        let b = self.batches.get_mut(&seq)?;
+        let Some(b) = self.batches.get_mut(&seq) else {
+            return out;
+        };
         let first = b.acked.is_empty();
         if !b.acked.insert(from) {
-            return None;
+            return out;
         }
-        let hashes = first.then(|| b.hashes.clone());
-        if b.acked.len() == self.peers.len() {
-            self.batches.remove(&seq);
+        if first {
+            out.replicated = b.hashes.clone();
         }
-        hashes
+        if b.acked.len() == self.peers.len()
+            && let Some(b) = self.batches.remove(&seq)
+        {
+            out.everywhere = b.hashes;
+        }
+        out
     }
 
     /// Batches due to be sent again, oldest first. A batch none of whose transactions
@@ -247,8 +263,12 @@ async fn send_loop(
             ack = acks.recv() => {
                 let Some((from, session, seqs)) = ack else { return };
                 for seq in seqs {
-                    if let Some(hashes) = outbox.ack(from, session, seq) {
-                        node.mark_replicated(&hashes);
+                    let acked = outbox.ack(from, session, seq);
+                    if !acked.replicated.is_empty() {
+                        node.mark_replicated(&acked.replicated);
+                    }
+                    if !acked.everywhere.is_empty() {
+                        node.mark_shared(&acked.everywhere);
                     }
                 }
                 continue;

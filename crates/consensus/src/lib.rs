@@ -13,6 +13,8 @@
 //! - [`app`]: the application loop over Malachite's `AppMsg`s — proposing, checking
 //!   proposals (every transaction, root, and a timestamp not too far ahead), committing
 //!   and catching up;
+//! - [`compact`]: proposals that name by hash the transactions every validator holds,
+//!   rebuilt from the mempool, with the missing ones asked of the proposer (ADR 013);
 //! - [`gossip`]: transactions sent to the other validators over the same authenticated
 //!   connections, acknowledged, and retried until held (ADR 013);
 //! - [`run`]: starting a validator.
@@ -20,6 +22,7 @@
 
 pub mod app;
 pub mod codec;
+pub mod compact;
 pub mod context;
 pub mod gossip;
 pub mod run;
@@ -27,6 +30,28 @@ pub mod signing;
 pub mod types;
 
 pub use run::run_validator;
+
+/// Signed transactions for the unit tests: `n` of one signer, nonces from 0, bodies of
+/// `body` bytes (each distinct).
+#[cfg(test)]
+pub(crate) fn test_txs(n: u64, body: usize) -> Vec<medledger_types::SignedTx> {
+    let k = medledger_crypto::Keypair::from_seed([1; 32]);
+    (0..n)
+        .map(|i| {
+            let mut bytes = vec![7; body];
+            if let Some(b) = bytes.first_mut() {
+                *b = i as u8;
+            }
+            k.sign_tx(medledger_types::Tx {
+                chain_id: medledger_types::ChainId::new("c").unwrap(),
+                signer: k.public(),
+                nonce: medledger_types::Nonce(i),
+                kind: medledger_types::TxKind(1),
+                body: bytes,
+            })
+        })
+        .collect()
+}
 
 pub use context::LedgerContext;
 pub use types::{

@@ -285,6 +285,22 @@ pub enum ProposalPart {
         session: u64,
         seqs: Vec<u64>,
     },
+    /// The validator that publishes this lacks these transactions of `to`'s compact
+    /// proposal at `height` and `round`.
+    TxsWant {
+        to: Address,
+        height: ConsensusHeight,
+        round: Round,
+        hashes: Vec<medledger_types::Hash32>,
+    },
+    /// The proposer's answer to a [`ProposalPart::TxsWant`] of `to`: some of the
+    /// transactions asked for, as an encoded transaction batch.
+    TxsFill {
+        to: Address,
+        height: ConsensusHeight,
+        round: Round,
+        batch: Vec<u8>,
+    },
 }
 
 impl mal::ProposalPart<LedgerContext> for ProposalPart {

@@ -52,6 +52,7 @@ use malachitebft_app_channel::app::types::{PeerId, ProposedValue, SignedConsensu
 use malachitebft_signing::{Signer, Verifier};
 use malachitebft_sync::{ValueRequest, ValueResponse};
 use medledger_consensus::codec::{LedgerCodec, Wire, decode, encode};
+use medledger_consensus::compact::{CompactBlock, Entry};
 use medledger_consensus::signing::{LedgerSigner, proposal_parts_sign_bytes, proposal_sign_bytes, vote_sign_bytes};
 use medledger_consensus::types::NoExtension;
 use medledger_consensus::{
@@ -111,6 +112,37 @@ const ROUND: Round = Round::Some(2);
 
 fn block_hash() -> Hash32 {
     Hash32::digest(&[b"medledger vectors: block 7"])
+}
+
+/// A compact proposal of two transactions: the first named by its hash, the second in full.
+fn compact_block() -> CompactBlock {
+    let k = key(5);
+    let txs: Vec<medledger_types::SignedTx> = (0..2)
+        .map(|n| {
+            k.sign_tx(medledger_types::Tx {
+                chain_id: chain_id(),
+                signer: k.public(),
+                nonce: medledger_types::Nonce(n),
+                kind: medledger_types::TxKind(0x0101),
+                body: vec![0x42; 8],
+            })
+        })
+        .collect();
+    CompactBlock {
+        header: medledger_types::BlockHeader {
+            chain_id: chain_id(),
+            height: medledger_types::Height(HEIGHT.0),
+            parent_hash: Hash32::digest(&[b"medledger vectors: block 6"]),
+            proposer: k.public(),
+            timestamp: medledger_types::TimestampMs(1_700_000_000_000),
+            tx_count: 2,
+            tx_root: Hash32([0x33; 32]),
+            state_root: Hash32([0x44; 32]),
+            log_size: medledger_types::TreeSize(12),
+            log_root: Hash32([0x55; 32]),
+        },
+        entries: vec![Entry::Named(txs[0].hash()), Entry::Full(txs[1].clone())],
+    }
 }
 
 /// Stands for a block in proposal parts and sync responses: the codec carries the bytes
@@ -594,6 +626,29 @@ fn fixture() -> Vec<Vector> {
         },
         nothing_more,
     ));
+    out.push(wire(
+        "proposal_part.txs_want",
+        "ProposalPart",
+        ProposalPart::TxsWant {
+            to: address(2),
+            height: HEIGHT,
+            round: ROUND,
+            hashes: vec![Hash32([0x11; 32]), Hash32([0x22; 32])],
+        },
+        nothing_more,
+    ));
+    out.push(wire(
+        "proposal_part.txs_fill",
+        "ProposalPart",
+        ProposalPart::TxsFill {
+            to: address(2),
+            height: HEIGHT,
+            round: ROUND,
+            batch: medledger_types::tx::encode_batch(&[]),
+        },
+        nothing_more,
+    ));
+    out.push(wire("compact_proposal", "CompactBlock", compact_block(), nothing_more));
     let id = stream_id(HEIGHT, ROUND);
     out.push(wire(
         "stream.init",
@@ -977,11 +1032,17 @@ fn kinds_of(v: &Vector) -> Option<&'static str> {
             ProposalPart::Fin(_) => "part fin",
             ProposalPart::Txs { .. } => "part gossiped transactions",
             ProposalPart::TxsAck { .. } => "part gossip acknowledgement",
+            ProposalPart::TxsWant { .. } => "part transactions wanted",
+            ProposalPart::TxsFill { .. } => "part transactions filled",
         },
         "StreamMessage" => match decode::<StreamMessage<ProposalPart>>(bytes).ok()?.content {
             StreamContent::Data(_) => "stream data",
             StreamContent::Fin => "stream end",
         },
+        "CompactBlock" => {
+            decode::<CompactBlock>(bytes).ok()?;
+            "compact proposal"
+        }
         "ValidatorProof" => "validator proof",
         "Status" => "sync status",
         "Request" => match decode::<Request<Ctx>>(bytes).ok()? {
@@ -1011,7 +1072,7 @@ fn kinds_of(v: &Vector) -> Option<&'static str> {
     })
 }
 
-const KINDS: [&str; 28] = [
+const KINDS: [&str; 31] = [
     "prevote for a value",
     "prevote for nil",
     "precommit for a value",
@@ -1026,6 +1087,9 @@ const KINDS: [&str; 28] = [
     "part fin",
     "part gossiped transactions",
     "part gossip acknowledgement",
+    "part transactions wanted",
+    "part transactions filled",
+    "compact proposal",
     "stream data",
     "stream end",
     "validator proof",

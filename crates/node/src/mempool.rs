@@ -77,6 +77,20 @@ struct Pending {
     bytes: usize,
     /// Its place in the arrival order.
     seq: u64,
+    /// Every validator holds it (it came from another validator, which sends it to all,
+    /// or every other validator acknowledged it): a proposal may name it by hash.
+    shared: bool,
+}
+
+/// Where an admitted transaction comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A client of this node.
+    Client,
+    /// Another validator's gossip.
+    Peer,
+    /// This node itself (audit anchors and the like).
+    Own,
 }
 
 /// Per-signer bookkeeping while the signer has transactions waiting or in a block being built.
@@ -172,8 +186,7 @@ impl Mempool {
         (waiting >= share).then_some(Pressure::SignerShare)
     }
 
-    /// Accepts a signature-checked transaction of `size` encoded bytes from a client (or
-    /// another validator).
+    /// Accepts a signature-checked transaction of `size` encoded bytes from a client.
     pub fn admit(
         &mut self,
         state: &dyn StateRead,
@@ -181,28 +194,20 @@ impl Mempool {
         tx: VerifiedTx,
         size: usize,
     ) -> Result<Hash32, SubmitError> {
-        self.admit_as(state, chain_id, tx, size, false)
+        self.admit_from(state, chain_id, tx, size, Origin::Client)
     }
 
-    /// Accepts one of the node's own transactions, which may use the reserved share.
-    pub fn admit_own(
+    /// Accepts a signature-checked transaction from `origin`: the node's own may use the
+    /// reserved share; another validator's gossip is held by every validator.
+    pub fn admit_from(
         &mut self,
         state: &dyn StateRead,
         chain_id: &ChainId,
         tx: VerifiedTx,
         size: usize,
+        origin: Origin,
     ) -> Result<Hash32, SubmitError> {
-        self.admit_as(state, chain_id, tx, size, true)
-    }
-
-    fn admit_as(
-        &mut self,
-        state: &dyn StateRead,
-        chain_id: &ChainId,
-        tx: VerifiedTx,
-        size: usize,
-        own: bool,
-    ) -> Result<Hash32, SubmitError> {
+        let own = origin == Origin::Own;
         let hash = tx.hash();
         if self.txs.contains_key(&hash) {
             return Err(SubmitError::Duplicate(hash));
@@ -236,7 +241,15 @@ impl Mempool {
         self.bytes += size;
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.txs.insert(hash, Pending { tx, bytes: size, seq });
+        self.txs.insert(
+            hash,
+            Pending {
+                tx,
+                bytes: size,
+                seq,
+                shared: origin == Origin::Peer,
+            },
+        );
         self.order.push_back((seq, hash));
         Ok(hash)
     }
@@ -271,6 +284,28 @@ impl Mempool {
         self.txs
             .get(hash)
             .and_then(|p| (p.tx.signed() == tx).then(|| p.tx.clone()))
+    }
+
+    /// Every other validator holds these (they acknowledged their gossip).
+    pub fn mark_shared<'a>(&mut self, hashes: impl IntoIterator<Item = &'a Hash32>) {
+        for h in hashes {
+            if let Some(p) = self.txs.get_mut(h) {
+                p.shared = true;
+            }
+        }
+    }
+
+    /// Whether every validator holds exactly this transaction (so a proposal may name it
+    /// by hash; the hash leaves the signature out, so the bytes must be these).
+    pub fn held_everywhere(&self, tx: &medledger_types::SignedTx) -> bool {
+        self.txs
+            .get(&tx.hash())
+            .is_some_and(|p| p.shared && p.tx.signed() == tx)
+    }
+
+    /// The waiting transaction with this hash, whatever its signature bytes.
+    pub fn copy_of(&self, hash: &Hash32) -> Option<medledger_types::SignedTx> {
+        self.txs.get(hash).map(|p| p.tx.signed().clone())
     }
 
     /// Removes transactions that a durable block included or dropped, wherever the
@@ -482,6 +517,38 @@ mod tests {
     }
 
     #[test]
+    fn only_transactions_every_validator_holds_may_be_named() {
+        let (state, chain, admin) = setup();
+        let mut m = Mempool::new(MempoolConfig::default());
+        let client = tx(&admin, &chain, 0, 1);
+        let gossiped = tx(&admin, &chain, 1, 2);
+        let own = tx(&admin, &chain, 2, 3);
+        m.admit(&state, &chain, client.clone(), 100).unwrap();
+        m.admit_from(&state, &chain, gossiped.clone(), 100, Origin::Peer)
+            .unwrap();
+        m.admit_from(&state, &chain, own.clone(), 100, Origin::Own).unwrap();
+        // Gossiped by another validator (which sends to all): held everywhere.
+        assert!(m.held_everywhere(gossiped.signed()));
+        // From a client, or the node's own, until every validator acknowledged them.
+        assert!(!m.held_everywhere(client.signed()));
+        assert!(!m.held_everywhere(own.signed()));
+        m.mark_shared([&client.hash(), &own.hash()]);
+        assert!(m.held_everywhere(client.signed()));
+        assert!(m.held_everywhere(own.signed()));
+        // Only exactly these bytes: a copy with another signature would be rebuilt wrong.
+        let mut forged = client.signed().clone();
+        let mut sig = *forged.signature.as_bytes();
+        sig[0] ^= 1;
+        forged.signature = medledger_types::Signature::from_slice(&sig).unwrap();
+        assert!(!m.held_everywhere(&forged));
+        // Copies by hash, for rebuilding a proposal; none once committed.
+        assert_eq!(m.copy_of(&gossiped.hash()).as_ref(), Some(gossiped.signed()));
+        m.remove_committed([(&gossiped.hash(), &admin.public())]);
+        assert!(m.copy_of(&gossiped.hash()).is_none());
+        assert!(!m.held_everywhere(gossiped.signed()));
+    }
+
+    #[test]
     fn one_signer_cannot_fill_the_pool_and_the_node_keeps_a_reserve() {
         let (mut state, chain, admin) = setup();
         // A second signer: another admin of the same organisation.
@@ -531,7 +598,8 @@ mod tests {
             Err(SubmitError::MempoolFull(_))
         ));
         // ...while the node's own transactions still get in.
-        m.admit_own(&state, &chain, tx(&third, &chain, 2, 3), 100).unwrap();
+        m.admit_from(&state, &chain, tx(&third, &chain, 2, 3), 100, Origin::Own)
+            .unwrap();
         assert_eq!(m.len(), 9);
     }
 

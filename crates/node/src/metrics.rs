@@ -28,6 +28,14 @@ pub struct Metrics {
     pub txs_gossip_received: AtomicU64,
     /// Gossiped batches sent again because not every validator acknowledged them.
     pub gossip_batches_resent: AtomicU64,
+    /// Transactions this validator's proposals named by hash (every validator held them).
+    pub proposal_txs_named: AtomicU64,
+    /// Transactions this validator's proposals carried in full.
+    pub proposal_txs_carried: AtomicU64,
+    /// Transactions of others' compact proposals this validator lacked and asked for.
+    pub proposal_txs_wanted: AtomicU64,
+    /// Transactions asked for that the proposer sent.
+    pub proposal_txs_filled: AtomicU64,
 }
 
 pub struct Gauges {
@@ -74,6 +82,30 @@ impl Metrics {
             "counter",
             "Gossiped transaction batches sent again because a validator had not acknowledged them.",
             c(&self.gossip_batches_resent),
+        );
+        line(
+            "proposal_txs_named_total",
+            "counter",
+            "Transactions this validator's proposals named by hash, since every validator held them.",
+            c(&self.proposal_txs_named),
+        );
+        line(
+            "proposal_txs_carried_total",
+            "counter",
+            "Transactions this validator's proposals carried in full.",
+            c(&self.proposal_txs_carried),
+        );
+        line(
+            "proposal_txs_wanted_total",
+            "counter",
+            "Transactions of other validators' proposals this validator lacked and asked the proposer for.",
+            c(&self.proposal_txs_wanted),
+        );
+        line(
+            "proposal_txs_filled_total",
+            "counter",
+            "Transactions asked for that the proposer sent.",
+            c(&self.proposal_txs_filled),
         );
         line(
             "txs_rejected_total",

@@ -24,7 +24,7 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::executor::{self, BlockError, Executed};
 use crate::home::Home;
-use crate::mempool::{Mempool, Pressure, SubmitError};
+use crate::mempool::{Mempool, Origin, Pressure, SubmitError};
 use crate::metrics::{Gauges, Metrics};
 use crate::pipeline::{Command, Event, Pipeline};
 use crate::receipt::{HeadCertificate, Receipt, SignedTreeHead};
@@ -315,21 +315,32 @@ impl Node {
         })
     }
 
-    /// Checks signatures (batched, off the async threads), then admits each transaction.
-    /// With `wait`, each accepted transaction comes with a receiver for its commit.
+    /// Checks signatures (batched, off the async threads), then admits each transaction
+    /// another validator gossiped (it sends them to every validator, so a proposal may
+    /// name them by hash). With `wait`, each accepted transaction comes with a receiver
+    /// for its commit.
     pub async fn submit(&self, txs: Vec<(SignedTx, usize)>, wait: bool) -> Vec<Result<Accepted, SubmitError>> {
-        self.submit_from_client(txs, wait, false).await
+        self.admit_checked(txs, wait, false, true).await
     }
 
-    /// [`Node::submit`]; with `forward`, accepted transactions are also queued for the
-    /// other validators (transactions that came from a client, not from a peer), and
-    /// without `wait` each comes with a receiver that resolves once another validator
-    /// holds it.
+    /// [`Node::submit`] for transactions from a client; with `forward`, accepted
+    /// transactions are also queued for the other validators, and without `wait` each
+    /// comes with a receiver that resolves once another validator holds it.
     pub async fn submit_from_client(
         &self,
         txs: Vec<(SignedTx, usize)>,
         wait: bool,
         forward: bool,
+    ) -> Vec<Result<Accepted, SubmitError>> {
+        self.admit_checked(txs, wait, forward, false).await
+    }
+
+    async fn admit_checked(
+        &self,
+        txs: Vec<(SignedTx, usize)>,
+        wait: bool,
+        forward: bool,
+        from_peer: bool,
     ) -> Vec<Result<Accepted, SubmitError>> {
         let forward = forward && !self.inner.config.p2p.peers.is_empty();
         // What can be refused without checking a signature is refused first: a
@@ -392,7 +403,8 @@ impl Node {
                 };
                 let r = v.map_err(SubmitError::Rejected).and_then(|tx| {
                     let copy = forward.then(|| tx.signed().clone());
-                    let r = mempool.admit(&reader, self.chain_id(), tx, size);
+                    let origin = if from_peer { Origin::Peer } else { Origin::Client };
+                    let r = mempool.admit_from(&reader, self.chain_id(), tx, size, origin);
                     if let (Ok(_), Some(copy)) = (&r, copy) {
                         to_forward.push(copy);
                     }
@@ -468,7 +480,7 @@ impl Node {
         let signed = signer.sign_tx(tx);
         let size = signed.encode().len();
         let verified = VerifiedTx::verify(signed.clone()).map_err(SubmitError::Rejected)?;
-        let hash = mempool.admit_own(&reader, self.chain_id(), verified, size)?;
+        let hash = mempool.admit_from(&reader, self.chain_id(), verified, size, Origin::Own)?;
         let (tx, rx) = oneshot::channel();
         lock(&inner.waiters).entry(hash).or_default().push(tx);
         drop(mempool);
@@ -784,6 +796,25 @@ impl Node {
                 let _ = w.send(());
             }
         }
+    }
+
+    /// Every other validator acknowledged these transactions: proposals may name them by
+    /// hash.
+    pub fn mark_shared(&self, hashes: &[Hash32]) {
+        lock(&self.inner.mempool).mark_shared(hashes);
+    }
+
+    /// For each transaction, whether every validator holds exactly it.
+    pub fn held_everywhere(&self, txs: &[SignedTx]) -> Vec<bool> {
+        let mempool = lock(&self.inner.mempool);
+        txs.iter().map(|tx| mempool.held_everywhere(tx)).collect()
+    }
+
+    /// This node's copies of the transactions with these hashes (`None` for those it does
+    /// not hold).
+    pub fn copies_of(&self, hashes: &[Hash32]) -> Vec<Option<SignedTx>> {
+        let mempool = lock(&self.inner.mempool);
+        hashes.iter().map(|h| mempool.copy_of(h)).collect()
     }
 
     /// Whether a transaction waits in the mempool (or in a block not yet written).

@@ -308,6 +308,44 @@ impl Net {
         }
     }
 
+    /// Sends `n` register-member transactions of the first organisation's admin, from
+    /// `nonce`, to validator `i` without waiting for the commit; returns their hashes
+    /// once the validator says each is held by another validator.
+    pub async fn send_replicated(&self, i: usize, nonce: u64, n: u64) -> Vec<Hash32> {
+        let genesis = medledger_node::home::read_genesis(&self.dir.join("genesis.json")).unwrap();
+        let org = &genesis.orgs[0];
+        let key = read_key(&self.dir.join(format!("admins/{}.json", org.id))).unwrap();
+        let txs: Vec<SignedTx> = (nonce..nonce + n)
+            .map(|k| register_member_tx(&key, &genesis.chain_id, &org.id, "g", k))
+            .collect();
+        let v: Value = self
+            .http
+            .post(format!("{}/v1/txs?wait=false", self.urls[i]))
+            .header("content-type", "application/octet-stream")
+            .body(encode_batch(&txs))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let results = v["results"].as_array().unwrap_or_else(|| panic!("{v}"));
+        assert_eq!(results.len() as u64, n, "{v}");
+        results
+            .iter()
+            .map(|r| {
+                assert_eq!(r["status"], "pending", "{r}");
+                assert_eq!(r["replicated"], true, "not held by another validator: {r}");
+                r["hash"].as_str().unwrap().parse().unwrap()
+            })
+            .collect()
+    }
+
+    /// The status of transaction `h` on node `i` (`pending`, `committed`, …).
+    pub async fn tx_status(&self, i: usize, h: &Hash32) -> Value {
+        self.ledger_get(i, &format!("/v1/tx/{h}")).await["status"].clone()
+    }
+
     /// A counter or gauge of node `i`'s `/metrics` (without the `medledger_` prefix).
     pub async fn metric(&self, i: usize, name: &str) -> u64 {
         let text = self

@@ -1,7 +1,6 @@
 use std::collections::HashSet;
 
 use medledger_crypto::Keypair;
-use medledger_types::{ChainId, Nonce, Tx, TxKind};
 
 use super::*;
 
@@ -10,18 +9,7 @@ fn addr(seed: u8) -> Address {
 }
 
 fn txs(n: u64, body: usize) -> Vec<SignedTx> {
-    let k = Keypair::from_seed([1; 32]);
-    (0..n)
-        .map(|i| {
-            k.sign_tx(Tx {
-                chain_id: ChainId::new("c").unwrap(),
-                signer: k.public(),
-                nonce: Nonce(i),
-                kind: TxKind(1),
-                body: vec![7; body],
-            })
-        })
-        .collect()
+    crate::test_txs(n, body)
 }
 
 fn seq_of(p: &ProposalPart) -> u64 {
@@ -53,22 +41,36 @@ fn batches_are_cut_by_count_and_bytes_and_numbered() {
 }
 
 #[test]
-fn the_first_ack_replicates_and_the_last_forgets_the_batch() {
+fn the_first_ack_replicates_and_the_last_shares_and_forgets_the_batch() {
     let now = Instant::now();
     let (b, c, d) = (addr(2), addr(3), addr(4));
     let mut out = Outbox::new(9, [b, c, d]);
     let sent = txs(3, 10);
     let hashes: Vec<Hash32> = sent.iter().map(SignedTx::hash).collect();
     out.add(sent, now);
+    let nothing = Acked::default();
     // Someone else's session, or a stranger, changes nothing.
-    assert_eq!(out.ack(b, 8, 0), None);
-    assert_eq!(out.ack(addr(7), 9, 0), None);
-    assert_eq!(out.ack(b, 9, 0), Some(hashes));
+    assert_eq!(out.ack(b, 8, 0), nothing);
+    assert_eq!(out.ack(addr(7), 9, 0), nothing);
+    assert_eq!(
+        out.ack(b, 9, 0),
+        Acked {
+            replicated: hashes.clone(),
+            everywhere: vec![]
+        }
+    );
     // A repeated ack, and the second holder, do not report it again.
-    assert_eq!(out.ack(b, 9, 0), None);
-    assert_eq!(out.ack(c, 9, 0), None);
+    assert_eq!(out.ack(b, 9, 0), nothing);
+    assert_eq!(out.ack(c, 9, 0), nothing);
     assert_eq!(out.len(), 1);
-    assert_eq!(out.ack(d, 9, 0), None);
+    // The last holder makes it held everywhere.
+    assert_eq!(
+        out.ack(d, 9, 0),
+        Acked {
+            replicated: vec![],
+            everywhere: hashes
+        }
+    );
     assert!(out.is_empty());
 }
 
