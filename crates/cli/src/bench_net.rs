@@ -61,6 +61,10 @@ pub struct Step {
     pub named_percent: f64,
     /// Transactions validators lacked when a proposal arrived and asked its proposer for.
     pub wanted: u64,
+    /// Cores the validators used on average during the step (user + system ÷ seconds).
+    pub validator_cores: f64,
+    /// Cores the load generator (this process, with the WAN relays) used.
+    pub generator_cores: f64,
 }
 
 fn free_ports(n: usize) -> Result<Vec<u16>> {
@@ -416,6 +420,7 @@ async fn drive(
         let h0 = before["height"].as_u64().unwrap_or(0);
         let cpu0: Vec<f64> = procs.iter().map(|p| cpu_seconds_of(&p.pid.to_string())).collect();
         let counters0 = proposal_counters(&client, &procs).await;
+        let own0 = cpu_seconds_of("self");
         let t0 = Instant::now();
         let bar = ProgressBar::new(batches as u64);
         bar.set_style(
@@ -521,6 +526,8 @@ async fn drive(
             cpu_ms_per_tx_per_validator: cpus.iter().map(|c| per_tx(*c)).collect(),
             peak_rss_mib: procs.iter().map(|p| peak_rss_mib_of(&p.pid.to_string())).collect(),
             blocks: after["height"].as_u64().unwrap_or(0).saturating_sub(h0),
+            validator_cores: cpu / seconds,
+            generator_cores: (cpu_seconds_of("self") - own0) / seconds,
             named_percent: if named + carried > 0 {
                 named as f64 * 100.0 / (named + carried) as f64
             } else {
@@ -529,7 +536,7 @@ async fn drive(
             wanted,
         };
         eprintln!(
-            "{:>7.0} tx/s offered: {:.0} committed/s, p50 {:.0} ms, p99 {:.0} ms (admitted: {:.0} ms), {:.3} CPU-ms/tx per validator, {} failed, {} throttled",
+            "{:>7.0} tx/s offered: {:.0} committed/s, p50 {:.0} ms, p99 {:.0} ms (admitted: {:.0} ms), {:.3} CPU-ms/tx per validator, {} failed, {} throttled; cores used: validators {:.2}, load generator {:.2}",
             step.offered_tx_per_sec,
             step.committed_tx_per_sec,
             step.p50_ms,
@@ -537,7 +544,9 @@ async fn drive(
             step.admitted_p99_ms,
             step.cpu_ms_per_tx / procs.len() as f64,
             failed,
-            throttled
+            throttled,
+            step.validator_cores,
+            step.generator_cores
         );
         steps.push(step);
     }
