@@ -26,7 +26,7 @@ use crate::executor::{self, BlockError, Executed};
 use crate::home::Home;
 use crate::mempool::{Mempool, Origin, Pressure, SubmitError};
 use crate::metrics::{Gauges, Metrics};
-use crate::pipeline::{Command, Event, Pipeline};
+use crate::pipeline::{Command, Event, Handoff, Pipeline};
 use crate::receipt::{HeadCertificate, Receipt, SignedTreeHead};
 
 #[derive(Debug, Error)]
@@ -101,8 +101,9 @@ struct Inner {
     pipeline: Mutex<Pipeline>,
     /// The decided block being written, if any: the tip the next block builds on.
     decided: Mutex<Option<Arc<DecidedBlock>>>,
-    /// A decided block waiting for the one being written.
-    waiting: Mutex<Option<Arc<DecidedBlock>>>,
+    /// A decided block waiting for the one being written, and the pipeline's order to
+    /// write it: they may come in either order (see [`Handoff`]).
+    waiting: Mutex<Handoff<Arc<DecidedBlock>>>,
     decided_written: Notify,
     to_committer: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Arc<DecidedBlock>>>>,
     fatal: tokio::sync::watch::Sender<Option<String>>,
@@ -223,7 +224,7 @@ impl Node {
                 head: RwLock::new(head),
                 head_cert: RwLock::new(head_cert),
                 decided: Mutex::new(None),
-                waiting: Mutex::new(None),
+                waiting: Mutex::new(Handoff::default()),
                 decided_written: Notify::new(),
                 to_committer: Mutex::new(None),
                 fatal: tokio::sync::watch::channel(None).0,
@@ -586,8 +587,7 @@ impl Node {
             block,
         });
         if !commands.iter().any(|c| matches!(c, Command::Write { .. })) {
-            *lock(&inner.waiting) = Some(decided);
-            return Ok(());
+            return self.hand_over(decided);
         }
         self.carry_out(commands, Some(decided))
     }
@@ -598,11 +598,23 @@ impl Node {
         let height = decided.block.header.height;
         let hash = decided.block.hash();
         let commands = lock(&self.inner.pipeline).handle(Event::Decided { height, block: hash });
-        if commands.is_empty() && lock(&self.inner.pipeline).has_waiting_decision() {
-            *lock(&self.inner.waiting) = Some(decided);
-            return Ok(());
+        if commands.iter().any(|c| matches!(c, Command::Write { .. })) {
+            return self.carry_out(commands, Some(decided));
         }
-        self.carry_out(commands, Some(decided))
+        self.hand_over(decided)?;
+        self.carry_out(commands, None)
+    }
+
+    /// Leaves a decided block for the writer, which asks for it once the block before is
+    /// written — or, if the writer already asked (it finished while this block was being
+    /// decided), writes it now.
+    fn hand_over(&self, decided: Arc<DecidedBlock>) -> Result<(), NodeError> {
+        let key = (decided.block.header.height, decided.block.hash());
+        let due = lock(&self.inner.waiting).leave(key, decided);
+        match due {
+            Some(d) => self.start_write(d),
+            None => Ok(()),
+        }
     }
 
     /// Carries out what the pipeline asks of the node.
@@ -613,10 +625,11 @@ impl Node {
                     let matches = |d: &Arc<DecidedBlock>| d.block.header.height == height && d.block.hash() == hash;
                     let d = match block.take().filter(matches) {
                         Some(d) => d,
-                        None => lock(&self.inner.waiting)
-                            .take()
-                            .filter(matches)
-                            .ok_or_else(|| NodeError::Io(format!("block {height} is decided but not held")))?,
+                        // Not handed over yet: whoever decided it writes it when it does.
+                        None => match lock(&self.inner.waiting).take((height, hash)) {
+                            Some(d) => d,
+                            None => continue,
+                        },
                     };
                     self.start_write(d)?;
                 }

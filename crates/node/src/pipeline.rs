@@ -250,5 +250,45 @@ impl Pipeline {
     }
 }
 
+/// A decided block and the pipeline's order to write it ([`Command::Write`]), which arrive
+/// from two threads in either order: the thread that decided may still hold the block
+/// when the writer, done with the block before, is told to write it. Whichever comes
+/// second gets the block and starts the write.
+#[derive(Debug)]
+pub struct Handoff<T> {
+    block: Option<((Height, Hash32), T)>,
+    due: Option<(Height, Hash32)>,
+}
+
+impl<T> Default for Handoff<T> {
+    fn default() -> Self {
+        Handoff { block: None, due: None }
+    }
+}
+
+impl<T> Handoff<T> {
+    /// The decider leaves block `key`: returned at once when its write is already due
+    /// (the caller writes it), kept for the writer otherwise.
+    pub fn leave(&mut self, key: (Height, Hash32), block: T) -> Option<T> {
+        if self.due.take_if(|k| *k == key).is_some() {
+            return Some(block);
+        }
+        self.block = Some((key, block));
+        None
+    }
+
+    /// The pipeline orders block `key` written: the block if it was left, otherwise the
+    /// order is kept for the decider.
+    pub fn take(&mut self, key: (Height, Hash32)) -> Option<T> {
+        match self.block.take_if(|(k, _)| *k == key) {
+            Some((_, block)) => Some(block),
+            None => {
+                self.due = Some(key);
+                None
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -385,3 +385,20 @@ fn alone_a_restart_between_decision_and_write_builds_again() {
         ]
     );
 }
+
+#[test]
+fn a_decided_block_and_its_write_order_meet_in_either_order() {
+    // The usual order: the block is left, then the writer is told to write it.
+    let mut hand: Handoff<&str> = Handoff::default();
+    assert_eq!(hand.leave((h(5), b(5)), "block 5"), None);
+    assert_eq!(hand.take((h(5), b(5))), Some("block 5"));
+    // The race: the block before is written, and block 6 ordered written, while its
+    // decider still holds it. The decider then writes it itself; nothing is lost.
+    assert_eq!(hand.take((h(6), b(6))), None);
+    assert_eq!(hand.leave((h(6), b(6)), "block 6"), Some("block 6"));
+    // Nothing stays behind: the next order waits for its own block.
+    assert_eq!(hand.take((h(7), b(7))), None);
+    // Another block (another hash at that height) is not the one ordered.
+    assert_eq!(hand.leave((h(7), b(70)), "other 7"), None);
+    assert_eq!(hand.leave((h(7), b(7)), "block 7"), Some("block 7"));
+}
