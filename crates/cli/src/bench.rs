@@ -60,6 +60,10 @@ pub struct BenchArgs {
     /// How long a proposer waits for a block to fill, in milliseconds.
     #[arg(long, default_value_t = 50)]
     pub block_interval_ms: u64,
+    /// Network mode: each validator's mempool size in transactions (`mempool.max_txs`;
+    /// default: the node's default).
+    #[arg(long)]
+    pub mempool_txs: Option<usize>,
     /// Keep the nodes' data here instead of a temporary folder.
     #[arg(long)]
     pub dir: Option<PathBuf>,

@@ -26,7 +26,7 @@ use medledger_crypto::Keypair;
 use medledger_ledger::Genesis;
 use medledger_ledger::genesis::GenesisValidator;
 use medledger_node::Config;
-use medledger_node::config::{ApiConfig, BlockConfig, P2pConfig, PeerConfig};
+use medledger_node::config::{ApiConfig, BlockConfig, MempoolConfig, P2pConfig, PeerConfig};
 use medledger_types::tx::encode_batch;
 use serde::Serialize;
 use tokio::process::{Child, Command};
@@ -84,6 +84,7 @@ pub fn write_homes(
     genesis: &Genesis,
     keys: &[Keypair],
     block: BlockConfig,
+    mempool: MempoolConfig,
     relays: Option<&[u16]>,
 ) -> Result<Vec<PathBuf>> {
     let ports = free_ports(keys.len() * 2)?;
@@ -103,6 +104,7 @@ pub fn write_homes(
                 ..ApiConfig::default()
             },
             block: block.clone(),
+            mempool: mempool.clone(),
             p2p: P2pConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], p2p(i))),
                 peers: (0..keys.len())
@@ -268,6 +270,10 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
             max_txs: args.block_txs,
             interval_ms: args.block_interval_ms,
             ..BlockConfig::default()
+        },
+        MempoolConfig {
+            max_txs: args.mempool_txs.unwrap_or(MempoolConfig::default().max_txs),
+            ..MempoolConfig::default()
         },
         relay_ports.as_deref(),
     )?;
