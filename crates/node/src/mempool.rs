@@ -82,6 +82,10 @@ struct Pending {
     shared: bool,
 }
 
+/// Percent of the pool's shared part (all but the node's reserve) that only other
+/// validators' gossip may fill.
+const GOSSIP_HEADROOM_PERCENT: usize = 25;
+
 /// Where an admitted transaction comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
@@ -159,14 +163,29 @@ impl Mempool {
             .unwrap_or_else(|| next_nonce(state, signer))
     }
 
+    /// The pool's limits for transactions from `origin`, in count and bytes: the node's own
+    /// may use all of it; other validators' gossip all but the node's reserve; clients
+    /// all but the reserve and the last [`GOSSIP_HEADROOM_PERCENT`] of the rest, so that a
+    /// transaction one validator admitted still fits in the others' pools when they are
+    /// as loaded (and any proposer can include it, not only the one it came to).
+    fn caps(&self, origin: Origin) -> (usize, usize) {
+        let shared = |limit: usize| limit - limit * self.limits.reserved_percent / 100;
+        let cap = |limit: usize| match origin {
+            Origin::Own => limit,
+            Origin::Peer => shared(limit),
+            Origin::Client => shared(limit) - shared(limit) * GOSSIP_HEADROOM_PERCENT / 100,
+        };
+        (cap(self.limits.max_txs), cap(self.limits.max_bytes))
+    }
+
     fn client_caps(&self) -> (usize, usize) {
-        let client = |limit: usize| limit - limit * self.limits.reserved_percent / 100;
-        (client(self.limits.max_txs), client(self.limits.max_bytes))
+        let shared = |limit: usize| limit - limit * self.limits.reserved_percent / 100;
+        (shared(self.limits.max_txs), shared(self.limits.max_bytes))
     }
 
     /// Whether the clients' share of the pool is full.
     pub fn full(&self) -> bool {
-        let (cap_txs, cap_bytes) = self.client_caps();
+        let (cap_txs, cap_bytes) = self.caps(Origin::Client);
         self.txs.len() >= cap_txs || self.bytes >= cap_bytes
     }
 
@@ -207,22 +226,15 @@ impl Mempool {
         size: usize,
         origin: Origin,
     ) -> Result<Hash32, SubmitError> {
-        let own = origin == Origin::Own;
         let hash = tx.hash();
         if self.txs.contains_key(&hash) {
             return Err(SubmitError::Duplicate(hash));
         }
-        let share = |limit: usize| {
-            if own {
-                limit
-            } else {
-                limit - limit * self.limits.reserved_percent / 100
-            }
-        };
-        if self.txs.len() >= share(self.limits.max_txs) {
+        let (cap_txs, cap_bytes) = self.caps(origin);
+        if self.txs.len() >= cap_txs {
             return Err(SubmitError::MempoolFull("transaction count limit"));
         }
-        if self.bytes + size > share(self.limits.max_bytes) {
+        if self.bytes + size > cap_bytes {
             return Err(SubmitError::MempoolFull("byte limit"));
         }
         let signer = tx.signed().tx.signer;
@@ -452,7 +464,8 @@ mod tests {
             medledger_ledger::keys::key(&light.public()),
             medledger_types::codec::Encode::encode(&rec),
         );
-        // 20 places for clients, high water at 10.
+        // 20 places, the last quarter for other validators' gossip: 15 for clients,
+        // high water at 10.
         let mut m = Mempool::new(MempoolConfig {
             max_txs: 20,
             max_bytes: 1 << 20,
@@ -471,12 +484,22 @@ mod tests {
         assert_eq!(m.pressure(&light.public()), None);
         let stranger = Keypair::from_seed([8; 32]).public();
         assert_eq!(m.pressure(&stranger), None);
-        for n in 1..11 {
+        for n in 1..6 {
             m.admit(&state, &chain, tx(&light, &chain, n, 2), 100).unwrap();
         }
         // The clients' share is full: everyone is pushed back.
-        assert_eq!(m.len(), 20);
+        assert_eq!(m.len(), 15);
         assert_eq!(m.pressure(&stranger), Some(Pressure::Full));
+        assert!(matches!(
+            m.admit(&state, &chain, tx(&light, &chain, 6, 2), 100),
+            Err(SubmitError::MempoolFull(_))
+        ));
+        // Other validators' gossip still fits: what a peer admitted, every pool can hold.
+        for n in 6..11 {
+            m.admit_from(&state, &chain, tx(&light, &chain, n, 2), 100, Origin::Peer)
+                .unwrap();
+        }
+        assert_eq!(m.len(), 20);
         // Once blocks drain it, signers are welcome again.
         let done: Vec<_> = m.peek(15).iter().map(|t| (t.hash(), t.signed().tx.signer)).collect();
         m.remove_committed(done.iter().map(|(h, s)| (h, s)));
@@ -577,7 +600,8 @@ mod tests {
             m.admit(&state, &chain, tx(&admin, &chain, 3, 1), 100),
             Err(SubmitError::SignerBusy(3))
         );
-        // Clients fill the unreserved 8 of 10 places, and no more...
+        // Clients fill 6 of 10 places (2 are the node's reserve, the last quarter of the
+        // other 8 is for other validators' gossip), and no more...
         for n in 0..3 {
             m.admit(&state, &chain, tx(&other, &chain, n, 2), 100).unwrap();
         }
@@ -590,11 +614,19 @@ mod tests {
             medledger_ledger::keys::key(&third.public()),
             medledger_types::codec::Encode::encode(&rec3),
         );
-        m.admit(&state, &chain, tx(&third, &chain, 0, 3), 100).unwrap();
-        m.admit(&state, &chain, tx(&third, &chain, 1, 3), 100).unwrap();
+        assert_eq!(m.len(), 6);
+        assert!(matches!(
+            m.admit(&state, &chain, tx(&third, &chain, 0, 3), 100),
+            Err(SubmitError::MempoolFull(_))
+        ));
+        // ...other validators' gossip fills the unreserved rest, and no more...
+        for n in 0..2 {
+            m.admit_from(&state, &chain, tx(&third, &chain, n, 3), 100, Origin::Peer)
+                .unwrap();
+        }
         assert_eq!(m.len(), 8);
         assert!(matches!(
-            m.admit(&state, &chain, tx(&third, &chain, 2, 3), 100),
+            m.admit_from(&state, &chain, tx(&third, &chain, 2, 3), 100, Origin::Peer),
             Err(SubmitError::MempoolFull(_))
         ));
         // ...while the node's own transactions still get in.
