@@ -162,6 +162,19 @@ async fn proposal_counters(client: &reqwest::Client, procs: &[Proc]) -> [u64; 3]
     sums
 }
 
+/// The log size and height of the validator furthest ahead (one that lags by a block or
+/// two would undercount what the network committed).
+async fn furthest(client: &reqwest::Client, procs: &[Proc]) -> Result<(u64, u64)> {
+    let mut best: Option<(u64, u64)> = None;
+    for p in procs {
+        if let Some(v) = status(client, &p.api).await {
+            let here = (v["log_size"].as_u64().unwrap_or(0), v["height"].as_u64().unwrap_or(0));
+            best = Some(best.map_or(here, |b| b.max(here)));
+        }
+    }
+    best.context("no validator answered its status")
+}
+
 async fn status(client: &reqwest::Client, api: &str) -> Option<serde_json::Value> {
     client
         .get(format!("{api}/v1/status"))
@@ -421,9 +434,7 @@ async fn drive(
     for (rate, txs) in rates.iter().zip(step_txs) {
         let batches = txs / args.batch.max(1);
         let interval = Duration::from_secs_f64(args.batch as f64 / rate);
-        let before = status(&client, &procs[0].api).await.context("node0 status")?;
-        let log0 = before["log_size"].as_u64().unwrap_or(0);
-        let h0 = before["height"].as_u64().unwrap_or(0);
+        let (log0, h0) = furthest(&client, &procs).await?;
         let cpu0: Vec<f64> = procs.iter().map(|p| cpu_seconds_of(&p.pid.to_string())).collect();
         let counters0 = proposal_counters(&client, &procs).await;
         let own0 = cpu_seconds_of("self");
@@ -498,8 +509,8 @@ async fn drive(
         }
         let seconds = t0.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        let after = status(&client, &procs[0].api).await.context("node0 status")?;
-        let committed = after["log_size"].as_u64().unwrap_or(0).saturating_sub(log0);
+        let (log1, h1) = furthest(&client, &procs).await?;
+        let committed = log1.saturating_sub(log0);
         let cpus: Vec<f64> = procs
             .iter()
             .zip(&cpu0)
@@ -531,7 +542,7 @@ async fn drive(
             cpu_ms_per_tx: per_tx(cpu),
             cpu_ms_per_tx_per_validator: cpus.iter().map(|c| per_tx(*c)).collect(),
             peak_rss_mib: procs.iter().map(|p| peak_rss_mib_of(&p.pid.to_string())).collect(),
-            blocks: after["height"].as_u64().unwrap_or(0).saturating_sub(h0),
+            blocks: h1.saturating_sub(h0),
             validator_cores: cpu / seconds,
             generator_cores: (cpu_seconds_of("self") - own0) / seconds,
             named_percent: if named + carried > 0 {
