@@ -178,11 +178,6 @@ impl Mempool {
         (cap(self.limits.max_txs), cap(self.limits.max_bytes))
     }
 
-    fn client_caps(&self) -> (usize, usize) {
-        let shared = |limit: usize| limit - limit * self.limits.reserved_percent / 100;
-        (shared(self.limits.max_txs), shared(self.limits.max_bytes))
-    }
-
     /// Whether the clients' share of the pool is full.
     pub fn full(&self) -> bool {
         let (cap_txs, cap_bytes) = self.caps(Origin::Client);
@@ -194,7 +189,8 @@ impl Mempool {
         if self.full() {
             return Some(Pressure::Full);
         }
-        let (cap_txs, cap_bytes) = self.client_caps();
+        // The high-water mark is a share of the unreserved pool (what gossip may fill).
+        let (cap_txs, cap_bytes) = self.caps(Origin::Peer);
         let high = |cap: usize| cap * self.limits.high_water_percent / 100;
         let (high_txs, high_bytes) = (high(cap_txs), high(cap_bytes));
         if self.txs.len() < high_txs && self.bytes < high_bytes {
