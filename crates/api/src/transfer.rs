@@ -39,6 +39,9 @@ pub async fn node_fetch(
     }
 }
 
+/// The reason a custodian gives when its ledger is behind the reader's (the reader asks again).
+const BEHIND: &str = medledger_custody::BEHIND_REASON;
+
 /// The status and reason code a custodian refuses with.
 fn refusal(e: &CustodyError) -> (StatusCode, &'static str) {
     match e {
@@ -48,6 +51,7 @@ fn refusal(e: &CustodyError) -> (StatusCode, &'static str) {
         CustodyError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
         CustodyError::Limit(_) => (StatusCode::TOO_MANY_REQUESTS, "limit"),
         CustodyError::NoMatch => (StatusCode::NO_CONTENT, "no_match"),
+        CustodyError::Behind { .. } => (StatusCode::SERVICE_UNAVAILABLE, BEHIND),
         CustodyError::Storage(_)
         | CustodyError::Conflict(_)
         | CustodyError::Ledger(_)

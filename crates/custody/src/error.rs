@@ -46,6 +46,11 @@ pub enum CustodyError {
     /// against: nothing was served, nothing decrypted.
     #[error("the record does not match the search")]
     NoMatch,
+    /// The custodian refused on a ledger behind the height the reader decided at, and its
+    /// ledger did not reach that height while it waited: nothing was decided, served or
+    /// audited, and the reader may ask again.
+    #[error("the custodian's ledger is at height {mine}, behind the reader's {claimed}; try again")]
+    Behind { mine: u64, claimed: u64 },
 }
 
 /// Custody's own storage, or what it found there, failed.
@@ -238,6 +243,9 @@ pub enum PeerCause {
     QueueStopped,
     #[error("the transfer was dropped")]
     Dropped,
+    /// The custodian's ledger is still behind the reader's (it answered `503 behind`).
+    #[error("its ledger is behind this node's; it did not catch up in time")]
+    Behind,
 }
 
 impl PeerCause {

@@ -54,8 +54,8 @@ pub use error::{
 pub use index::{AuditOnLedger, Index};
 pub use journal::{Journal, LocalVersion};
 pub use transfer::{
-    FetchAnswer, FetchClaims, FetchItem, FetchRequest, FetchResponse, MAX_BATCH, MAX_REQUEST, Served, ServedVersion,
-    parse_request,
+    BEHIND_REASON, FetchAnswer, FetchClaims, FetchItem, FetchRequest, FetchResponse, MAX_BATCH, MAX_REQUEST, Served,
+    ServedVersion, parse_request,
 };
 
 /// Who is reading or writing, as authenticated by the API (from a token whose key is

@@ -70,6 +70,41 @@ const CATCH_UP: Duration = Duration::from_secs(8);
 /// A request claiming a height further ahead of the custodian's than this is not waited
 /// for (it would only make the custodian wait).
 const MAX_HEIGHT_AHEAD: u64 = 100;
+/// The reason code of a custodian's `503` when its ledger stayed behind the reader's.
+pub const BEHIND_REASON: &str = "behind";
+/// How long a reader keeps asking a custodian whose ledger is behind its own (each ask
+/// waits up to [`CATCH_UP`] at the custodian).
+const BEHIND_RETRY_FOR: Duration = Duration::from_secs(25);
+/// The pause before asking such a custodian again.
+const BEHIND_PAUSE: Duration = Duration::from_millis(500);
+
+/// What a custodian does with a request whose items it has decided on its ledger at
+/// height `mine`, the reader having decided at `claimed`.
+#[derive(Debug, PartialEq, Eq)]
+enum AfterDecision {
+    /// Answer with these decisions.
+    Answer,
+    /// Wait for the reader's height (at most [`CATCH_UP`]), then decide again.
+    WaitFor(u64),
+    /// Tell the reader to ask again: nothing decided, served or audited.
+    Behind,
+}
+
+/// A refusal on a ledger behind the reader's may be the lag, not the policy (a consent or
+/// break-glass declaration the reader has seen committed). The custodian waits once for a
+/// height close ahead of its own; if its ledger is still behind, it answers "behind" rather
+/// than a refusal. A claim further ahead than [`MAX_HEIGHT_AHEAD`] is not believed: the
+/// refusal stands and is audited, so a node cannot keep its probes out of the audit log by
+/// claiming heights no one has reached.
+fn after_decision(refused: bool, mine: u64, claimed: u64, waited: bool) -> AfterDecision {
+    if !refused || claimed <= mine || claimed > mine.saturating_add(MAX_HEIGHT_AHEAD) {
+        AfterDecision::Answer
+    } else if waited {
+        AfterDecision::Behind
+    } else {
+        AfterDecision::WaitFor(claimed)
+    }
+}
 
 /// One version asked for, by whom, why and what for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,6 +293,17 @@ fn error_of(custodian: &OrgId, status: u16, message: String) -> CustodyError {
     }
 }
 
+/// The custodian answered that its ledger is behind this node's.
+fn is_behind<T>(result: &Result<T, CustodyError>) -> bool {
+    matches!(
+        result,
+        Err(CustodyError::Custodian(PeerError {
+            cause: PeerCause::Behind,
+            ..
+        }))
+    )
+}
+
 fn peer(custodian: &OrgId, cause: PeerCause) -> CustodyError {
     PeerError {
         org: custodian.clone(),
@@ -416,7 +462,15 @@ impl Custody {
 
     /// One request to the custodian for `jobs`; answers every job.
     async fn fetch_batch(&self, custodian: &OrgId, jobs: Vec<FetchJob>) {
-        let mut answers = match self.request_batch(custodian, &jobs).await {
+        let deadline = tokio::time::Instant::now() + BEHIND_RETRY_FOR;
+        let mut result = self.request_batch(custodian, &jobs).await;
+        // A custodian whose ledger is behind this node's decided nothing: ask again (a new
+        // request, with this node's height then) until it catches up or time is out.
+        while is_behind(&result) && tokio::time::Instant::now() + BEHIND_PAUSE < deadline {
+            tokio::time::sleep(BEHIND_PAUSE).await;
+            result = self.request_batch(custodian, &jobs).await;
+        }
+        let mut answers = match result {
             Ok(a) => a.into_iter(),
             Err(e) => {
                 for j in jobs {
@@ -483,9 +537,16 @@ impl Custody {
             let status = resp.status();
             let body = resp.bytes().await.unwrap_or_default();
             if !status.is_success() {
-                let message = serde_json::from_slice::<Value>(&body)
+                let error = serde_json::from_slice::<Value>(&body)
                     .ok()
-                    .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+                    .map(|mut v| v["error"].take());
+                let reason = error.as_ref().and_then(|e| e["reason"].as_str());
+                if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && reason == Some(BEHIND_REASON) {
+                    return Err(peer(custodian, PeerCause::Behind));
+                }
+                let message = error
+                    .as_ref()
+                    .and_then(|e| e["message"].as_str().map(str::to_string))
                     .unwrap_or_else(|| status.to_string());
                 return Err(error_of(custodian, status.as_u16(), message));
             }
@@ -558,19 +619,28 @@ impl Custody {
         require_peer: bool,
     ) -> Result<Served, CustodyError> {
         let (req, signer) = self.check_fetch(token, peer, require_peer)?;
-        let mut decided = self.decide_all(&req, &signer)?;
-        // A refusal may come from a ledger behind the reader's (a consent or break-glass
-        // declaration the reader saw committed): when the reader is close ahead, wait for
-        // its height and decide again. An allowed read needs no wait.
-        let mine = self.inner.node.head().height.0;
         let claimed = req.claims.height;
-        if decided.iter().any(|d| d.basis.is_err()) && claimed > mine && claimed <= mine + MAX_HEIGHT_AHEAD {
-            let mut durable = self.inner.node.durable_height();
-            let target = medledger_types::Height(claimed);
-            let _ = tokio::time::timeout(CATCH_UP, durable.wait_for(|h| *h >= target)).await;
-            decided = self.decide_all(&req, &signer)?;
+        let mut waited = false;
+        loop {
+            // The height is read before the state the items are decided on, so a block
+            // written in between makes `mine` too low, never too high.
+            let mine = self.inner.node.head().height.0;
+            let decided = self.decide_all(&req, &signer)?;
+            let refused = decided.iter().any(|d| d.basis.is_err());
+            match after_decision(refused, mine, claimed, waited) {
+                AfterDecision::Answer => return self.answer_fetch(req, signer, decided).await,
+                AfterDecision::WaitFor(height) => {
+                    let mut durable = self.inner.node.durable_height();
+                    let target = medledger_types::Height(height);
+                    let _ = tokio::time::timeout(CATCH_UP, durable.wait_for(|h| *h >= target)).await;
+                    waited = true;
+                }
+                AfterDecision::Behind => {
+                    tracing::warn!(reader = %signer.org, mine, claimed, "a transfer request is ahead of this ledger");
+                    return Err(CustodyError::Behind { mine, claimed });
+                }
+            }
         }
-        self.answer_fetch(req, signer, decided).await
     }
 
     /// Everything about a transfer request that does not depend on the items: signature,
@@ -787,5 +857,47 @@ impl Custody {
             Err(_) => e.outcome = AuditOutcome::Failed,
         }
         (e, note)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every case of the custodian's choice after deciding a request's items.
+    #[test]
+    fn a_refusal_behind_the_reader_waits_once_then_says_behind() {
+        use AfterDecision::*;
+        let far = 10 + MAX_HEIGHT_AHEAD;
+        let cases = [
+            // (refused, mine, claimed, waited) -> what the custodian does
+            ((false, 10, 12, false), Answer),       // allowed: no wait
+            ((true, 10, 10, false), Answer),        // same height: the refusal is the policy
+            ((true, 10, 9, false), Answer),         // the reader is behind: the refusal stands
+            ((true, 10, 12, false), WaitFor(12)),   // close ahead: wait for the reader's height
+            ((true, 10, 12, true), Behind),         // still behind after the wait: ask again
+            ((true, 12, 12, true), Answer),         // caught up, still refused: the policy
+            ((false, 10, 12, true), Answer),        // allowed after the wait
+            ((true, 10, far, false), WaitFor(far)), // at the limit: waited for
+            ((true, 10, far + 1, false), Answer),   // beyond it: not believed, refused and audited
+            ((true, 10, far + 1, true), Answer),
+            ((true, u64::MAX - 1, u64::MAX, false), WaitFor(u64::MAX)), // no overflow
+        ];
+        for ((refused, mine, claimed, waited), expected) in cases {
+            assert_eq!(
+                after_decision(refused, mine, claimed, waited),
+                expected,
+                "refused {refused}, mine {mine}, claimed {claimed}, waited {waited}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_behind_answer_is_asked_again() {
+        let org = OrgId::new("hospital-a").expect("org");
+        assert!(is_behind::<()>(&Err(peer(&org, PeerCause::Behind))));
+        assert!(!is_behind::<()>(&Err(peer(&org, PeerCause::NoAnswer))));
+        assert!(!is_behind::<()>(&Err(CustodyError::Behind { mine: 1, claimed: 2 })));
+        assert!(!is_behind(&Ok(())));
     }
 }

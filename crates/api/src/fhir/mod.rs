@@ -137,6 +137,7 @@ impl From<CustodyError> for FhirError {
             CustodyError::Replayed => FhirError::forbidden("this single-use request was already used"),
             CustodyError::Limit(k) => FhirError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", k.to_string()),
             CustodyError::Tampered => FhirError::new(StatusCode::BAD_GATEWAY, "exception", e.to_string()),
+            CustodyError::Behind { .. } => FhirError::new(StatusCode::SERVICE_UNAVAILABLE, "transient", e.to_string()),
             CustodyError::Custodian(p) if p.cause.is_local() => {
                 tracing::error!("cannot call the custodian's node: {p}");
                 FhirError::new(StatusCode::INTERNAL_SERVER_ERROR, "exception", "custody storage failed")
