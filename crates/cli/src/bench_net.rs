@@ -61,6 +61,12 @@ pub struct Step {
     pub named_percent: f64,
     /// Transactions validators lacked when a proposal arrived and asked its proposer for.
     pub wanted: u64,
+    /// Wall time a validator spent executing blocks (building or checking them), per
+    /// committed transaction, averaged over the validators.
+    pub execute_ms_per_tx: f64,
+    /// Wall time a validator spent writing blocks durably (fsync included), per committed
+    /// transaction, averaged over the validators.
+    pub write_ms_per_tx: f64,
     /// Cores the validators used on average during the step (user + system ÷ seconds).
     pub validator_cores: f64,
     /// Cores the load generator (this process, with the WAN relays) used.
@@ -133,10 +139,19 @@ struct Proc {
     api: String,
 }
 
-/// The sums over the validators of their compact-proposal counters: transactions named,
-/// carried and asked for.
-async fn proposal_counters(client: &reqwest::Client, procs: &[Proc]) -> [u64; 3] {
-    let mut sums = [0u64; 3];
+/// The counters the bench reads from every validator's `/metrics`, summed over them.
+const COUNTERS: [&str; 5] = [
+    "proposal_txs_named_total",
+    "proposal_txs_carried_total",
+    "proposal_txs_wanted_total",
+    "block_execute_seconds_total",
+    "block_commit_seconds_total",
+];
+
+/// The sums over the validators of [`COUNTERS`]: transactions named, carried and asked
+/// for in compact proposals; seconds spent executing and writing blocks.
+async fn counters(client: &reqwest::Client, procs: &[Proc]) -> [f64; COUNTERS.len()] {
+    let mut sums = [0.0; COUNTERS.len()];
     for p in procs {
         let Ok(r) = client.get(format!("{}/metrics", p.api)).send().await else {
             continue;
@@ -144,19 +159,12 @@ async fn proposal_counters(client: &reqwest::Client, procs: &[Proc]) -> [u64; 3]
         let Ok(text) = r.text().await else {
             continue;
         };
-        for (i, name) in [
-            "proposal_txs_named_total",
-            "proposal_txs_carried_total",
-            "proposal_txs_wanted_total",
-        ]
-        .iter()
-        .enumerate()
-        {
-            sums[i] += text
+        for (sum, name) in sums.iter_mut().zip(COUNTERS) {
+            *sum += text
                 .lines()
                 .find_map(|l| l.strip_prefix(&format!("medledger_{name} ")))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(0);
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0);
         }
     }
     sums
@@ -326,7 +334,7 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
         args.step_seconds
     );
     println!(
-        "  {:>9} {:>10} {:>7} {:>9} {:>9} {:>9} {:>9} {:>11}  {:<24} {:>7} {:>7} {:>7}  peak RSS per node (MiB)",
+        "  {:>9} {:>10} {:>7} {:>9} {:>9} {:>9} {:>9} {:>11}  {:<24} {:>7} {:>7} {:>7} {:>7} {:>7}  peak RSS per node (MiB)",
         "offered",
         "committed",
         "failed",
@@ -338,12 +346,14 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
         "per validator",
         "blocks",
         "named%",
-        "wanted"
+        "wanted",
+        "exec",
+        "write"
     );
     let list = |v: &[f64], digits: usize| v.iter().map(|m| format!("{m:.digits$}")).collect::<Vec<_>>().join(" ");
     for s in &steps {
         println!(
-            "  {:>9.0} {:>10.0} {:>7} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>11.3}  {:<24} {:>7} {:>7.1} {:>7}  {}",
+            "  {:>9.0} {:>10.0} {:>7} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>11.3}  {:<24} {:>7} {:>7.1} {:>7} {:>7.3} {:>7.3}  {}",
             s.offered_tx_per_sec,
             s.committed_tx_per_sec,
             s.failed,
@@ -356,11 +366,13 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
             s.blocks,
             s.named_percent,
             s.wanted,
+            s.execute_ms_per_tx,
+            s.write_ms_per_tx,
             list(&s.peak_rss_mib, 0)
         );
     }
     println!(
-        "  (CPU-ms/tx: all validator processes, then each one's user+system time per committed transaction; the load generator runs on the same cores. p50/p99 count from when a batch was due, waits after a 429 included; adm. p99 from the request that was admitted; named%: proposed transactions named by hash rather than carried; wanted: transactions validators lacked and asked the proposer for)"
+        "  (CPU-ms/tx: all validator processes, then each one's user+system time per committed transaction; the load generator runs on the same cores. p50/p99 count from when a batch was due, waits after a 429 included; adm. p99 from the request that was admitted; named%: proposed transactions named by hash rather than carried; wanted: transactions validators lacked and asked the proposer for; exec and write: wall ms a validator spent executing and durably writing blocks, per committed transaction)"
     );
     if args.json {
         println!("{}", serde_json::to_string(&steps)?);
@@ -436,7 +448,7 @@ async fn drive(
         let interval = Duration::from_secs_f64(args.batch as f64 / rate);
         let (log0, h0) = furthest(&client, &procs).await?;
         let cpu0: Vec<f64> = procs.iter().map(|p| cpu_seconds_of(&p.pid.to_string())).collect();
-        let counters0 = proposal_counters(&client, &procs).await;
+        let counters0 = counters(&client, &procs).await;
         let own0 = cpu_seconds_of("self");
         let t0 = Instant::now();
         let bar = ProgressBar::new(batches as u64);
@@ -517,8 +529,8 @@ async fn drive(
             .map(|(p, c0)| cpu_seconds_of(&p.pid.to_string()) - c0)
             .collect();
         let cpu: f64 = cpus.iter().sum();
-        let counters = proposal_counters(&client, &procs).await;
-        let [named, carried, wanted] = [0, 1, 2].map(|i| counters[i].saturating_sub(counters0[i]));
+        let counters1 = counters(&client, &procs).await;
+        let [named, carried, wanted, execute, write] = [0, 1, 2, 3, 4].map(|i| (counters1[i] - counters0[i]).max(0.0));
         let per_tx = |cpu: f64| {
             if committed > 0 {
                 cpu * 1000.0 / committed as f64
@@ -545,12 +557,14 @@ async fn drive(
             blocks: h1.saturating_sub(h0),
             validator_cores: cpu / seconds,
             generator_cores: (cpu_seconds_of("self") - own0) / seconds,
-            named_percent: if named + carried > 0 {
-                named as f64 * 100.0 / (named + carried) as f64
+            named_percent: if named + carried > 0.0 {
+                named * 100.0 / (named + carried)
             } else {
                 0.0
             },
-            wanted,
+            wanted: wanted as u64,
+            execute_ms_per_tx: per_tx(execute) / procs.len() as f64,
+            write_ms_per_tx: per_tx(write) / procs.len() as f64,
         };
         eprintln!(
             "{:>7.0} tx/s offered: {:.0} committed/s, p50 {:.0} ms, p99 {:.0} ms (admitted: {:.0} ms), {:.3} CPU-ms/tx per validator, {} failed, {} throttled; cores used: validators {:.2}, load generator {:.2}",
