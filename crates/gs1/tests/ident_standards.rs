@@ -251,7 +251,8 @@ fn digital_link_domains_stems_and_query_shapes() {
 #[test]
 fn digital_link_refusals() {
     // Syntax Engine dl.c test_dl_parseDLuri: refused shapes ((99) written as (400)).
-    let cases: &[(&str, fn(&IdentError) -> bool)] = &[
+    type Expect = fn(&IdentError) -> bool;
+    let cases: &[(&str, Expect)] = &[
         ("", |e| *e == IdentError::Empty),
         ("ftp://", |e| *e == IdentError::BadScheme),
         ("HtTp://a/b/00/006141411234567890", |e| *e == IdentError::BadScheme),
