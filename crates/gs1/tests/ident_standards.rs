@@ -447,7 +447,7 @@ fn digital_link_generation() {
 
 #[test]
 fn tds_sgtin_examples() {
-    // TDS §7.1.2 worked example: (01)80614141123458 (21)6789AB with a 7-digit company
+    // TDS §7 (SGTIN) worked example: (01)80614141123458 (21)6789AB with a 7-digit company
     // prefix is urn:epc:id:sgtin:0614141.812345.6789AB (the indicator digit 8 moves behind
     // the company prefix, the check digit goes).
     let uri = EpcUri::parse("urn:epc:id:sgtin:0614141.812345.6789AB").expect("valid");
@@ -467,7 +467,7 @@ fn tds_sgtin_examples() {
 
     // TDS §6.3.1 example URI urn:epc:id:sgtin:0614141.112345.400: indicator 1, so GTIN
     // 10614141123459. (The medicines issue paired this URI with 80614141123458, which is the
-    // §7.1.2 GTIN above; the check digit arithmetic settles it.)
+    // §7 GTIN above; the check digit arithmetic settles it.)
     let uri = EpcUri::parse("urn:epc:id:sgtin:0614141.112345.400").expect("valid");
     assert_eq!(
         uri.to_elements().map(|e| e.to_bracketed()),
@@ -498,7 +498,7 @@ fn tds_sgtin_escaped_serial() {
 
 #[test]
 fn tds_sscc_examples() {
-    // TDS §7.2 worked example: (00)106141411234567897 with a 7-digit company prefix is
+    // TDS §7 (SSCC) worked example: (00)106141411234567897 with a 7-digit company prefix is
     // urn:epc:id:sscc:0614141.1123456789 (extension digit 1 leads the serial reference).
     let uri = EpcUri::parse("urn:epc:id:sscc:0614141.1123456789").expect("valid");
     assert_eq!(

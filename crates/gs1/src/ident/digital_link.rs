@@ -2,22 +2,24 @@
 //!
 //! `https://id.gs1.org/01/09506000134352/10/ABC123/21/XYZ?17=201225&linkType=gs1:pip`
 //!
-//! - **Scheme and domain** (§4.2): `http` or `https`, all lower or all upper case; any
+//! The rules below are the standard's as the GS1 Syntax Engine (`dl.c`) applies them.
+//!
+//! - **Scheme and domain**: `http` or `https`, all lower or all upper case; any
 //!   domain (names, IPv4, `[IPv6]`, a port), no user info. Anything in the path before the
 //!   primary key is a prefix of the resolver's choosing and is kept as part of the stem.
-//! - **Path** (§4.4): the primary key `/AI/value` is the rightmost one whose following
+//! - **Path**: the primary key `/AI/value` is the rightmost one whose following
 //!   `/AI/value` pairs are all its qualifiers, in the order the Syntax Dictionary's
 //!   `dlpkey=` gives (for (01): (22), (10), (21), or else (235)). The path must not end with
 //!   `/`. Values are percent-decoded; `+` is a plus sign. A GTIN-8, -12 or -13 under (01) is
 //!   accepted and padded to 14 digits (the standard's earlier examples use them); output
 //!   always has 14.
-//! - **Query** (§4.5): a parameter whose name is all digits is an AI data attribute and must
+//! - **Query**: a parameter whose name is all digits is an AI data attribute and must
 //!   be in the table, be allowed as an attribute (`?` flag), not be a qualifier that belongs
 //!   in the path, and not repeat an AI already present. `+` decodes to a space there (and
 //!   is then refused, as space is not in CSET 82). Other parameters (`linkType`, `context`,
 //!   …) are kept verbatim, still percent-encoded, and written back in their place after the
 //!   AIs. The fragment is dropped.
-//! - **Output** (§7.4): every value byte outside RFC 3986's unreserved set is
+//! - **Output**: every value byte outside RFC 3986's unreserved set is
 //!   percent-encoded with upper-case hex, as the GS1 Syntax Engine does. The primary key is
 //!   the first key AI of the element string; its qualifiers come from the alternative list
 //!   with the most of them present (the first on a tie), and everything else becomes a query
@@ -62,7 +64,10 @@ impl DigitalLink {
         if let Some(position) = uri.bytes().position(|b| !is_uri_char(b)) {
             return Err(IdentError::BadUriCharacter {
                 position,
-                found: uri[position..].chars().next().unwrap_or('\u{fffd}'),
+                found: uri
+                    .get(position..)
+                    .and_then(|rest| rest.chars().next())
+                    .unwrap_or('\u{fffd}'),
             });
         }
         let authority_start = scheme_len(uri).ok_or(IdentError::BadScheme)?;
@@ -316,7 +321,7 @@ fn check_authority(uri: &str, start: usize, end: usize) -> Result<(), IdentError
     if start == end {
         return Err(IdentError::BadDomain {
             position: start,
-            found: uri[start..].chars().next().unwrap_or('/'),
+            found: uri.get(start..).and_then(|rest| rest.chars().next()).unwrap_or('/'),
         });
     }
     match uri[start..end]
@@ -412,7 +417,7 @@ fn check_path_sequence(path: &[Element], segments: &[(usize, &str)]) -> Result<(
 }
 
 /// A query AI must be an allowed attribute and must not be a qualifier that could have
-/// stood in the path (DL URI Syntax §4.5; the Syntax Engine tries it at each position).
+/// stood in the path (the Syntax Engine tries it at each position of the path).
 fn check_attribute(path: &[Element], attribute: &Element) -> Result<(), IdentError> {
     let ai = attribute.ai();
     if !ai.is_dl_attribute() {

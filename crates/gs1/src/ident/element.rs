@@ -73,7 +73,7 @@ pub enum PairingRules {
     Skip,
 }
 
-/// A GS1 symbology identifier announcing GS1 data (ISO/IEC 15424; GenSpecs §5.1.2).
+/// A GS1 symbology identifier announcing GS1 data (ISO/IEC 15424).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Symbology {
     /// `]C1`

@@ -7,12 +7,12 @@
 //! | `urn:epc:id:sscc:CompanyPrefix.ExtensionSerialRef` | §6.3.2 | (00) |
 //! | `urn:epc:id:sgln:CompanyPrefix.LocationRef.Extension` | §6.3.3 | (414) [(254)] |
 //! | `urn:epc:class:lgtin:CompanyPrefix.IndicatorItemRef.Lot` | §6.4.1 (EPC Class) | (01) (10) |
-//! | `urn:epc:idpat:sgtin:CompanyPrefix.IndicatorItemRef.*` | §13 (pattern), EPCIS quantities of a GTIN | (01) |
+//! | `urn:epc:idpat:sgtin:CompanyPrefix.IndicatorItemRef.*` | EPC Pattern URI, for EPCIS quantities of a GTIN | (01) |
 //!
 //! The GS1 Company Prefix length (6–12 digits) is not written in a GTIN, SSCC or GLN, so
 //! turning one into a URI takes it as a parameter ([`CompanyPrefixLen`]); reading a URI
 //! recovers it from the `.`. The check digit is dropped in the URI and recomputed on the way
-//! back (TDS §7.1–§7.3). Serial, lot and extension components use the TDS §5 character
+//! back (TDS §7, the EPC ↔ GS1 key correspondence). Serial, lot and extension components use the TDS §5 character
 //! rules: the CSET 82 characters `"` `%` `&` `/` `<` `>` `?` are written `%22` `%25` `%26`
 //! `%2F` `%3C` `%3E` `%3F`, every other CSET 82 character as it is; on reading, any `%HH`
 //! is decoded and the result must be CSET 82. An SGLN extension of `0` means "no
@@ -32,7 +32,7 @@ use super::error::IdentError;
 use super::keys::{Gln, GlnExtension, Gtin, Lot, Serial, Sscc};
 use super::uri::{escape_epc, unescape};
 
-/// Length of a GS1 Company Prefix, 6 to 12 digits (TDS §7.1, the partition tables).
+/// Length of a GS1 Company Prefix, 6 to 12 digits (TDS §7 and the partition tables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CompanyPrefixLen(u8);
 

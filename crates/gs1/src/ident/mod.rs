@@ -32,7 +32,7 @@
 //!   predefined length, except the last (GenSpecs §7.8.5). The scanned form may start with a
 //!   GS1 symbology identifier (ISO/IEC 15424: `]C1`, `]e0`, `]d2`, `]Q3`, `]J1`). The
 //!   bracketed form escapes a `(` inside a value as `\(` (the GS1 Syntax Engine's rule).
-//! - **GS1 Digital Link** (URI Syntax 1.2, §4–§6): uncompressed form only; any
+//! - **GS1 Digital Link** (URI Syntax 1.2): uncompressed form only; any
 //!   `http(s)` domain and path prefix before the primary key; the primary keys, their
 //!   ordered qualifiers and the AIs allowed as query data attributes come from the syntax
 //!   dictionary's `dlpkey` and `?` attributes.

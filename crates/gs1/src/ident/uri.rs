@@ -3,8 +3,8 @@
 use super::error::IdentError;
 
 /// RFC 3986 §2.3 unreserved characters: the only ones a Digital Link value keeps as they
-/// are (DL URI Syntax 1.2 §7.4; the GS1 Syntax Engine escapes every other CSET 82
-/// character too, and so does this).
+/// are. The DL standard requires escaping the CSET 82 characters that are reserved in a
+/// URI; the GS1 Syntax Engine escapes every non-unreserved one, and so does this.
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
@@ -54,8 +54,8 @@ fn hex_value(b: u8) -> Option<u8> {
 
 /// Decodes `%HH` (either case). `plus_is_space` for query strings (the
 /// `application/x-www-form-urlencoded` rule the DL standard follows). Positions in errors
-/// count from the start of `text`; the decoded bytes must be UTF-8 (checked later against a
-/// character set anyway).
+/// count from the start of `text`, except for decoded bytes that are not UTF-8, where the
+/// position is within the decoded value (a character set check would refuse them anyway).
 pub(crate) fn unescape(text: &str, plus_is_space: bool) -> Result<String, IdentError> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
