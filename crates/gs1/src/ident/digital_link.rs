@@ -145,7 +145,10 @@ impl DigitalLink {
     }
 
     /// The Digital Link URI for `elements` under `stem` (scheme, domain and optional path
-    /// prefix, e.g. [`DigitalLink::DEFAULT_STEM`]).
+    /// prefix, e.g. [`DigitalLink::DEFAULT_STEM`]). One URI is one carrier, so the pairing
+    /// rules are enforced even if `elements` was read with [`PairingRules::Skip`].
+    ///
+    /// [`PairingRules::Skip`]: super::PairingRules::Skip
     pub fn from_elements(elements: &ElementString, stem: &str) -> Result<Self, IdentError> {
         let stem = check_stem(stem)?;
         let all = elements.elements();
