@@ -201,70 +201,7 @@ pub(crate) fn event(index: usize, element: &Element) -> Result<Event, EpcisError
             }
             seen_lists.push(field);
         }
-        match field {
-            "eventTime" | "eventTimeZoneOffset" => {}
-            "recordTime" => {
-                let t = ctx.time(field, ctx.leaf(field, c)?)?;
-                set_once(&ctx, &mut ev.record_time, field, t)?;
-            }
-            "eventID" => {
-                let id = EventId(ctx.leaf(field, c)?.to_owned());
-                set_once(&ctx, &mut ev.event_id, field, id)?;
-            }
-            "errorDeclaration" => {
-                let e = error_declaration(&ctx, c)?;
-                set_once(&ctx, &mut ev.error_declaration, field, e)?;
-            }
-            "certificationInfo" => ev.certification_info.push(ctx.leaf(field, c)?.to_owned()),
-            "parentID" => {
-                let id = Epc(ctx.leaf(field, c)?.to_owned());
-                set_once(&ctx, &mut ev.parent_id, field, id)?;
-            }
-            "epcList" => ev.epc_list = epcs(&ctx, field, c)?,
-            "childEPCs" => ev.child_epcs = epcs(&ctx, field, c)?,
-            "inputEPCList" => ev.input_epc_list = epcs(&ctx, field, c)?,
-            "outputEPCList" => ev.output_epc_list = epcs(&ctx, field, c)?,
-            "quantityList" => ev.quantity_list = quantities(&ctx, field, c)?,
-            "childQuantityList" => ev.child_quantity_list = quantities(&ctx, field, c)?,
-            "inputQuantityList" => ev.input_quantity_list = quantities(&ctx, field, c)?,
-            "outputQuantityList" => ev.output_quantity_list = quantities(&ctx, field, c)?,
-            "action" => {
-                let text = ctx.leaf(field, c)?;
-                let action = Action::parse(text)
-                    .ok_or_else(|| ctx.invalid(field, format!("{text:?} is not ADD, OBSERVE or DELETE")))?;
-                set_once(&ctx, &mut ev.action, field, action)?;
-            }
-            "transformationID" => {
-                let id = ctx.leaf(field, c)?.to_owned();
-                set_once(&ctx, &mut ev.transformation_id, field, id)?;
-            }
-            "bizStep" => {
-                let v = cbv(&ctx, field, c, Vocabulary::BizStep)?;
-                set_once(&ctx, &mut ev.biz_step, field, v)?;
-            }
-            "disposition" => {
-                let v = cbv(&ctx, field, c, Vocabulary::Disposition)?;
-                set_once(&ctx, &mut ev.disposition, field, v)?;
-            }
-            "persistentDisposition" => {
-                let p = persistent_disposition(&ctx, c)?;
-                set_once(&ctx, &mut ev.persistent_disposition, field, p)?;
-            }
-            "readPoint" => {
-                let l = location(&ctx, field, c)?;
-                set_once(&ctx, &mut ev.read_point, field, l)?;
-            }
-            "bizLocation" => {
-                let l = location(&ctx, field, c)?;
-                set_once(&ctx, &mut ev.biz_location, field, l)?;
-            }
-            "bizTransactionList" => ev.biz_transaction_list = biz_transactions(&ctx, c)?,
-            "sourceList" => ev.source_list = source_dests(&ctx, field, "source", c)?,
-            "destinationList" => ev.destination_list = source_dests(&ctx, field, "destination", c)?,
-            "sensorElementList" => ev.sensor_element_list = sensor_elements(&ctx, c)?,
-            "ilmd" => ev.ilmd = c.children.clone(),
-            _ => return Err(ctx.unknown(field.to_owned())),
-        }
+        set_field(&ctx, &mut ev, field, c)?;
     }
     if event_type != EventType::TransformationEvent && ev.action.is_none() {
         return Err(ctx.missing("action"));
@@ -273,6 +210,75 @@ pub(crate) fn event(index: usize, element: &Element) -> Result<Event, EpcisError
         return Err(ctx.missing("parentID"));
     }
     Ok(ev)
+}
+
+/// Reads one standard event-level field into `ev`.
+fn set_field(ctx: &Ctx, ev: &mut Event, field: &str, c: &Element) -> Result<(), EpcisError> {
+    match field {
+        "eventTime" | "eventTimeZoneOffset" => {}
+        "recordTime" => {
+            let t = ctx.time(field, ctx.leaf(field, c)?)?;
+            set_once(ctx, &mut ev.record_time, field, t)?;
+        }
+        "eventID" => {
+            let id = EventId(ctx.leaf(field, c)?.to_owned());
+            set_once(ctx, &mut ev.event_id, field, id)?;
+        }
+        "errorDeclaration" => {
+            let e = error_declaration(ctx, c)?;
+            set_once(ctx, &mut ev.error_declaration, field, e)?;
+        }
+        "certificationInfo" => ev.certification_info.push(ctx.leaf(field, c)?.to_owned()),
+        "parentID" => {
+            let id = Epc(ctx.leaf(field, c)?.to_owned());
+            set_once(ctx, &mut ev.parent_id, field, id)?;
+        }
+        "epcList" => ev.epc_list = epcs(ctx, field, c)?,
+        "childEPCs" => ev.child_epcs = epcs(ctx, field, c)?,
+        "inputEPCList" => ev.input_epc_list = epcs(ctx, field, c)?,
+        "outputEPCList" => ev.output_epc_list = epcs(ctx, field, c)?,
+        "quantityList" => ev.quantity_list = quantities(ctx, field, c)?,
+        "childQuantityList" => ev.child_quantity_list = quantities(ctx, field, c)?,
+        "inputQuantityList" => ev.input_quantity_list = quantities(ctx, field, c)?,
+        "outputQuantityList" => ev.output_quantity_list = quantities(ctx, field, c)?,
+        "action" => {
+            let text = ctx.leaf(field, c)?;
+            let action = Action::parse(text)
+                .ok_or_else(|| ctx.invalid(field, format!("{text:?} is not ADD, OBSERVE or DELETE")))?;
+            set_once(ctx, &mut ev.action, field, action)?;
+        }
+        "transformationID" => {
+            let id = ctx.leaf(field, c)?.to_owned();
+            set_once(ctx, &mut ev.transformation_id, field, id)?;
+        }
+        "bizStep" => {
+            let v = cbv(ctx, field, c, Vocabulary::BizStep)?;
+            set_once(ctx, &mut ev.biz_step, field, v)?;
+        }
+        "disposition" => {
+            let v = cbv(ctx, field, c, Vocabulary::Disposition)?;
+            set_once(ctx, &mut ev.disposition, field, v)?;
+        }
+        "persistentDisposition" => {
+            let p = persistent_disposition(ctx, c)?;
+            set_once(ctx, &mut ev.persistent_disposition, field, p)?;
+        }
+        "readPoint" => {
+            let l = location(ctx, field, c)?;
+            set_once(ctx, &mut ev.read_point, field, l)?;
+        }
+        "bizLocation" => {
+            let l = location(ctx, field, c)?;
+            set_once(ctx, &mut ev.biz_location, field, l)?;
+        }
+        "bizTransactionList" => ev.biz_transaction_list = biz_transactions(ctx, c)?,
+        "sourceList" => ev.source_list = source_dests(ctx, field, "source", c)?,
+        "destinationList" => ev.destination_list = source_dests(ctx, field, "destination", c)?,
+        "sensorElementList" => ev.sensor_element_list = sensor_elements(ctx, c)?,
+        "ilmd" => ev.ilmd = c.children.clone(),
+        _ => return Err(ctx.unknown(field.to_owned())),
+    }
+    Ok(())
 }
 
 fn cbv(ctx: &Ctx, field: &str, e: &Element, vocabulary: Vocabulary) -> Result<CbvValue, EpcisError> {

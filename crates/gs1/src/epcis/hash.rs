@@ -30,7 +30,7 @@
 //!
 //! `recordTime`, `eventID` and `errorDeclaration` are left out (CBV 2.0 §8.9: an error
 //! declaration or a capture-side ID must not change the event's identity). Timestamps are
-//! UTC with milliseconds; every other value is normalised by [`canonical_value`]
+//! UTC with milliseconds; every other value is normalised by `normalise::canonical_value`
 //! (CBV URNs → Web URIs, numbers without trailing zeros, EPC URIs → canonical Digital Link).
 //!
 //! Two behaviours of the reference implementation are reproduced because its hashes depend
@@ -41,6 +41,26 @@
 //!
 //! The pre-hash string is hashed with SHA-256 and written as an RFC 6920 `ni` URI:
 //! `ni:///sha-256;<lower-case hex>?ver=CBV2.0`.
+//!
+//! # Where this differs from the reference implementation
+//!
+//! None of these cases occurs in its test vectors; each is a choice for the standard's text
+//! or for JSON/XML agreement over an accident of the Python code:
+//!
+//! * Milliseconds round half up from the fourth decimal, as rule 9 says (the reference rounds
+//!   microseconds half to even: `.1425` gives `.143` here, `.142` there).
+//! * A JSON `true` is written `true`, as XML writes it (the reference writes Python's `True`).
+//! * JSON bare words are expanded only in the fields the EPCIS 2.0 context types as
+//!   vocabulary (`bizStep`, `disposition`, `persistentDisposition`, the `type` of business
+//!   transactions, sources and destinations, `reason`, and sensor `type`, `exception`,
+//!   `component`); an unknown bare word there is still written as a CBV URI (the reference
+//!   leaves it bare, and replaces any other string that happens to equal an expanded term).
+//!   [`super::validate_cbv`] refuses such words.
+//! * A business transaction without `type` is written `bizTransaction=<id>` (the reference
+//!   fails on it); an empty list or `ilmd` counts as absent (the reference writes its name).
+//! * A Digital Link with `%xx` escapes on a custom domain is canonicalised; numbers such as
+//!   `inf` and `1_000` stay text; a sibling whose name merely contains `action` does not stop
+//!   extensions being placed after their parent's fields.
 
 use std::fmt;
 

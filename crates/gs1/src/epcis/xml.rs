@@ -124,36 +124,10 @@ fn read_tree(text: &str, limits: &Limits) -> Result<(Element, SchemaVersion), Ep
                         limit: limits.max_depth,
                     });
                 }
-                let name = element_name(reader.resolver().resolve_element(start.name()).0, &start)?;
                 if stack.is_empty() {
                     version = root_version(&reader, &start);
                 }
-                let mut element = Element {
-                    name,
-                    value: String::new(),
-                    children: Vec::new(),
-                };
-                for attr in start.attributes() {
-                    let attr = attr.map_err(|e| xml_error(&reader, &e.into()))?;
-                    let key = attr.key;
-                    if key.as_namespace_binding().is_some() {
-                        continue;
-                    }
-                    count += 1;
-                    let (ns, local) = reader.resolver().resolve_attribute(key);
-                    let name = ElementName {
-                        namespace: namespace_of(ns)?,
-                        local: String::from_utf8_lossy(local.as_ref()).into_owned(),
-                    };
-                    let value = attr
-                        .normalized_value(XmlVersion::Implicit1_0)
-                        .map_err(|e| xml_error(&reader, &e))?;
-                    element.children.push(Element {
-                        name,
-                        value: expand_value(value.trim()),
-                        children: Vec::new(),
-                    });
-                }
+                let element = open_element(&reader, &start, &mut count)?;
                 count += 1;
                 if count > limits.max_elements {
                     return Err(EpcisError::TooManyElements {
@@ -218,6 +192,38 @@ fn read_tree(text: &str, limits: &Limits) -> Result<(Element, SchemaVersion), Ep
     }
     let root = root.ok_or_else(|| EpcisError::NotEpcis("no root element".into()))?;
     Ok((root, version))
+}
+
+/// An element for a start tag, its attributes as children; counts them in `count`.
+fn open_element(reader: &NsReader<&[u8]>, start: &BytesStart<'_>, count: &mut usize) -> Result<Element, EpcisError> {
+    let name = element_name(reader.resolver().resolve_element(start.name()).0, start)?;
+    let mut element = Element {
+        name,
+        value: String::new(),
+        children: Vec::new(),
+    };
+    for attr in start.attributes() {
+        let attr = attr.map_err(|e| xml_error(reader, &e.into()))?;
+        let key = attr.key;
+        if key.as_namespace_binding().is_some() {
+            continue;
+        }
+        *count += 1;
+        let (ns, local) = reader.resolver().resolve_attribute(key);
+        let name = ElementName {
+            namespace: namespace_of(ns)?,
+            local: String::from_utf8_lossy(local.as_ref()).into_owned(),
+        };
+        let value = attr
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|e| xml_error(reader, &e))?;
+        element.children.push(Element {
+            name,
+            value: expand_value(value.trim()),
+            children: Vec::new(),
+        });
+    }
+    Ok(element)
 }
 
 /// The schema generation from the namespace bound to the root element's prefix.
