@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
+pub mod dirty;
 mod reader;
 mod tables;
 pub mod tree;
@@ -111,38 +112,46 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// were committed still finds its own (older trees share most nodes with newer ones).
 const KEEP_TREES: usize = 4;
 
-/// The state trees of the newest heads, by height.
+/// The state of one of the newest heads held in memory: its tree, and its values not yet
+/// in the state table.
+#[derive(Clone)]
+pub(crate) struct HeldState {
+    pub(crate) tree: tree::StateTree,
+    pub(crate) dirty: dirty::Dirty,
+}
+
+/// The held states of the newest heads, by height.
 #[derive(Default)]
 pub(crate) struct Trees {
-    versions: Mutex<VecDeque<(Height, tree::StateTree)>>,
+    versions: Mutex<VecDeque<(Height, HeldState)>>,
 }
 
 impl Trees {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Height, tree::StateTree)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Height, HeldState)>> {
         self.versions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Makes `tree` the tree of `height`, before the head moves there.
-    pub(crate) fn publish(&self, height: Height, tree: tree::StateTree) {
+    /// Makes `held` the state of `height`, before the head moves there.
+    pub(crate) fn publish(&self, height: Height, held: HeldState) {
         let mut v = self.lock();
         v.retain(|(h, _)| *h != height);
-        v.push_back((height, tree));
+        v.push_back((height, held));
         while v.len() > KEEP_TREES {
             v.pop_front();
         }
     }
 
-    /// Forgets the tree of a head that was not committed after all.
+    /// Forgets the state of a head that was not committed after all.
     pub(crate) fn withdraw(&self, height: Height) {
         self.lock().retain(|(h, _)| *h != height);
     }
 
-    pub(crate) fn at(&self, height: Height) -> Option<tree::StateTree> {
-        self.lock()
-            .iter()
-            .rev()
-            .find(|(h, _)| *h == height)
-            .map(|(_, t)| t.clone())
+    pub(crate) fn at(&self, height: Height) -> Option<HeldState> {
+        Self::find(&self.lock(), height)
+    }
+
+    fn find(v: &VecDeque<(Height, HeldState)>, height: Height) -> Option<HeldState> {
+        v.iter().rev().find(|(h, _)| *h == height).map(|(_, s)| s.clone())
     }
 }
 
@@ -174,7 +183,9 @@ impl ReadOnlyStore {
 
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
         let txn = self.db.begin_read().map_err(StoreError::db)?;
-        StoreReader::new(txn, None)
+        let reader = StoreReader::new(txn, None)?;
+        let dirty = reader.dirty_from_log()?;
+        Ok(reader.with_dirty(dirty))
     }
 }
 
@@ -213,7 +224,8 @@ impl Store {
         Ok(store)
     }
 
-    /// Builds the state tree from the state table and checks it against the head.
+    /// Builds the state tree from the state table and the state log, and checks it
+    /// against the head.
     fn load_tree(&self) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(StoreError::db)?;
         let reader = StoreReader::new(txn, None)?;
@@ -221,14 +233,31 @@ impl Store {
             return Ok(());
         };
         let t0 = std::time::Instant::now();
-        // Streamed (values hashed one by one, not copied). Nothing writes while the store
-        // opens, so this snapshot holds the head's state.
+        let dirty = reader.dirty_from_log()?;
+        // Streamed (values hashed one by one, not copied), with the logged writes merged
+        // in. Nothing writes while the store opens, so this snapshot holds the head's state.
         let state = self.db.begin_read().map_err(StoreError::db)?;
         let table = state.open_table(tables::STATE).map_err(StoreError::db)?;
         let mut entries = Vec::new();
+        let mut newer = dirty.iter().peekable();
+        let push = |entries: &mut Vec<_>, kh: &[u8; 32], v: &dirty::DirtyValue| {
+            if let Some(v) = v {
+                entries.push((*kh, tree::value_hash(v)));
+            }
+        };
         for entry in table.iter().map_err(StoreError::db)? {
             let (k, v) = entry.map_err(StoreError::db)?;
-            entries.push((*k.value(), tree::value_hash(v.value())));
+            let kh = *k.value();
+            while let Some((dk, dv)) = newer.next_if(|(dk, _)| **dk < kh) {
+                push(&mut entries, dk, dv);
+            }
+            match newer.next_if(|(dk, _)| **dk == kh) {
+                Some((dk, dv)) => push(&mut entries, dk, dv),
+                None => entries.push((kh, tree::value_hash(v.value()))),
+            }
+        }
+        for (dk, dv) in newer {
+            push(&mut entries, dk, dv);
         }
         let tree = tree::StateTree::from_sorted(&entries);
         let root = Hash32(tree.root_hash());
@@ -240,17 +269,33 @@ impl Store {
         }
         tracing::info!(
             keys = entries.len(),
+            unswept = dirty.len(),
             ms = t0.elapsed().as_millis() as u64,
             "built the state tree"
         );
-        self.trees.publish(head.height, tree);
+        self.trees.publish(head.height, HeldState { tree, dirty });
         Ok(())
     }
 
     /// A consistent snapshot for reading; it does not see later commits.
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        // The held states are locked while the snapshot is taken, so that the state of its
+        // head cannot be dropped before the reader takes it.
+        let held = self.trees.lock();
         let txn = self.db.begin_read().map_err(StoreError::db)?;
-        StoreReader::new(txn, Some(self.trees.clone()))
+        let reader = StoreReader::new(txn, Some(self.trees.clone()))?;
+        let state = match reader.head()? {
+            Some(head) => Trees::find(&held, head.height),
+            None => None,
+        };
+        drop(held);
+        match state {
+            Some(s) => Ok(reader.with_held(s)),
+            None => {
+                let dirty = reader.dirty_from_log()?;
+                Ok(reader.with_dirty(dirty))
+            }
+        }
     }
 
     /// The current chain head, or `None` before genesis.

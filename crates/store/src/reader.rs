@@ -9,6 +9,7 @@ use medledger_types::{Block, Hash32, Height, LeafIndex, LogLeaf};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 use sha2::{Digest, Sha256};
 
+use crate::dirty::{Dirty, LoggedWrites};
 use crate::tables::*;
 use crate::tree::StateTree;
 use crate::{ChainHead, SparseMerkleProof, StoreError, Trees};
@@ -59,8 +60,14 @@ pub struct StoreReader {
     leaves: ReadOnlyTable<u64, &'static [u8]>,
     log_nodes: ReadOnlyTable<(u8, u64), &'static [u8; 32]>,
     state: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
+    /// Absent in a store written before ADR 013 §8 and not opened for writing since.
+    state_log: Option<ReadOnlyTable<u64, &'static [u8]>>,
     /// The state trees of recent heads (none in a read-only store).
     trees: Option<Arc<Trees>>,
+    /// This snapshot's state values not yet in `state` (ADR 013 §8).
+    dirty: Dirty,
+    /// The state tree of this snapshot's head, when the store holds it.
+    tree: Option<StateTree>,
 }
 
 impl StoreReader {
@@ -73,8 +80,58 @@ impl StoreReader {
             leaves: txn.open_table(LEAVES).map_err(open_err)?,
             log_nodes: txn.open_table(LOG_NODES).map_err(open_err)?,
             state: txn.open_table(STATE).map_err(open_err)?,
+            state_log: match txn.open_table(STATE_LOG) {
+                Ok(t) => Some(t),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(open_err(e)),
+            },
             trees,
+            dirty: Dirty::new(),
+            tree: None,
         })
+    }
+
+    /// Takes `dirty` as this snapshot's values not yet in the state table.
+    pub(crate) fn with_dirty(mut self, dirty: Dirty) -> Self {
+        self.dirty = dirty;
+        self
+    }
+
+    /// Takes the held state of this snapshot's head.
+    pub(crate) fn with_held(mut self, held: crate::HeldState) -> Self {
+        self.dirty = held.dirty;
+        self.tree = Some(held.tree);
+        self
+    }
+
+    /// This snapshot's values not yet in the state table, rebuilt from its state log: every
+    /// logged block's writes in height order (a read-only store holds no state in memory).
+    pub(crate) fn dirty_from_log(&self) -> Result<Dirty, StoreError> {
+        let mut dirty = Dirty::new();
+        let Some(log) = &self.state_log else {
+            return Ok(dirty);
+        };
+        for entry in log.iter().map_err(StoreError::db)? {
+            let (height, raw) = entry.map_err(StoreError::db)?;
+            let writes = LoggedWrites::decode(raw.value())
+                .map_err(|e| StoreError::corrupt(&format!("state log of block {}", height.value()), e))?;
+            for (kh, v) in writes.0 {
+                dirty.insert(kh, v.map(Arc::from));
+            }
+        }
+        Ok(dirty)
+    }
+
+    /// The value of the key with this hash: the newest write not yet in the table, else
+    /// the table's.
+    fn value_of(&self, kh: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(v) = self.dirty.get(kh) {
+            return Ok(v.as_deref().map(<[u8]>::to_vec));
+        }
+        if self.tree.as_ref().is_some_and(|t| !t.contains(kh)) {
+            return Ok(None);
+        }
+        Ok(self.state.get(kh).map_err(StoreError::db)?.map(|v| v.value().to_vec()))
     }
 
     pub fn head(&self) -> Result<Option<ChainHead>, StoreError> {
@@ -146,12 +203,29 @@ impl StoreReader {
         Ok(out)
     }
 
-    /// Every state entry as (key hash, value), in key-hash order.
+    /// Every state entry as (key hash, value), in key-hash order: the table's, with the
+    /// newer values not yet in it merged in.
     pub fn state_entries(&self) -> Result<Vec<StateEntry>, StoreError> {
+        fn push(out: &mut Vec<StateEntry>, kh: &[u8; 32], v: &crate::dirty::DirtyValue) {
+            if let Some(v) = v {
+                out.push((*kh, v.to_vec()));
+            }
+        }
         let mut out = Vec::new();
+        let mut dirty = self.dirty.iter().peekable();
         for entry in self.state.iter().map_err(StoreError::db)? {
             let (k, v) = entry.map_err(StoreError::db)?;
-            out.push((*k.value(), v.value().to_vec()));
+            let kh = *k.value();
+            while let Some((dk, dv)) = dirty.next_if(|(dk, _)| **dk < kh) {
+                push(&mut out, dk, dv);
+            }
+            match dirty.next_if(|(dk, _)| **dk == kh) {
+                Some((dk, dv)) => push(&mut out, dk, dv),
+                None => out.push((kh, v.value().to_vec())),
+            }
+        }
+        for (dk, dv) in dirty {
+            push(&mut out, dk, dv);
         }
         Ok(out)
     }
@@ -162,10 +236,13 @@ impl StoreReader {
             .trees
             .as_ref()
             .ok_or_else(|| StoreError::State("a read-only store holds no state tree".into()))?;
+        if let Some(tree) = &self.tree {
+            return Ok(tree.clone());
+        }
         let Some(head) = self.head()? else {
             return Ok(StateTree::default());
         };
-        trees.at(head.height).ok_or_else(|| {
+        trees.at(head.height).map(|held| held.tree).ok_or_else(|| {
             StoreError::State(format!(
                 "the state tree of height {} is no longer held; take a new snapshot",
                 head.height
@@ -176,7 +253,16 @@ impl StoreReader {
     /// How many keys the state holds.
     pub fn state_keys(&self) -> Result<u64, StoreError> {
         use redb::ReadableTableMetadata;
-        self.state.len().map_err(StoreError::db)
+        let mut keys = self.state.len().map_err(StoreError::db)?;
+        for (kh, v) in &self.dirty {
+            let stored = self.state.get(kh).map_err(StoreError::db)?.is_some();
+            match (stored, v.is_some()) {
+                (false, true) => keys += 1,
+                (true, false) => keys -= 1,
+                _ => {}
+            }
+        }
+        Ok(keys)
     }
 
     /// The current value of a state key and its proof against the head's state root.
@@ -185,11 +271,7 @@ impl StoreReader {
         let tree = self.tree()?;
         let key_hash: [u8; 32] = Sha256::digest(key).into();
         let path = tree.path(&key_hash);
-        let value = self
-            .state
-            .get(&key_hash)
-            .map_err(StoreError::db)?
-            .map(|v| v.value().to_vec());
+        let value = self.value_of(&key_hash)?;
         let proof: SparseMerkleProof = borsh::from_slice(&path.to_jmt_borsh())
             .map_err(|e| StoreError::State(format!("encoding a state proof: {e}")))?;
         Ok(StateProof {
@@ -207,7 +289,7 @@ impl StateRead for StoreReader {
     /// follows will not match its peers' state root, which stops the node.
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         let kh: [u8; 32] = Sha256::digest(key).into();
-        self.state.get(&kh).ok().flatten().map(|v| v.value().to_vec())
+        self.value_of(&kh).ok().flatten()
     }
 }
 

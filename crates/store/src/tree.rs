@@ -297,6 +297,22 @@ impl StateTree {
         }
     }
 
+    /// Whether the tree holds `key`: one descent by the split bits, one comparison at the
+    /// leaf (cheaper than a B-tree lookup, so a read of a key that is not in the state
+    /// never reaches the database).
+    pub fn contains(&self, key: &KeyHash) -> bool {
+        let mut cur = self.root.as_deref();
+        while let Some(n) = cur {
+            match n {
+                Node::Leaf { key: k, .. } => return k == key,
+                Node::Branch { bit, left, right, .. } => {
+                    cur = Some(if bit_at(key, usize::from(*bit)) { right } else { left });
+                }
+            }
+        }
+        false
+    }
+
     /// The path to `key`: the leaf it ends at (the key's own, another key's that shares
     /// the path, or none) and the sibling at each level.
     pub fn path(&self, key: &KeyHash) -> Path {

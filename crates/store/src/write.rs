@@ -8,11 +8,12 @@ use medledger_types::{Block, Hash32, Height, LogLeaf, TreeSize};
 use redb::{Durability, ReadableTable, WriteTransaction};
 use sha2::{Digest, Sha256};
 
+use crate::dirty::{self, Dirty};
 use crate::reader::{StoreReader, TxLocation};
 use crate::tables::*;
 use crate::tree::{StateTree, ValueHash, value_hash};
 use crate::view::StateView;
-use crate::{ChainHead, Store, StoreError};
+use crate::{ChainHead, HeldState, Store, StoreError};
 
 /// State writes of a block with the state tree they make, computed before the block is
 /// committed so the proposer can put the state root in the header.
@@ -96,7 +97,13 @@ impl Store {
         }
         write_state(&txn, &staged)?;
         write_head(&txn, &head)?;
-        self.trees.publish(Height(0), staged.tree.clone());
+        self.trees.publish(
+            Height(0),
+            HeldState {
+                tree: staged.tree.clone(),
+                dirty: Dirty::new(),
+            },
+        );
         txn.commit().map_err(db_err)?;
         Ok(head)
     }
@@ -159,7 +166,32 @@ impl Store {
                 nodes.insert((*level, *index), hash.as_bytes()).map_err(db_err)?;
             }
         }
-        write_state(&txn, c.staged)?;
+        // The block's writes go to the state log, and to the table only for the key range
+        // this block sweeps (ADR 013 §8).
+        let mut dirty = self
+            .trees
+            .at(prev.height)
+            .ok_or_else(|| StoreError::State(format!("the state of the head at height {} is not held", prev.height)))?
+            .dirty;
+        let swept = dirty::apply_and_sweep(&mut dirty, c.staged.by_hash.iter(), header.height.0);
+        {
+            let mut state = txn.open_table(STATE).map_err(db_err)?;
+            for (kh, v) in &swept {
+                match v {
+                    Some(v) => state.insert(kh, &**v).map_err(db_err)?,
+                    None => state.remove(kh).map_err(db_err)?,
+                };
+            }
+            let mut log = txn.open_table(STATE_LOG).map_err(db_err)?;
+            log.insert(
+                header.height.0,
+                dirty::LoggedWrites::encode_from(c.staged.by_hash.iter()).as_slice(),
+            )
+            .map_err(db_err)?;
+            if let Some(old) = header.height.0.checked_sub(dirty::SWEEP) {
+                log.remove(old).map_err(db_err)?;
+            }
+        }
         let head = ChainHead {
             height: header.height,
             block_hash: c.block.hash(),
@@ -170,7 +202,13 @@ impl Store {
         };
         write_head(&txn, &head)?;
         // Readers that see this head find its tree: it is published before the commit.
-        self.trees.publish(header.height, c.staged.tree.clone());
+        self.trees.publish(
+            header.height,
+            HeldState {
+                tree: c.staged.tree.clone(),
+                dirty,
+            },
+        );
         if let Err(e) = txn.commit() {
             self.trees.withdraw(header.height);
             return Err(db_err(e));
@@ -193,6 +231,7 @@ impl Store {
         txn.open_table(LEAVES).map_err(db_err)?;
         txn.open_table(LOG_NODES).map_err(db_err)?;
         txn.open_table(STATE).map_err(db_err)?;
+        txn.open_table(STATE_LOG).map_err(db_err)?;
         // Stores written before ADR 013 kept the tree's nodes on disk; it is now rebuilt
         // from the state at start, so their tables are dropped.
         txn.delete_table(LEGACY_JMT_NODES).map_err(db_err)?;

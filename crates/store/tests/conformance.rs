@@ -368,25 +368,110 @@ fn reopening_rebuilds_the_state_tree_and_drops_the_old_tree_tables() {
 
 #[test]
 fn a_state_that_does_not_give_the_head_root_is_refused_at_open() {
+    // A value in the state table, and a value in the state log of a recent block: both
+    // make the state, and changing either is caught.
+    for tamper in ["table", "log"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.redb");
+        let head = file_chain(&path);
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            if tamper == "table" {
+                let state: redb::TableDefinition<&[u8; 32], &[u8]> = redb::TableDefinition::new("state");
+                let key: [u8; 32] = <Sha256 as sha2::Digest>::digest(b"k/not-written").into();
+                txn.open_table(state)
+                    .unwrap()
+                    .insert(&key, [5u8; 4].as_slice())
+                    .unwrap();
+            } else {
+                let log: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("state_log");
+                let mut table = txn.open_table(log).unwrap();
+                let mut raw = redb::ReadableTable::get(&table, head.height.0)
+                    .unwrap()
+                    .unwrap()
+                    .value()
+                    .to_vec();
+                let last = raw.len() - 1;
+                raw[last] ^= 1;
+                table.insert(head.height.0, raw.as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        match Store::open(&path) {
+            Err(StoreError::Corrupt(msg)) => assert!(msg.contains("state gives root"), "{tamper}: {msg}"),
+            Err(e) => panic!("{tamper}: unexpected error: {e}"),
+            Ok(_) => panic!("{tamper}: a store whose state does not match its head opened"),
+        }
+    }
+}
+
+/// The state written across many blocks — values swept into the table a range at a time,
+/// the rest in the state log — reads the same before and after reopening, from a writable
+/// and from a read-only store, and the state log keeps only the last sixteen blocks.
+#[test]
+fn state_not_yet_swept_survives_reopening_and_reads_alike_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.redb");
-    file_chain(&path);
+    let mut expected: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = std::collections::BTreeMap::new();
+    let entries_before;
     {
-        let db = redb::Database::create(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let state: redb::TableDefinition<&[u8; 32], &[u8]> = redb::TableDefinition::new("state");
-            let key: [u8; 32] = <Sha256 as sha2::Digest>::digest(b"k/7").into();
-            txn.open_table(state)
-                .unwrap()
-                .insert(&key, [5u8; 4].as_slice())
-                .unwrap();
+        let store = Store::open(&path).unwrap();
+        store.init_genesis(&genesis("c")).unwrap();
+        let genesis_keys = store.reader().unwrap().state_entries().unwrap().len();
+        let mut log = MemoryLog::new();
+        for block in 0..40u32 {
+            let mut writes = Writes::new();
+            for i in 0..50u32 {
+                let key = format!("k/{}", (block * 31 + i * 17) % 997).into_bytes();
+                // Every fifth write deletes.
+                if i % 5 == 4 {
+                    expected.remove(&key);
+                    writes.insert(key, None);
+                } else {
+                    let value = format!("{block}/{i}").into_bytes();
+                    expected.insert(key.clone(), value.clone());
+                    writes.insert(key, Some(value));
+                }
+            }
+            commit_block(&store, &mut log, 1, writes).unwrap();
+            let reader = store.reader().unwrap();
+            for (k, v) in &expected {
+                assert_eq!(
+                    medledger_ledger::StateRead::get(&reader, k).as_ref(),
+                    Some(v),
+                    "block {block}"
+                );
+            }
         }
-        txn.commit().unwrap();
+        let reader = store.reader().unwrap();
+        entries_before = reader.state_entries().unwrap();
+        assert_eq!(entries_before.len(), genesis_keys + expected.len());
+        assert_eq!(reader.state_keys().unwrap(), entries_before.len() as u64);
     }
-    match Store::open(&path) {
-        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("state gives root"), "{msg}"),
-        Err(e) => panic!("unexpected error: {e}"),
-        Ok(_) => panic!("a store whose state does not match its head opened"),
+    let db_log_heights = |path: &std::path::Path| -> Vec<u64> {
+        let db = redb::Database::open(path).unwrap();
+        let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+        let log: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("state_log");
+        let table = txn.open_table(log).unwrap();
+        redb::ReadableTable::iter(&table)
+            .unwrap()
+            .map(|e| e.unwrap().0.value())
+            .collect()
+    };
+    assert_eq!(db_log_heights(&path), (25..=40).collect::<Vec<u64>>());
+    let read_only = medledger_store::ReadOnlyStore::open(&path).unwrap();
+    assert_eq!(read_only.reader().unwrap().state_entries().unwrap(), entries_before);
+    drop(read_only);
+    let store = Store::open(&path).unwrap();
+    let reader = store.reader().unwrap();
+    assert_eq!(reader.state_entries().unwrap(), entries_before);
+    for (k, v) in &expected {
+        assert_eq!(medledger_ledger::StateRead::get(&reader, k).as_ref(), Some(v));
+        let root = jmt::RootHash(reader.head().unwrap().unwrap().state_root.0);
+        let p = reader.state_proof(k).unwrap();
+        p.proof
+            .verify_existence(root, jmt::KeyHash::with::<Sha256>(k), v.clone())
+            .unwrap();
     }
 }

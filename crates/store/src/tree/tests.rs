@@ -174,6 +174,7 @@ proptest! {
         let root = RootHash(both.tree.root_hash());
         for p in probes {
             let k = key(p);
+            prop_assert_eq!(both.tree.contains(&k), both.values.contains_key(&k));
             let proof = both.proof(&k);
             match both.values.get(&k) {
                 Some(v) => proof.verify_existence(root, JmtKey(k), v.clone()).unwrap(),
