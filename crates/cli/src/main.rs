@@ -6,6 +6,8 @@ mod bench_net;
 mod bench_records;
 mod client;
 mod dev;
+mod epcis;
+mod gs1;
 mod keys;
 mod load;
 mod proof;
@@ -63,7 +65,26 @@ enum Command {
     Token(token::TokenArgs),
     /// Load FHIR transaction Bundles (Synthea output, EHR exports) into a node.
     Load(load::LoadArgs),
+    /// EPCIS 2.0 documents, offline: event hash IDs.
+    #[command(subcommand)]
+    Epcis(epcis::EpcisCommand),
+    /// GS1 identifiers, offline: element strings, Digital Link URIs, EPC URNs.
+    #[command(subcommand)]
+    Gs1(gs1::Gs1Command),
 }
+
+/// Something the user gave is malformed (a document, an identifier): exit code 2, as clap
+/// uses for a bad command line, apart from 1 for every other failure (I/O, a node's answer).
+#[derive(Debug)]
+struct BadInput(String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -79,12 +100,18 @@ fn main() -> std::process::ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Token(args) => token::run(args),
         Command::Load(args) => load::run(args),
+        Command::Epcis(cmd) => epcis::run(cmd),
+        Command::Gs1(cmd) => gs1::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            if e.is::<BadInput>() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }
