@@ -29,6 +29,10 @@ pub type DirtyValue = Option<Arc<[u8]>>;
 /// The state values not yet in the table, by SHA-256 of the key.
 pub type Dirty = imbl::OrdMap<[u8; 32], DirtyValue>;
 
+/// Transactions of recent blocks not yet swept into the transaction index, by hash:
+/// height (u64 LE) ‖ index in block (u32 LE), as the index stores them.
+pub type RecentTxs = imbl::OrdMap<[u8; 32], [u8; 12]>;
+
 /// Blocks in a full sweep of the key space, and so blocks kept in the state log.
 pub const SWEEP: u64 = 16;
 
@@ -56,6 +60,24 @@ pub fn apply_and_sweep<'a>(
     let swept: Vec<([u8; 32], DirtyValue)> = dirty.range(sweep_range(height)).map(|(k, v)| (*k, v.clone())).collect();
     for (k, _) in &swept {
         dirty.remove(k);
+    }
+    swept
+}
+
+/// Adds a block's transactions to `recent`, then takes out the range this block sweeps,
+/// in hash order, to be written to the transaction index. The same rule as the state's:
+/// the index's pages are written about once per sixteen blocks.
+pub fn add_and_sweep_txs(
+    recent: &mut RecentTxs,
+    txs: impl IntoIterator<Item = ([u8; 32], [u8; 12])>,
+    height: u64,
+) -> Vec<([u8; 32], [u8; 12])> {
+    for (hash, location) in txs {
+        recent.insert(hash, location);
+    }
+    let swept: Vec<([u8; 32], [u8; 12])> = recent.range(sweep_range(height)).map(|(k, v)| (*k, *v)).collect();
+    for (k, _) in &swept {
+        recent.remove(k);
     }
     swept
 }

@@ -118,6 +118,7 @@ const KEEP_TREES: usize = 4;
 pub(crate) struct HeldState {
     pub(crate) tree: tree::StateTree,
     pub(crate) dirty: dirty::Dirty,
+    pub(crate) recent_txs: dirty::RecentTxs,
 }
 
 /// The held states of the newest heads, by height.
@@ -183,9 +184,7 @@ impl ReadOnlyStore {
 
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
         let txn = self.db.begin_read().map_err(StoreError::db)?;
-        let reader = StoreReader::new(txn, None)?;
-        let dirty = reader.dirty_from_log()?;
-        Ok(reader.with_dirty(dirty))
+        StoreReader::new(txn, None)?.with_logged()
     }
 }
 
@@ -260,6 +259,7 @@ impl Store {
             push(&mut entries, dk, dv);
         }
         let tree = tree::StateTree::from_sorted(&entries);
+        let recent_txs = reader.recent_txs_from_leaves()?;
         let root = Hash32(tree.root_hash());
         if root != head.state_root {
             return Err(StoreError::Corrupt(format!(
@@ -273,7 +273,14 @@ impl Store {
             ms = t0.elapsed().as_millis() as u64,
             "built the state tree"
         );
-        self.trees.publish(head.height, HeldState { tree, dirty });
+        self.trees.publish(
+            head.height,
+            HeldState {
+                tree,
+                dirty,
+                recent_txs,
+            },
+        );
         Ok(())
     }
 
@@ -291,10 +298,7 @@ impl Store {
         drop(held);
         match state {
             Some(s) => Ok(reader.with_held(s)),
-            None => {
-                let dirty = reader.dirty_from_log()?;
-                Ok(reader.with_dirty(dirty))
-            }
+            None => reader.with_logged(),
         }
     }
 

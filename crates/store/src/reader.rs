@@ -9,7 +9,7 @@ use medledger_types::{Block, Hash32, Height, LeafIndex, LogLeaf};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 use sha2::{Digest, Sha256};
 
-use crate::dirty::{Dirty, LoggedWrites};
+use crate::dirty::{Dirty, LoggedWrites, RecentTxs};
 use crate::tables::*;
 use crate::tree::StateTree;
 use crate::{ChainHead, SparseMerkleProof, StoreError, Trees};
@@ -68,6 +68,8 @@ pub struct StoreReader {
     dirty: Dirty,
     /// The state tree of this snapshot's head, when the store holds it.
     tree: Option<StateTree>,
+    /// This snapshot's transactions not yet in `tx_index`.
+    recent_txs: RecentTxs,
 }
 
 impl StoreReader {
@@ -88,20 +90,48 @@ impl StoreReader {
             trees,
             dirty: Dirty::new(),
             tree: None,
+            recent_txs: RecentTxs::new(),
         })
-    }
-
-    /// Takes `dirty` as this snapshot's values not yet in the state table.
-    pub(crate) fn with_dirty(mut self, dirty: Dirty) -> Self {
-        self.dirty = dirty;
-        self
     }
 
     /// Takes the held state of this snapshot's head.
     pub(crate) fn with_held(mut self, held: crate::HeldState) -> Self {
         self.dirty = held.dirty;
         self.tree = Some(held.tree);
+        self.recent_txs = held.recent_txs;
         self
+    }
+
+    /// Rebuilds what is not yet in the state table and the transaction index from the
+    /// snapshot itself (a read-only store holds nothing in memory).
+    pub(crate) fn with_logged(mut self) -> Result<Self, StoreError> {
+        self.dirty = self.dirty_from_log()?;
+        self.recent_txs = self.recent_txs_from_leaves()?;
+        Ok(self)
+    }
+
+    /// The transactions of the last [`crate::dirty::SWEEP`] blocks, from their log leaves:
+    /// every one not yet swept into the index is among them.
+    pub(crate) fn recent_txs_from_leaves(&self) -> Result<RecentTxs, StoreError> {
+        let mut recent = RecentTxs::new();
+        let Some(head) = self.head()? else {
+            return Ok(recent);
+        };
+        let oldest = head.height.0.saturating_sub(crate::dirty::SWEEP - 1).max(1);
+        for entry in self.leaves.iter().map_err(StoreError::db)?.rev() {
+            let (index, raw) = entry.map_err(StoreError::db)?;
+            let leaf = LogLeaf::decode(raw.value())
+                .map_err(|e| StoreError::corrupt(&format!("log leaf {}", index.value()), e))?;
+            if leaf.height.0 < oldest {
+                break;
+            }
+            let location = TxLocation {
+                height: leaf.height,
+                index_in_block: leaf.index_in_block,
+            };
+            recent.insert(leaf.tx_hash.0, location.to_bytes());
+        }
+        Ok(recent)
     }
 
     /// This snapshot's values not yet in the state table, rebuilt from its state log: every
@@ -166,6 +196,9 @@ impl StoreReader {
     }
 
     pub fn tx_location(&self, tx_hash: &Hash32) -> Result<Option<TxLocation>, StoreError> {
+        if let Some(location) = self.recent_txs.get(tx_hash.as_bytes()) {
+            return Ok(Some(TxLocation::from_bytes(location)));
+        }
         Ok(self
             .tx_index
             .get(tx_hash.as_bytes())

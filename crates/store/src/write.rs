@@ -102,6 +102,7 @@ impl Store {
             HeldState {
                 tree: staged.tree.clone(),
                 dirty: Dirty::new(),
+                recent_txs: dirty::RecentTxs::new(),
             },
         );
         txn.commit().map_err(db_err)?;
@@ -137,24 +138,6 @@ impl Store {
             blocks
                 .insert(header.height.0, c.block.encode().as_slice())
                 .map_err(db_err)?;
-            let mut index = txn.open_table(TX_INDEX).map_err(db_err)?;
-            let mut entries: Vec<(Hash32, TxLocation)> = c
-                .leaves
-                .iter()
-                .map(|leaf| {
-                    (
-                        leaf.tx_hash,
-                        TxLocation {
-                            height: header.height,
-                            index_in_block: leaf.index_in_block,
-                        },
-                    )
-                })
-                .collect();
-            entries.sort_unstable_by_key(|(h, _)| *h);
-            for (hash, loc) in entries {
-                index.insert(hash.as_bytes(), &loc.to_bytes()).map_err(db_err)?;
-            }
             let mut leaves = txn.open_table(LEAVES).map_err(db_err)?;
             for (i, leaf) in c.leaves.iter().enumerate() {
                 leaves
@@ -168,12 +151,30 @@ impl Store {
         }
         // The block's writes go to the state log, and to the table only for the key range
         // this block sweeps (ADR 013 §8).
-        let mut dirty = self
+        let HeldState {
+            dirty: mut unswept,
+            recent_txs: mut recent,
+            ..
+        } = self
             .trees
             .at(prev.height)
-            .ok_or_else(|| StoreError::State(format!("the state of the head at height {} is not held", prev.height)))?
-            .dirty;
-        let swept = dirty::apply_and_sweep(&mut dirty, c.staged.by_hash.iter(), header.height.0);
+            .ok_or_else(|| StoreError::State(format!("the state of the head at height {} is not held", prev.height)))?;
+        let swept = dirty::apply_and_sweep(&mut unswept, c.staged.by_hash.iter(), header.height.0);
+        // The transaction index, likewise: the log leaves hold what is not swept yet.
+        let block_txs = c.leaves.iter().map(|leaf| {
+            let location = TxLocation {
+                height: header.height,
+                index_in_block: leaf.index_in_block,
+            };
+            (leaf.tx_hash.0, location.to_bytes())
+        });
+        let swept_txs = dirty::add_and_sweep_txs(&mut recent, block_txs, header.height.0);
+        {
+            let mut index = txn.open_table(TX_INDEX).map_err(db_err)?;
+            for (hash, location) in &swept_txs {
+                index.insert(hash, location).map_err(db_err)?;
+            }
+        }
         {
             let mut state = txn.open_table(STATE).map_err(db_err)?;
             for (kh, v) in &swept {
@@ -206,7 +207,8 @@ impl Store {
             header.height,
             HeldState {
                 tree: c.staged.tree.clone(),
-                dirty,
+                dirty: unswept,
+                recent_txs: recent,
             },
         );
         if let Err(e) = txn.commit() {

@@ -408,7 +408,8 @@ fn a_state_that_does_not_give_the_head_root_is_refused_at_open() {
 
 /// The state written across many blocks — values swept into the table a range at a time,
 /// the rest in the state log — reads the same before and after reopening, from a writable
-/// and from a read-only store, and the state log keeps only the last sixteen blocks.
+/// and from a read-only store, and the state log keeps only the last sixteen blocks. So
+/// does every transaction's location, swept into the index by the same rule.
 #[test]
 fn state_not_yet_swept_survives_reopening_and_reads_alike_everywhere() {
     let dir = tempfile::tempdir().unwrap();
@@ -436,6 +437,10 @@ fn state_not_yet_swept_survives_reopening_and_reads_alike_everywhere() {
             }
             commit_block(&store, &mut log, 1, writes).unwrap();
             let reader = store.reader().unwrap();
+            for h in 1..=u64::from(block) + 1 {
+                let at = reader.tx_location(&tx(h * 100).hash()).unwrap().map(|l| l.height.0);
+                assert_eq!(at, Some(h), "block {block}: the transaction of block {h}");
+            }
             for (k, v) in &expected {
                 assert_eq!(
                     medledger_ledger::StateRead::get(&reader, k).as_ref(),
@@ -460,12 +465,29 @@ fn state_not_yet_swept_survives_reopening_and_reads_alike_everywhere() {
             .collect()
     };
     assert_eq!(db_log_heights(&path), (25..=40).collect::<Vec<u64>>());
+    // Block h holds one transaction, `tx(h * 100)`.
+    let all_located = |reader: &medledger_store::StoreReader| {
+        for h in 1..=40u64 {
+            let location = reader.tx_location(&tx(h * 100).hash()).unwrap();
+            assert_eq!(
+                location,
+                Some(medledger_store::TxLocation {
+                    height: medledger_types::Height(h),
+                    index_in_block: 0
+                }),
+                "block {h}"
+            );
+        }
+        assert_eq!(reader.tx_location(&tx(41 * 100).hash()).unwrap(), None);
+    };
     let read_only = medledger_store::ReadOnlyStore::open(&path).unwrap();
     assert_eq!(read_only.reader().unwrap().state_entries().unwrap(), entries_before);
+    all_located(&read_only.reader().unwrap());
     drop(read_only);
     let store = Store::open(&path).unwrap();
     let reader = store.reader().unwrap();
     assert_eq!(reader.state_entries().unwrap(), entries_before);
+    all_located(&reader);
     for (k, v) in &expected {
         assert_eq!(medledger_ledger::StateRead::get(&reader, k).as_ref(), Some(v));
         let root = jmt::RootHash(reader.head().unwrap().unwrap().state_root.0);
