@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
 use medledger_types::{Hash32, Height, TimestampMs, TreeSize};
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase};
 use thiserror::Error;
 
 pub use reader::{StateProof, StoreReader, TxLocation};
@@ -232,34 +232,14 @@ impl Store {
             return Ok(());
         };
         let t0 = std::time::Instant::now();
-        let dirty = reader.dirty_from_log()?;
-        // Streamed (values hashed one by one, not copied), with the logged writes merged
-        // in. Nothing writes while the store opens, so this snapshot holds the head's state.
-        let state = self.db.begin_read().map_err(StoreError::db)?;
-        let table = state.open_table(tables::STATE).map_err(StoreError::db)?;
+        // The values not yet swept into the table and the recent transactions, from the
+        // state log and the log leaves; then every entry, streamed (values hashed one by
+        // one, not copied). Nothing writes while the store opens, so this snapshot holds
+        // the head's state.
+        let reader = reader.with_logged()?;
         let mut entries = Vec::new();
-        let mut newer = dirty.iter().peekable();
-        let push = |entries: &mut Vec<_>, kh: &[u8; 32], v: &dirty::DirtyValue| {
-            if let Some(v) = v {
-                entries.push((*kh, tree::value_hash(v)));
-            }
-        };
-        for entry in table.iter().map_err(StoreError::db)? {
-            let (k, v) = entry.map_err(StoreError::db)?;
-            let kh = *k.value();
-            while let Some((dk, dv)) = newer.next_if(|(dk, _)| **dk < kh) {
-                push(&mut entries, dk, dv);
-            }
-            match newer.next_if(|(dk, _)| **dk == kh) {
-                Some((dk, dv)) => push(&mut entries, dk, dv),
-                None => entries.push((kh, tree::value_hash(v.value()))),
-            }
-        }
-        for (dk, dv) in newer {
-            push(&mut entries, dk, dv);
-        }
+        reader.for_each_state_entry(|kh, v| entries.push((*kh, tree::value_hash(v))))?;
         let tree = tree::StateTree::from_sorted(&entries);
-        let recent_txs = reader.recent_txs_from_leaves()?;
         let root = Hash32(tree.root_hash());
         if root != head.state_root {
             return Err(StoreError::Corrupt(format!(
@@ -267,20 +247,14 @@ impl Store {
                 head.height, head.state_root
             )));
         }
+        let held = reader.into_held(tree);
         tracing::info!(
             keys = entries.len(),
-            unswept = dirty.len(),
+            unswept = held.dirty.len(),
             ms = t0.elapsed().as_millis() as u64,
             "built the state tree"
         );
-        self.trees.publish(
-            head.height,
-            HeldState {
-                tree,
-                dirty,
-                recent_txs,
-            },
-        );
+        self.trees.publish(head.height, held);
         Ok(())
     }
 

@@ -102,6 +102,15 @@ impl StoreReader {
         self
     }
 
+    /// What this snapshot holds in memory, with its head's state tree.
+    pub(crate) fn into_held(self, tree: StateTree) -> crate::HeldState {
+        crate::HeldState {
+            tree,
+            dirty: self.dirty,
+            recent_txs: self.recent_txs,
+        }
+    }
+
     /// Rebuilds what is not yet in the state table and the transaction index from the
     /// snapshot itself (a read-only store holds nothing in memory).
     pub(crate) fn with_logged(mut self) -> Result<Self, StoreError> {
@@ -239,28 +248,35 @@ impl StoreReader {
     /// Every state entry as (key hash, value), in key-hash order: the table's, with the
     /// newer values not yet in it merged in.
     pub fn state_entries(&self) -> Result<Vec<StateEntry>, StoreError> {
-        fn push(out: &mut Vec<StateEntry>, kh: &[u8; 32], v: &crate::dirty::DirtyValue) {
-            if let Some(v) = v {
-                out.push((*kh, v.to_vec()));
-            }
-        }
         let mut out = Vec::new();
-        let mut dirty = self.dirty.iter().peekable();
+        self.for_each_state_entry(|kh, v| out.push((*kh, v.to_vec())))?;
+        Ok(out)
+    }
+
+    /// Calls `f` with every state entry in key-hash order, without copying the values:
+    /// the table's entries, with the values not yet swept into it merged in.
+    pub(crate) fn for_each_state_entry(&self, mut f: impl FnMut(&[u8; 32], &[u8])) -> Result<(), StoreError> {
+        let mut newer = self.dirty.iter().peekable();
+        let mut take = |kh: &[u8; 32], v: Option<&[u8]>| {
+            if let Some(v) = v {
+                f(kh, v);
+            }
+        };
         for entry in self.state.iter().map_err(StoreError::db)? {
             let (k, v) = entry.map_err(StoreError::db)?;
-            let kh = *k.value();
-            while let Some((dk, dv)) = dirty.next_if(|(dk, _)| **dk < kh) {
-                push(&mut out, dk, dv);
+            let kh = k.value();
+            while let Some((dk, dv)) = newer.next_if(|(dk, _)| *dk < kh) {
+                take(dk, dv.as_deref());
             }
-            match dirty.next_if(|(dk, _)| **dk == kh) {
-                Some((dk, dv)) => push(&mut out, dk, dv),
-                None => out.push((kh, v.value().to_vec())),
+            match newer.next_if(|(dk, _)| *dk == kh) {
+                Some((dk, dv)) => take(dk, dv.as_deref()),
+                None => take(kh, Some(v.value())),
             }
         }
-        for (dk, dv) in dirty {
-            push(&mut out, dk, dv);
+        for (dk, dv) in newer {
+            take(dk, dv.as_deref());
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The state tree of this snapshot's head.
