@@ -55,6 +55,7 @@ async fn start_with(public_ledger: bool) -> TestNode {
         genesis_time: TimestampMs(1_000),
         orgs: vec![
             GenesisOrg {
+                gs1: None,
                 id: org("hospital-a"),
                 name: "Hospital A".into(),
                 role: OrgRole::Hospital,
@@ -65,6 +66,7 @@ async fn start_with(public_ledger: bool) -> TestNode {
                 members: Vec::new(),
             },
             GenesisOrg {
+                gs1: None,
                 id: org("clinic-b"),
                 name: "Clinic B".into(),
                 role: OrgRole::Clinic,

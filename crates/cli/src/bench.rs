@@ -161,6 +161,7 @@ pub(crate) fn genesis(signers: &[Keypair], validator: &Keypair) -> Result<Genesi
         chain_id: ChainId::new("medledger-bench")?,
         genesis_time: TimestampMs(0),
         orgs: vec![GenesisOrg {
+            gs1: None,
             id: org(),
             name: "Bench Hospital".into(),
             role: OrgRole::Hospital,

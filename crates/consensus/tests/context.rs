@@ -23,6 +23,7 @@ fn genesis(validators: &[Keypair]) -> Genesis {
         chain_id: ChainId::new("bft-test").unwrap(),
         genesis_time: TimestampMs(0),
         orgs: vec![GenesisOrg {
+            gs1: None,
             id: OrgId::new("h").unwrap(),
             name: "H".into(),
             role: OrgRole::Hospital,

@@ -9,7 +9,9 @@
 //!   refuses it. It is still included: the signer's nonce advances and the failure, with
 //!   its stable [`TxError::code`], is recorded in the transparency log.
 
-use medledger_types::{DecodeError, MemberId, Nonce, OrgId, OutcomeCode, PublicKey, TxKind};
+use medledger_types::{DecodeError, Hash32, MemberId, Nonce, OrgId, OutcomeCode, PublicKey, TxKind};
+
+use crate::supply::Hold;
 use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -113,6 +115,34 @@ pub enum TxError {
     PurposeNotForRole,
     #[error("the record names a patient whose Patient record is not on the ledger")]
     UnknownPatient,
+    #[error("event {index}: {epc} is already commissioned (a clone)")]
+    EpcClone { index: u32, epc: String },
+    #[error("event {index}: the company prefix of {epc} is not registered to the signer's organisation")]
+    NotPrefixOwner { index: u32, epc: String },
+    #[error("event {index}: {epc} is not on the ledger")]
+    UnknownEpc { index: u32, epc: String },
+    #[error("event {index}: {epc} is not held by the signer's organisation")]
+    NotHeld { index: u32, epc: String },
+    #[error("event {index}: {epc} is not in transit to the signer's organisation")]
+    NotShippedToYou { index: u32, epc: String },
+    #[error("event {index}: {epc} was dispensed, decommissioned or destroyed")]
+    ItemFinal { index: u32, epc: String },
+    #[error("event {index}: {epc} is {hold}")]
+    ItemOnHold { index: u32, epc: String, hold: Hold },
+    #[error("event {index}: {epc}: {reason}")]
+    Aggregation {
+        index: u32,
+        epc: String,
+        reason: &'static str,
+    },
+    #[error("event {index}: event {hash_id} is already on the ledger")]
+    DuplicateEvent { index: u32, hash_id: Hash32 },
+    #[error("event {index}: the corrected event {hash_id} is not on the ledger")]
+    UnknownEvent { index: u32, hash_id: Hash32 },
+    #[error("the lot is already recalled")]
+    AlreadyRecalled,
+    #[error("event {index}: event {hash_id} has been corrected the most times allowed")]
+    TooManyCorrections { index: u32, hash_id: Hash32 },
 }
 
 impl TxError {
@@ -149,6 +179,18 @@ impl TxError {
             TxError::BreakGlassLimit { .. } => 28,
             TxError::PurposeNotForRole => 29,
             TxError::UnknownPatient => 30,
+            TxError::EpcClone { .. } => 31,
+            TxError::NotPrefixOwner { .. } => 32,
+            TxError::UnknownEpc { .. } => 33,
+            TxError::NotHeld { .. } => 34,
+            TxError::NotShippedToYou { .. } => 35,
+            TxError::ItemFinal { .. } => 36,
+            TxError::ItemOnHold { .. } => 37,
+            TxError::Aggregation { .. } => 38,
+            TxError::DuplicateEvent { .. } => 39,
+            TxError::UnknownEvent { .. } => 40,
+            TxError::AlreadyRecalled => 41,
+            TxError::TooManyCorrections { .. } => 42,
         })
     }
 
@@ -184,6 +226,18 @@ impl TxError {
             TxError::BreakGlassLimit { .. } => "break_glass_limit",
             TxError::PurposeNotForRole => "purpose_not_for_role",
             TxError::UnknownPatient => "unknown_patient",
+            TxError::EpcClone { .. } => "epc_clone",
+            TxError::NotPrefixOwner { .. } => "not_prefix_owner",
+            TxError::UnknownEpc { .. } => "unknown_epc",
+            TxError::NotHeld { .. } => "not_held",
+            TxError::NotShippedToYou { .. } => "not_shipped_to_you",
+            TxError::ItemFinal { .. } => "item_final",
+            TxError::ItemOnHold { .. } => "item_on_hold",
+            TxError::Aggregation { .. } => "aggregation",
+            TxError::DuplicateEvent { .. } => "duplicate_event",
+            TxError::UnknownEvent { .. } => "unknown_event",
+            TxError::AlreadyRecalled => "already_recalled",
+            TxError::TooManyCorrections { .. } => "too_many_corrections",
         }
     }
 }
@@ -222,6 +276,18 @@ pub fn describe_outcome(code: OutcomeCode) -> &'static str {
         28 => "break_glass_limit",
         29 => "purpose_not_for_role",
         30 => "unknown_patient",
+        31 => "epc_clone",
+        32 => "not_prefix_owner",
+        33 => "unknown_epc",
+        34 => "not_held",
+        35 => "not_shipped_to_you",
+        36 => "item_final",
+        37 => "item_on_hold",
+        38 => "aggregation",
+        39 => "duplicate_event",
+        40 => "unknown_event",
+        41 => "already_recalled",
+        42 => "too_many_corrections",
         _ => "unknown_error",
     }
 }

@@ -44,6 +44,24 @@ pub struct GenesisOrg {
     /// members are the organisation's nodes (they may sign node-to-node requests).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<GenesisMember>,
+    /// The GS1 identifiers registered to the organisation (ADR 014 §5). Absent: none, and
+    /// the initial state (and the genesis hash) is what it was before the registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gs1: Option<GenesisGs1>,
+}
+
+/// An organisation's GS1 Company Prefixes and GLNs. Changing them after genesis, by a
+/// governance vote, is not built yet.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisGs1 {
+    /// GS1 Company Prefixes, 6 to 12 digits; no prefix may start another organisation's
+    /// (or another of its own), so a GTIN has one owner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub company_prefixes: Vec<String>,
+    /// Global Location Numbers, 13 digits with their check digit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub glns: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +117,14 @@ pub enum GenesisError {
         "organisation {org}: member {member} is a patient; patients are enrolled on the ledger by the organisation that holds their record"
     )]
     PatientInGenesis { org: OrgId, member: MemberId },
+    #[error("organisation {org}: {prefix:?} is not a GS1 Company Prefix (6 to 12 digits)")]
+    BadCompanyPrefix { org: OrgId, prefix: String },
+    #[error("organisation {org}: {gln:?} is not a GLN (13 digits with a valid check digit)")]
+    BadGln { org: OrgId, gln: String },
+    #[error("GS1 Company Prefix {0} is listed twice, or is the start of another listed prefix")]
+    DuplicateCompanyPrefix(String),
+    #[error("GLN {0} is listed twice")]
+    DuplicateGln(String),
     #[error("break_glass: patients_per_day must be 1 to {MAX_PER_DAY} and grant_minutes 1 to {MAX_GRANT_MINUTES}")]
     BadBreakGlass,
 }
@@ -159,6 +185,7 @@ impl Genesis {
                 }
             }
         }
+        self.validate_gs1()?;
         if self.break_glass.is_some_and(|r| !r.is_valid()) {
             return Err(GenesisError::BadBreakGlass);
         }
@@ -183,6 +210,44 @@ impl Genesis {
                 return Err(GenesisError::DuplicateKey(v.public_key));
             }
             total = total.checked_add(v.power).ok_or(GenesisError::PowerOverflow)?;
+        }
+        Ok(())
+    }
+
+    /// Every company prefix well-formed and the set prefix-free; every GLN valid and
+    /// listed once.
+    fn validate_gs1(&self) -> Result<(), GenesisError> {
+        let mut prefixes = BTreeSet::new();
+        let mut glns = BTreeSet::new();
+        for org in &self.orgs {
+            let Some(gs1) = &org.gs1 else { continue };
+            for p in &gs1.company_prefixes {
+                if !(6..=12).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(GenesisError::BadCompanyPrefix {
+                        org: org.id.clone(),
+                        prefix: p.clone(),
+                    });
+                }
+                if !prefixes.insert(p.as_str()) {
+                    return Err(GenesisError::DuplicateCompanyPrefix(p.clone()));
+                }
+            }
+            for g in &gs1.glns {
+                if medledger_gs1::ident::Gln::parse(g).is_err() {
+                    return Err(GenesisError::BadGln {
+                        org: org.id.clone(),
+                        gln: g.clone(),
+                    });
+                }
+                if !glns.insert(g.as_str()) {
+                    return Err(GenesisError::DuplicateGln(g.clone()));
+                }
+            }
+        }
+        // In sorted order, a prefix that starts another is directly followed by one it starts.
+        let sorted: Vec<&str> = prefixes.into_iter().collect();
+        if let Some(w) = sorted.windows(2).find(|w| w[1].starts_with(w[0])) {
+            return Err(GenesisError::DuplicateCompanyPrefix(w[0].to_owned()));
         }
         Ok(())
     }
@@ -218,6 +283,14 @@ impl Genesis {
                 if kind == MemberKind::Service {
                     let node = NodeRecord { added_at: Height(0) };
                     w.insert(keys::node(&org.id, id), Some(node.encode()));
+                }
+            }
+            if let Some(gs1) = &org.gs1 {
+                for p in &gs1.company_prefixes {
+                    w.insert(keys::gs1_prefix(p), Some(org.id.encode()));
+                }
+                for g in &gs1.glns {
+                    w.insert(keys::gs1_gln(g), Some(org.id.encode()));
                 }
             }
         }

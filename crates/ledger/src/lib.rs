@@ -25,6 +25,7 @@ pub mod payload;
 pub mod records;
 pub mod research;
 pub mod state;
+pub mod supply;
 
 pub use error::{Rejection, TxError, describe_outcome};
 pub use genesis::Genesis;
@@ -129,6 +130,23 @@ pub enum Event {
         patient: String,
         reader_org: OrgId,
         reader_member: MemberId,
+    },
+    /// A capture job's commitments: the event hash IDs committed and how many items they
+    /// changed (the EPCs themselves stay in the transaction).
+    SupplyCaptured {
+        org: OrgId,
+        items: u32,
+        hash_ids: Vec<medledger_types::Hash32>,
+    },
+    LotRecalled {
+        gtin: String,
+        lot: String,
+        by: OrgId,
+    },
+    SuspectMarked {
+        by: OrgId,
+        items: u32,
+        suspect: bool,
     },
 }
 

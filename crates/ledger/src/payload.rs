@@ -11,6 +11,7 @@ use crate::identity::{register_member, revoke_member, rotate_key, set_client_key
 use crate::records::{anchor, erase};
 use crate::research::study;
 use crate::state::Overlay;
+use crate::supply::{capture, recall};
 use crate::{BlockContext, Event};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub enum Payload {
     BreakGlass(break_glass::BreakGlass),
     AuditRecord(audit_record::AuditRecord),
     RegisterStudy(study::RegisterStudy),
+    SupplyCapture(capture::SupplyCapture),
+    SupplyRecall(recall::SupplyRecall),
 }
 
 impl Payload {
@@ -46,6 +49,8 @@ impl Payload {
             break_glass::KIND => Payload::BreakGlass(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             audit_record::KIND => Payload::AuditRecord(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             study::KIND => Payload::RegisterStudy(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            capture::KIND => Payload::SupplyCapture(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            recall::KIND => Payload::SupplyRecall(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             other => return Err(Rejection::UnknownKind(other)),
         };
         Ok(p)
@@ -66,6 +71,8 @@ impl Payload {
             Payload::BreakGlass(_) => break_glass::KIND,
             Payload::AuditRecord(_) => audit_record::KIND,
             Payload::RegisterStudy(_) => study::KIND,
+            Payload::SupplyCapture(_) => capture::KIND,
+            Payload::SupplyRecall(_) => recall::KIND,
         }
     }
 
@@ -85,6 +92,8 @@ impl Payload {
             Payload::BreakGlass(_) => "consent.break_glass",
             Payload::AuditRecord(_) => "audit.record",
             Payload::RegisterStudy(_) => "research.study",
+            Payload::SupplyCapture(_) => "supply.capture",
+            Payload::SupplyRecall(_) => "supply.recall",
         }
     }
 
@@ -103,6 +112,8 @@ impl Payload {
             Payload::BreakGlass(p) => p.encode(),
             Payload::AuditRecord(p) => p.encode(),
             Payload::RegisterStudy(p) => p.encode(),
+            Payload::SupplyCapture(p) => p.encode(),
+            Payload::SupplyRecall(p) => p.encode(),
         }
     }
 
@@ -126,6 +137,8 @@ impl Payload {
             Payload::BreakGlass(p) => p.apply(state, signer, ctx),
             Payload::AuditRecord(p) => p.apply(state, signer, ctx),
             Payload::RegisterStudy(p) => p.apply(state, signer, ctx),
+            Payload::SupplyCapture(p) => p.apply(state, signer, ctx),
+            Payload::SupplyRecall(p) => p.apply(state, signer, ctx),
         }
     }
 }

@@ -254,6 +254,31 @@ pub mod keys {
         b"consortium/break_glass".to_vec()
     }
 
+    /// A tracked EPC (SGTIN or SSCC URN, canonical form): `supply/item/{epc}`.
+    pub fn supply_item(epc: &str) -> Vec<u8> {
+        [b"supply/item/".as_slice(), epc.as_bytes()].concat()
+    }
+
+    /// A committed EPCIS event: `supply/event/{hex hash ID}`.
+    pub fn supply_event(hash_id: &medledger_types::Hash32) -> Vec<u8> {
+        [b"supply/event/".as_slice(), hash_id.to_hex().as_bytes()].concat()
+    }
+
+    /// A recalled lot: `supply/recall/{gtin}/{lot}` (the GTIN is always 14 digits).
+    pub fn supply_recall(gtin: &str, lot: &str) -> Vec<u8> {
+        [b"supply/recall/".as_slice(), gtin.as_bytes(), b"/", lot.as_bytes()].concat()
+    }
+
+    /// The organisation a GS1 Company Prefix is registered to.
+    pub fn gs1_prefix(prefix: &str) -> Vec<u8> {
+        [b"gs1/prefix/".as_slice(), prefix.as_bytes()].concat()
+    }
+
+    /// The organisation a GLN is registered to.
+    pub fn gs1_gln(gln: &str) -> Vec<u8> {
+        [b"gs1/gln/".as_slice(), gln.as_bytes()].concat()
+    }
+
     /// A practitioner's break-glass accesses of the last day.
     pub fn break_glass(org: &OrgId, member: &MemberId) -> Vec<u8> {
         [

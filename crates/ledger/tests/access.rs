@@ -8,6 +8,8 @@
 //! organisations of different roles and a member of every kind), and integration test
 //! files share code only through a module of their own.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use medledger_crypto::Keypair;
@@ -22,9 +24,9 @@ use medledger_ledger::identity::vote_node::VoteNode;
 use medledger_ledger::identity::vote_org::VoteOrg;
 use medledger_ledger::identity::{MemberKind, OrgRole, active_member};
 use medledger_ledger::records::anchor::{Anchor, RecordsAnchor};
-use medledger_ledger::{BlockContext, Event, Genesis, Overlay, Payload, Rejection, TxError, VerifiedTx, apply_tx};
+use medledger_ledger::{BlockContext, Event, Genesis, Payload, Rejection, TxError};
 use medledger_types::codec::{Decode, Encode};
-use medledger_types::{ChainId, Hash32, Height, MemberId, Nonce, OrgId, TimestampMs, Tx};
+use medledger_types::{ChainId, Hash32, Height, MemberId, OrgId, TimestampMs};
 
 const MINUTE: u64 = 60_000;
 const HOUR: u64 = 60 * MINUTE;
@@ -80,6 +82,7 @@ impl World {
             orgs: ORGS
                 .iter()
                 .map(|(id, role, ..)| GenesisOrg {
+                    gs1: None,
                     id: org(id),
                     name: id.to_string(),
                     role: *role,
@@ -145,15 +148,6 @@ impl World {
     /// Applies and commits one transaction in a block at time `at`.
     fn step_at(&mut self, signer: &Keypair, payload: Payload, at: u64) -> Outcome {
         assert!(at >= self.now, "block time goes forward");
-        let nonce = medledger_ledger::next_nonce(&self.state, &signer.public()).0;
-        let tx = VerifiedTx::verify(signer.sign_tx(Tx {
-            chain_id: self.chain.clone(),
-            signer: signer.public(),
-            nonce: Nonce(nonce),
-            kind: payload.kind(),
-            body: payload.body(),
-        }))
-        .unwrap();
         self.height += 1;
         self.now = at;
         let ctx = BlockContext {
@@ -161,14 +155,7 @@ impl World {
             height: Height(self.height),
             timestamp: TimestampMs(at),
         };
-        let mut overlay = Overlay::new(&self.state);
-        let applied = apply_tx(&mut overlay, &tx, &ctx)?;
-        for (k, v) in overlay.into_writes() {
-            match v {
-                Some(v) => self.state.insert(k, v),
-                None => self.state.remove(&k),
-            };
-        }
+        let applied = common::apply_signed(&mut self.state, signer, &payload, &ctx)?;
         Ok(applied.error.map_or(Ok(applied.events), Err))
     }
 

@@ -2,6 +2,8 @@
 //! the others, adding and removing nodes the same way, and research studies whose
 //! investigators a patient's consent can name.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use medledger_crypto::Keypair;
@@ -15,9 +17,9 @@ use medledger_ledger::identity::vote_org::{self, OrgStatus, VoteOrg};
 use medledger_ledger::identity::{MemberKind, NodeRecord, OrgRole, is_node, node_key};
 use medledger_ledger::records::anchor::{Anchor, RecordsAnchor};
 use medledger_ledger::research::study::RegisterStudy;
-use medledger_ledger::{BlockContext, Event, Genesis, Overlay, Payload, Rejection, TxError, VerifiedTx, apply_tx};
+use medledger_ledger::{BlockContext, Event, Genesis, Payload, Rejection, TxError};
 use medledger_types::codec::{Decode, Encode};
-use medledger_types::{ChainId, Hash32, Height, MemberId, Nonce, OrgId, TimestampMs, Tx};
+use medledger_types::{ChainId, Hash32, Height, MemberId, OrgId, TimestampMs};
 
 const ORGS: [&str; 3] = ["hospital-a", "clinic-b", "lab-c"];
 
@@ -44,6 +46,7 @@ fn genesis(quorum: Option<u32>) -> Genesis {
             .iter()
             .enumerate()
             .map(|(i, o)| GenesisOrg {
+                gs1: None,
                 id: org(o),
                 name: o.to_string(),
                 role: OrgRole::Hospital,
@@ -88,29 +91,13 @@ impl World {
     }
 
     fn run(&mut self, signer: &Keypair, payload: Payload) -> Result<Result<(), TxError>, Rejection> {
-        let nonce = medledger_ledger::next_nonce(&self.state, &signer.public()).0;
-        let tx = VerifiedTx::verify(signer.sign_tx(Tx {
-            chain_id: ChainId::new("gov-chain").unwrap(),
-            signer: signer.public(),
-            nonce: Nonce(nonce),
-            kind: payload.kind(),
-            body: payload.body(),
-        }))
-        .unwrap();
         self.height += 1;
         let ctx = BlockContext {
             chain_id: ChainId::new("gov-chain").unwrap(),
             height: Height(self.height),
             timestamp: TimestampMs(self.height * 1000),
         };
-        let mut overlay = Overlay::new(&self.state);
-        let applied = apply_tx(&mut overlay, &tx, &ctx)?;
-        for (k, v) in overlay.into_writes() {
-            match v {
-                Some(v) => self.state.insert(k, v),
-                None => self.state.remove(&k),
-            };
-        }
+        let applied = common::apply_signed(&mut self.state, signer, &payload, &ctx)?;
         self.events = applied.events;
         Ok(applied.error.map_or(Ok(()), Err))
     }

@@ -53,6 +53,7 @@ fn world() -> World {
         genesis_time: TimestampMs(0),
         orgs: vec![
             GenesisOrg {
+                gs1: None,
                 id: org("hospital-a"),
                 name: "Hospital A".into(),
                 role: OrgRole::Hospital,
@@ -63,6 +64,7 @@ fn world() -> World {
                 members: Vec::new(),
             },
             GenesisOrg {
+                gs1: None,
                 id: org("pharmacy-b"),
                 name: "Pharmacy B".into(),
                 role: OrgRole::Pharmacy,
@@ -73,6 +75,7 @@ fn world() -> World {
                 members: Vec::new(),
             },
             GenesisOrg {
+                gs1: None,
                 id: org("lab-c"),
                 name: "Lab C".into(),
                 role: OrgRole::Lab,
@@ -469,6 +472,7 @@ fn genesis_validation_names_the_problem() {
         chain_id: w.chain.clone(),
         genesis_time: TimestampMs(0),
         orgs: vec![GenesisOrg {
+            gs1: None,
             id: org("h"),
             name: "H".into(),
             role: OrgRole::Hospital,
@@ -594,16 +598,63 @@ fn outcome_names_match_the_errors() {
         TxError::BreakGlassLimit { per_day: 2 },
         TxError::PurposeNotForRole,
         TxError::UnknownPatient,
+        TxError::EpcClone {
+            index: 0,
+            epc: "e".into(),
+        },
+        TxError::NotPrefixOwner {
+            index: 0,
+            epc: "e".into(),
+        },
+        TxError::UnknownEpc {
+            index: 0,
+            epc: "e".into(),
+        },
+        TxError::NotHeld {
+            index: 0,
+            epc: "e".into(),
+        },
+        TxError::NotShippedToYou {
+            index: 0,
+            epc: "e".into(),
+        },
+        TxError::ItemFinal {
+            index: 0,
+            epc: "e".into(),
+        },
+        TxError::ItemOnHold {
+            index: 0,
+            epc: "e".into(),
+            hold: medledger_ledger::supply::Hold::Recalled,
+        },
+        TxError::Aggregation {
+            index: 0,
+            epc: "e".into(),
+            reason: "r",
+        },
+        TxError::DuplicateEvent {
+            index: 0,
+            hash_id: medledger_types::Hash32::ZERO,
+        },
+        TxError::UnknownEvent {
+            index: 0,
+            hash_id: medledger_types::Hash32::ZERO,
+        },
+        TxError::AlreadyRecalled,
+        TxError::TooManyCorrections {
+            index: 0,
+            hash_id: medledger_types::Hash32::ZERO,
+        },
     ];
     let mut codes = std::collections::BTreeSet::new();
     for e in &errors {
         assert!(codes.insert(e.code().0), "code {:?} used twice", e.code());
         assert_eq!(medledger_ledger::describe_outcome(e.code()), e.reason());
     }
-    // The codes are stable and dense: 1 to 30, in declaration order.
-    assert_eq!(codes, (1..=30).collect());
+    // The codes are stable and dense: 1 to 42, in declaration order.
+    assert_eq!(codes, (1..=42).collect());
     assert_eq!(
-        medledger_ledger::describe_outcome(medledger_types::OutcomeCode(31)),
+        medledger_ledger::describe_outcome(medledger_types::OutcomeCode(43)),
         "unknown_error"
     );
     assert_eq!(

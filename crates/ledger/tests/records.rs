@@ -1,5 +1,7 @@
 //! Records, consent, the access policy and audit, as tables of transactions and outcomes.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use medledger_crypto::Keypair;
@@ -15,9 +17,9 @@ use medledger_ledger::identity::{MemberKind, OrgRole};
 use medledger_ledger::records::anchor::{Anchor, RecordsAnchor};
 use medledger_ledger::records::erase::RecordsErase;
 use medledger_ledger::records::{record_state, version_anchor};
-use medledger_ledger::{BlockContext, Genesis, Overlay, Payload, Rejection, TxError, VerifiedTx, apply_tx};
+use medledger_ledger::{BlockContext, Genesis, Payload, Rejection, TxError};
 use medledger_types::codec::{Decode, Encode};
-use medledger_types::{ChainId, Hash32, Height, MemberId, Nonce, OrgId, TimestampMs, Tx};
+use medledger_types::{ChainId, Hash32, Height, MemberId, OrgId, TimestampMs};
 
 struct World {
     chain: ChainId,
@@ -42,6 +44,7 @@ fn world() -> World {
     let node_a = Keypair::from_seed([4; 32]);
     let node_b = Keypair::from_seed([5; 32]);
     let mk = |id: &str, admin: &Keypair, node: &Keypair| GenesisOrg {
+        gs1: None,
         id: org(id),
         name: id.into(),
         role: OrgRole::Hospital,
@@ -85,29 +88,13 @@ fn world() -> World {
 
 impl World {
     fn run(&mut self, signer: &Keypair, payload: Payload) -> Result<Result<(), TxError>, Rejection> {
-        let nonce = medledger_ledger::next_nonce(&self.state, &signer.public()).0;
-        let signed = signer.sign_tx(Tx {
-            chain_id: self.chain.clone(),
-            signer: signer.public(),
-            nonce: Nonce(nonce),
-            kind: payload.kind(),
-            body: payload.body(),
-        });
-        let tx = VerifiedTx::verify(signed).unwrap();
         self.now += 1000;
         let ctx = BlockContext {
             chain_id: self.chain.clone(),
             height: Height(self.now / 1000),
             timestamp: TimestampMs(self.now),
         };
-        let mut overlay = Overlay::new(&self.state);
-        let applied = apply_tx(&mut overlay, &tx, &ctx)?;
-        for (k, v) in overlay.into_writes() {
-            match v {
-                Some(v) => self.state.insert(k, v),
-                None => self.state.remove(&k),
-            };
-        }
+        let applied = common::apply_signed(&mut self.state, signer, &payload, &ctx)?;
         Ok(applied.error.map_or(Ok(()), Err))
     }
 

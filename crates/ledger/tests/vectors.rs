@@ -47,6 +47,9 @@ use medledger_ledger::records::erase::RecordsErase;
 use medledger_ledger::records::{ErasureRecord, RecordState, VersionAnchor};
 use medledger_ledger::research::StudyRecord;
 use medledger_ledger::research::study::RegisterStudy;
+use medledger_ledger::supply::capture::{Commitment, Step, SupplyCapture};
+use medledger_ledger::supply::recall::SupplyRecall;
+use medledger_ledger::supply::{EventRecord, ItemRecord, ItemState, RecallRecord};
 use medledger_ledger::{Genesis, Payload, keys};
 use medledger_types::codec::{Decode, Encode, put};
 use medledger_types::{
@@ -98,11 +101,13 @@ fn kind_index(p: &Payload) -> usize {
         Payload::AuditRecord(_) => 10,
         Payload::RegisterStudy(_) => 11,
         Payload::SetClientKeys(_) => 12,
+        Payload::SupplyCapture(_) => 13,
+        Payload::SupplyRecall(_) => 14,
     }
 }
 
 /// How many kinds [`kind_index`] knows.
-const KINDS: usize = 13;
+const KINDS: usize = 15;
 
 /// Decodes stored bytes, checks they give the constructed value and re-encode to the
 /// same bytes.
@@ -163,6 +168,7 @@ fn fixture() -> Fixture {
         genesis_time: TimestampMs(1_700_000_000_000),
         orgs: vec![
             GenesisOrg {
+                gs1: None,
                 id: org("hospital-a"),
                 name: "Hospital A".into(),
                 role: OrgRole::Hospital,
@@ -173,6 +179,7 @@ fn fixture() -> Fixture {
                 members: Vec::new(),
             },
             GenesisOrg {
+                gs1: None,
                 id: org("pharmacy-b"),
                 name: "Pharmacy B".into(),
                 role: OrgRole::Pharmacy,
@@ -326,6 +333,61 @@ fn fixture() -> Fixture {
         member: member("pr-0002"),
         keys: client_keys.clone(),
     });
+    let epc = |s: &str| medledger_gs1::ident::EpcUri::parse(s).expect("valid EPC");
+    let pack_1 = "urn:epc:id:sgtin:0614141.812345.400";
+    let pallet = "urn:epc:id:sscc:0614141.1234567890";
+    let event_a = Hash32::digest(&[b"medledger vectors: EPCIS event a"]);
+    let event_b = Hash32::digest(&[b"medledger vectors: EPCIS event b"]);
+    let capture = Payload::SupplyCapture(SupplyCapture {
+        commitments: vec![
+            Commitment {
+                hash_id: event_a,
+                step: Step::Commission,
+                epcs: vec![epc(pack_1)],
+                parent: None,
+                destination: None,
+                lot: Some(medledger_gs1::ident::Lot::parse("LOT-1").expect("valid lot")),
+                expiry: Some("271231".into()),
+                corrects: Vec::new(),
+            },
+            Commitment {
+                hash_id: event_b,
+                step: Step::Pack,
+                epcs: vec![epc(pack_1)],
+                parent: Some(epc(pallet)),
+                destination: None,
+                lot: None,
+                expiry: None,
+                corrects: Vec::new(),
+            },
+            Commitment {
+                hash_id: Hash32::digest(&[b"medledger vectors: EPCIS event c"]),
+                step: Step::Ship,
+                epcs: vec![epc(pallet)],
+                parent: None,
+                destination: Some(org("pharmacy-b")),
+                lot: None,
+                expiry: None,
+                corrects: Vec::new(),
+            },
+            Commitment {
+                hash_id: Hash32::digest(&[b"medledger vectors: EPCIS event d"]),
+                step: Step::Observe {
+                    disposition: "in_transit".into(),
+                },
+                epcs: vec![epc(pallet)],
+                parent: None,
+                destination: None,
+                lot: None,
+                expiry: None,
+                corrects: vec![event_a],
+            },
+        ],
+    });
+    let recall = Payload::SupplyRecall(SupplyRecall::Lot {
+        gtin: medledger_gs1::ident::Gtin::parse("80614141123458").expect("valid GTIN"),
+        lot: medledger_gs1::ident::Lot::parse("LOT-1").expect("valid lot"),
+    });
     let txs = vec![
         ("tx.register_member", register.clone(), sign(&admin_a, 0, &register)),
         ("tx.revoke_member", revoke.clone(), sign(&admin_a, 1, &revoke)),
@@ -353,6 +415,8 @@ fn fixture() -> Fixture {
             set_client_keys.clone(),
             sign(&practitioner, 1, &set_client_keys),
         ),
+        ("tx.supply_capture", capture.clone(), sign(&node, 3, &capture)),
+        ("tx.supply_recall", recall.clone(), sign(&rotated, 3, &recall)),
     ];
 
     let records = vec![
@@ -484,6 +548,60 @@ fn fixture() -> Fixture {
                 grant_minutes: 30,
             },
         ),
+        record(
+            "state.supply_item",
+            Some(keys::supply_item(pack_1)),
+            ItemRecord {
+                state: ItemState::InTransit { to: org("pharmacy-b") },
+                owner: org("hospital-a"),
+                parent: Some(pallet.into()),
+                children: Vec::new(),
+                gtin: Some("80614141123458".into()),
+                lot: Some("LOT-1".into()),
+                expiry: Some("271231".into()),
+                suspect: false,
+                quarantined: true,
+                disposition: Some("damaged".into()),
+                last_event: event_b,
+                updated_at: Height(8),
+            },
+        ),
+        record(
+            "state.supply_item_parent",
+            Some(keys::supply_item(pallet)),
+            ItemRecord {
+                state: ItemState::Dispensed,
+                owner: org("pharmacy-b"),
+                parent: None,
+                children: vec![pack_1.into()],
+                gtin: None,
+                lot: None,
+                expiry: None,
+                suspect: true,
+                quarantined: false,
+                disposition: None,
+                last_event: event_a,
+                updated_at: Height(9),
+            },
+        ),
+        record(
+            "state.supply_event",
+            Some(keys::supply_event(&event_a)),
+            EventRecord {
+                capturer: org("hospital-a"),
+                height: Height(8),
+                corrected_by: vec![event_b],
+            },
+        ),
+        record(
+            "state.supply_recall",
+            Some(keys::supply_recall("80614141123458", "LOT-1")),
+            RecallRecord {
+                by: org("pharmacy-b"),
+                height: Height(10),
+            },
+        ),
+        record("state.gs1_prefix", Some(keys::gs1_prefix("0614141")), org("hospital-a")),
         // Not stored under a key of its own: the unit of `audit.record`.
         record("audit_entry", None, entry),
     ];

@@ -371,6 +371,7 @@ fn init_with(
         write_key(&path, &admin)?;
         admin_keys.push((id.clone(), path));
         orgs.push(GenesisOrg {
+            gs1: None,
             id: id.clone(),
             name: name.clone(),
             role: *role,

@@ -364,6 +364,7 @@ mod tests {
             chain_id: ChainId::new("t").unwrap(),
             genesis_time: TimestampMs(0),
             orgs: vec![GenesisOrg {
+                gs1: None,
                 id: OrgId::new("h").unwrap(),
                 name: "H".into(),
                 role: OrgRole::Hospital,

@@ -21,6 +21,7 @@ fn genesis(chain: &str) -> Genesis {
         chain_id: ChainId::new(chain).unwrap(),
         genesis_time: TimestampMs(5),
         orgs: vec![GenesisOrg {
+            gs1: None,
             id: OrgId::new("h").unwrap(),
             name: "H".into(),
             role: OrgRole::Hospital,

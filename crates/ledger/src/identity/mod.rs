@@ -86,10 +86,19 @@ pub(crate) fn signer_record(state: &Overlay<'_>, signer: &PublicKey) -> Result<K
         .ok_or(TxError::NotAuthorized)
 }
 
+/// The signer's key record if it is an active admin, of whichever organisation.
+pub(crate) fn signer_admin(state: &Overlay<'_>, signer: &PublicKey) -> Result<KeyRecord, TxError> {
+    let rec = signer_record(state, signer)?;
+    if rec.status == KeyStatus::Active && rec.kind == MemberKind::Admin {
+        Ok(rec)
+    } else {
+        Err(TxError::NotAuthorized)
+    }
+}
+
 /// Fails unless `signer` is an active admin of `org`.
 pub(crate) fn require_admin(state: &Overlay<'_>, signer: &PublicKey, org: &OrgId) -> Result<(), TxError> {
-    let rec = signer_record(state, signer)?;
-    if rec.status == KeyStatus::Active && rec.kind == MemberKind::Admin && &rec.org == org {
+    if &signer_admin(state, signer)?.org == org {
         Ok(())
     } else {
         Err(TxError::NotAuthorized)

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{StudyRecord, decode_investigators, encode_investigators, get, read_study_id};
 use crate::error::TxError;
-use crate::identity::{KeyStatus, MemberKind, member_record, require_org, signer_record};
+use crate::identity::{MemberKind, member_record, require_org, signer_admin};
 use crate::state::{Overlay, keys};
 use crate::{BlockContext, Event};
 
@@ -42,10 +42,7 @@ impl RegisterStudy {
         signer: &PublicKey,
         ctx: &BlockContext,
     ) -> Result<Vec<Event>, TxError> {
-        let admin = signer_record(state, signer)?;
-        if admin.status != KeyStatus::Active || admin.kind != MemberKind::Admin {
-            return Err(TxError::NotAuthorized);
-        }
+        let admin = signer_admin(state, signer)?;
         if let Some(existing) = get(state, &self.study)
             && existing.sponsor != admin.org
         {
