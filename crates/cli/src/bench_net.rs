@@ -61,6 +61,10 @@ pub struct Step {
     pub named_percent: f64,
     /// Transactions validators lacked when a proposal arrived and asked its proposer for.
     pub wanted: u64,
+    /// Transactions a proposer's pool could have proposed when it built its proposal, on
+    /// average per height (compare with committed ÷ blocks: a block smaller than this, and
+    /// than the block limit, left transactions behind).
+    pub available_per_block: f64,
     /// Wall time a validator spent executing blocks (building or checking them), per
     /// committed transaction, averaged over the validators.
     pub execute_ms_per_tx: f64,
@@ -140,7 +144,8 @@ struct Proc {
 }
 
 /// The counters the bench reads from every validator's `/metrics`, summed over them.
-const COUNTERS: [&str; 5] = [
+const COUNTERS: [&str; 6] = [
+    "proposal_txs_available_total",
     "proposal_txs_named_total",
     "proposal_txs_carried_total",
     "proposal_txs_wanted_total",
@@ -148,8 +153,9 @@ const COUNTERS: [&str; 5] = [
     "block_commit_seconds_total",
 ];
 
-/// The sums over the validators of [`COUNTERS`]: transactions named, carried and asked
-/// for in compact proposals; seconds spent executing and writing blocks.
+/// The sums over the validators of [`COUNTERS`]: transactions proposable when proposals
+/// were built, named, carried and asked for in compact proposals; seconds spent executing
+/// and writing blocks.
 async fn counters(client: &reqwest::Client, procs: &[Proc]) -> [f64; COUNTERS.len()] {
     let mut sums = [0.0; COUNTERS.len()];
     for p in procs {
@@ -334,7 +340,7 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
         args.step_seconds
     );
     println!(
-        "  {:>9} {:>10} {:>7} {:>9} {:>9} {:>9} {:>9} {:>11}  {:<24} {:>7} {:>7} {:>7} {:>7} {:>7}  peak RSS per node (MiB)",
+        "  {:>9} {:>10} {:>7} {:>9} {:>9} {:>9} {:>9} {:>11}  {:<24} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}  peak RSS per node (MiB)",
         "offered",
         "committed",
         "failed",
@@ -347,13 +353,14 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
         "blocks",
         "named%",
         "wanted",
+        "avail",
         "exec",
         "write"
     );
     let list = |v: &[f64], digits: usize| v.iter().map(|m| format!("{m:.digits$}")).collect::<Vec<_>>().join(" ");
     for s in &steps {
         println!(
-            "  {:>9.0} {:>10.0} {:>7} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>11.3}  {:<24} {:>7} {:>7.1} {:>7} {:>7.3} {:>7.3}  {}",
+            "  {:>9.0} {:>10.0} {:>7} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>11.3}  {:<24} {:>7} {:>7.1} {:>7} {:>7.0} {:>7.3} {:>7.3}  {}",
             s.offered_tx_per_sec,
             s.committed_tx_per_sec,
             s.failed,
@@ -366,13 +373,14 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
             s.blocks,
             s.named_percent,
             s.wanted,
+            s.available_per_block,
             s.execute_ms_per_tx,
             s.write_ms_per_tx,
             list(&s.peak_rss_mib, 0)
         );
     }
     println!(
-        "  (CPU-ms/tx: all validator processes, then each one's user+system time per committed transaction; the load generator runs on the same cores. p50/p99 count from when a batch was due, waits after a 429 included; adm. p99 from the request that was admitted; named%: proposed transactions named by hash rather than carried; wanted: transactions validators lacked and asked the proposer for; exec and write: wall ms a validator spent executing and durably writing blocks, per committed transaction)"
+        "  (CPU-ms/tx: all validator processes, then each one's user+system time per committed transaction; the load generator runs on the same cores. p50/p99 count from when a batch was due, waits after a 429 included; adm. p99 from the request that was admitted; named%: proposed transactions named by hash rather than carried; wanted: transactions validators lacked and asked the proposer for; avail: transactions the proposer's pool could have proposed when it built, per height; exec and write: wall ms a validator spent executing and durably writing blocks, per committed transaction)"
     );
     if args.json {
         println!("{}", serde_json::to_string(&steps)?);
@@ -530,7 +538,8 @@ async fn drive(
             .collect();
         let cpu: f64 = cpus.iter().sum();
         let counters1 = counters(&client, &procs).await;
-        let [named, carried, wanted, execute, write] = [0, 1, 2, 3, 4].map(|i| (counters1[i] - counters0[i]).max(0.0));
+        let [available, named, carried, wanted, execute, write] =
+            [0, 1, 2, 3, 4, 5].map(|i| (counters1[i] - counters0[i]).max(0.0));
         let per_tx = |cpu: f64| {
             if committed > 0 {
                 cpu * 1000.0 / committed as f64
@@ -563,6 +572,7 @@ async fn drive(
                 0.0
             },
             wanted: wanted as u64,
+            available_per_block: if h1 > h0 { available / (h1 - h0) as f64 } else { 0.0 },
             execute_ms_per_tx: per_tx(execute) / procs.len() as f64,
             write_ms_per_tx: per_tx(write) / procs.len() as f64,
         };

@@ -447,6 +447,7 @@ impl Host {
                 tokio::time::Instant::now() + Duration::from_millis(cfg.interval_ms),
             )
             .await;
+        let available = self.node.proposable();
         let node = self.node.clone();
         let mut timestamp = medledger_node::node::now_ms();
         if self.byzantine == Some(Byzantine::FutureTimestamp) {
@@ -472,7 +473,8 @@ impl Host {
             }
         };
         let hash = executed.block.hash();
-        info!(%height, %round, txs = executed.block.txs.len(), block = %hash, "proposing");
+        medledger_node::metrics::Metrics::add(&self.node.metrics().proposal_txs_available, available as u64);
+        info!(%height, %round, txs = executed.block.txs.len(), available, block = %hash, "proposing");
         let mut block = executed.block.clone();
         if let Some(mode) = self.byzantine {
             self.misbehave(mode, &mut block);

@@ -36,6 +36,9 @@ pub struct Metrics {
     pub proposal_txs_wanted: AtomicU64,
     /// Transactions asked for that the proposer sent.
     pub proposal_txs_filled: AtomicU64,
+    /// Summed over this validator's proposals: transactions its pool could have
+    /// proposed when it built each one (compare with named + carried).
+    pub proposal_txs_available: AtomicU64,
 }
 
 pub struct Gauges {
@@ -88,6 +91,12 @@ impl Metrics {
             "counter",
             "Transactions this validator's proposals named by hash, since every validator held them.",
             c(&self.proposal_txs_named),
+        );
+        line(
+            "proposal_txs_available_total",
+            "counter",
+            "Summed over this validator's proposals: transactions its mempool could have proposed when it built each.",
+            c(&self.proposal_txs_available),
         );
         line(
             "proposal_txs_carried_total",
