@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use medledger_crypto::Keypair;
 use medledger_gs1::epcis::{Document, EventType, Format, parse_document};
-use medledger_ledger::genesis::{GenesisAdmin, GenesisGs1, GenesisOrg, GenesisValidator};
+use medledger_ledger::genesis::{GenesisGs1, GenesisOrg};
 use medledger_ledger::identity::OrgRole;
 use medledger_ledger::supply::capture::{Step, SupplyCapture};
 use medledger_ledger::supply::{self, DocumentError, FromEpcisError, ItemState, commitment_of, commitments_of};
-use medledger_ledger::{BlockContext, Genesis, Payload};
-use medledger_types::{ChainId, Hash32, Height, MemberId, OrgId, TimestampMs};
+use medledger_ledger::{BlockContext, Payload};
+use medledger_types::{ChainId, Hash32, Height, OrgId, TimestampMs};
 
 const CHAIN: &str = "epcis-chain";
 
@@ -45,41 +45,18 @@ fn admin(i: usize) -> Keypair {
 }
 
 fn genesis_state() -> common::State {
-    let genesis = Genesis {
-        suspend_quorum: None,
-        break_glass: None,
-        chain_id: ChainId::new(CHAIN).unwrap(),
-        genesis_time: TimestampMs(0),
-        orgs: ORGS
-            .iter()
-            .enumerate()
-            .map(|(i, (id, role, prefix, gln))| GenesisOrg {
-                id: org(i),
-                name: id.to_string(),
-                role: *role,
-                admins: vec![GenesisAdmin {
-                    member: MemberId::new("admin").unwrap(),
-                    public_key: admin(i).public(),
-                }],
-                members: Vec::new(),
-                gs1: Some(GenesisGs1 {
-                    company_prefixes: prefix.iter().map(|p| p.to_string()).collect(),
-                    glns: vec![gln.to_string()],
-                }),
-            })
-            .collect(),
-        validators: vec![GenesisValidator {
-            org: org(MAKER),
-            public_key: Keypair::from_seed([99; 32]).public(),
-            power: 1,
-        }],
-    };
-    genesis.validate().unwrap();
-    genesis
-        .initial_writes()
-        .into_iter()
-        .map(|(k, v)| (k, v.unwrap()))
-        .collect()
+    let orgs = ORGS
+        .iter()
+        .enumerate()
+        .map(|(i, (id, role, prefix, gln))| GenesisOrg {
+            gs1: Some(GenesisGs1 {
+                company_prefixes: prefix.iter().map(|p| p.to_string()).collect(),
+                glns: vec![gln.to_string()],
+            }),
+            ..common::genesis::org_with_admin(id, *role, &admin(i))
+        })
+        .collect();
+    common::genesis::state_of(&common::genesis::genesis(CHAIN, orgs, ORGS[MAKER].0))
 }
 
 fn data(name: &str) -> PathBuf {
