@@ -196,6 +196,8 @@ pub(crate) fn init_bench_network(
             chain_id: ChainId::new(name)?,
             validators: 4,
             orgs: default_orgs(4),
+            members: Vec::new(),
+            gs1: Vec::new(),
             base_api_port: base,
             base_p2p_port: base + 4,
             genesis_time: medledger_node::node::now_ms(),

@@ -1,5 +1,8 @@
 //! `dev`: a local four-validator network for development, in one command.
 //!
+//! Four care organisations hold one validator each; the supply chain's manufacturer,
+//! wholesaler and regulator are members without one (ADR 014 §5, as `init` writes them).
+//!
 //! Each validator is its own `medledger node` process with its own home, database and
 //! consensus WAL; they agree through Malachite over real TCP sockets on loopback.
 
@@ -149,6 +152,19 @@ pub fn run(args: DevArgs) -> Result<()> {
                 Some(s) => println!("        FHIR: http://{}/fhir   ({})", home.config.api.listen, s.org),
                 None => println!("        FHIR: off (this network predates record custody; --reset makes a new one)"),
             }
+        }
+        let genesis = &homes[0].genesis;
+        let members: Vec<String> = genesis
+            .orgs
+            .iter()
+            .filter(|o| !genesis.validators.iter().any(|v| v.org == o.id))
+            .map(|o| format!("{} ({})", o.id, o.name))
+            .collect();
+        if !members.is_empty() {
+            println!(
+                "  members without a validator: {} (GS1 identifiers in genesis.json)",
+                members.join(", ")
+            );
         }
         println!("  home:       {}", dir.display());
         println!("  admin keys: {}", dir.join("admins").display());

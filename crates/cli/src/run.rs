@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use medledger_node::home::{InitOutput, default_orgs};
+use medledger_node::home::{InitOutput, default_gs1, default_orgs, supply_chain_orgs};
 use medledger_node::{Home, InitOptions, Node, init_network};
 use medledger_types::{ChainId, TimestampMs};
 use tokio::net::TcpListener;
@@ -28,7 +28,9 @@ pub struct InitArgs {
     /// Number of validators (one home folder each).
     #[arg(long, default_value_t = 1)]
     pub validators: usize,
-    /// Number of member organisations (default: one per validator).
+    /// Number of care organisations, over which the validators are spread (default: one
+    /// per validator). A manufacturer, a wholesaler and a regulator without validators are
+    /// added besides (ADR 014 §5).
     #[arg(long)]
     pub orgs: Option<usize>,
     #[arg(long, default_value = "medledger-local")]
@@ -115,10 +117,15 @@ pub fn write_network(out: &Path, shape: &NetworkShape<'_>) -> Result<InitOutput>
     );
     let orgs = orgs.unwrap_or(validators);
     anyhow::ensure!((1..=1000).contains(&orgs), "--orgs must be between 1 and 1000");
+    let orgs = default_orgs(orgs);
+    let members = supply_chain_orgs();
+    let gs1 = default_gs1(&[orgs.as_slice(), &members].concat());
     let opts = InitOptions {
         chain_id: ChainId::new(chain_id).map_err(|e| anyhow::anyhow!("--chain-id: {e}"))?,
         validators,
-        orgs: default_orgs(orgs),
+        orgs,
+        members,
+        gs1,
         base_api_port: base_port,
         base_p2p_port,
         genesis_time: TimestampMs(

@@ -44,7 +44,8 @@ struct Tally {
 async fn offer(net: &Net, per_signer_rate: f64, wait: bool, until: Instant, tally: Arc<Tally>, nonces: &mut [u64]) {
     let genesis = medledger_node::home::read_genesis(&net.dir.join("genesis.json")).unwrap();
     let mut tasks = Vec::new();
-    for (i, org) in genesis.orgs.iter().enumerate() {
+    // The first organisations, one per signer (the supply chain's members sign nothing).
+    for (i, org) in genesis.orgs.iter().enumerate().take(nonces.len()) {
         let key = read_key(&net.dir.join(format!("admins/{}.json", org.id))).unwrap();
         let (chain, org_id) = (genesis.chain_id.clone(), org.id.clone());
         let url = format!("{}/v1/txs?wait={wait}", net.urls[i % net.urls.len()]);

@@ -951,8 +951,9 @@ async fn records_exchange_end_to_end() {
     let r = fhir(&net, B, "GET", &format!("/Patient/{pid}"), Some(&admin_b), None, &[]).await;
     assert_eq!(r.status, 410, "{}", r.text);
 
-    // --- The consortium suspends Clinic B: two other organisations' admins vote (the
-    // default quorum for four organisations). One vote changes nothing.
+    // --- The consortium suspends Clinic B: four other organisations' admins vote (the
+    // default quorum for the seven organisations: four care orgs and the supply chain's
+    // manufacturer, wholesaler and regulator). One vote changes nothing.
     let suspend = || {
         Payload::VoteOrg(VoteOrg {
             org: OrgId::new("clinic-b").unwrap(),
@@ -965,8 +966,10 @@ async fn records_exchange_end_to_end() {
     net.wait_height(B, h, T).await;
     let r = fhir(&net, B, "GET", &format!("/Patient/{pid}"), Some(&admin_b), None, &[]).await;
     assert_eq!(r.status, 410, "one vote suspended clinic-b: {}", r.text);
-    let v2 = submit(&net, A, &admin(&net, "pharmacy-c").key, suspend()).await;
-    assert_eq!(v2["outcome"], 0, "{v2}");
+    for voter in ["pharmacy-c", "insurer-d", "maker-m"] {
+        let v = submit(&net, A, &admin(&net, voter).key, suspend()).await;
+        assert_eq!(v["outcome"], 0, "{voter}: {v}");
+    }
     let h = net.height(A).await.unwrap();
     net.wait_height(B, h, T).await;
     // Its members' tokens stop, new ones are refused, and its keys cannot sign.

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use medledger_crypto::Keypair;
 use medledger_gs1::ident::{EpcUri, Gtin, Lot, check_digit};
-use medledger_ledger::genesis::{GenesisAdmin, GenesisError, GenesisGs1, GenesisMember, GenesisOrg, GenesisValidator};
+use medledger_ledger::genesis::{GenesisError, GenesisGs1, GenesisMember, GenesisOrg};
 use medledger_ledger::identity::{MemberKind, OrgRole};
 use medledger_ledger::supply::capture::{Commitment, MAX_COMMITMENTS, MAX_EPCS, Step, SupplyCapture};
 use medledger_ledger::supply::recall::SupplyRecall;
@@ -60,43 +60,27 @@ fn gln(data12: &str) -> String {
 }
 
 fn genesis() -> Genesis {
-    Genesis {
-        suspend_quorum: None,
-        break_glass: None,
-        chain_id: ChainId::new(CHAIN).unwrap(),
-        genesis_time: TimestampMs(0),
-        orgs: ORGS
-            .iter()
-            .enumerate()
-            .map(|(i, (id, role, prefix))| GenesisOrg {
-                id: org(id),
-                name: id.to_string(),
-                role: *role,
-                admins: vec![GenesisAdmin {
-                    member: MemberId::new("admin").unwrap(),
-                    public_key: admin(i).public(),
-                }],
-                members: if i == MAKER_A {
-                    vec![GenesisMember {
-                        member: MemberId::new("node").unwrap(),
-                        kind: MemberKind::Service,
-                        public_key: maker_node().public(),
-                    }]
-                } else {
-                    Vec::new()
-                },
-                gs1: prefix.map(|p| GenesisGs1 {
-                    company_prefixes: vec![p.to_string()],
-                    glns: vec![gln(&format!("{p:0<12}"))],
-                }),
-            })
-            .collect(),
-        validators: vec![GenesisValidator {
-            org: org("maker-a"),
-            public_key: Keypair::from_seed([99; 32]).public(),
-            power: 1,
-        }],
-    }
+    let orgs = ORGS
+        .iter()
+        .enumerate()
+        .map(|(i, (id, role, prefix))| GenesisOrg {
+            members: if i == MAKER_A {
+                vec![GenesisMember {
+                    member: MemberId::new("node").unwrap(),
+                    kind: MemberKind::Service,
+                    public_key: maker_node().public(),
+                }]
+            } else {
+                Vec::new()
+            },
+            gs1: prefix.map(|p| GenesisGs1 {
+                company_prefixes: vec![p.to_string()],
+                glns: vec![gln(&format!("{p:0<12}"))],
+            }),
+            ..common::genesis::org_with_admin(id, *role, &admin(i))
+        })
+        .collect();
+    common::genesis::genesis(CHAIN, orgs, "maker-a")
 }
 
 /// What a transaction did: refused at the envelope, or included with its events or error.

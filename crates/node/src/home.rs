@@ -30,8 +30,9 @@ use std::sync::Arc;
 use medledger_crypto::Keypair;
 use medledger_crypto::envelope::DataKey;
 use medledger_crypto::wrap::EncryptionKeypair;
+use medledger_gs1::ident::check_digit;
 use medledger_ledger::Genesis;
-use medledger_ledger::genesis::{GenesisAdmin, GenesisMember, GenesisOrg, GenesisValidator};
+use medledger_ledger::genesis::{GenesisAdmin, GenesisGs1, GenesisMember, GenesisOrg, GenesisValidator};
 use medledger_ledger::identity::{MemberKind, OrgRole};
 use medledger_types::{ChainId, MemberId, OrgId, PublicKey, TimestampMs};
 use serde::{Deserialize, Serialize};
@@ -295,6 +296,11 @@ pub struct InitOptions {
     pub validators: usize,
     /// Organisations as (id, display name, role); validators are spread over them in turn.
     pub orgs: Vec<(OrgId, String, OrgRole)>,
+    /// Further organisations, after `orgs`, that hold no validator: members of the
+    /// consortium with an admin and no node ([`supply_chain_orgs`]).
+    pub members: Vec<(OrgId, String, OrgRole)>,
+    /// The GS1 identifiers registered at genesis, by organisation ([`default_gs1`]).
+    pub gs1: Vec<(OrgId, GenesisGs1)>,
     /// The first node's API port; node `i` gets `base_port + i`. 0 picks free ports at start.
     pub base_api_port: u16,
     /// The first node's consensus (p2p) port; node `i` gets `base_p2p_port + i`. Must be
@@ -335,6 +341,70 @@ pub fn default_orgs(n: usize) -> Vec<(OrgId, String, OrgRole)> {
         .collect()
 }
 
+/// The supply chain of medicines that `init` and `dev` add to the consortium (ADR 014 §5):
+/// a manufacturer, a wholesaler and a regulator, members without a validator.
+pub fn supply_chain_orgs() -> Vec<(OrgId, String, OrgRole)> {
+    [
+        ("maker-m", "Manufacturer M", OrgRole::Manufacturer),
+        ("wholesale-w", "Wholesaler W", OrgRole::Distributor),
+        ("regulator-r", "Regulator R", OrgRole::Regulator),
+    ]
+    .into_iter()
+    .map(|(id, name, role)| {
+        (
+            OrgId::new(id).expect("the table holds valid ids"),
+            name.to_owned(),
+            role,
+        )
+    })
+    .collect()
+}
+
+/// A GLN: 12 data digits and their check digit.
+fn gln(data: &str) -> String {
+    let check = check_digit(data).expect("12 digits");
+    format!("{data}{check}")
+}
+
+/// The GS1 identifiers of a local network's organisations (ADR 014 §5), all under the
+/// company prefixes of GS1's own documentation examples, which no real company uses:
+///
+/// - the manufacturer: company prefix `0614141` (the EPC Tag Data Standard's and EPCIS's
+///   examples, `urn:epc:id:sgtin:0614141.812345.6789`) and its plant's GLN `0614141000012`;
+/// - the wholesaler: its warehouse's GLN `4012345000122` (EPCIS 2.0's example location
+///   `urn:epc:id:sgln:4012345.00012.0`);
+/// - every pharmacy, hospital and clinic, which dispense: a site GLN under `5200001` (a
+///   prefix of EPCIS 2.0's examples), location reference its position in `orgs` plus one
+///   (`5200001000039` for the third);
+/// - the regulator: GLN `9506000000015` (`9506000`, GS1's General Specifications
+///   example prefix).
+///
+/// Only the manufacturer commissions packs, so it alone has a company prefix.
+pub fn default_gs1(orgs: &[(OrgId, String, OrgRole)]) -> Vec<(OrgId, GenesisGs1)> {
+    let glns = |glns: Vec<String>| GenesisGs1 {
+        company_prefixes: Vec::new(),
+        glns,
+    };
+    orgs.iter()
+        .enumerate()
+        .filter_map(|(i, (id, _, role))| {
+            let gs1 = match (id.as_str(), role) {
+                ("maker-m", OrgRole::Manufacturer) => GenesisGs1 {
+                    company_prefixes: vec!["0614141".into()],
+                    glns: vec![gln("061414100001")],
+                },
+                ("wholesale-w", OrgRole::Distributor) => glns(vec![gln("401234500012")]),
+                ("regulator-r", OrgRole::Regulator) => glns(vec![gln("950600000001")]),
+                (_, OrgRole::Pharmacy | OrgRole::Hospital | OrgRole::Clinic) => {
+                    glns(vec![gln(&format!("5200001{:05}", i + 1))])
+                }
+                _ => return None,
+            };
+            Some((id.clone(), gs1))
+        })
+        .collect()
+}
+
 /// The result of `init`: where things went.
 pub struct InitOutput {
     pub genesis: Genesis,
@@ -365,13 +435,13 @@ fn init_with(
 
     let mut orgs = Vec::new();
     let mut admin_keys = Vec::new();
-    for (id, name, role) in &opts.orgs {
+    for (id, name, role) in opts.orgs.iter().chain(&opts.members) {
         let admin = new_key("admin");
         let path = out.join("admins").join(format!("{id}.json"));
         write_key(&path, &admin)?;
         admin_keys.push((id.clone(), path));
         orgs.push(GenesisOrg {
-            gs1: None,
+            gs1: opts.gs1.iter().find(|(o, _)| o == id).map(|(_, g)| g.clone()),
             id: id.clone(),
             name: name.clone(),
             role: *role,
@@ -546,6 +616,8 @@ mod tests {
             chain_id: ChainId::new("test").unwrap(),
             validators: 2,
             orgs: default_orgs(2),
+            members: supply_chain_orgs(),
+            gs1: default_gs1(&[default_orgs(2), supply_chain_orgs()].concat()),
             base_api_port: 18080,
             base_p2p_port: 26656,
             genesis_time: TimestampMs(1),
@@ -570,6 +642,33 @@ mod tests {
         assert_eq!(home.key.public(), out.genesis.validators[1].public_key);
         let admin = read_key(&out.admin_keys[0].1).unwrap();
         assert_eq!(admin.public(), out.genesis.orgs[0].admins[0].public_key);
+        // The supply chain's members: an admin each, no validator, their GS1 identifiers.
+        assert_eq!(out.genesis.orgs.len(), 5);
+        assert_eq!(out.admin_keys.len(), 5);
+        let maker = &out.genesis.orgs[2];
+        assert_eq!(maker.id.as_str(), "maker-m");
+        assert_eq!(
+            read_key(&out.admin_keys[2].1).unwrap().public(),
+            maker.admins[0].public_key
+        );
+        let care: Vec<OrgId> = default_orgs(2).into_iter().map(|o| o.0).collect();
+        assert!(
+            out.genesis.validators.iter().all(|v| care.contains(&v.org)),
+            "no validator for the members"
+        );
+        let gs1 = maker.gs1.as_ref().unwrap();
+        assert_eq!(gs1.company_prefixes, ["0614141"]);
+        assert_eq!(gs1.glns, ["0614141000012"]);
+        let state = genesis_state(&out.genesis);
+        assert_eq!(
+            medledger_ledger::supply::gln_owner(&state, "4012345000122").map(|o| o.to_string()),
+            Some("wholesale-w".into())
+        );
+        assert_eq!(
+            medledger_ledger::supply::gln_owner(&state, "5200001000015").map(|o| o.to_string()),
+            Some("hospital-a".into()),
+            "a care org that dispenses has a site GLN"
+        );
         assert!(matches!(
             init_with(dir.path(), &opts, &mut |_| Keypair::from_seed([0; 32])),
             Err(HomeError::Exists(_))
@@ -586,5 +685,19 @@ mod tests {
     #[test]
     fn default_orgs_are_valid_ids() {
         assert_eq!(default_orgs(13).len(), 13);
+    }
+
+    /// Valid check digits, each GLN once, for the largest consortium `init` makes.
+    #[test]
+    fn default_gs1_is_a_valid_genesis_registry() {
+        let orgs = [default_orgs(1000), supply_chain_orgs()].concat();
+        let gs1 = default_gs1(&orgs);
+        let mut glns: Vec<&String> = gs1.iter().flat_map(|(_, g)| &g.glns).collect();
+        assert!(glns.iter().all(|g| medledger_gs1::ident::Gln::parse(g).is_ok()));
+        let n = glns.len();
+        glns.sort();
+        glns.dedup();
+        assert_eq!(glns.len(), n);
+        assert!(glns.contains(&&"5200001000039".to_string()), "pharmacy-c's site");
     }
 }

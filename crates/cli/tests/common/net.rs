@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use medledger_ledger::Payload;
 use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::register_member::RegisterMember;
-use medledger_node::home::read_key;
+use medledger_node::home::{read_key, supply_chain_orgs};
 use medledger_types::tx::encode_batch;
 use medledger_types::{ChainId, Hash32, MemberId, Nonce, OrgId, SignedTx, Tx};
 use serde_json::Value;
@@ -423,7 +423,10 @@ impl Load {
         let acked: Arc<Mutex<Vec<Hash32>>> = Arc::default();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut tasks = Vec::new();
-        for (i, org) in genesis.orgs.iter().enumerate() {
+        // One signer per care organisation, as the load was sized before `init` added the
+        // supply chain's members.
+        let members: Vec<OrgId> = supply_chain_orgs().into_iter().map(|o| o.0).collect();
+        for (i, org) in genesis.orgs.iter().filter(|o| !members.contains(&o.id)).enumerate() {
             let key = read_key(&net.dir.join(format!("admins/{}.json", org.id))).unwrap();
             let chain: ChainId = genesis.chain_id.clone();
             let org_id: OrgId = org.id.clone();

@@ -29,11 +29,15 @@
 //! and research sponsors may not capture. Commissioning further needs the EPC's company
 //! prefix to be registered to the signer's organisation, whatever its role.
 //!
-//! The step rules (ADR 014 §3) are in [`capture`]; recalls and suspect marks in [`recall`].
+//! The step rules (ADR 014 §3) are in [`capture`]; recalls and suspect marks in [`recall`];
+//! how an EPCIS event becomes a commitment in [`from_epcis`].
 
 pub mod capture;
+pub mod from_epcis;
 pub mod recall;
 mod steps;
+
+pub use from_epcis::{DocumentError, EventCommitment, FromEpcisError, commitment_of, commitments_of};
 
 use medledger_gs1::ident::EpcUri;
 use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};

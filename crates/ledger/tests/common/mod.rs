@@ -3,6 +3,10 @@
 
 use std::collections::BTreeMap;
 
+// Not every test file uses every helper.
+#[allow(dead_code)]
+pub mod genesis;
+
 use medledger_crypto::Keypair;
 use medledger_ledger::{Applied, BlockContext, Overlay, Payload, Rejection, VerifiedTx, apply_tx};
 use medledger_types::Tx;
