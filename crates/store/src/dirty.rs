@@ -47,39 +47,35 @@ pub fn sweep_range(height: u64) -> std::ops::RangeInclusive<[u8; 32]> {
     lo..=hi
 }
 
-/// Applies a block's writes (by key hash) to `dirty`, then takes out the range this
-/// block sweeps: returned in key order, to be written to the table.
+/// Adds a block's entries to `map`, then takes out the range this block sweeps: returned
+/// in key order, to be written to the table. The state and the transaction index follow
+/// this one rule, so each table's pages are written about once per sixteen blocks.
+pub fn add_and_sweep<V: Clone>(
+    map: &mut imbl::OrdMap<[u8; 32], V>,
+    entries: impl IntoIterator<Item = ([u8; 32], V)>,
+    height: u64,
+) -> Vec<([u8; 32], V)> {
+    for (k, v) in entries {
+        map.insert(k, v);
+    }
+    let swept: Vec<([u8; 32], V)> = map.range(sweep_range(height)).map(|(k, v)| (*k, v.clone())).collect();
+    for (k, _) in &swept {
+        map.remove(k);
+    }
+    swept
+}
+
+/// [`add_and_sweep`] for a block's state writes (by key hash).
 pub fn apply_and_sweep<'a>(
     dirty: &mut Dirty,
     writes: impl IntoIterator<Item = (&'a [u8; 32], &'a Option<Vec<u8>>)>,
     height: u64,
 ) -> Vec<([u8; 32], DirtyValue)> {
-    for (kh, v) in writes {
-        dirty.insert(*kh, v.as_deref().map(Arc::from));
-    }
-    let swept: Vec<([u8; 32], DirtyValue)> = dirty.range(sweep_range(height)).map(|(k, v)| (*k, v.clone())).collect();
-    for (k, _) in &swept {
-        dirty.remove(k);
-    }
-    swept
-}
-
-/// Adds a block's transactions to `recent`, then takes out the range this block sweeps,
-/// in hash order, to be written to the transaction index. The same rule as the state's:
-/// the index's pages are written about once per sixteen blocks.
-pub fn add_and_sweep_txs(
-    recent: &mut RecentTxs,
-    txs: impl IntoIterator<Item = ([u8; 32], [u8; 12])>,
-    height: u64,
-) -> Vec<([u8; 32], [u8; 12])> {
-    for (hash, location) in txs {
-        recent.insert(hash, location);
-    }
-    let swept: Vec<([u8; 32], [u8; 12])> = recent.range(sweep_range(height)).map(|(k, v)| (*k, *v)).collect();
-    for (k, _) in &swept {
-        recent.remove(k);
-    }
-    swept
+    add_and_sweep(
+        dirty,
+        writes.into_iter().map(|(kh, v)| (*kh, v.as_deref().map(Arc::from))),
+        height,
+    )
 }
 
 /// A block's state writes as the state log stores them: a version byte, then each

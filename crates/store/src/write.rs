@@ -168,7 +168,7 @@ impl Store {
             };
             (leaf.tx_hash.0, location.to_bytes())
         });
-        let swept_txs = dirty::add_and_sweep_txs(&mut recent, block_txs, header.height.0);
+        let swept_txs = dirty::add_and_sweep(&mut recent, block_txs, header.height.0);
         {
             let mut index = txn.open_table(TX_INDEX).map_err(db_err)?;
             for (hash, location) in &swept_txs {
