@@ -143,6 +143,10 @@ pub enum TxError {
     AlreadyRecalled,
     #[error("event {index}: event {hash_id} has been corrected the most times allowed")]
     TooManyCorrections { index: u32, hash_id: Hash32 },
+    #[error("GS1 identifier {id} is already registered")]
+    Gs1Taken { id: String },
+    #[error("GS1 identifier {id} is not registered to that organisation")]
+    Gs1NotRegistered { id: String },
 }
 
 impl TxError {
@@ -191,6 +195,8 @@ impl TxError {
             TxError::UnknownEvent { .. } => 40,
             TxError::AlreadyRecalled => 41,
             TxError::TooManyCorrections { .. } => 42,
+            TxError::Gs1Taken { .. } => 43,
+            TxError::Gs1NotRegistered { .. } => 44,
         })
     }
 
@@ -238,6 +244,8 @@ impl TxError {
             TxError::UnknownEvent { .. } => "unknown_event",
             TxError::AlreadyRecalled => "already_recalled",
             TxError::TooManyCorrections { .. } => "too_many_corrections",
+            TxError::Gs1Taken { .. } => "gs1_taken",
+            TxError::Gs1NotRegistered { .. } => "gs1_not_registered",
         }
     }
 }
@@ -288,6 +296,8 @@ pub fn describe_outcome(code: OutcomeCode) -> &'static str {
         40 => "unknown_event",
         41 => "already_recalled",
         42 => "too_many_corrections",
+        43 => "gs1_taken",
+        44 => "gs1_not_registered",
         _ => "unknown_error",
     }
 }

@@ -148,6 +148,20 @@ pub enum Event {
         items: u32,
         suspect: bool,
     },
+    Gs1Voted {
+        org: OrgId,
+        voter: OrgId,
+        register: bool,
+        ballot: medledger_types::Hash32,
+        votes: u32,
+        quorum: u32,
+    },
+    Gs1Changed {
+        org: OrgId,
+        register: bool,
+        company_prefixes: Vec<String>,
+        glns: Vec<String>,
+    },
 }
 
 /// A transaction whose signature has been checked. Only [`verify_txs`] and

@@ -11,7 +11,7 @@ use crate::identity::{register_member, revoke_member, rotate_key, set_client_key
 use crate::records::{anchor, erase};
 use crate::research::study;
 use crate::state::Overlay;
-use crate::supply::{capture, recall};
+use crate::supply::{capture, recall, vote_gs1};
 use crate::{BlockContext, Event};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +31,7 @@ pub enum Payload {
     RegisterStudy(study::RegisterStudy),
     SupplyCapture(capture::SupplyCapture),
     SupplyRecall(recall::SupplyRecall),
+    VoteGs1(vote_gs1::VoteGs1),
 }
 
 impl Payload {
@@ -51,6 +52,7 @@ impl Payload {
             study::KIND => Payload::RegisterStudy(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             capture::KIND => Payload::SupplyCapture(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             recall::KIND => Payload::SupplyRecall(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            vote_gs1::KIND => Payload::VoteGs1(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             other => return Err(Rejection::UnknownKind(other)),
         };
         Ok(p)
@@ -73,6 +75,7 @@ impl Payload {
             Payload::RegisterStudy(_) => study::KIND,
             Payload::SupplyCapture(_) => capture::KIND,
             Payload::SupplyRecall(_) => recall::KIND,
+            Payload::VoteGs1(_) => vote_gs1::KIND,
         }
     }
 
@@ -94,6 +97,7 @@ impl Payload {
             Payload::RegisterStudy(_) => "research.study",
             Payload::SupplyCapture(_) => "supply.capture",
             Payload::SupplyRecall(_) => "supply.recall",
+            Payload::VoteGs1(_) => "supply.vote_gs1",
         }
     }
 
@@ -114,6 +118,7 @@ impl Payload {
             Payload::RegisterStudy(p) => p.encode(),
             Payload::SupplyCapture(p) => p.encode(),
             Payload::SupplyRecall(p) => p.encode(),
+            Payload::VoteGs1(p) => p.encode(),
         }
     }
 
@@ -139,6 +144,7 @@ impl Payload {
             Payload::RegisterStudy(p) => p.apply(state, signer, ctx),
             Payload::SupplyCapture(p) => p.apply(state, signer, ctx),
             Payload::SupplyRecall(p) => p.apply(state, signer, ctx),
+            Payload::VoteGs1(p) => p.apply(state, signer),
         }
     }
 }

@@ -645,16 +645,18 @@ fn outcome_names_match_the_errors() {
             index: 0,
             hash_id: medledger_types::Hash32::ZERO,
         },
+        TxError::Gs1Taken { id: "i".into() },
+        TxError::Gs1NotRegistered { id: "i".into() },
     ];
     let mut codes = std::collections::BTreeSet::new();
     for e in &errors {
         assert!(codes.insert(e.code().0), "code {:?} used twice", e.code());
         assert_eq!(medledger_ledger::describe_outcome(e.code()), e.reason());
     }
-    // The codes are stable and dense: 1 to 42, in declaration order.
-    assert_eq!(codes, (1..=42).collect());
+    // The codes are stable and dense: 1 to 44, in declaration order.
+    assert_eq!(codes, (1..=44).collect());
     assert_eq!(
-        medledger_ledger::describe_outcome(medledger_types::OutcomeCode(43)),
+        medledger_ledger::describe_outcome(medledger_types::OutcomeCode(45)),
         "unknown_error"
     );
     assert_eq!(

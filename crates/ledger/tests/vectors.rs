@@ -33,6 +33,7 @@ use medledger_ledger::consent::grant::ConsentGrant;
 use medledger_ledger::consent::revoke::ConsentRevoke;
 use medledger_ledger::consent::{ConsentRecord, ConsentScope, Grantee, Purpose};
 use medledger_ledger::genesis::{GENESIS_HASH_DOMAIN, GenesisAdmin, GenesisOrg, GenesisValidator};
+use medledger_ledger::identity::Ballot;
 use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_ledger::identity::revoke_member::RevokeMember;
 use medledger_ledger::identity::rotate_key::RotateKey;
@@ -49,6 +50,7 @@ use medledger_ledger::research::StudyRecord;
 use medledger_ledger::research::study::RegisterStudy;
 use medledger_ledger::supply::capture::{Commitment, Step, SupplyCapture};
 use medledger_ledger::supply::recall::SupplyRecall;
+use medledger_ledger::supply::vote_gs1::VoteGs1;
 use medledger_ledger::supply::{EventRecord, ItemRecord, ItemState, RecallRecord};
 use medledger_ledger::{Genesis, Payload, keys};
 use medledger_types::codec::{Decode, Encode, put};
@@ -103,11 +105,12 @@ fn kind_index(p: &Payload) -> usize {
         Payload::SetClientKeys(_) => 12,
         Payload::SupplyCapture(_) => 13,
         Payload::SupplyRecall(_) => 14,
+        Payload::VoteGs1(_) => 15,
     }
 }
 
 /// How many kinds [`kind_index`] knows.
-const KINDS: usize = 15;
+const KINDS: usize = 16;
 
 /// Decodes stored bytes, checks they give the constructed value and re-encode to the
 /// same bytes.
@@ -388,6 +391,12 @@ fn fixture() -> Fixture {
         gtin: medledger_gs1::ident::Gtin::parse("80614141123458").expect("valid GTIN"),
         lot: medledger_gs1::ident::Lot::parse("LOT-1").expect("valid lot"),
     });
+    let vote_gs1 = Payload::VoteGs1(VoteGs1 {
+        org: org("pharmacy-b"),
+        register: true,
+        company_prefixes: vec!["0614142".into()],
+        glns: vec!["0614142000004".into()],
+    });
     let txs = vec![
         ("tx.register_member", register.clone(), sign(&admin_a, 0, &register)),
         ("tx.revoke_member", revoke.clone(), sign(&admin_a, 1, &revoke)),
@@ -417,6 +426,7 @@ fn fixture() -> Fixture {
         ),
         ("tx.supply_capture", capture.clone(), sign(&node, 3, &capture)),
         ("tx.supply_recall", recall.clone(), sign(&rotated, 3, &recall)),
+        ("tx.supply_vote_gs1", vote_gs1.clone(), sign(&rotated, 4, &vote_gs1)),
     ];
 
     let records = vec![
@@ -602,6 +612,16 @@ fn fixture() -> Fixture {
             },
         ),
         record("state.gs1_prefix", Some(keys::gs1_prefix("0614141")), org("hospital-a")),
+        record("state.gs1_under", Some(keys::gs1_under("061414")), 1u64),
+        record(
+            "state.gs1_ballot",
+            Some(keys::gs1_ballot(&Hash32::digest(&[b"medledger vectors: a GS1 change"]))),
+            {
+                let mut b = Ballot::default();
+                b.add(org("hospital-a")).expect("first vote");
+                b
+            },
+        ),
         // Not stored under a key of its own: the unit of `audit.record`.
         record("audit_entry", None, entry),
     ];
