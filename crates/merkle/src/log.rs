@@ -30,14 +30,22 @@ pub trait NodeSource {
     }
 }
 
-/// In-memory append-only log holding every full-subtree node: `levels[l][i]` is node
-/// `(l, i)`. A log of `n` leaves holds fewer than `2n` hashes (64 bytes per leaf).
+/// In-memory append-only log holding every full-subtree node: `levels[l][j]` is node
+/// `(l, base[l] + j)`. A log of `n` leaves holds fewer than `2n` hashes (64 bytes per
+/// leaf).
 ///
 /// Invariant: every full subtree of the current leaves is present, so all lookups for
-/// sizes up to [`MemoryLog::size`] succeed.
+/// sizes up to [`MemoryLog::size`] succeed — unless the log was pruned
+/// ([`MemoryLog::prune_below`]): then the nodes below the pruned level that lie left of
+/// the cut are gone, and a caller that needs them (proofs for older sizes) reads them
+/// from where they are stored, through a [`NodeSource`] of its own. Appending and the
+/// current root never need them.
 #[derive(Clone, Default)]
 pub struct MemoryLog {
     levels: Vec<Vec<Hash32>>,
+    /// How many nodes were pruned from the front of each level (0 for a level never
+    /// pruned, or beyond the vector).
+    base: Vec<u64>,
 }
 
 impl MemoryLog {
@@ -105,8 +113,47 @@ impl MemoryLog {
         }
     }
 
+    fn base_of(&self, level: usize) -> u64 {
+        self.base.get(level).copied().unwrap_or(0)
+    }
+
     fn level_len(&self, level: u8) -> u64 {
-        self.levels.get(usize::from(level)).map_or(0, |row| row.len() as u64)
+        let l = usize::from(level);
+        self.levels.get(l).map_or(0, |row| self.base_of(l) + row.len() as u64)
+    }
+
+    /// Drops, at every level below `level`, the nodes left of leaf `cut` rounded down to a
+    /// multiple of `2^level`: each lies under a node of `level`, which stays, as does
+    /// everything to the right (the edge that appending and the current root use). With
+    /// `level` 4 a log keeps about 4 bytes a leaf instead of 64. `cut` should be a size
+    /// whose nodes are stored elsewhere (the durable log): [`MemoryLog::truncate`] never
+    /// goes back below it.
+    pub fn prune_below(&mut self, level: u8, cut: TreeSize) {
+        let shift = u32::from(level).min(63);
+        let cut = (cut.0.min(self.size().0) >> shift) << shift;
+        for l in 0..usize::from(level).min(self.levels.len()) {
+            if self.base.len() <= l {
+                self.base.resize(l + 1, 0);
+            }
+            let keep_from = cut >> l;
+            let (Some(row), Some(base)) = (self.levels.get_mut(l), self.base.get_mut(l)) else {
+                continue;
+            };
+            if keep_from <= *base {
+                continue;
+            }
+            let drop = usize::try_from(keep_from - *base).unwrap_or(usize::MAX).min(row.len());
+            row.drain(..drop);
+            *base += drop as u64;
+            if row.capacity() > 4 * row.len().max(64) {
+                row.shrink_to(2 * row.len().max(64));
+            }
+        }
+    }
+
+    /// The first node still held at `level` (0 unless pruned).
+    pub fn first_held(&self, level: u8) -> u64 {
+        self.base_of(usize::from(level))
     }
 
     /// Appends a leaf and every node it completes, reporting each to `completed`.
@@ -118,18 +165,16 @@ impl MemoryLog {
             if self.levels.len() <= slot {
                 self.levels.resize_with(slot + 1, Vec::new);
             }
+            let base = self.base_of(slot);
             let Some(row) = self.levels.get_mut(slot) else {
                 return;
             };
-            let index = row.len();
+            let index = base + row.len() as u64;
             // The left sibling, if this node is a right child: then the parent is complete.
-            let left = if index % 2 == 1 {
-                row.get(index - 1).copied()
-            } else {
-                None
-            };
+            // Pruning keeps it (it lies right of the cut).
+            let left = if index % 2 == 1 { row.last().copied() } else { None };
             row.push(hash);
-            completed(level, index as u64, hash);
+            completed(level, index, hash);
             match left {
                 Some(left) => {
                     hash = node_hash(&left, &hash);
@@ -143,8 +188,10 @@ impl MemoryLog {
 
 impl NodeSource for MemoryLog {
     fn node(&self, level: u8, index: u64) -> Option<Hash32> {
-        let row = self.levels.get(usize::from(level))?;
-        row.get(usize::try_from(index).ok()?).copied()
+        let l = usize::from(level);
+        let row = self.levels.get(l)?;
+        let at = index.checked_sub(self.base_of(l))?;
+        row.get(usize::try_from(at).ok()?).copied()
     }
 
     fn leaf_count(&self) -> Option<TreeSize> {
@@ -257,12 +304,15 @@ impl MemoryLog {
     /// is then exactly as it was when it held `size` leaves. Used to undo the leaves of a
     /// block that was executed but not committed. A `size` at or beyond the current size
     /// changes nothing.
+    ///
+    /// A pruned log is never truncated below its cut: nodes left of it stay gone.
     pub fn truncate(&mut self, size: TreeSize) {
         for (level, row) in self.levels.iter_mut().enumerate() {
             let keep = size.0.checked_shr(level as u32).unwrap_or(0);
-            row.truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+            let base = self.base.get(level).copied().unwrap_or(0);
+            row.truncate(usize::try_from(keep.saturating_sub(base)).unwrap_or(usize::MAX));
         }
-        while self.levels.last().is_some_and(Vec::is_empty) {
+        while self.levels.last().is_some_and(Vec::is_empty) && self.base_of(self.levels.len() - 1) == 0 {
             self.levels.pop();
         }
     }
@@ -292,5 +342,96 @@ mod truncate_tests {
         assert_eq!(log.size(), TreeSize(21));
         log.truncate(TreeSize(100));
         assert_eq!(log.size(), TreeSize(21));
+    }
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::*;
+    use crate::{consistency_proof, inclusion_proof};
+    use medledger_types::LeafIndex;
+
+    /// What a node does after pruning: its memory first, then the full log on disk (here
+    /// another, unpruned copy).
+    struct Both<'a> {
+        mem: &'a MemoryLog,
+        disk: &'a MemoryLog,
+    }
+
+    impl NodeSource for Both<'_> {
+        fn node(&self, level: u8, index: u64) -> Option<Hash32> {
+            self.mem.node(level, index).or_else(|| self.disk.node(level, index))
+        }
+        fn leaf_count(&self) -> Option<TreeSize> {
+            Some(self.mem.size())
+        }
+    }
+
+    fn leaf(i: u64) -> Hash32 {
+        crate::leaf_hash(&i.to_le_bytes())
+    }
+
+    #[test]
+    fn a_pruned_log_appends_roots_and_proves_as_the_whole_one() {
+        let mut full = MemoryLog::new();
+        let mut pruned = MemoryLog::new();
+        for i in 0..100 {
+            full.push(leaf(i));
+            pruned.push(leaf(i));
+        }
+        pruned.prune_below(4, TreeSize(70));
+        // The cut is 64: below level 4, nodes left of it are gone; the rest stay.
+        assert_eq!(pruned.node(0, 63), None);
+        assert_eq!(pruned.node(0, 64), Some(leaf(64)));
+        assert_eq!(pruned.node(3, 7), None);
+        assert_eq!(pruned.node(3, 8), full.node(3, 8));
+        assert_eq!(pruned.node(4, 0), full.node(4, 0));
+        assert_eq!(pruned.first_held(0), 64);
+        assert_eq!(pruned.first_held(4), 0);
+        assert_eq!(pruned.size(), TreeSize(100));
+        assert_eq!(pruned.root(), full.root());
+        assert!(pruned.levels[0].len() <= 36);
+
+        // Appending never needs what was pruned; neither does the current root.
+        for i in 100..300 {
+            assert_eq!(pruned.push(leaf(i)), full.push(leaf(i)), "leaf {i}");
+            assert_eq!(pruned.root(), full.root());
+        }
+        // Pruning again moves the cut; an older cut changes nothing.
+        pruned.prune_below(4, TreeSize(290));
+        pruned.prune_below(4, TreeSize(10));
+        assert_eq!(pruned.first_held(0), 288);
+
+        // Proofs of any leaf at any size, with the disk behind the memory.
+        let both = Both {
+            mem: &pruned,
+            disk: &full,
+        };
+        for size in [1u64, 63, 64, 65, 200, 288, 300] {
+            for index in [0u64, 5, 62, 63, 64, 150, 287, 299] {
+                if index >= size {
+                    continue;
+                }
+                assert_eq!(
+                    inclusion_proof(&both, LeafIndex(index), TreeSize(size)).unwrap(),
+                    inclusion_proof(&full, LeafIndex(index), TreeSize(size)).unwrap(),
+                    "leaf {index} at size {size}"
+                );
+            }
+            assert_eq!(
+                consistency_proof(&both, TreeSize(size), TreeSize(300)).unwrap(),
+                consistency_proof(&full, TreeSize(size), TreeSize(300)).unwrap()
+            );
+        }
+        // Without the disk, a proof that needs a pruned node fails instead of lying.
+        assert!(inclusion_proof(&pruned, LeafIndex(5), TreeSize(300)).is_err());
+
+        // Undoing a block's leaves above the cut restores the earlier log.
+        let root_300 = pruned.root();
+        pruned.push(leaf(300));
+        pruned.push(leaf(301));
+        pruned.truncate(TreeSize(300));
+        assert_eq!(pruned.size(), TreeSize(300));
+        assert_eq!(pruned.root(), root_300);
     }
 }

@@ -144,6 +144,31 @@ pub struct ConsensusStatus {
     pub catching_up: bool,
 }
 
+/// Below this level the in-memory log keeps only the nodes right of the last durable
+/// multiple of 16 leaves; the rest are read from the store when a proof needs them. The
+/// log then holds about 4 bytes a leaf instead of 64 (ADR 013 §10).
+const LOG_PRUNE_LEVEL: u8 = 4;
+
+/// The transparency log as proofs see it: the in-memory log first, then the store for the
+/// nodes pruned from memory.
+struct StoredLog<'a> {
+    memory: &'a MemoryLog,
+    reader: &'a medledger_store::StoreReader,
+}
+
+impl NodeSource for StoredLog<'_> {
+    fn node(&self, level: u8, index: u64) -> Option<Hash32> {
+        if index >= self.memory.first_held(level) {
+            return self.memory.node(level, index);
+        }
+        self.reader.log_node(level, index).ok().flatten()
+    }
+
+    fn leaf_count(&self) -> Option<TreeSize> {
+        Some(self.memory.size())
+    }
+}
+
 /// A handle to a running node; cheap to clone.
 #[derive(Clone)]
 pub struct Node {
@@ -204,6 +229,7 @@ impl Node {
                 leaf_index.insert(&h, i);
             }
         }
+        log.prune_below(LOG_PRUNE_LEVEL, head.log_size);
         let head_cert = if head.height.0 == 0 {
             None
         } else {
@@ -705,6 +731,9 @@ impl Node {
             log_nodes: &executed.log_nodes,
         })?;
         let commit_time = t0.elapsed();
+        // The block's log nodes are durable now: below level 4 the memory keeps only the
+        // right edge (ADR 013 §10).
+        write(&inner.log).prune_below(LOG_PRUNE_LEVEL, head.log_size);
         let height = head.height;
         let first_leaf = head.log_size.0 - executed.leaves.len() as u64;
         {
@@ -1199,21 +1228,44 @@ impl Node {
 
     pub fn inclusion_proof(&self, index: LeafIndex, size: TreeSize) -> Result<InclusionProof, NodeError> {
         self.committed_size(size)?;
-        medledger_merkle::inclusion_proof(&*read(&self.inner.log), index, size)
-            .map_err(|e| NodeError::Log(e.to_string()))
+        let reader = self.inner.store.reader()?;
+        let log = read(&self.inner.log);
+        medledger_merkle::inclusion_proof(
+            &StoredLog {
+                memory: &log,
+                reader: &reader,
+            },
+            index,
+            size,
+        )
+        .map_err(|e| NodeError::Log(e.to_string()))
     }
 
     pub fn consistency_proof(&self, first: TreeSize, second: TreeSize) -> Result<ConsistencyProof, NodeError> {
         self.committed_size(second)?;
-        medledger_merkle::consistency_proof(&*read(&self.inner.log), first, second)
-            .map_err(|e| NodeError::Log(e.to_string()))
+        let reader = self.inner.store.reader()?;
+        let log = read(&self.inner.log);
+        medledger_merkle::consistency_proof(
+            &StoredLog {
+                memory: &log,
+                reader: &reader,
+            },
+            first,
+            second,
+        )
+        .map_err(|e| NodeError::Log(e.to_string()))
     }
 
     /// The index of the leaf with this hash, if it is in the committed log.
     pub fn leaf_index_of(&self, leaf_hash: &Hash32) -> Option<LeafIndex> {
         let i = {
+            let reader = self.inner.store.reader().ok()?;
             let log = read(&self.inner.log);
-            read(&self.inner.leaf_index).find(leaf_hash, |i| log.node(0, i))?
+            let stored = StoredLog {
+                memory: &log,
+                reader: &reader,
+            };
+            read(&self.inner.leaf_index).find(leaf_hash, |i| stored.node(0, i))?
         };
         (i < self.head().log_size.0).then_some(LeafIndex(i))
     }

@@ -229,6 +229,21 @@ impl StoreReader {
             .transpose()
     }
 
+    /// One transparency-log node: a leaf's hash computed from the stored leaf (level 0),
+    /// or a stored interior node.
+    pub fn log_node(&self, level: u8, index: u64) -> Result<Option<Hash32>, StoreError> {
+        if level == 0 {
+            return Ok(self
+                .leaf_bytes(LeafIndex(index))?
+                .map(|raw| medledger_merkle::leaf_hash(&raw)));
+        }
+        Ok(self
+            .log_nodes
+            .get((level, index))
+            .map_err(StoreError::db)?
+            .map(|v| Hash32(*v.value())))
+    }
+
     /// Every transparency-log node, in (level, index) order: the leaf hashes computed
     /// from the stored leaves, then the stored interior nodes.
     pub fn log_nodes(&self) -> Result<Vec<(u8, u64, Hash32)>, StoreError> {
