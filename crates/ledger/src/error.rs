@@ -11,6 +11,7 @@
 
 use medledger_types::{DecodeError, Hash32, MemberId, Nonce, OrgId, OutcomeCode, PublicKey, TxKind};
 
+use crate::rx::Schedule;
 use crate::supply::Hold;
 use thiserror::Error;
 
@@ -143,6 +144,40 @@ pub enum TxError {
     AlreadyRecalled,
     #[error("event {index}: event {hash_id} has been corrected the most times allowed")]
     TooManyCorrections { index: u32, hash_id: Hash32 },
+    #[error("no such prescription")]
+    UnknownPrescription,
+    #[error("a prescription with this id is already on the ledger")]
+    PrescriptionExists,
+    #[error("the prescription has been cancelled")]
+    PrescriptionCancelled,
+    #[error("the prescription has expired")]
+    PrescriptionExpired,
+    #[error("another organisation has already filled this prescription")]
+    FilledElsewhere,
+    #[error("a Schedule II prescription is filled once; it has no repeats")]
+    ScheduleIIRefill,
+    #[error("every fill the prescription allows has been dispensed")]
+    NoRepeatsLeft,
+    #[error("the quantity exceeds what the prescription leaves for this fill (at most {remaining})")]
+    QuantityExceeded { remaining: u64 },
+    #[error("a fill with this id is already on the ledger")]
+    FillExists,
+    #[error("a Schedule II prescription may not allow repeats")]
+    ScheduleIIRepeats,
+    #[error("a prescription of this schedule allows at most {max} repeats")]
+    TooManyRepeats { max: u32 },
+    #[error("the ingredient is at least Schedule {least_strict}; the prescription declares a less strict schedule")]
+    ScheduleMismatch { least_strict: Schedule },
+    #[error("the drug table ({table}) has no MME factor for this opioid in this strength unit")]
+    NoMmeFactor { table: String },
+    #[error("the validity must end after this block and at most {max_days} days from it")]
+    BadValidity { max_days: u32 },
+    #[error("the compiled-in drug table does not parse; this release cannot apply prescriptions")]
+    DrugTableInvalid,
+    #[error("the monitoring thresholds are out of range")]
+    BadRxParams,
+    #[error("these monitoring thresholds are already in force")]
+    RxParamsUnchanged,
 }
 
 impl TxError {
@@ -191,6 +226,23 @@ impl TxError {
             TxError::UnknownEvent { .. } => 40,
             TxError::AlreadyRecalled => 41,
             TxError::TooManyCorrections { .. } => 42,
+            TxError::UnknownPrescription => 43,
+            TxError::PrescriptionExists => 44,
+            TxError::PrescriptionCancelled => 45,
+            TxError::PrescriptionExpired => 46,
+            TxError::FilledElsewhere => 47,
+            TxError::ScheduleIIRefill => 48,
+            TxError::NoRepeatsLeft => 49,
+            TxError::QuantityExceeded { .. } => 50,
+            TxError::FillExists => 51,
+            TxError::ScheduleIIRepeats => 52,
+            TxError::TooManyRepeats { .. } => 53,
+            TxError::ScheduleMismatch { .. } => 54,
+            TxError::NoMmeFactor { .. } => 55,
+            TxError::BadValidity { .. } => 56,
+            TxError::DrugTableInvalid => 57,
+            TxError::BadRxParams => 58,
+            TxError::RxParamsUnchanged => 59,
         })
     }
 
@@ -238,6 +290,23 @@ impl TxError {
             TxError::UnknownEvent { .. } => "unknown_event",
             TxError::AlreadyRecalled => "already_recalled",
             TxError::TooManyCorrections { .. } => "too_many_corrections",
+            TxError::UnknownPrescription => "unknown_prescription",
+            TxError::PrescriptionExists => "prescription_exists",
+            TxError::PrescriptionCancelled => "prescription_cancelled",
+            TxError::PrescriptionExpired => "prescription_expired",
+            TxError::FilledElsewhere => "filled_elsewhere",
+            TxError::ScheduleIIRefill => "schedule_ii_refill",
+            TxError::NoRepeatsLeft => "no_repeats_left",
+            TxError::QuantityExceeded { .. } => "quantity_exceeded",
+            TxError::FillExists => "fill_exists",
+            TxError::ScheduleIIRepeats => "schedule_ii_repeats",
+            TxError::TooManyRepeats { .. } => "too_many_repeats",
+            TxError::ScheduleMismatch { .. } => "schedule_mismatch",
+            TxError::NoMmeFactor { .. } => "no_mme_factor",
+            TxError::BadValidity { .. } => "bad_validity",
+            TxError::DrugTableInvalid => "drug_table_invalid",
+            TxError::BadRxParams => "bad_rx_params",
+            TxError::RxParamsUnchanged => "rx_params_unchanged",
         }
     }
 }
@@ -288,6 +357,23 @@ pub fn describe_outcome(code: OutcomeCode) -> &'static str {
         40 => "unknown_event",
         41 => "already_recalled",
         42 => "too_many_corrections",
+        43 => "unknown_prescription",
+        44 => "prescription_exists",
+        45 => "prescription_cancelled",
+        46 => "prescription_expired",
+        47 => "filled_elsewhere",
+        48 => "schedule_ii_refill",
+        49 => "no_repeats_left",
+        50 => "quantity_exceeded",
+        51 => "fill_exists",
+        52 => "schedule_ii_repeats",
+        53 => "too_many_repeats",
+        54 => "schedule_mismatch",
+        55 => "no_mme_factor",
+        56 => "bad_validity",
+        57 => "drug_table_invalid",
+        58 => "bad_rx_params",
+        59 => "rx_params_unchanged",
         _ => "unknown_error",
     }
 }

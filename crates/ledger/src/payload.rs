@@ -10,6 +10,7 @@ use crate::error::{Rejection, TxError};
 use crate::identity::{register_member, revoke_member, rotate_key, set_client_keys, vote_node, vote_org};
 use crate::records::{anchor, erase};
 use crate::research::study;
+use crate::rx::{cancel, dispense, params, prescribe};
 use crate::state::Overlay;
 use crate::supply::{capture, recall};
 use crate::{BlockContext, Event};
@@ -31,6 +32,10 @@ pub enum Payload {
     RegisterStudy(study::RegisterStudy),
     SupplyCapture(capture::SupplyCapture),
     SupplyRecall(recall::SupplyRecall),
+    RxPrescribe(prescribe::RxPrescribe),
+    RxDispense(dispense::RxDispense),
+    RxCancel(cancel::RxCancel),
+    RxParams(params::RxParamsVote),
 }
 
 impl Payload {
@@ -51,6 +56,10 @@ impl Payload {
             study::KIND => Payload::RegisterStudy(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             capture::KIND => Payload::SupplyCapture(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             recall::KIND => Payload::SupplyRecall(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            prescribe::KIND => Payload::RxPrescribe(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            dispense::KIND => Payload::RxDispense(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            cancel::KIND => Payload::RxCancel(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            params::KIND => Payload::RxParams(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             other => return Err(Rejection::UnknownKind(other)),
         };
         Ok(p)
@@ -73,6 +82,10 @@ impl Payload {
             Payload::RegisterStudy(_) => study::KIND,
             Payload::SupplyCapture(_) => capture::KIND,
             Payload::SupplyRecall(_) => recall::KIND,
+            Payload::RxPrescribe(_) => prescribe::KIND,
+            Payload::RxDispense(_) => dispense::KIND,
+            Payload::RxCancel(_) => cancel::KIND,
+            Payload::RxParams(_) => params::KIND,
         }
     }
 
@@ -94,6 +107,10 @@ impl Payload {
             Payload::RegisterStudy(_) => "research.study",
             Payload::SupplyCapture(_) => "supply.capture",
             Payload::SupplyRecall(_) => "supply.recall",
+            Payload::RxPrescribe(_) => "rx.prescribe",
+            Payload::RxDispense(_) => "rx.dispense",
+            Payload::RxCancel(_) => "rx.cancel",
+            Payload::RxParams(_) => "rx.params",
         }
     }
 
@@ -114,6 +131,10 @@ impl Payload {
             Payload::RegisterStudy(p) => p.encode(),
             Payload::SupplyCapture(p) => p.encode(),
             Payload::SupplyRecall(p) => p.encode(),
+            Payload::RxPrescribe(p) => p.encode(),
+            Payload::RxDispense(p) => p.encode(),
+            Payload::RxCancel(p) => p.encode(),
+            Payload::RxParams(p) => p.encode(),
         }
     }
 
@@ -139,6 +160,10 @@ impl Payload {
             Payload::RegisterStudy(p) => p.apply(state, signer, ctx),
             Payload::SupplyCapture(p) => p.apply(state, signer, ctx),
             Payload::SupplyRecall(p) => p.apply(state, signer, ctx),
+            Payload::RxPrescribe(p) => p.apply(state, signer, ctx),
+            Payload::RxDispense(p) => p.apply(state, signer, ctx),
+            Payload::RxCancel(p) => p.apply(state, signer, ctx),
+            Payload::RxParams(p) => p.apply(state, signer, ctx),
         }
     }
 }
