@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::prescribe::prescriber_org;
 use super::{RxStatus, prescription};
 use crate::error::TxError;
+use crate::identity::signer_record;
 use crate::state::{Overlay, keys};
 use crate::{BlockContext, Event};
 
@@ -45,10 +46,10 @@ impl RxCancel {
         ctx: &BlockContext,
     ) -> Result<Vec<Event>, TxError> {
         let mut rx = prescription(state, &self.prescription).ok_or(TxError::UnknownPrescription)?;
-        let org = prescriber_org(state, signer, &rx.prescriber)?;
-        if org != rx.org {
+        if signer_record(state, signer)?.org != rx.org {
             return Err(TxError::NotAuthorized);
         }
+        let org = prescriber_org(state, signer, &rx.prescriber)?;
         if rx.status != RxStatus::Active {
             return Err(TxError::PrescriptionCancelled);
         }
