@@ -645,16 +645,35 @@ fn outcome_names_match_the_errors() {
             index: 0,
             hash_id: medledger_types::Hash32::ZERO,
         },
+        TxError::UnknownPrescription,
+        TxError::PrescriptionExists,
+        TxError::PrescriptionCancelled,
+        TxError::PrescriptionExpired,
+        TxError::FilledElsewhere,
+        TxError::ScheduleIIRefill,
+        TxError::NoRepeatsLeft,
+        TxError::QuantityExceeded { remaining: 1 },
+        TxError::FillExists,
+        TxError::ScheduleIIRepeats,
+        TxError::TooManyRepeats { max: 5 },
+        TxError::ScheduleMismatch {
+            least_strict: medledger_ledger::rx::Schedule::II,
+        },
+        TxError::NoMmeFactor { table: "t".into() },
+        TxError::BadValidity { max_days: 1 },
+        TxError::DrugTableInvalid,
+        TxError::BadRxParams,
+        TxError::RxParamsUnchanged,
     ];
     let mut codes = std::collections::BTreeSet::new();
     for e in &errors {
         assert!(codes.insert(e.code().0), "code {:?} used twice", e.code());
         assert_eq!(medledger_ledger::describe_outcome(e.code()), e.reason());
     }
-    // The codes are stable and dense: 1 to 42, in declaration order.
-    assert_eq!(codes, (1..=42).collect());
+    // The codes are stable and dense: 1 to 59, in declaration order.
+    assert_eq!(codes, (1..=59).collect());
     assert_eq!(
-        medledger_ledger::describe_outcome(medledger_types::OutcomeCode(43)),
+        medledger_ledger::describe_outcome(medledger_types::OutcomeCode(60)),
         "unknown_error"
     );
     assert_eq!(
