@@ -20,7 +20,7 @@ use medledger_ledger::rx::monitor::fill_milli_mme;
 use medledger_ledger::rx::params::RxParamsVote;
 use medledger_ledger::rx::prescribe::RxPrescribe;
 use medledger_ledger::rx::table::{self, table};
-use medledger_ledger::rx::{self, Alert, DAY_MS, Medication, MmeLevel, RxCui, RxParams, Schedule, Strength};
+use medledger_ledger::rx::{self, Alert, DAY_MS, Medication, MmeLevel, Order, RxCui, RxParams, Schedule, Strength};
 use medledger_ledger::supply::capture::{Commitment, Step, SupplyCapture};
 use medledger_ledger::supply::recall::SupplyRecall;
 use medledger_ledger::supply::{self, Hold, ItemState};
@@ -219,14 +219,16 @@ impl World {
         let valid_until = TimestampMs(self.now_ms + rx.valid_days * DAY_MS);
         Payload::RxPrescribe(RxPrescribe {
             id,
-            patient: rx.patient.into(),
-            prescriber: doc(n).1,
-            medication: rx.medication,
-            quantity: rx.quantity,
-            days_supply: rx.days_supply,
-            repeats: rx.repeats,
-            schedule: rx.schedule,
-            valid_until,
+            order: Order {
+                patient: rx.patient.into(),
+                prescriber: doc(n).1,
+                medication: rx.medication,
+                quantity: rx.quantity,
+                days_supply: rx.days_supply,
+                repeats: rx.repeats,
+                schedule: rx.schedule,
+                valid_until,
+            },
         })
     }
 
@@ -365,7 +367,7 @@ fn prescribing_rules_each_refuse_with_their_own_error() {
     ));
     let mut p = w.prescription(1, oxycodone());
     if let Payload::RxPrescribe(rx) = &mut p {
-        rx.prescriber = member("pharmacist-p");
+        rx.order.prescriber = member("pharmacist-p");
     }
     cases.push((
         "a pharmacy does not prescribe",

@@ -52,7 +52,7 @@ use medledger_ledger::rx::dispense::RxDispense;
 use medledger_ledger::rx::params::RxParamsVote;
 use medledger_ledger::rx::prescribe::RxPrescribe;
 use medledger_ledger::rx::{
-    Alert, DrugClass, FillRecord, Medication, MmeLevel, ParamsBallot, PatientWindow, PrescriptionRecord, RxCui,
+    Alert, DrugClass, FillRecord, Medication, MmeLevel, Order, ParamsBallot, PatientWindow, PrescriptionRecord, RxCui,
     RxParams, RxStatus, Schedule, Strength, WindowFill,
 };
 use medledger_ledger::supply::capture::{Commitment, Step, SupplyCapture};
@@ -412,14 +412,16 @@ fn fixture() -> Fixture {
     };
     let prescribe = Payload::RxPrescribe(RxPrescribe {
         id: prescription_id,
-        patient: pt.into(),
-        prescriber: member("pr-0002"),
-        medication: patch,
-        quantity: 10,
-        days_supply: 30,
-        repeats: 0,
-        schedule: Schedule::II,
-        valid_until: TimestampMs(1_702_592_000_000),
+        order: Order {
+            patient: pt.into(),
+            prescriber: member("pr-0002"),
+            medication: patch,
+            quantity: 10,
+            days_supply: 30,
+            repeats: 0,
+            schedule: Schedule::II,
+            valid_until: TimestampMs(1_702_592_000_000),
+        },
     });
     let dispense = Payload::RxDispense(RxDispense {
         id: fill_id,
@@ -658,19 +660,21 @@ fn fixture() -> Fixture {
             "state.rx_prescription",
             Some(keys::rx_prescription(&prescription_id)),
             PrescriptionRecord {
-                patient: pt.into(),
-                org: org("hospital-a"),
-                prescriber: member("pr-0002"),
-                medication: Medication {
-                    product: RxCui(1049621),
-                    ingredient: RxCui(7804),
-                    strength: Strength::Mg { milli: 5_000 },
+                order: Order {
+                    patient: pt.into(),
+                    prescriber: member("pr-0002"),
+                    medication: Medication {
+                        product: RxCui(1049621),
+                        ingredient: RxCui(7804),
+                        strength: Strength::Mg { milli: 5_000 },
+                    },
+                    quantity: 60,
+                    days_supply: 30,
+                    repeats: 2,
+                    schedule: Schedule::III,
+                    valid_until: TimestampMs(1_702_592_000_000),
                 },
-                quantity: 60,
-                days_supply: 30,
-                repeats: 2,
-                schedule: Schedule::III,
-                valid_until: TimestampMs(1_702_592_000_000),
+                org: org("hospital-a"),
                 status: RxStatus::Cancelled { at: Height(12) },
                 written: Height(11),
                 fills: 1,

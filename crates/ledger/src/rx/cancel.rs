@@ -49,7 +49,7 @@ impl RxCancel {
         if signer_record(state, signer)?.org != rx.org {
             return Err(TxError::NotAuthorized);
         }
-        let org = prescriber_org(state, signer, &rx.prescriber)?;
+        let org = prescriber_org(state, signer, &rx.order.prescriber)?;
         if rx.status != RxStatus::Active {
             return Err(TxError::PrescriptionCancelled);
         }

@@ -30,11 +30,10 @@ use medledger_types::codec::{Decode, DecodeError, Encode, Reader};
 use medledger_types::{Hash32, OrgId, PublicKey, TxKind};
 use serde::{Deserialize, Serialize};
 
-use super::prescribe::{MAX_QUANTITY, read_count};
 use super::table::table;
 use super::{
-    FillRecord, MAX_DAYS_SUPPLY, MAX_PACKS, PrescriptionRecord, RxStatus, Schedule, WindowFill, day_of, fill, monitor,
-    params, prescription, window,
+    FillRecord, MAX_DAYS_SUPPLY, MAX_PACKS, MAX_QUANTITY, PrescriptionRecord, RxStatus, Schedule, WindowFill, day_of,
+    fill, monitor, params, prescription, read_count, window,
 };
 use crate::error::TxError;
 use crate::identity::{KeyStatus, MemberKind, OrgRole, require_org, signer_record};
@@ -125,8 +124,8 @@ impl RxDispense {
         dispense_packs(state, &org, &self.packs, self.id, ctx.height)?;
 
         let table = table().map_err(|_| TxError::DrugTableInvalid)?;
-        let drug = table.get(rx.medication.ingredient);
-        let milli_mme = monitor::fill_milli_mme(drug, rx.medication.strength, self.quantity, self.days_supply)
+        let drug = table.get(rx.order.medication.ingredient);
+        let milli_mme = monitor::fill_milli_mme(drug, rx.order.medication.strength, self.quantity, self.days_supply)
             .ok_or_else(|| TxError::NoMmeFactor {
                 table: table.version.clone(),
             })?;
@@ -134,24 +133,24 @@ impl RxDispense {
         let thresholds = params(state);
         let mut alerts = Vec::new();
         if let Some(class) = drug.map(|d| d.class) {
-            let mut win = window(state, &rx.patient);
+            let mut win = window(state, &rx.order.patient);
             alerts = monitor::admit(
                 &mut win,
                 WindowFill {
                     fill: self.id,
                     prescription: self.prescription,
-                    ingredient: rx.medication.ingredient,
+                    ingredient: rx.order.medication.ingredient,
                     class,
                     milli_mme,
                     start: today,
                     end: today.saturating_add(self.days_supply),
                     prescriber_org: rx.org.clone(),
-                    prescriber: rx.prescriber.clone(),
+                    prescriber: rx.order.prescriber.clone(),
                     pharmacy: org.clone(),
                 },
                 &thresholds,
             );
-            state.put_record(keys::rx_patient(&rx.patient), &win);
+            state.put_record(keys::rx_patient(&rx.order.patient), &win);
         }
         alerts.extend(monitor::early_refill(rx.last_fill, today, &thresholds));
 
@@ -197,22 +196,22 @@ impl RxDispense {
         if let RxStatus::Cancelled { .. } = rx.status {
             return Err(TxError::PrescriptionCancelled);
         }
-        if ctx.timestamp >= rx.valid_until {
+        if ctx.timestamp >= rx.order.valid_until {
             return Err(TxError::PrescriptionExpired);
         }
         if rx.pharmacy.as_ref().is_some_and(|p| p != org) {
             return Err(TxError::FilledElsewhere);
         }
-        if rx.schedule == Schedule::II && rx.fills > 0 {
+        if rx.order.schedule == Schedule::II && rx.fills > 0 {
             return Err(TxError::ScheduleIIRefill);
         }
-        if rx.fills > rx.repeats {
+        if rx.fills > rx.order.repeats {
             return Err(TxError::NoRepeatsLeft);
         }
         let remaining = rx
             .total_allowed()
             .saturating_sub(rx.dispensed)
-            .min(u64::from(rx.quantity));
+            .min(u64::from(rx.order.quantity));
         if u64::from(self.quantity) > remaining {
             return Err(TxError::QuantityExceeded { remaining });
         }

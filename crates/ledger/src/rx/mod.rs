@@ -305,24 +305,77 @@ impl Decode for RxStatus {
     }
 }
 
+/// What a prescription orders, as the `MedicationRequest` says it: codes and numbers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// The patient's pseudonym (the FHIR Patient id, as records name it).
+    pub patient: String,
+    /// A practitioner member of the prescribing organisation.
+    pub prescriber: MemberId,
+    pub medication: Medication,
+    /// Units per fill (`dispenseRequest.quantity`), 1 to [`MAX_QUANTITY`].
+    pub quantity: u32,
+    /// Expected days supply of one fill, 1 to [`MAX_DAYS_SUPPLY`].
+    pub days_supply: u32,
+    /// Fills allowed after the first (`numberOfRepeatsAllowed`), 0 to [`MAX_REPEATS`].
+    pub repeats: u32,
+    pub schedule: Schedule,
+    /// Block time from which it may no longer be dispensed (`validityPeriod.end`).
+    pub valid_until: TimestampMs,
+}
+
+/// Most units in one fill.
+pub const MAX_QUANTITY: u32 = 100_000;
+
+/// A count in `1..=max` (or `0..=max` when zero is allowed).
+pub(crate) fn read_count(
+    r: &mut Reader<'_>,
+    what: &'static str,
+    zero: bool,
+    max: u32,
+    reason: &'static str,
+) -> Result<u32, DecodeError> {
+    let n = r.u32(what)?;
+    if (n == 0 && !zero) || n > max {
+        return Err(invalid(what, reason));
+    }
+    Ok(n)
+}
+
+impl Encode for Order {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        put::str(out, &self.patient);
+        self.prescriber.encode_to(out);
+        self.medication.encode_to(out);
+        put::u32(out, self.quantity);
+        put::u32(out, self.days_supply);
+        put::u32(out, self.repeats);
+        self.schedule.encode_to(out);
+        self.valid_until.encode_to(out);
+    }
+}
+
+impl Decode for Order {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Order {
+            patient: read_id(r, "patient")?,
+            prescriber: MemberId::decode_from(r)?,
+            medication: Medication::decode_from(r)?,
+            quantity: read_count(r, "quantity", false, MAX_QUANTITY, "1 to 100,000 units")?,
+            days_supply: read_count(r, "days supply", false, MAX_DAYS_SUPPLY, "1 to 366 days")?,
+            repeats: read_count(r, "repeats", true, MAX_REPEATS, "0 to 99")?,
+            schedule: Schedule::decode_from(r)?,
+            valid_until: TimestampMs::decode_from(r)?,
+        })
+    }
+}
+
 /// `rx/prescription/{hex id}`
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrescriptionRecord {
-    /// The patient's pseudonym (the FHIR Patient id, as records name it).
-    pub patient: String,
-    /// The prescriber's organisation and member id.
+    pub order: Order,
+    /// The prescriber's organisation.
     pub org: OrgId,
-    pub prescriber: MemberId,
-    pub medication: Medication,
-    /// Units per fill.
-    pub quantity: u32,
-    /// Expected days supply of one fill.
-    pub days_supply: u32,
-    /// Fills allowed after the first.
-    pub repeats: u32,
-    pub schedule: Schedule,
-    /// Block time from which it may no longer be dispensed.
-    pub valid_until: TimestampMs,
     pub status: RxStatus,
     pub written: Height,
     /// Fills so far, and the units they dispensed.
@@ -337,21 +390,14 @@ pub struct PrescriptionRecord {
 impl PrescriptionRecord {
     /// Units the prescription allows in all: one fill's quantity for each fill.
     pub fn total_allowed(&self) -> u64 {
-        u64::from(self.quantity) * (1 + u64::from(self.repeats))
+        u64::from(self.order.quantity) * (1 + u64::from(self.order.repeats))
     }
 }
 
 impl Encode for PrescriptionRecord {
     fn encode_to(&self, out: &mut Vec<u8>) {
-        put::str(out, &self.patient);
+        self.order.encode_to(out);
         self.org.encode_to(out);
-        self.prescriber.encode_to(out);
-        self.medication.encode_to(out);
-        put::u32(out, self.quantity);
-        put::u32(out, self.days_supply);
-        put::u32(out, self.repeats);
-        self.schedule.encode_to(out);
-        self.valid_until.encode_to(out);
         self.status.encode_to(out);
         self.written.encode_to(out);
         put::u32(out, self.fills);
@@ -367,15 +413,8 @@ impl Encode for PrescriptionRecord {
 impl Decode for PrescriptionRecord {
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(PrescriptionRecord {
-            patient: read_id(r, "patient")?,
+            order: Order::decode_from(r)?,
             org: OrgId::decode_from(r)?,
-            prescriber: MemberId::decode_from(r)?,
-            medication: Medication::decode_from(r)?,
-            quantity: r.u32("quantity")?,
-            days_supply: r.u32("days supply")?,
-            repeats: r.u32("repeats")?,
-            schedule: Schedule::decode_from(r)?,
-            valid_until: TimestampMs::decode_from(r)?,
             status: RxStatus::decode_from(r)?,
             written: Height::decode_from(r)?,
             fills: r.u32("fills")?,

@@ -21,15 +21,14 @@
 //!   and IV at most five, within six months (validity at most 184 days); anything else is
 //!   valid at most 366 days. The validity ends after the block.
 
-use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
-use medledger_types::{Hash32, MemberId, OrgId, PublicKey, TimestampMs, TxKind};
+use medledger_types::codec::{Decode, DecodeError, Encode, Reader};
+use medledger_types::{Hash32, MemberId, OrgId, PublicKey, TxKind};
 use serde::{Deserialize, Serialize};
 
 use super::table::table;
-use super::{DAY_MS, MAX_DAYS_SUPPLY, MAX_REPEATS, Medication, PrescriptionRecord, RxStatus, Schedule, prescription};
+use super::{DAY_MS, Order, PrescriptionRecord, RxStatus, Schedule, prescription};
 use crate::error::TxError;
 use crate::identity::{KeyStatus, MemberKind, OrgRole, active_member, require_org, signer_record};
-use crate::records::read_id;
 use crate::state::{Overlay, keys};
 use crate::{BlockContext, Event};
 
@@ -41,63 +40,25 @@ pub const MAX_REPEATS_III_IV: u32 = 5;
 pub const MAX_VALID_DAYS_III_IV: u32 = 184;
 /// Longest validity of any other prescription.
 pub const MAX_VALID_DAYS: u32 = 366;
-/// Most units in one fill.
-pub const MAX_QUANTITY: u32 = 100_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RxPrescribe {
     pub id: Hash32,
-    pub patient: String,
-    pub prescriber: MemberId,
-    pub medication: Medication,
-    pub quantity: u32,
-    pub days_supply: u32,
-    pub repeats: u32,
-    pub schedule: Schedule,
-    pub valid_until: TimestampMs,
+    pub order: Order,
 }
 
 impl Encode for RxPrescribe {
     fn encode_to(&self, out: &mut Vec<u8>) {
         self.id.encode_to(out);
-        put::str(out, &self.patient);
-        self.prescriber.encode_to(out);
-        self.medication.encode_to(out);
-        put::u32(out, self.quantity);
-        put::u32(out, self.days_supply);
-        put::u32(out, self.repeats);
-        self.schedule.encode_to(out);
-        self.valid_until.encode_to(out);
+        self.order.encode_to(out);
     }
-}
-
-/// A count in `1..=max` (or `0..=max` when zero is allowed).
-pub(super) fn read_count(
-    r: &mut Reader<'_>,
-    what: &'static str,
-    zero: bool,
-    max: u32,
-    reason: &'static str,
-) -> Result<u32, DecodeError> {
-    let n = r.u32(what)?;
-    if (n == 0 && !zero) || n > max {
-        return Err(DecodeError::Invalid { what, reason });
-    }
-    Ok(n)
 }
 
 impl Decode for RxPrescribe {
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(RxPrescribe {
             id: Hash32::decode_from(r)?,
-            patient: read_id(r, "patient")?,
-            prescriber: MemberId::decode_from(r)?,
-            medication: Medication::decode_from(r)?,
-            quantity: read_count(r, "quantity", false, MAX_QUANTITY, "1 to 100,000 units")?,
-            days_supply: read_count(r, "days supply", false, MAX_DAYS_SUPPLY, "1 to 366 days")?,
-            repeats: read_count(r, "repeats", true, MAX_REPEATS, "0 to 99")?,
-            schedule: Schedule::decode_from(r)?,
-            valid_until: TimestampMs::decode_from(r)?,
+            order: Order::decode_from(r)?,
         })
     }
 }
@@ -129,11 +90,12 @@ impl RxPrescribe {
         signer: &PublicKey,
         ctx: &BlockContext,
     ) -> Result<Vec<Event>, TxError> {
-        let org = prescriber_org(state, signer, &self.prescriber)?;
+        let o = &self.order;
+        let org = prescriber_org(state, signer, &o.prescriber)?;
         if !matches!(require_org(state, &org)?.role, OrgRole::Hospital | OrgRole::Clinic) {
             return Err(TxError::NotAuthorized);
         }
-        if crate::records::record_state(state, "Patient", &self.patient).is_none_or(|r| r.erased) {
+        if crate::records::record_state(state, "Patient", &o.patient).is_none_or(|r| r.erased) {
             return Err(TxError::UnknownPatient);
         }
         if prescription(state, &self.id).is_some() {
@@ -144,15 +106,8 @@ impl RxPrescribe {
         state.put_record(
             keys::rx_prescription(&self.id),
             &PrescriptionRecord {
-                patient: self.patient.clone(),
+                order: o.clone(),
                 org: org.clone(),
-                prescriber: self.prescriber.clone(),
-                medication: self.medication,
-                quantity: self.quantity,
-                days_supply: self.days_supply,
-                repeats: self.repeats,
-                schedule: self.schedule,
-                valid_until: self.valid_until,
                 status: RxStatus::Active,
                 written: ctx.height,
                 fills: 0,
@@ -164,22 +119,22 @@ impl RxPrescribe {
         Ok(vec![Event::PrescriptionWritten {
             prescription: self.id,
             org,
-            prescriber: self.prescriber.clone(),
+            prescriber: o.prescriber.clone(),
         }])
     }
 
     /// The drug table's schedule and MME factor for the ingredient, if it is listed.
     fn check_drug(&self) -> Result<(), TxError> {
         let table = table().map_err(|_| TxError::DrugTableInvalid)?;
-        let Some(drug) = table.get(self.medication.ingredient) else {
+        let Some(drug) = table.get(self.order.medication.ingredient) else {
             return Ok(());
         };
-        if !self.schedule.at_least_as_strict_as(drug.schedule) {
+        if !self.order.schedule.at_least_as_strict_as(drug.schedule) {
             return Err(TxError::ScheduleMismatch {
                 least_strict: drug.schedule,
             });
         }
-        if super::monitor::fill_milli_mme(Some(drug), self.medication.strength, 1, 1).is_none() {
+        if super::monitor::fill_milli_mme(Some(drug), self.order.medication.strength, 1, 1).is_none() {
             return Err(TxError::NoMmeFactor {
                 table: table.version.clone(),
             });
@@ -188,9 +143,9 @@ impl RxPrescribe {
     }
 
     fn check_schedule_rules(&self, ctx: &BlockContext) -> Result<(), TxError> {
-        let max_days = match self.schedule {
-            Schedule::II if self.repeats > 0 => return Err(TxError::ScheduleIIRepeats),
-            Schedule::III | Schedule::IV if self.repeats > MAX_REPEATS_III_IV => {
+        let max_days = match self.order.schedule {
+            Schedule::II if self.order.repeats > 0 => return Err(TxError::ScheduleIIRepeats),
+            Schedule::III | Schedule::IV if self.order.repeats > MAX_REPEATS_III_IV => {
                 return Err(TxError::TooManyRepeats {
                     max: MAX_REPEATS_III_IV,
                 });
@@ -199,7 +154,7 @@ impl RxPrescribe {
             _ => MAX_VALID_DAYS,
         };
         let latest = ctx.timestamp.0.saturating_add(u64::from(max_days) * DAY_MS);
-        if self.valid_until.0 <= ctx.timestamp.0 || self.valid_until.0 > latest {
+        if self.order.valid_until.0 <= ctx.timestamp.0 || self.order.valid_until.0 > latest {
             return Err(TxError::BadValidity { max_days });
         }
         Ok(())
