@@ -1144,3 +1144,83 @@ fn rx_records_events_and_errors_carry_no_patient_data_but_the_pseudonym_key() {
     assert!(!json.contains("pt-1"), "{json}");
     assert_eq!(window.fills[0].start, w.today());
 }
+
+// ---------------------------------------------------------------------------------------
+// Hostile bodies
+
+#[test]
+fn hostile_rx_bodies_are_refused_when_decoded() {
+    let mut w = World::new();
+    let good = match w.prescription(1, oxycodone()) {
+        Payload::RxPrescribe(p) => p,
+        _ => unreachable!(),
+    };
+    let with = |f: &dyn Fn(&mut Order)| {
+        let mut p = good.clone();
+        f(&mut p.order);
+        Payload::RxPrescribe(p).body()
+    };
+    let prescribe_kind = medledger_ledger::rx::prescribe::KIND;
+    let bad_orders: [(&str, Vec<u8>); 7] = [
+        ("no units", with(&|o| o.quantity = 0)),
+        ("no days", with(&|o| o.days_supply = 0)),
+        ("a year and a day", with(&|o| o.days_supply = 367)),
+        ("100 repeats", with(&|o| o.repeats = 100)),
+        (
+            "a zero strength",
+            with(&|o| o.medication.strength = Strength::Mg { milli: 0 }),
+        ),
+        (
+            "a patch worn no hours",
+            with(&|o| {
+                o.medication.strength = Strength::McgPerHour {
+                    milli: 25_000,
+                    hours: 0,
+                }
+            }),
+        ),
+        ("RxNorm code 0", with(&|o| o.medication.ingredient = RxCui(0))),
+    ];
+    for (name, body) in bad_orders {
+        assert!(Payload::decode(prescribe_kind, &body).is_err(), "{name}");
+    }
+    let pack = |s: &str| EpcUri::parse(s).unwrap();
+    let dispense = |packs: Vec<EpcUri>| {
+        Payload::RxDispense(RxDispense {
+            id: Hash32([1; 32]),
+            prescription: Hash32([2; 32]),
+            quantity: 1,
+            days_supply: 1,
+            packs,
+        })
+        .body()
+    };
+    let dispense_kind = medledger_ledger::rx::dispense::KIND;
+    let one = pack("urn:epc:id:sgtin:0614141.812345.1");
+    assert!(Payload::decode(dispense_kind, &dispense(vec![one.clone()])).is_ok());
+    assert!(Payload::decode(dispense_kind, &dispense(vec![one.clone(), one.clone()])).is_err());
+    assert!(
+        Payload::decode(
+            dispense_kind,
+            &dispense(vec![pack("urn:epc:id:sscc:0614141.1234567890")])
+        )
+        .is_err()
+    );
+    assert!(Payload::decode(dispense_kind, &dispense(vec![one; 17])).is_err());
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic_the_rx_decoders(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+        for kind in [
+            medledger_ledger::rx::prescribe::KIND,
+            medledger_ledger::rx::dispense::KIND,
+            medledger_ledger::rx::cancel::KIND,
+            medledger_ledger::rx::params::KIND,
+        ] {
+            if let Ok(p) = Payload::decode(kind, &bytes) {
+                proptest::prop_assert_eq!(p.body(), bytes.clone(), "accepted a non-canonical body");
+            }
+        }
+    }
+}
