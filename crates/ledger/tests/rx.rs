@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use medledger_crypto::Keypair;
 use medledger_gs1::ident::{EpcUri, Gtin, Lot};
 use medledger_ledger::genesis::{GenesisGs1, GenesisMember, GenesisOrg};
+use medledger_ledger::identity::revoke_member::RevokeMember;
 use medledger_ledger::identity::{MemberKind, OrgRole};
 use medledger_ledger::records::anchor::{Anchor, RecordsAnchor};
 use medledger_ledger::rx::cancel::RxCancel;
@@ -654,6 +655,26 @@ fn dispensing_rules_each_refuse_with_their_own_error() {
     w.advance_days(1);
     let d = w.dispense(short, 10, 10, &[]);
     assert_eq!(w.run(&admin(PHARMACY_P), d), Err(TxError::PrescriptionExpired));
+}
+
+#[test]
+fn an_organisation_cancels_the_prescriptions_of_a_practitioner_who_left() {
+    let mut w = World::new();
+    let by_doc2 = w.prescribe(2, oxycodone());
+    let revoke = Payload::RevokeMember(RevokeMember {
+        org: org_of(HOSPITAL),
+        member: member("doc-2"),
+    });
+    w.run(&admin(HOSPITAL), revoke).unwrap();
+    // Until cancelled, a prescription outlives its prescriber's membership.
+    let d = w.dispense(by_doc2, 10, 10, &[]);
+    assert!(w.run(&admin(PHARMACY_P), d).is_ok());
+    let cancel = |prescription| Payload::RxCancel(RxCancel { prescription });
+    // A colleague is not the prescriber; the organisation's node acts for it.
+    assert_eq!(w.run(&doc(1).0, cancel(by_doc2)), Err(TxError::NotAuthorized));
+    assert!(w.run(&hospital_node(), cancel(by_doc2)).is_ok());
+    let d = w.dispense(by_doc2, 10, 10, &[]);
+    assert_eq!(w.run(&admin(PHARMACY_P), d), Err(TxError::PrescriptionCancelled));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 //!
 //! Rules:
 //! - Signed by the prescriber's own key, or by an admin or service key of the
-//!   prescriber's organisation (as `rx.prescribe`).
+//!   prescriber's organisation — also once the prescriber has left it (a revoked
+//!   practitioner's prescriptions stay valid until they expire or the organisation
+//!   cancels them).
 //! - The prescription is on the ledger, written by that organisation, and not already
 //!   cancelled. Fills already dispensed stay on the ledger, as do their alerts.
 
@@ -10,10 +12,9 @@ use medledger_types::codec::{Decode, DecodeError, Encode, Reader};
 use medledger_types::{Hash32, PublicKey, TxKind};
 use serde::{Deserialize, Serialize};
 
-use super::prescribe::prescriber_org;
 use super::{RxStatus, prescription};
 use crate::error::TxError;
-use crate::identity::signer_record;
+use crate::identity::{KeyStatus, MemberKind, signer_record};
 use crate::state::{Overlay, keys};
 use crate::{BlockContext, Event};
 
@@ -46,10 +47,13 @@ impl RxCancel {
         ctx: &BlockContext,
     ) -> Result<Vec<Event>, TxError> {
         let mut rx = prescription(state, &self.prescription).ok_or(TxError::UnknownPrescription)?;
-        if signer_record(state, signer)?.org != rx.org {
+        let key = signer_record(state, signer)?;
+        let for_org = matches!(key.kind, MemberKind::Admin | MemberKind::Service);
+        let prescriber = key.kind == MemberKind::Practitioner && key.member == rx.order.prescriber;
+        if key.status != KeyStatus::Active || key.org != rx.org || !(for_org || prescriber) {
             return Err(TxError::NotAuthorized);
         }
-        let org = prescriber_org(state, signer, &rx.order.prescriber)?;
+        let org = key.org;
         if rx.status != RxStatus::Active {
             return Err(TxError::PrescriptionCancelled);
         }

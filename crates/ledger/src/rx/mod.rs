@@ -655,7 +655,9 @@ impl Decode for WindowFill {
 }
 
 /// `rx/patient/{pseudonym}`: the patient's monitored fills that still matter, oldest
-/// first — those still covering a day, or started within the multiple-provider window.
+/// first — those still covering today, or started within the last [`MAX_DAYS_SUPPLY`]
+/// days (the longest multiple-provider window the thresholds allow); at most
+/// [`MAX_WINDOW`], the oldest dropped first.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PatientWindow {
     pub fills: Vec<WindowFill>,
