@@ -30,7 +30,9 @@
 //! prefix to be registered to the signer's organisation, whatever its role.
 //!
 //! The step rules (ADR 014 §3) are in [`capture`]; recalls and suspect marks in [`recall`];
-//! how an EPCIS event becomes a commitment in [`from_epcis`].
+//! how an EPCIS event becomes a commitment in [`from_epcis`]. A prescription's fill
+//! (`rx.dispense`) dispenses its packs through the same `Dispense` step
+//! (`dispense_packs`).
 
 pub mod capture;
 pub mod from_epcis;
