@@ -67,6 +67,9 @@ pub struct BenchArgs {
     /// Keep the nodes' data here instead of a temporary folder.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Network mode: the validators' publish-subscribe protocol (`[p2p] pubsub`).
+    #[arg(long, default_value = "gossipsub")]
+    pub pubsub: medledger_node::config::PubSub,
     /// Network mode: a wide-area network between the validators — each byte between two
     /// validators is held this long (one way) by a relay in front of each validator's
     /// consensus port.

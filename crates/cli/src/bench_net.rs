@@ -26,7 +26,7 @@ use medledger_crypto::Keypair;
 use medledger_ledger::Genesis;
 use medledger_ledger::genesis::GenesisValidator;
 use medledger_node::Config;
-use medledger_node::config::{ApiConfig, BlockConfig, MempoolConfig, P2pConfig, PeerConfig};
+use medledger_node::config::{ApiConfig, BlockConfig, MempoolConfig, P2pConfig, PeerConfig, PubSub};
 use medledger_types::tx::encode_batch;
 use serde::Serialize;
 use tokio::process::{Child, Command};
@@ -96,6 +96,7 @@ pub fn write_homes(
     block: BlockConfig,
     mempool: MempoolConfig,
     relays: Option<&[u16]>,
+    pubsub: PubSub,
 ) -> Result<Vec<PathBuf>> {
     let ports = free_ports(keys.len() * 2)?;
     let api = |i: usize| ports[2 * i];
@@ -125,6 +126,7 @@ pub fn write_homes(
                         validator: Some(keys[j].public()),
                     })
                     .collect(),
+                pubsub,
             },
             ..Config::default()
         }
@@ -303,6 +305,7 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
             ..MempoolConfig::default()
         },
         relay_ports.as_deref(),
+        args.pubsub,
     )?;
     let result = run::runtime()?.block_on(async {
         // The WAN: one relay in front of each validator's consensus port.

@@ -17,6 +17,7 @@ use medledger_ledger::identity::set_client_keys::{ClientKey, ClientKeyMaterial, 
 use medledger_ledger::identity::vote_node::VoteNode;
 use medledger_ledger::identity::vote_org::VoteOrg;
 use medledger_ledger::research::study::RegisterStudy;
+use medledger_ledger::supply::vote_gs1::VoteGs1;
 use medledger_node::home::{read_key, write_key};
 use medledger_types::codec::{Decode, Encode};
 use medledger_types::{ChainId, MemberId, Nonce, OrgId, PublicKey, SignedTx, Tx};
@@ -135,6 +136,28 @@ pub enum TxCommand {
         /// Vote to remove it.
         #[arg(long)]
         remove: bool,
+    },
+    /// An admin of another organisation votes to register GS1 identifiers (Company
+    /// Prefixes, GLNs) to an organisation, or to withdraw them; it happens at the genesis'
+    /// suspend_quorum, when every vote names the same identifiers.
+    VoteGs1 {
+        #[command(flatten)]
+        common: Common,
+        /// The organisation the identifiers are (to be) registered to.
+        #[arg(long)]
+        org: OrgId,
+        /// Vote to register them.
+        #[arg(long, conflicts_with = "withdraw", required_unless_present = "withdraw")]
+        register: bool,
+        /// Vote to withdraw them.
+        #[arg(long)]
+        withdraw: bool,
+        /// A GS1 Company Prefix (6 to 12 digits); repeat for several.
+        #[arg(long = "prefix", value_name = "DIGITS")]
+        prefixes: Vec<String>,
+        /// A GLN (13 digits with its check digit); repeat for several.
+        #[arg(long = "gln", value_name = "GLN")]
+        glns: Vec<String>,
     },
     /// An organisation admin registers a research study it sponsors, or replaces its
     /// investigators; a patient's consent to the study opens records to them.
@@ -423,6 +446,14 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
             add,
             ..
         } => (common, Payload::VoteNode(VoteNode { org, member, add })),
+        TxCommand::VoteGs1 {
+            common,
+            org,
+            register,
+            prefixes,
+            glns,
+            ..
+        } => (common, Payload::VoteGs1(gs1_vote(org, register, prefixes, glns)?)),
         TxCommand::ConsentImport { common, file } => (common, consent_import(&file)?),
         TxCommand::Submit { file, node, no_wait } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -513,4 +544,50 @@ async fn sign_and_send(common: Common, payload: Payload) -> Result<()> {
         anyhow::bail!("the transaction was committed but failed: {}", answer["outcome_name"]);
     }
     Ok(())
+}
+
+/// A vote on a change of the GS1 registry, in the canonical order every organisation's
+/// vote must share (identifiers sorted, each once), checked before it is signed.
+fn gs1_vote(org: OrgId, register: bool, mut prefixes: Vec<String>, mut glns: Vec<String>) -> Result<VoteGs1> {
+    prefixes.sort();
+    prefixes.dedup();
+    glns.sort();
+    glns.dedup();
+    let vote = VoteGs1 {
+        org,
+        register,
+        company_prefixes: prefixes,
+        glns,
+    };
+    if let Err(reason) = vote.check_form() {
+        anyhow::bail!("this change cannot be voted on: {reason}");
+    }
+    Ok(vote)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_gs1_vote_is_canonical_whatever_the_order_given() {
+        let org = OrgId::new("maker-b").unwrap();
+        let a = gs1_vote(
+            org.clone(),
+            true,
+            strings(&["0012346", "0012345", "0012346"]),
+            strings(&[]),
+        )
+        .unwrap();
+        let b = gs1_vote(org.clone(), true, strings(&["0012345", "0012346"]), strings(&[])).unwrap();
+        assert_eq!(a.company_prefixes, strings(&["0012345", "0012346"]));
+        assert_eq!(a.ballot_id(), b.ballot_id());
+        let err = gs1_vote(org.clone(), true, strings(&["0012345", "00123456"]), strings(&[])).unwrap_err();
+        assert!(err.to_string().contains("one company prefix starts another"), "{err}");
+        assert!(gs1_vote(org, false, Vec::new(), Vec::new()).is_err());
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use eyre::{Context as _, eyre};
 use malachitebft_app_channel::app::config::{
-    ConsensusConfig, DiscoveryConfig, NodeConfig, P2pConfig, PubSubProtocol, ValueSyncConfig,
+    ConsensusConfig, DiscoveryConfig, GossipSubConfig, NodeConfig, P2pConfig, PubSubProtocol, ValueSyncConfig,
 };
 use malachitebft_app_channel::app::net::{Multiaddr, PeerId};
 use malachitebft_app_channel::app::types::Keypair as P2pKeypair;
@@ -17,6 +17,7 @@ use malachitebft_app_channel::{
     ConsensusContext, EngineBuilder, NetworkContext, NetworkIdentity, NetworkRequest, RequestContext, Signer,
     SyncContext, WalContext,
 };
+use medledger_node::config::PubSub;
 use medledger_node::{Home, Node};
 use medledger_types::PublicKey;
 use tracing::info;
@@ -104,9 +105,15 @@ pub fn engine_config(home: &Home) -> eyre::Result<EngineConfig> {
             enabled: false,
             ..Default::default()
         },
-        // A consortium has a handful of validators, all connected to each other: send
-        // every message straight to every peer.
-        protocol: PubSubProtocol::Broadcast,
+        // GossipSub keeps one stream per peer, so a message costs one trip; Malachite's
+        // broadcast opens a stream per message and waits a round trip for its protocol
+        // negotiation first (ADR 013 §9). Publishing floods every peer, so relaying through
+        // the mesh only matters when a link is down: the mesh is kept at two peers, each
+        // message relayed at most twice, instead of GossipSub's six.
+        protocol: match home.config.p2p.pubsub {
+            PubSub::Gossipsub => PubSubProtocol::GossipSub(GossipSubConfig::new(2, 3, 1, 1, false, false, true)),
+            PubSub::Broadcast => PubSubProtocol::Broadcast,
+        },
         ..Default::default()
     };
     let consensus = ConsensusConfig {

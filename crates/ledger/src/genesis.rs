@@ -2,7 +2,7 @@
 //! validator set. Every node of a network starts from the same genesis; its hash is the
 //! parent hash of block 1.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use medledger_types::codec::{Encode, put};
 use medledger_types::{ChainId, Hash32, Height, MemberId, OrgId, PublicKey, TimestampMs};
@@ -255,6 +255,8 @@ impl Genesis {
     /// The state every node starts from.
     pub fn initial_writes(&self) -> Writes {
         let mut w = Writes::new();
+        // How many registered prefixes extend each shorter run of digits (see `vote_gs1`).
+        let mut under: BTreeMap<String, u64> = BTreeMap::new();
         for org in &self.orgs {
             let rec = OrgRecord {
                 name: org.name.clone(),
@@ -288,11 +290,17 @@ impl Genesis {
             if let Some(gs1) = &org.gs1 {
                 for p in &gs1.company_prefixes {
                     w.insert(keys::gs1_prefix(p), Some(org.id.encode()));
+                    for stem in crate::supply::vote_gs1::stems(p) {
+                        under.entry(stem.to_owned()).and_modify(|n| *n += 1).or_insert(1u64);
+                    }
                 }
                 for g in &gs1.glns {
                     w.insert(keys::gs1_gln(g), Some(org.id.encode()));
                 }
             }
+        }
+        for (stem, n) in &under {
+            w.insert(keys::gs1_under(stem), Some(n.encode()));
         }
         if let Some(rules) = &self.break_glass {
             w.insert(keys::break_glass_rules(), Some(rules.encode()));

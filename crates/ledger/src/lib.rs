@@ -149,6 +149,20 @@ pub enum Event {
         items: u32,
         suspect: bool,
     },
+    Gs1Voted {
+        org: OrgId,
+        voter: OrgId,
+        register: bool,
+        ballot: medledger_types::Hash32,
+        votes: u32,
+        quorum: u32,
+    },
+    Gs1Changed {
+        org: OrgId,
+        register: bool,
+        company_prefixes: Vec<String>,
+        glns: Vec<String>,
+    },
     /// A prescription anchored (`rx.prescribe`); the patient is in the transaction, not here.
     PrescriptionWritten {
         prescription: medledger_types::Hash32,

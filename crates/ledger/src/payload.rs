@@ -12,7 +12,7 @@ use crate::records::{anchor, erase};
 use crate::research::study;
 use crate::rx::{cancel, dispense, params, prescribe};
 use crate::state::Overlay;
-use crate::supply::{capture, recall};
+use crate::supply::{capture, recall, vote_gs1};
 use crate::{BlockContext, Event};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +32,7 @@ pub enum Payload {
     RegisterStudy(study::RegisterStudy),
     SupplyCapture(capture::SupplyCapture),
     SupplyRecall(recall::SupplyRecall),
+    VoteGs1(vote_gs1::VoteGs1),
     RxPrescribe(prescribe::RxPrescribe),
     RxDispense(dispense::RxDispense),
     RxCancel(cancel::RxCancel),
@@ -56,6 +57,7 @@ impl Payload {
             study::KIND => Payload::RegisterStudy(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             capture::KIND => Payload::SupplyCapture(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             recall::KIND => Payload::SupplyRecall(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            vote_gs1::KIND => Payload::VoteGs1(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             prescribe::KIND => Payload::RxPrescribe(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             dispense::KIND => Payload::RxDispense(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             cancel::KIND => Payload::RxCancel(Decode::decode(body).map_err(Rejection::MalformedBody)?),
@@ -82,6 +84,7 @@ impl Payload {
             Payload::RegisterStudy(_) => study::KIND,
             Payload::SupplyCapture(_) => capture::KIND,
             Payload::SupplyRecall(_) => recall::KIND,
+            Payload::VoteGs1(_) => vote_gs1::KIND,
             Payload::RxPrescribe(_) => prescribe::KIND,
             Payload::RxDispense(_) => dispense::KIND,
             Payload::RxCancel(_) => cancel::KIND,
@@ -107,6 +110,7 @@ impl Payload {
             Payload::RegisterStudy(_) => "research.study",
             Payload::SupplyCapture(_) => "supply.capture",
             Payload::SupplyRecall(_) => "supply.recall",
+            Payload::VoteGs1(_) => "supply.vote_gs1",
             Payload::RxPrescribe(_) => "rx.prescribe",
             Payload::RxDispense(_) => "rx.dispense",
             Payload::RxCancel(_) => "rx.cancel",
@@ -131,6 +135,7 @@ impl Payload {
             Payload::RegisterStudy(p) => p.encode(),
             Payload::SupplyCapture(p) => p.encode(),
             Payload::SupplyRecall(p) => p.encode(),
+            Payload::VoteGs1(p) => p.encode(),
             Payload::RxPrescribe(p) => p.encode(),
             Payload::RxDispense(p) => p.encode(),
             Payload::RxCancel(p) => p.encode(),
@@ -160,6 +165,7 @@ impl Payload {
             Payload::RegisterStudy(p) => p.apply(state, signer, ctx),
             Payload::SupplyCapture(p) => p.apply(state, signer, ctx),
             Payload::SupplyRecall(p) => p.apply(state, signer, ctx),
+            Payload::VoteGs1(p) => p.apply(state, signer),
             Payload::RxPrescribe(p) => p.apply(state, signer, ctx),
             Payload::RxDispense(p) => p.apply(state, signer, ctx),
             Payload::RxCancel(p) => p.apply(state, signer, ctx),

@@ -269,6 +269,16 @@ pub mod keys {
         [b"supply/recall/".as_slice(), gtin.as_bytes(), b"/", lot.as_bytes()].concat()
     }
 
+    /// A ballot on a change of the GS1 registry: `gs1/ballot/{hex ballot id}`.
+    pub fn gs1_ballot(id: &medledger_types::Hash32) -> Vec<u8> {
+        [b"gs1/ballot/".as_slice(), id.to_hex().as_bytes()].concat()
+    }
+
+    /// How many registered company prefixes strictly extend `digits`.
+    pub fn gs1_under(digits: &str) -> Vec<u8> {
+        [b"gs1/under/".as_slice(), digits.as_bytes()].concat()
+    }
+
     /// The organisation a GS1 Company Prefix is registered to.
     pub fn gs1_prefix(prefix: &str) -> Vec<u8> {
         [b"gs1/prefix/".as_slice(), prefix.as_bytes()].concat()

@@ -645,6 +645,8 @@ fn outcome_names_match_the_errors() {
             index: 0,
             hash_id: medledger_types::Hash32::ZERO,
         },
+        TxError::Gs1Taken { id: "i".into() },
+        TxError::Gs1NotRegistered { id: "i".into() },
         TxError::UnknownPrescription,
         TxError::PrescriptionExists,
         TxError::PrescriptionCancelled,
@@ -670,10 +672,10 @@ fn outcome_names_match_the_errors() {
         assert!(codes.insert(e.code().0), "code {:?} used twice", e.code());
         assert_eq!(medledger_ledger::describe_outcome(e.code()), e.reason());
     }
-    // The codes are stable and dense: 1 to 59, in declaration order.
-    assert_eq!(codes, (1..=59).collect());
+    // The codes are stable and dense: 1 to 61, in declaration order.
+    assert_eq!(codes, (1..=61).collect());
     assert_eq!(
-        medledger_ledger::describe_outcome(medledger_types::OutcomeCode(60)),
+        medledger_ledger::describe_outcome(medledger_types::OutcomeCode(62)),
         "unknown_error"
     );
     assert_eq!(

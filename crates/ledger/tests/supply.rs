@@ -1045,7 +1045,7 @@ fn the_registry_comes_from_genesis_and_is_checked() {
     assert!(!writes.keys().any(|k| k.starts_with(b"gs1/")));
     assert_eq!(
         base.initial_writes().len(),
-        writes.len() + 4,
-        "two prefixes and two GLNs"
+        writes.len() + 6,
+        "two prefixes, two GLNs, and a count under each prefix's six-digit stem"
     );
 }

@@ -33,6 +33,7 @@ use medledger_ledger::consent::grant::ConsentGrant;
 use medledger_ledger::consent::revoke::ConsentRevoke;
 use medledger_ledger::consent::{ConsentRecord, ConsentScope, Grantee, Purpose};
 use medledger_ledger::genesis::{GENESIS_HASH_DOMAIN, GenesisAdmin, GenesisOrg, GenesisValidator};
+use medledger_ledger::identity::Ballot;
 use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_ledger::identity::revoke_member::RevokeMember;
 use medledger_ledger::identity::rotate_key::RotateKey;
@@ -52,11 +53,12 @@ use medledger_ledger::rx::dispense::RxDispense;
 use medledger_ledger::rx::params::RxParamsVote;
 use medledger_ledger::rx::prescribe::RxPrescribe;
 use medledger_ledger::rx::{
-    Alert, DrugClass, FillRecord, Medication, MmeLevel, Order, ParamsBallot, PatientWindow, PrescriptionRecord, RxCui,
-    RxParams, RxStatus, Schedule, Strength, WindowFill,
+    Alert, DrugClass, FillRecord, Medication, MmeLevel, Order, PatientWindow, PrescriptionRecord, RxCui, RxParams,
+    RxStatus, Schedule, Strength, WindowFill,
 };
 use medledger_ledger::supply::capture::{Commitment, Step, SupplyCapture};
 use medledger_ledger::supply::recall::SupplyRecall;
+use medledger_ledger::supply::vote_gs1::VoteGs1;
 use medledger_ledger::supply::{EventRecord, ItemRecord, ItemState, RecallRecord};
 use medledger_ledger::{Genesis, Payload, keys};
 use medledger_types::codec::{Decode, Encode, put};
@@ -111,15 +113,16 @@ fn kind_index(p: &Payload) -> usize {
         Payload::SetClientKeys(_) => 12,
         Payload::SupplyCapture(_) => 13,
         Payload::SupplyRecall(_) => 14,
-        Payload::RxPrescribe(_) => 15,
-        Payload::RxDispense(_) => 16,
-        Payload::RxCancel(_) => 17,
-        Payload::RxParams(_) => 18,
+        Payload::VoteGs1(_) => 15,
+        Payload::RxPrescribe(_) => 16,
+        Payload::RxDispense(_) => 17,
+        Payload::RxCancel(_) => 18,
+        Payload::RxParams(_) => 19,
     }
 }
 
 /// How many kinds [`kind_index`] knows.
-const KINDS: usize = 19;
+const KINDS: usize = 20;
 
 /// Decodes stored bytes, checks they give the constructed value and re-encode to the
 /// same bytes.
@@ -400,6 +403,12 @@ fn fixture() -> Fixture {
         gtin: medledger_gs1::ident::Gtin::parse("80614141123458").expect("valid GTIN"),
         lot: medledger_gs1::ident::Lot::parse("LOT-1").expect("valid lot"),
     });
+    let vote_gs1 = Payload::VoteGs1(VoteGs1 {
+        org: org("pharmacy-b"),
+        register: true,
+        company_prefixes: vec!["0614142".into()],
+        glns: vec!["0614142000004".into()],
+    });
     let prescription_id = Hash32::digest(&[b"medledger vectors: MedicationRequest rx-0001"]);
     let fill_id = Hash32::digest(&[b"medledger vectors: MedicationDispense md-0001"]);
     let patch = Medication {
@@ -467,8 +476,9 @@ fn fixture() -> Fixture {
         ),
         ("tx.supply_capture", capture.clone(), sign(&node, 3, &capture)),
         ("tx.supply_recall", recall.clone(), sign(&rotated, 3, &recall)),
+        ("tx.supply_vote_gs1", vote_gs1.clone(), sign(&rotated, 4, &vote_gs1)),
         ("tx.rx_prescribe", prescribe.clone(), sign(&practitioner, 2, &prescribe)),
-        ("tx.rx_dispense", dispense.clone(), sign(&rotated, 4, &dispense)),
+        ("tx.rx_dispense", dispense.clone(), sign(&rotated, 5, &dispense)),
         ("tx.rx_cancel", cancel.clone(), sign(&practitioner, 3, &cancel)),
         ("tx.rx_params", params_vote.clone(), sign(&admin_a, 2, &params_vote)),
     ];
@@ -656,6 +666,16 @@ fn fixture() -> Fixture {
             },
         ),
         record("state.gs1_prefix", Some(keys::gs1_prefix("0614141")), org("hospital-a")),
+        record("state.gs1_under", Some(keys::gs1_under("061414")), 1u64),
+        record(
+            "state.gs1_ballot",
+            Some(keys::gs1_ballot(&Hash32::digest(&[b"medledger vectors: a GS1 change"]))),
+            {
+                let mut b = Ballot::default();
+                b.add(org("hospital-a")).expect("first vote");
+                b
+            },
+        ),
         record(
             "state.rx_prescription",
             Some(keys::rx_prescription(&prescription_id)),
@@ -744,9 +764,10 @@ fn fixture() -> Fixture {
         record(
             "state.rx_params_ballot",
             Some(keys::rx_params_ballot(&RxParamsVote { params: rx_params }.proposal())),
-            ParamsBallot {
-                params: rx_params,
-                voters: vec![org("pharmacy-b")],
+            {
+                let mut ballot = Ballot::default();
+                ballot.add(org("pharmacy-b")).expect("a first vote");
+                ballot
             },
         ),
         // Not stored under a key of its own: the unit of `audit.record`.

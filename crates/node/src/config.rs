@@ -149,6 +149,32 @@ pub struct P2pConfig {
     /// The other validators: their consensus address (also carrying the transaction
     /// gossip) and their HTTP API (for record transfers).
     pub peers: Vec<PeerConfig>,
+    /// How consensus messages and transaction gossip reach the other validators.
+    pub pubsub: PubSub,
+}
+
+/// The publish-subscribe protocol between validators (ADR 013 §9).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PubSub {
+    /// GossipSub over one long-lived stream per peer: a message costs one trip.
+    #[default]
+    Gossipsub,
+    /// Malachite's broadcast: a new stream per message, whose protocol negotiation waits
+    /// a round trip before the message goes (kept to compare).
+    Broadcast,
+}
+
+impl std::str::FromStr for PubSub {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PubSub, String> {
+        match s {
+            "gossipsub" => Ok(PubSub::Gossipsub),
+            "broadcast" => Ok(PubSub::Broadcast),
+            other => Err(format!("{other:?} is not a pub-sub protocol (gossipsub or broadcast)")),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -169,6 +195,7 @@ impl Default for P2pConfig {
         P2pConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 26656)),
             peers: Vec::new(),
+            pubsub: PubSub::default(),
         }
     }
 }
@@ -469,6 +496,17 @@ mod tests {
         assert!(err.to_string().contains("block.max_txs"), "{err}");
         let err = Config::parse("[blok]\n").unwrap_err();
         assert!(matches!(err, ConfigError::Parse(_)));
+    }
+
+    #[test]
+    fn the_pub_sub_protocol_is_gossipsub_unless_broadcast_is_asked_for() {
+        assert_eq!(Config::default().p2p.pubsub, PubSub::Gossipsub);
+        let c = Config::parse("[p2p]\npubsub = \"broadcast\"\n").unwrap();
+        assert_eq!(c.p2p.pubsub, PubSub::Broadcast);
+        assert_eq!(Config::parse(&c.to_toml()).unwrap(), c);
+        assert!(Config::parse("[p2p]\npubsub = \"floodsub\"\n").is_err());
+        assert_eq!("broadcast".parse::<PubSub>(), Ok(PubSub::Broadcast));
+        assert!("Gossipsub".parse::<PubSub>().is_err());
     }
 
     #[test]

@@ -543,6 +543,7 @@ fn init_with(
             p2p: crate::config::P2pConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], port_of(opts.base_p2p_port, i))),
                 peers,
+                ..Default::default()
             },
             ..Default::default()
         };

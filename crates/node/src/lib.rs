@@ -4,6 +4,7 @@
 pub mod config;
 pub mod executor;
 pub mod home;
+mod leaves;
 pub mod mempool;
 pub mod metrics;
 pub mod node;

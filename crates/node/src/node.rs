@@ -93,7 +93,7 @@ struct Inner {
     store: Store,
     log: RwLock<MemoryLog>,
     /// leaf hash → leaf index, for `get-proof-by-hash`; rebuilt from the log at start.
-    leaf_index: RwLock<HashMap<Hash32, u64>>,
+    leaf_index: RwLock<crate::leaves::LeafLookup>,
     head: RwLock<ChainHead>,
     /// The head block's header and commit certificate, for certified tree heads.
     head_cert: RwLock<Option<HeadCertificate>>,
@@ -198,9 +198,12 @@ impl Node {
                 log.root()
             )));
         }
-        let leaf_index = (0..log.size().0)
-            .filter_map(|i| log.node(0, i).map(|h| (h, i)))
-            .collect();
+        let mut leaf_index = crate::leaves::LeafLookup::with_capacity(log.size().0 as usize);
+        for i in 0..log.size().0 {
+            if let Some(h) = log.node(0, i) {
+                leaf_index.insert(&h, i);
+            }
+        }
         let head_cert = if head.height.0 == 0 {
             None
         } else {
@@ -709,7 +712,7 @@ impl Node {
             let mut index = write(&inner.leaf_index);
             for (level, i, hash) in &executed.log_nodes {
                 if *level == 0 {
-                    index.insert(*hash, *i);
+                    index.insert(hash, *i);
                 }
             }
         }
@@ -1208,7 +1211,10 @@ impl Node {
 
     /// The index of the leaf with this hash, if it is in the committed log.
     pub fn leaf_index_of(&self, leaf_hash: &Hash32) -> Option<LeafIndex> {
-        let i = *read(&self.inner.leaf_index).get(leaf_hash)?;
+        let i = {
+            let log = read(&self.inner.log);
+            read(&self.inner.leaf_index).find(leaf_hash, |i| log.node(0, i))?
+        };
         (i < self.head().log_size.0).then_some(LeafIndex(i))
     }
 

@@ -15,7 +15,7 @@
 //! Nothing here is written to disk: the tree is a function of the `state` table and is
 //! rebuilt from it when the store opens (and checked against the head's state root).
 
-use std::sync::Arc;
+use triomphe::Arc;
 
 use sha2::{Digest, Sha256};
 

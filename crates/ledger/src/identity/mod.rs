@@ -23,6 +23,7 @@
 //! Member ids are opaque handles (see `medledger_types::ids::validate_id`): a patient is
 //! registered under a pseudonym, never a name or record number.
 
+mod ballot;
 pub mod records;
 pub mod register_member;
 pub mod revoke_member;
@@ -31,6 +32,7 @@ pub mod set_client_keys;
 pub mod vote_node;
 pub mod vote_org;
 
+pub use ballot::Ballot;
 pub use records::{KeyRecord, KeyStatus, MemberKind, MemberRecord, NodeRecord, OrgRecord, OrgRole, PatientRecord};
 
 use medledger_types::{MemberId, OrgId, PublicKey};

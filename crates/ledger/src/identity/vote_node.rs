@@ -17,15 +17,12 @@ use medledger_types::{MemberId, OrgId, PublicKey, TxKind};
 use serde::{Deserialize, Serialize};
 
 use super::vote_org::quorum;
-use super::{KeyStatus, MemberKind, NodeRecord, is_node, member_record, require_org, signer_record};
+use super::{Ballot, KeyStatus, MemberKind, NodeRecord, is_node, member_record, require_org, signer_record};
 use crate::error::TxError;
 use crate::state::{Overlay, keys};
 use crate::{BlockContext, Event};
 
 pub const KIND: TxKind = TxKind(0x0105);
-
-/// Most organisations a ballot can hold (far above any consortium's size).
-const MAX_BALLOT: usize = 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VoteNode {
@@ -50,25 +47,6 @@ impl Decode for VoteNode {
             member: MemberId::decode_from(r)?,
             add: r.bool("add")?,
         })
-    }
-}
-
-/// `nodevote/{org}/{member}`: organisations that voted to change the node's status.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Ballot(Vec<OrgId>);
-
-impl Encode for Ballot {
-    fn encode_to(&self, out: &mut Vec<u8>) {
-        put::len(out, self.0.len());
-        for o in &self.0 {
-            o.encode_to(out);
-        }
-    }
-}
-
-impl Decode for Ballot {
-    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Ballot(r.seq(MAX_BALLOT, 2, "ballot", OrgId::decode_from)?))
     }
 }
 
@@ -97,11 +75,8 @@ impl VoteNode {
         }
         let ballot_key = keys::node_ballot(&self.org, &self.member);
         let mut ballot: Ballot = state.get_record(&ballot_key).unwrap_or_default();
-        if ballot.0.contains(&voter.org) {
-            return Err(TxError::AlreadyVoted);
-        }
-        ballot.0.push(voter.org.clone());
-        let votes = ballot.0.len() as u32;
+        ballot.add(voter.org.clone())?;
+        let votes = ballot.len();
         let mut events = vec![Event::NodeVoted {
             org: self.org.clone(),
             member: self.member.clone(),

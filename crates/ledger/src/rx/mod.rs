@@ -20,7 +20,7 @@
 //!   version that computed them.
 //! - `rx/patient/{pseudonym}` → [`PatientWindow`]: the recent monitored fills of a patient.
 //! - `rx/params` → [`RxParams`] (absent: [`RxParams::default`]).
-//! - `rx/params-ballot/{hex proposal hash}` → [`ParamsBallot`].
+//! - `rx/params-ballot/{hex proposal hash}` → the consortium's [`Ballot`] on one proposal.
 #![deny(clippy::float_arithmetic, clippy::float_cmp, clippy::cast_precision_loss)]
 
 pub mod cancel;
@@ -34,6 +34,7 @@ use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
 use medledger_types::{Hash32, Height, MemberId, OrgId, TimestampMs};
 use serde::{Deserialize, Serialize};
 
+use crate::identity::Ballot;
 use crate::records::{read_id, read_opt};
 use crate::state::{StateRead, keys, read};
 
@@ -753,35 +754,6 @@ impl Decode for RxParams {
     }
 }
 
-/// `rx/params-ballot/{hex proposal hash}`: the organisations that voted for one proposal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ParamsBallot {
-    pub params: RxParams,
-    pub voters: Vec<OrgId>,
-}
-
-/// Most organisations one ballot holds (as `identity.vote_org`).
-const MAX_BALLOT: usize = 1024;
-
-impl Encode for ParamsBallot {
-    fn encode_to(&self, out: &mut Vec<u8>) {
-        self.params.encode_to(out);
-        put::len(out, self.voters.len());
-        for o in &self.voters {
-            o.encode_to(out);
-        }
-    }
-}
-
-impl Decode for ParamsBallot {
-    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(ParamsBallot {
-            params: RxParams::decode_from(r)?,
-            voters: r.seq(MAX_BALLOT, 5, "voters", OrgId::decode_from)?,
-        })
-    }
-}
-
 /// The prescription, if it is on the ledger.
 pub fn prescription(state: &dyn StateRead, id: &Hash32) -> Option<PrescriptionRecord> {
     read(state, &keys::rx_prescription(id))
@@ -802,7 +774,7 @@ pub fn params(state: &dyn StateRead) -> RxParams {
     read(state, &keys::rx_params()).unwrap_or_default()
 }
 
-/// A proposal's ballot, if any organisation has voted for it.
-pub fn params_ballot(state: &dyn StateRead, proposal: &Hash32) -> Option<ParamsBallot> {
+/// The organisations that voted for a proposal, if any has.
+pub fn params_ballot(state: &dyn StateRead, proposal: &Hash32) -> Option<Ballot> {
     read(state, &keys::rx_params_ballot(proposal))
 }

@@ -14,7 +14,7 @@ use medledger_types::codec::{Decode, DecodeError, Encode, Reader};
 use medledger_types::{Hash32, PublicKey, TxKind};
 use serde::{Deserialize, Serialize};
 
-use super::{ParamsBallot, RxParams, params, params_ballot};
+use super::{RxParams, params, params_ballot};
 use crate::error::TxError;
 use crate::identity::signer_admin;
 use crate::identity::vote_org::quorum;
@@ -68,15 +68,9 @@ impl RxParamsVote {
             return Err(TxError::RxParamsUnchanged);
         }
         let proposal = self.proposal();
-        let mut ballot = params_ballot(state, &proposal).unwrap_or(ParamsBallot {
-            params: self.params,
-            voters: Vec::new(),
-        });
-        if ballot.voters.contains(&voter) {
-            return Err(TxError::AlreadyVoted);
-        }
-        ballot.voters.push(voter.clone());
-        let votes = u32::try_from(ballot.voters.len()).unwrap_or(u32::MAX);
+        let mut ballot = params_ballot(state, &proposal).unwrap_or_default();
+        ballot.add(voter.clone())?;
+        let votes = ballot.len();
         let mut events = vec![Event::RxParamsVoted {
             proposal,
             voter,

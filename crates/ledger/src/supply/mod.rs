@@ -17,8 +17,9 @@
 //! - `gs1/prefix/{company prefix}` and `gs1/gln/{gln}` → the owning [`OrgId`]: the registry
 //!   of GS1 identifiers, written by genesis (`orgs[].gs1`). The registry's company prefixes
 //!   are prefix-free (no prefix is the start of another), so a GTIN has at most one owner
-//!   and an EPC's company prefix is the one its owner registered. Changing the registry by
-//!   governance vote (ADR 014 §5) is not built yet.
+//!   and an EPC's company prefix is the one its owner registered. The consortium changes
+//!   the registry by vote ([`vote_gs1`]), which keeps it prefix-free with the counts
+//!   `gs1/under/{digits}`.
 //!
 //! # Who may capture
 //!
@@ -38,6 +39,7 @@ pub mod capture;
 pub mod from_epcis;
 pub mod recall;
 mod steps;
+pub mod vote_gs1;
 
 pub use from_epcis::{DocumentError, EventCommitment, FromEpcisError, commitment_of, commitments_of};
 

@@ -190,3 +190,12 @@ proptest! {
         }
     }
 }
+
+/// A node is 72 bytes and its reference count 8 more: 80, one of the allocator's size
+/// classes. A larger node (or std's `Arc`, 16 bytes of counts) costs the next class, 96,
+/// on each of the two nodes a key adds (ADR 013 §10).
+#[test]
+fn a_node_and_its_count_fit_in_eighty_bytes() {
+    assert_eq!(std::mem::size_of::<Node>(), 72);
+    assert_eq!(std::mem::size_of::<Arc<Node>>(), 8);
+}

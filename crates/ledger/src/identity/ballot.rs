@@ -1,0 +1,53 @@
+//! A ballot of the consortium: the organisations that voted for one change, in vote order.
+//! Every governance vote (nodes, GS1 identifiers) keeps one under its own key until the
+//! change reaches the genesis' `suspend_quorum` and happens.
+
+use medledger_types::OrgId;
+use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
+
+use crate::error::TxError;
+
+/// Most organisations a ballot can hold (far above any consortium's size).
+const MAX_BALLOT: usize = 1024;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ballot(Vec<OrgId>);
+
+impl Ballot {
+    /// Counts `org`'s vote; an organisation votes once.
+    pub fn add(&mut self, org: OrgId) -> Result<(), TxError> {
+        if self.0.contains(&org) {
+            return Err(TxError::AlreadyVoted);
+        }
+        self.0.push(org);
+        Ok(())
+    }
+
+    /// How many organisations have voted.
+    pub fn len(&self) -> u32 {
+        self.0.len() as u32
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn voters(&self) -> &[OrgId] {
+        &self.0
+    }
+}
+
+impl Encode for Ballot {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        put::len(out, self.0.len());
+        for o in &self.0 {
+            o.encode_to(out);
+        }
+    }
+}
+
+impl Decode for Ballot {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Ballot(r.seq(MAX_BALLOT, 2, "ballot", OrgId::decode_from)?))
+    }
+}
