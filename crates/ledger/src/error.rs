@@ -11,6 +11,7 @@
 
 use medledger_types::{DecodeError, Hash32, MemberId, Nonce, OrgId, OutcomeCode, PublicKey, TxKind};
 
+use crate::rx::Schedule;
 use crate::supply::Hold;
 use thiserror::Error;
 
@@ -147,6 +148,40 @@ pub enum TxError {
     Gs1Taken { id: String },
     #[error("GS1 identifier {id} is not registered to that organisation")]
     Gs1NotRegistered { id: String },
+    #[error("no such prescription")]
+    UnknownPrescription,
+    #[error("a prescription with this id is already on the ledger")]
+    PrescriptionExists,
+    #[error("the prescription has been cancelled")]
+    PrescriptionCancelled,
+    #[error("the prescription has expired")]
+    PrescriptionExpired,
+    #[error("another organisation has already filled this prescription")]
+    FilledElsewhere,
+    #[error("a Schedule II prescription is filled once; it has no repeats")]
+    ScheduleIIRefill,
+    #[error("every fill the prescription allows has been dispensed")]
+    NoRepeatsLeft,
+    #[error("the quantity exceeds what the prescription leaves for this fill (at most {remaining})")]
+    QuantityExceeded { remaining: u64 },
+    #[error("a fill with this id is already on the ledger")]
+    FillExists,
+    #[error("a Schedule II prescription may not allow repeats")]
+    ScheduleIIRepeats,
+    #[error("a prescription of this schedule allows at most {max} repeats")]
+    TooManyRepeats { max: u32 },
+    #[error("the ingredient is at least Schedule {least_strict}; the prescription declares a less strict schedule")]
+    ScheduleMismatch { least_strict: Schedule },
+    #[error("the drug table ({table}) has no MME factor for this opioid in this strength unit")]
+    NoMmeFactor { table: String },
+    #[error("the validity must end after this block and at most {max_days} days from it")]
+    BadValidity { max_days: u32 },
+    #[error("the compiled-in drug table does not parse; this release cannot apply prescriptions")]
+    DrugTableInvalid,
+    #[error("the monitoring thresholds are out of range")]
+    BadRxParams,
+    #[error("these monitoring thresholds are already in force")]
+    RxParamsUnchanged,
 }
 
 impl TxError {
@@ -197,6 +232,23 @@ impl TxError {
             TxError::TooManyCorrections { .. } => 42,
             TxError::Gs1Taken { .. } => 43,
             TxError::Gs1NotRegistered { .. } => 44,
+            TxError::UnknownPrescription => 45,
+            TxError::PrescriptionExists => 46,
+            TxError::PrescriptionCancelled => 47,
+            TxError::PrescriptionExpired => 48,
+            TxError::FilledElsewhere => 49,
+            TxError::ScheduleIIRefill => 50,
+            TxError::NoRepeatsLeft => 51,
+            TxError::QuantityExceeded { .. } => 52,
+            TxError::FillExists => 53,
+            TxError::ScheduleIIRepeats => 54,
+            TxError::TooManyRepeats { .. } => 55,
+            TxError::ScheduleMismatch { .. } => 56,
+            TxError::NoMmeFactor { .. } => 57,
+            TxError::BadValidity { .. } => 58,
+            TxError::DrugTableInvalid => 59,
+            TxError::BadRxParams => 60,
+            TxError::RxParamsUnchanged => 61,
         })
     }
 
@@ -246,6 +298,23 @@ impl TxError {
             TxError::TooManyCorrections { .. } => "too_many_corrections",
             TxError::Gs1Taken { .. } => "gs1_taken",
             TxError::Gs1NotRegistered { .. } => "gs1_not_registered",
+            TxError::UnknownPrescription => "unknown_prescription",
+            TxError::PrescriptionExists => "prescription_exists",
+            TxError::PrescriptionCancelled => "prescription_cancelled",
+            TxError::PrescriptionExpired => "prescription_expired",
+            TxError::FilledElsewhere => "filled_elsewhere",
+            TxError::ScheduleIIRefill => "schedule_ii_refill",
+            TxError::NoRepeatsLeft => "no_repeats_left",
+            TxError::QuantityExceeded { .. } => "quantity_exceeded",
+            TxError::FillExists => "fill_exists",
+            TxError::ScheduleIIRepeats => "schedule_ii_repeats",
+            TxError::TooManyRepeats { .. } => "too_many_repeats",
+            TxError::ScheduleMismatch { .. } => "schedule_mismatch",
+            TxError::NoMmeFactor { .. } => "no_mme_factor",
+            TxError::BadValidity { .. } => "bad_validity",
+            TxError::DrugTableInvalid => "drug_table_invalid",
+            TxError::BadRxParams => "bad_rx_params",
+            TxError::RxParamsUnchanged => "rx_params_unchanged",
         }
     }
 }
@@ -298,6 +367,23 @@ pub fn describe_outcome(code: OutcomeCode) -> &'static str {
         42 => "too_many_corrections",
         43 => "gs1_taken",
         44 => "gs1_not_registered",
+        45 => "unknown_prescription",
+        46 => "prescription_exists",
+        47 => "prescription_cancelled",
+        48 => "prescription_expired",
+        49 => "filled_elsewhere",
+        50 => "schedule_ii_refill",
+        51 => "no_repeats_left",
+        52 => "quantity_exceeded",
+        53 => "fill_exists",
+        54 => "schedule_ii_repeats",
+        55 => "too_many_repeats",
+        56 => "schedule_mismatch",
+        57 => "no_mme_factor",
+        58 => "bad_validity",
+        59 => "drug_table_invalid",
+        60 => "bad_rx_params",
+        61 => "rx_params_unchanged",
         _ => "unknown_error",
     }
 }

@@ -24,6 +24,7 @@ pub mod identity;
 pub mod payload;
 pub mod records;
 pub mod research;
+pub mod rx;
 pub mod state;
 pub mod supply;
 
@@ -161,6 +162,39 @@ pub enum Event {
         register: bool,
         company_prefixes: Vec<String>,
         glns: Vec<String>,
+    },
+    /// A prescription anchored (`rx.prescribe`); the patient is in the transaction, not here.
+    PrescriptionWritten {
+        prescription: medledger_types::Hash32,
+        org: OrgId,
+        prescriber: MemberId,
+    },
+    PrescriptionCancelled {
+        prescription: medledger_types::Hash32,
+        by: OrgId,
+    },
+    /// A dispense (`rx.dispense`): the fill's number and how many packs left the supply chain.
+    PrescriptionFilled {
+        prescription: medledger_types::Hash32,
+        fill: medledger_types::Hash32,
+        pharmacy: OrgId,
+        number: u32,
+        packs: u32,
+    },
+    /// What monitoring found at a fill, with the drug table that computed it.
+    RxAlerts {
+        fill: medledger_types::Hash32,
+        table_version: String,
+        alerts: Vec<rx::Alert>,
+    },
+    RxParamsVoted {
+        proposal: medledger_types::Hash32,
+        voter: OrgId,
+        votes: u32,
+        quorum: u32,
+    },
+    RxParamsChanged {
+        proposal: medledger_types::Hash32,
     },
 }
 

@@ -10,6 +10,7 @@ use crate::error::{Rejection, TxError};
 use crate::identity::{register_member, revoke_member, rotate_key, set_client_keys, vote_node, vote_org};
 use crate::records::{anchor, erase};
 use crate::research::study;
+use crate::rx::{cancel, dispense, params, prescribe};
 use crate::state::Overlay;
 use crate::supply::{capture, recall, vote_gs1};
 use crate::{BlockContext, Event};
@@ -32,6 +33,10 @@ pub enum Payload {
     SupplyCapture(capture::SupplyCapture),
     SupplyRecall(recall::SupplyRecall),
     VoteGs1(vote_gs1::VoteGs1),
+    RxPrescribe(prescribe::RxPrescribe),
+    RxDispense(dispense::RxDispense),
+    RxCancel(cancel::RxCancel),
+    RxParams(params::RxParamsVote),
 }
 
 impl Payload {
@@ -53,6 +58,10 @@ impl Payload {
             capture::KIND => Payload::SupplyCapture(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             recall::KIND => Payload::SupplyRecall(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             vote_gs1::KIND => Payload::VoteGs1(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            prescribe::KIND => Payload::RxPrescribe(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            dispense::KIND => Payload::RxDispense(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            cancel::KIND => Payload::RxCancel(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            params::KIND => Payload::RxParams(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             other => return Err(Rejection::UnknownKind(other)),
         };
         Ok(p)
@@ -76,6 +85,10 @@ impl Payload {
             Payload::SupplyCapture(_) => capture::KIND,
             Payload::SupplyRecall(_) => recall::KIND,
             Payload::VoteGs1(_) => vote_gs1::KIND,
+            Payload::RxPrescribe(_) => prescribe::KIND,
+            Payload::RxDispense(_) => dispense::KIND,
+            Payload::RxCancel(_) => cancel::KIND,
+            Payload::RxParams(_) => params::KIND,
         }
     }
 
@@ -98,6 +111,10 @@ impl Payload {
             Payload::SupplyCapture(_) => "supply.capture",
             Payload::SupplyRecall(_) => "supply.recall",
             Payload::VoteGs1(_) => "supply.vote_gs1",
+            Payload::RxPrescribe(_) => "rx.prescribe",
+            Payload::RxDispense(_) => "rx.dispense",
+            Payload::RxCancel(_) => "rx.cancel",
+            Payload::RxParams(_) => "rx.params",
         }
     }
 
@@ -119,6 +136,10 @@ impl Payload {
             Payload::SupplyCapture(p) => p.encode(),
             Payload::SupplyRecall(p) => p.encode(),
             Payload::VoteGs1(p) => p.encode(),
+            Payload::RxPrescribe(p) => p.encode(),
+            Payload::RxDispense(p) => p.encode(),
+            Payload::RxCancel(p) => p.encode(),
+            Payload::RxParams(p) => p.encode(),
         }
     }
 
@@ -145,6 +166,10 @@ impl Payload {
             Payload::SupplyCapture(p) => p.apply(state, signer, ctx),
             Payload::SupplyRecall(p) => p.apply(state, signer, ctx),
             Payload::VoteGs1(p) => p.apply(state, signer),
+            Payload::RxPrescribe(p) => p.apply(state, signer, ctx),
+            Payload::RxDispense(p) => p.apply(state, signer, ctx),
+            Payload::RxCancel(p) => p.apply(state, signer, ctx),
+            Payload::RxParams(p) => p.apply(state, signer, ctx),
         }
     }
 }

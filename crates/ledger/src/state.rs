@@ -289,6 +289,31 @@ pub mod keys {
         [b"gs1/gln/".as_slice(), gln.as_bytes()].concat()
     }
 
+    /// A prescription: `rx/prescription/{hex id}`.
+    pub fn rx_prescription(id: &medledger_types::Hash32) -> Vec<u8> {
+        [b"rx/prescription/".as_slice(), id.to_hex().as_bytes()].concat()
+    }
+
+    /// A dispense of a prescription: `rx/fill/{hex id}`.
+    pub fn rx_fill(id: &medledger_types::Hash32) -> Vec<u8> {
+        [b"rx/fill/".as_slice(), id.to_hex().as_bytes()].concat()
+    }
+
+    /// A patient's monitoring window: `rx/patient/{pseudonym}`.
+    pub fn rx_patient(pseudonym: &str) -> Vec<u8> {
+        [b"rx/patient/".as_slice(), pseudonym.as_bytes()].concat()
+    }
+
+    /// The monitoring thresholds voted by the consortium (absent: the defaults).
+    pub fn rx_params() -> Vec<u8> {
+        b"rx/params".to_vec()
+    }
+
+    /// The ballot on one proposal of thresholds: `rx/params-ballot/{hex proposal hash}`.
+    pub fn rx_params_ballot(proposal: &medledger_types::Hash32) -> Vec<u8> {
+        [b"rx/params-ballot/".as_slice(), proposal.to_hex().as_bytes()].concat()
+    }
+
     /// A practitioner's break-glass accesses of the last day.
     pub fn break_glass(org: &OrgId, member: &MemberId) -> Vec<u8> {
         [

@@ -48,6 +48,14 @@ use medledger_ledger::records::erase::RecordsErase;
 use medledger_ledger::records::{ErasureRecord, RecordState, VersionAnchor};
 use medledger_ledger::research::StudyRecord;
 use medledger_ledger::research::study::RegisterStudy;
+use medledger_ledger::rx::cancel::RxCancel;
+use medledger_ledger::rx::dispense::RxDispense;
+use medledger_ledger::rx::params::RxParamsVote;
+use medledger_ledger::rx::prescribe::RxPrescribe;
+use medledger_ledger::rx::{
+    Alert, DrugClass, FillRecord, Medication, MmeLevel, Order, PatientWindow, PrescriptionRecord, RxCui, RxParams,
+    RxStatus, Schedule, Strength, WindowFill,
+};
 use medledger_ledger::supply::capture::{Commitment, Step, SupplyCapture};
 use medledger_ledger::supply::recall::SupplyRecall;
 use medledger_ledger::supply::vote_gs1::VoteGs1;
@@ -106,11 +114,15 @@ fn kind_index(p: &Payload) -> usize {
         Payload::SupplyCapture(_) => 13,
         Payload::SupplyRecall(_) => 14,
         Payload::VoteGs1(_) => 15,
+        Payload::RxPrescribe(_) => 16,
+        Payload::RxDispense(_) => 17,
+        Payload::RxCancel(_) => 18,
+        Payload::RxParams(_) => 19,
     }
 }
 
 /// How many kinds [`kind_index`] knows.
-const KINDS: usize = 16;
+const KINDS: usize = 20;
 
 /// Decodes stored bytes, checks they give the constructed value and re-encode to the
 /// same bytes.
@@ -397,6 +409,44 @@ fn fixture() -> Fixture {
         company_prefixes: vec!["0614142".into()],
         glns: vec!["0614142000004".into()],
     });
+    let prescription_id = Hash32::digest(&[b"medledger vectors: MedicationRequest rx-0001"]);
+    let fill_id = Hash32::digest(&[b"medledger vectors: MedicationDispense md-0001"]);
+    let patch = Medication {
+        product: RxCui(245134),
+        ingredient: RxCui(4337),
+        strength: Strength::McgPerHour {
+            milli: 75_000,
+            hours: 72,
+        },
+    };
+    let prescribe = Payload::RxPrescribe(RxPrescribe {
+        id: prescription_id,
+        order: Order {
+            patient: pt.into(),
+            prescriber: member("pr-0002"),
+            medication: patch,
+            quantity: 10,
+            days_supply: 30,
+            repeats: 0,
+            schedule: Schedule::II,
+            valid_until: TimestampMs(1_702_592_000_000),
+        },
+    });
+    let dispense = Payload::RxDispense(RxDispense {
+        id: fill_id,
+        prescription: prescription_id,
+        quantity: 10,
+        days_supply: 30,
+        packs: vec![epc("urn:epc:id:sgtin:0614141.812345.401")],
+    });
+    let cancel = Payload::RxCancel(RxCancel {
+        prescription: prescription_id,
+    });
+    let rx_params = RxParams {
+        mme_caution: 40,
+        ..RxParams::default()
+    };
+    let params_vote = Payload::RxParams(RxParamsVote { params: rx_params });
     let txs = vec![
         ("tx.register_member", register.clone(), sign(&admin_a, 0, &register)),
         ("tx.revoke_member", revoke.clone(), sign(&admin_a, 1, &revoke)),
@@ -427,6 +477,10 @@ fn fixture() -> Fixture {
         ("tx.supply_capture", capture.clone(), sign(&node, 3, &capture)),
         ("tx.supply_recall", recall.clone(), sign(&rotated, 3, &recall)),
         ("tx.supply_vote_gs1", vote_gs1.clone(), sign(&rotated, 4, &vote_gs1)),
+        ("tx.rx_prescribe", prescribe.clone(), sign(&practitioner, 2, &prescribe)),
+        ("tx.rx_dispense", dispense.clone(), sign(&rotated, 5, &dispense)),
+        ("tx.rx_cancel", cancel.clone(), sign(&practitioner, 3, &cancel)),
+        ("tx.rx_params", params_vote.clone(), sign(&admin_a, 2, &params_vote)),
     ];
 
     let records = vec![
@@ -620,6 +674,100 @@ fn fixture() -> Fixture {
                 let mut b = Ballot::default();
                 b.add(org("hospital-a")).expect("first vote");
                 b
+            },
+        ),
+        record(
+            "state.rx_prescription",
+            Some(keys::rx_prescription(&prescription_id)),
+            PrescriptionRecord {
+                order: Order {
+                    patient: pt.into(),
+                    prescriber: member("pr-0002"),
+                    medication: Medication {
+                        product: RxCui(1049621),
+                        ingredient: RxCui(7804),
+                        strength: Strength::Mg { milli: 5_000 },
+                    },
+                    quantity: 60,
+                    days_supply: 30,
+                    repeats: 2,
+                    schedule: Schedule::III,
+                    valid_until: TimestampMs(1_702_592_000_000),
+                },
+                org: org("hospital-a"),
+                status: RxStatus::Cancelled { at: Height(12) },
+                written: Height(11),
+                fills: 1,
+                dispensed: 60,
+                pharmacy: Some(org("pharmacy-b")),
+                last_fill: Some((19_700, 30)),
+            },
+        ),
+        record(
+            "state.rx_fill",
+            Some(keys::rx_fill(&fill_id)),
+            FillRecord {
+                prescription: prescription_id,
+                pharmacy: org("pharmacy-b"),
+                quantity: 10,
+                days_supply: 30,
+                day: 19_700,
+                packs: vec!["urn:epc:id:sgtin:0614141.812345.401".into()],
+                milli_mme: 180_000,
+                height: Height(12),
+                table_version: "CDC 2022".into(),
+                alerts: vec![
+                    Alert::Mme {
+                        level: MmeLevel::High,
+                        milli_per_day: 210_000,
+                        threshold: 90,
+                    },
+                    Alert::OpioidBenzodiazepine {
+                        other: event_a,
+                        days: 12,
+                    },
+                    Alert::SameDrug {
+                        other: event_b,
+                        days: 3,
+                    },
+                    Alert::MultipleProviders {
+                        prescribers: 4,
+                        pharmacies: 5,
+                        days: 90,
+                    },
+                    Alert::EarlyRefill {
+                        elapsed: 20,
+                        supply: 30,
+                    },
+                ],
+            },
+        ),
+        record(
+            "state.rx_patient_window",
+            Some(keys::rx_patient(pt)),
+            PatientWindow {
+                fills: vec![WindowFill {
+                    fill: fill_id,
+                    prescription: prescription_id,
+                    ingredient: RxCui(6470),
+                    class: DrugClass::Benzodiazepine,
+                    milli_mme: 0,
+                    start: 19_700,
+                    end: 19_730,
+                    prescriber_org: org("hospital-a"),
+                    prescriber: member("pr-0002"),
+                    pharmacy: org("pharmacy-b"),
+                }],
+            },
+        ),
+        record("state.rx_params", Some(keys::rx_params()), rx_params),
+        record(
+            "state.rx_params_ballot",
+            Some(keys::rx_params_ballot(&RxParamsVote { params: rx_params }.proposal())),
+            {
+                let mut ballot = Ballot::default();
+                ballot.add(org("pharmacy-b")).expect("a first vote");
+                ballot
             },
         ),
         // Not stored under a key of its own: the unit of `audit.record`.

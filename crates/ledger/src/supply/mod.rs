@@ -31,7 +31,9 @@
 //! prefix to be registered to the signer's organisation, whatever its role.
 //!
 //! The step rules (ADR 014 §3) are in [`capture`]; recalls and suspect marks in [`recall`];
-//! how an EPCIS event becomes a commitment in [`from_epcis`].
+//! how an EPCIS event becomes a commitment in [`from_epcis`]. A prescription's fill
+//! (`rx.dispense`) dispenses its packs through the same `Dispense` step
+//! (`dispense_packs`).
 
 pub mod capture;
 pub mod from_epcis;
@@ -247,6 +249,43 @@ pub fn hold(state: &dyn StateRead, rec: &ItemRecord) -> Option<Hold> {
     } else {
         None
     }
+}
+
+/// Dispenses the packs of a prescription fill (`rx.dispense`): the `Dispense` step of
+/// [`capture`] on each pack, for the signer's organisation `org`. The items' `last_event`
+/// becomes the fill's id, which is not an EPCIS event: the fill is kept under
+/// `rx/fill/{id}` (ADR 014 §6). An error names the pack by its position in `packs`.
+pub(crate) fn dispense_packs(
+    state: &mut Overlay<'_>,
+    org: &OrgId,
+    packs: &[EpcUri],
+    fill: Hash32,
+    height: Height,
+) -> Result<(), TxError> {
+    let mut written = std::collections::BTreeSet::new();
+    for (i, pack) in packs.iter().enumerate() {
+        let commitment = capture::Commitment {
+            hash_id: fill,
+            step: capture::Step::Dispense,
+            epcs: vec![pack.clone()],
+            parent: None,
+            destination: None,
+            lot: None,
+            expiry: None,
+            corrects: Vec::new(),
+        };
+        steps::StepRun {
+            state: &mut *state,
+            org,
+            inspector: false,
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            event: fill,
+            height,
+            written: &mut written,
+        }
+        .apply(&commitment)?;
+    }
+    Ok(())
 }
 
 /// An SGTIN or SSCC pure identity URN, the only EPCs the ledger tracks, in canonical form.
