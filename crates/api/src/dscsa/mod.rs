@@ -58,7 +58,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::fhir::time;
 pub use decide::{AdditionalInfo, Claim, Facts, FailureReason, Verification, decide};
-pub use request::{Expiry, RequestError, VerifyRequest, parse_request};
+pub use request::{Expiry, MAX_QUERY, RequestError, VerifyRequest, parse_request};
 
 /// The response message.
 #[derive(Debug, Serialize)]
