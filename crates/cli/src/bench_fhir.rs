@@ -26,7 +26,7 @@ use medledger_ledger::consent::grant::ConsentGrant;
 use medledger_ledger::consent::{ConsentScope, Grantee, Purpose};
 use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::register_member::RegisterMember;
-use medledger_node::home::{InitOptions, default_orgs, init_network, read_key};
+use medledger_node::home::{InitOptions, default_gs1, default_orgs, init_network, read_key, supply_chain_orgs};
 use medledger_types::codec::Encode;
 use medledger_types::{ChainId, MemberId, Nonce, OrgId, TimestampMs, Tx};
 use serde_json::{Value, json};
@@ -170,8 +170,9 @@ where
     }
 }
 
-/// Writes a four-validator network for a FHIR bench (`<dir>/net`, `dir` from `--dir` or
-/// a temporary folder named `<name>-<pid>`), with the proposers' fill wait from
+/// Writes a four-validator network for a FHIR or DSCSA bench (`<dir>/net`, `dir` from
+/// `--dir` or a temporary folder named `<name>-<pid>`), with the supply chain's
+/// organisations and GS1 registry as `init` writes them, the proposers' fill wait from
 /// `--block-interval-ms` and `configure` applied to each node's config.
 pub(crate) fn init_bench_network(
     args: &Resolved<'_>,
@@ -196,8 +197,8 @@ pub(crate) fn init_bench_network(
             chain_id: ChainId::new(name)?,
             validators: 4,
             orgs: default_orgs(4),
-            members: Vec::new(),
-            gs1: Vec::new(),
+            members: supply_chain_orgs(),
+            gs1: default_gs1(&[default_orgs(4), supply_chain_orgs()].concat()),
             base_api_port: base,
             base_p2p_port: base + 4,
             genesis_time: medledger_node::node::now_ms(),
