@@ -22,7 +22,7 @@ use medledger_types::{Hash32, OrgId};
 use serde_json::{Value, json};
 
 use crate::bench::Resolved;
-use crate::bench_fhir::{Network, Phase, init_bench_network, phase};
+use crate::bench_fhir::{Network, Phase, init_bench_network, phase, print_phases, transport};
 use crate::run;
 
 /// Packs per `supply.capture` transaction (about 40 KB, under `POST /v1/tx`'s 64 KiB).
@@ -49,25 +49,9 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
     println!(
         "medledger bench --dscsa: 4 validators (separate processes, BFT over loopback TCP), {} packs commissioned in {commissioning_secs:.1} s, {concurrency} concurrent clients verifying at one node for {seconds} s, {}",
         args.serials,
-        if args.tls {
-            "HTTPS and mutual TLS between nodes"
-        } else {
-            "plain HTTP on loopback"
-        }
+        transport(args.tls)
     );
-    println!(
-        "  {:<42} {:>9} {:>7} {:>9} {:>9} {:>11}",
-        "phase", "per sec", "failed", "p50 ms", "p99 ms", "CPU-ms/op"
-    );
-    println!(
-        "  {:<42} {:>9.0} {:>7} {:>9.2} {:>9.2} {:>11.3}",
-        "DSCSA verification (token, read, decide)",
-        p.ok as f64 / p.seconds,
-        p.failed,
-        p.p50,
-        p.p99,
-        p.cpu_seconds * 1000.0 / p.ok.max(1) as f64
-    );
+    print_phases(&[("DSCSA verification (token, read, decide)", &p)]);
     println!(
         "  (CPU-ms/op counts all four node processes; the load generator shares the same cores; load average before {load_before}, after {})",
         load_average()

@@ -228,20 +228,39 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
     let (creates, reads) = result?;
     println!(
         "medledger bench --fhir: 4 validators (separate processes, BFT over loopback TCP), {concurrency} concurrent clients creating, {read_clients} reading, {seconds} s per phase, {}",
-        if args.tls {
-            "HTTPS and mutual TLS between nodes"
-        } else {
-            "plain HTTP on loopback"
-        }
+        transport(args.tls)
     );
+    print_phases(&[
+        ("FHIR create (encrypt, store, anchor, audit)", &creates),
+        ("consented cross-org read (B reads A's)", &reads),
+    ]);
+    println!("  (CPU-ms/op counts all four node processes; the load generator shares the same cores)");
+    if args.json {
+        println!(
+            "{}",
+            json!({"creates_per_sec": creates.ok as f64 / creates.seconds, "create_p50_ms": creates.p50, "create_p99_ms": creates.p99,
+                   "reads_per_sec": reads.ok as f64 / reads.seconds, "read_p50_ms": reads.p50, "read_p99_ms": reads.p99})
+        );
+    }
+    Ok(())
+}
+
+/// How the bench's clients and nodes talk.
+pub(crate) fn transport(tls: bool) -> &'static str {
+    if tls {
+        "HTTPS and mutual TLS between nodes"
+    } else {
+        "plain HTTP on loopback"
+    }
+}
+
+/// The table of phases: rate, failures, latency and CPU per operation.
+pub(crate) fn print_phases(phases: &[(&str, &Phase)]) {
     println!(
         "  {:<42} {:>9} {:>7} {:>9} {:>9} {:>11}",
         "phase", "per sec", "failed", "p50 ms", "p99 ms", "CPU-ms/op"
     );
-    for (name, p) in [
-        ("FHIR create (encrypt, store, anchor, audit)", &creates),
-        ("consented cross-org read (B reads A's)", &reads),
-    ] {
+    for (name, p) in phases {
         println!(
             "  {:<42} {:>9.0} {:>7} {:>9.1} {:>9.1} {:>11.2}",
             name,
@@ -252,15 +271,6 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
             p.cpu_seconds * 1000.0 / p.ok.max(1) as f64
         );
     }
-    println!("  (CPU-ms/op counts all four node processes; the load generator shares the same cores)");
-    if args.json {
-        println!(
-            "{}",
-            json!({"creates_per_sec": creates.ok as f64 / creates.seconds, "create_p50_ms": creates.p50, "create_p99_ms": creates.p99,
-                   "reads_per_sec": reads.ok as f64 / reads.seconds, "read_p50_ms": reads.p50, "read_p99_ms": reads.p99})
-        );
-    }
-    Ok(())
 }
 
 /// Four node processes of a network made by `init_network`, up and past block 1.

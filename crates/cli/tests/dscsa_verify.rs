@@ -140,29 +140,13 @@ fn data(verified: bool, reason: Option<&str>, info: Option<&str>) -> Value {
     v
 }
 
-async fn metric(net: &Net, name: &str) -> u64 {
-    let text = net
-        .http
-        .get(format!("{}/metrics", net.urls[0]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("medledger_{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wholesaler_verifies_a_saleable_return() {
     let net = network();
     let g = gtin(1);
     commission(&net, &g, "RET1", "280131", &["R1"]).await;
     ship(&net, "maker-m", "wholesale-w", vec![epc(&g, "R1")]).await;
-    let before = metric(&net, "dscsa_verifications_total").await;
+    let before = net.metric(0, "dscsa_verifications_total").await;
     let t = wholesaler_token(&net).await;
     let (status, body) = get(
         &net,
@@ -181,7 +165,7 @@ async fn a_wholesaler_verifies_a_saleable_return() {
     );
     // Day 00 is the month's last day (GS1 General Specifications §7.12).
     assert_eq!(verify(&net, &g, "RET1", "R1", "280100").await, data(true, None, None));
-    assert!(metric(&net, "dscsa_verifications_total").await >= before + 2);
+    assert!(net.metric(0, "dscsa_verifications_total").await >= before + 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +173,7 @@ async fn each_failure_reason_is_answered() {
     let net = network();
     let g = gtin(2);
     commission(&net, &g, "LOTA", "280131", &["F1"]).await;
-    let not_verified = metric(&net, "dscsa_not_verified_total").await;
+    let not_verified = net.metric(0, "dscsa_not_verified_total").await;
     for (lot, serial, expiry, reason) in [
         ("LOTA", "NOPE", "280131", "No_match_GTIN_Serial"),
         ("LOTB", "F1", "280131", "No_match_GTIN_Serial_Lot"),
@@ -202,7 +186,7 @@ async fn each_failure_reason_is_answered() {
             "{lot} {serial} {expiry}"
         );
     }
-    assert!(metric(&net, "dscsa_not_verified_total").await >= not_verified + 4);
+    assert!(net.metric(0, "dscsa_not_verified_total").await >= not_verified + 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

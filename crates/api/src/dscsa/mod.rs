@@ -55,6 +55,7 @@ use medledger_types::OrgId;
 use serde::Serialize;
 
 use crate::AppState;
+use crate::access::member_caller;
 use crate::error::ApiError;
 use crate::fhir::time;
 pub use decide::{AdditionalInfo, Claim, Facts, FailureReason, Verification, decide};
@@ -85,20 +86,7 @@ pub async fn verify(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Json<VerificationResponse>, ApiError> {
-    let state = app.node.store().reader().map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the ledger cannot be read",
-        )
-    })?;
-    let caller = app.tokens.caller(&headers, &state).map_err(|p| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "token_required",
-            format!("verification answers members of the consortium: {}", p.message()),
-        )
-    })?;
+    let (state, caller) = member_caller(&app, &headers, "verification answers members of the consortium")?;
     let Path((gtin, lot, serial)) = path.map_err(|_| {
         ApiError::bad_request(
             "invalid_request",
