@@ -25,7 +25,7 @@ use crate::bench::Resolved;
 use crate::bench_fhir::{Network, Phase, init_bench_network, phase, print_phases, transport};
 use crate::run;
 
-/// Packs per `supply.capture` transaction (about 40 KB, under `POST /v1/tx`'s 64 KiB).
+/// Packs per `supply.capture` transaction (about 40 KB, within `POST /v1/tx`'s body limit).
 const PER_TX: usize = 1_000;
 const LOT: &str = "BENCH1";
 const EXPIRY: &str = "301231";
