@@ -9,12 +9,39 @@
 //! anyone holding a receipt can check it without an account.
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use medledger_ledger::identity::MemberKind;
+use medledger_store::StoreReader;
 
 use crate::AppState;
+use crate::auth::Caller;
 use crate::error::ApiError;
+
+/// The caller behind the request's bearer token, checked against the ledger, and the
+/// ledger it was checked against: 503 when the ledger cannot be read, 401 (prefixed with
+/// `who_is_served`) without a valid token.
+pub(crate) fn member_caller(
+    app: &AppState,
+    headers: &HeaderMap,
+    who_is_served: &str,
+) -> Result<(StoreReader, Caller), ApiError> {
+    let state = app.node.store().reader().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the ledger cannot be read",
+        )
+    })?;
+    let caller = app.tokens.caller(headers, &state).map_err(|p| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "token_required",
+            format!("{who_is_served}: {}", p.message()),
+        )
+    })?;
+    Ok((state, caller))
+}
 
 /// An extractor that admits a request to the ledger's contents, or answers 401/403.
 pub struct LedgerReader;
@@ -26,23 +53,11 @@ impl FromRequestParts<AppState> for LedgerReader {
         if app.node.config().api.public_ledger {
             return Ok(LedgerReader);
         }
-        let state = app.node.store().reader().map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the ledger cannot be read",
-            )
-        })?;
-        let caller = app.tokens.caller(&parts.headers, &state).map_err(|p| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "token_required",
-                format!(
-                    "the ledger's contents are shown to members of the consortium: {}",
-                    p.message()
-                ),
-            )
-        })?;
+        let (_, caller) = member_caller(
+            app,
+            &parts.headers,
+            "the ledger's contents are shown to members of the consortium",
+        )?;
         match caller.actor.kind {
             MemberKind::Patient | MemberKind::Device => Err(ApiError::new(
                 StatusCode::FORBIDDEN,

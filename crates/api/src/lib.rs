@@ -13,6 +13,7 @@
 //! | `GET /health` | liveness |
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /ct/v1/…` | the transparency log in the RFC 6962 §4 JSON shape (`get-entries`: members) |
+//! | `GET /dscsa/verify/01/{gtin}/10/{lot}/21/{serial}` | DSCSA product identifier verification (GS1 Lightweight Messaging): see [`dscsa`] |
 //! | `POST /auth/token` | SMART Backend Services-style token exchange (EdDSA client assertion) |
 //! | `/fhir/…` | FHIR R4 REST: see [`fhir`] and `docs/fhir.md` |
 //! | `POST /node/v1/records/fetch` | node-to-node record transfer (signed request, mutual TLS, HPKE re-wrap) |
@@ -28,6 +29,7 @@ pub mod access;
 pub mod auth;
 mod chain;
 mod ct;
+pub mod dscsa;
 mod error;
 pub mod fhir;
 pub mod serve;
@@ -104,6 +106,7 @@ pub fn router_with(state: AppState) -> Router {
     Router::new()
         .merge(fhir::routes().layer(axum::extract::DefaultBodyLimit::max(fhir_limit)))
         .route("/auth/token", post(auth::token))
+        .route("/dscsa/verify/01/{gtin}/10/{lot}/21/{serial}", get(dscsa::verify))
         .route("/.well-known/smart-configuration", get(fhir::smart_configuration))
         .route("/node/v1/records/fetch", post(transfer::node_fetch))
         .route("/v1/tx", post(tx::submit_one))

@@ -97,6 +97,14 @@ pub struct BenchArgs {
     /// number of concurrent loaders).
     #[arg(long, conflicts_with = "fhir")]
     pub fhir_records: bool,
+    /// Benchmark DSCSA verification on a four-validator network instead: the manufacturer
+    /// commissions `--serials` packs, then `--signers` concurrent clients of the
+    /// wholesaler verify them at Hospital A's node for `--step-seconds`.
+    #[arg(long, conflicts_with_all = ["fhir", "fhir_records"])]
+    pub dscsa: bool,
+    /// With `--dscsa`: packs to commission.
+    #[arg(long, default_value_t = 10_000)]
+    pub serials: usize,
     /// With `--fhir-records`: patients to load (2,000 is about 100,000 resources).
     #[arg(long, default_value_t = 2_000)]
     pub patients: usize,
@@ -291,6 +299,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
             args: &args,
         };
         return crate::bench_records::run(&resolved, args.patients, args.queries);
+    }
+    if args.dscsa {
+        let resolved = Resolved {
+            signers: args.signers.unwrap_or(64),
+            batch: 1,
+            args: &args,
+        };
+        return crate::bench_dscsa::run(&resolved);
     }
     if args.fhir {
         let resolved = Resolved {

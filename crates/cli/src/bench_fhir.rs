@@ -26,7 +26,7 @@ use medledger_ledger::consent::grant::ConsentGrant;
 use medledger_ledger::consent::{ConsentScope, Grantee, Purpose};
 use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::register_member::RegisterMember;
-use medledger_node::home::{InitOptions, default_orgs, init_network, read_key};
+use medledger_node::home::{InitOptions, default_gs1, default_orgs, init_network, read_key, supply_chain_orgs};
 use medledger_types::codec::Encode;
 use medledger_types::{ChainId, MemberId, Nonce, OrgId, TimestampMs, Tx};
 use serde_json::{Value, json};
@@ -170,8 +170,9 @@ where
     }
 }
 
-/// Writes a four-validator network for a FHIR bench (`<dir>/net`, `dir` from `--dir` or
-/// a temporary folder named `<name>-<pid>`), with the proposers' fill wait from
+/// Writes a four-validator network for a FHIR or DSCSA bench (`<dir>/net`, `dir` from
+/// `--dir` or a temporary folder named `<name>-<pid>`), with the supply chain's
+/// organisations and GS1 registry as `init` writes them, the proposers' fill wait from
 /// `--block-interval-ms` and `configure` applied to each node's config.
 pub(crate) fn init_bench_network(
     args: &Resolved<'_>,
@@ -196,8 +197,8 @@ pub(crate) fn init_bench_network(
             chain_id: ChainId::new(name)?,
             validators: 4,
             orgs: default_orgs(4),
-            members: Vec::new(),
-            gs1: Vec::new(),
+            members: supply_chain_orgs(),
+            gs1: default_gs1(&[default_orgs(4), supply_chain_orgs()].concat()),
             base_api_port: base,
             base_p2p_port: base + 4,
             genesis_time: medledger_node::node::now_ms(),
@@ -227,20 +228,39 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
     let (creates, reads) = result?;
     println!(
         "medledger bench --fhir: 4 validators (separate processes, BFT over loopback TCP), {concurrency} concurrent clients creating, {read_clients} reading, {seconds} s per phase, {}",
-        if args.tls {
-            "HTTPS and mutual TLS between nodes"
-        } else {
-            "plain HTTP on loopback"
-        }
+        transport(args.tls)
     );
+    print_phases(&[
+        ("FHIR create (encrypt, store, anchor, audit)", &creates),
+        ("consented cross-org read (B reads A's)", &reads),
+    ]);
+    println!("  (CPU-ms/op counts all four node processes; the load generator shares the same cores)");
+    if args.json {
+        println!(
+            "{}",
+            json!({"creates_per_sec": creates.ok as f64 / creates.seconds, "create_p50_ms": creates.p50, "create_p99_ms": creates.p99,
+                   "reads_per_sec": reads.ok as f64 / reads.seconds, "read_p50_ms": reads.p50, "read_p99_ms": reads.p99})
+        );
+    }
+    Ok(())
+}
+
+/// How the bench's clients and nodes talk.
+pub(crate) fn transport(tls: bool) -> &'static str {
+    if tls {
+        "HTTPS and mutual TLS between nodes"
+    } else {
+        "plain HTTP on loopback"
+    }
+}
+
+/// The table of phases: rate, failures, latency and CPU per operation.
+pub(crate) fn print_phases(phases: &[(&str, &Phase)]) {
     println!(
         "  {:<42} {:>9} {:>7} {:>9} {:>9} {:>11}",
         "phase", "per sec", "failed", "p50 ms", "p99 ms", "CPU-ms/op"
     );
-    for (name, p) in [
-        ("FHIR create (encrypt, store, anchor, audit)", &creates),
-        ("consented cross-org read (B reads A's)", &reads),
-    ] {
+    for (name, p) in phases {
         println!(
             "  {:<42} {:>9.0} {:>7} {:>9.1} {:>9.1} {:>11.2}",
             name,
@@ -251,15 +271,6 @@ pub fn run(args: &Resolved<'_>) -> Result<()> {
             p.cpu_seconds * 1000.0 / p.ok.max(1) as f64
         );
     }
-    println!("  (CPU-ms/op counts all four node processes; the load generator shares the same cores)");
-    if args.json {
-        println!(
-            "{}",
-            json!({"creates_per_sec": creates.ok as f64 / creates.seconds, "create_p50_ms": creates.p50, "create_p99_ms": creates.p99,
-                   "reads_per_sec": reads.ok as f64 / reads.seconds, "read_p50_ms": reads.p50, "read_p99_ms": reads.p99})
-        );
-    }
-    Ok(())
 }
 
 /// Four node processes of a network made by `init_network`, up and past block 1.

@@ -1,6 +1,7 @@
 //! `medledger`: run and operate a medledger network.
 
 mod bench;
+mod bench_dscsa;
 mod bench_fhir;
 mod bench_net;
 mod bench_records;

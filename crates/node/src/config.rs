@@ -227,6 +227,11 @@ pub struct ApiConfig {
     pub max_batch_txs: usize,
     /// How long `POST /v1/tx` and `POST /v1/txs` wait for their transactions to commit.
     pub commit_timeout_ms: u64,
+    /// DSCSA verification (`GET /dscsa/verify/…`): the organisations, besides this
+    /// node's own, whose GTINs this node answers for as their verification service (a
+    /// manufacturer that runs no node of its own names the member whose node answers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dscsa_answer_for: Vec<medledger_types::OrgId>,
 }
 
 /// The node's certificates. Two certificates, both from the consortium's authority: a
@@ -302,6 +307,7 @@ impl Default for ApiConfig {
             max_body_bytes: 8 * 1024 * 1024,
             max_batch_txs: 10_000,
             commit_timeout_ms: 30_000,
+            dscsa_answer_for: Vec::new(),
         }
     }
 }

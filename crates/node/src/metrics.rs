@@ -39,6 +39,10 @@ pub struct Metrics {
     /// Summed over this validator's proposals: transactions its pool could have
     /// proposed when it built each one (compare with named + carried).
     pub proposal_txs_available: AtomicU64,
+    /// DSCSA verification requests answered (200).
+    pub dscsa_verifications: AtomicU64,
+    /// Of those, answered `verified: false`.
+    pub dscsa_not_verified: AtomicU64,
 }
 
 pub struct Gauges {
@@ -73,6 +77,18 @@ impl Metrics {
             "counter",
             "Client requests refused for load (429) before any work was done on them.",
             c(&self.requests_throttled),
+        );
+        line(
+            "dscsa_verifications_total",
+            "counter",
+            "DSCSA verification requests answered.",
+            c(&self.dscsa_verifications),
+        );
+        line(
+            "dscsa_not_verified_total",
+            "counter",
+            "DSCSA verification requests answered verified: false.",
+            c(&self.dscsa_not_verified),
         );
         line(
             "txs_gossip_received_total",

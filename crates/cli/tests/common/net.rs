@@ -520,8 +520,16 @@ pub fn shared(n: usize, configure: fn(&Path, usize), env: fn(usize) -> Vec<(&'st
                     .build()
                     .unwrap();
                 rt.block_on(async {
-                    for i in 0..n {
-                        net.wait_height(i, 1, Duration::from_secs(180)).await;
+                    if n == 1 {
+                        // A solo validator makes no empty blocks: wait for its API.
+                        super::eventually("the node's API", Duration::from_secs(180), async || {
+                            net.status(0).await.is_some()
+                        })
+                        .await;
+                    } else {
+                        for i in 0..n {
+                            net.wait_height(i, 1, Duration::from_secs(180)).await;
+                        }
                     }
                 });
                 tx.send(net.view()).unwrap();
