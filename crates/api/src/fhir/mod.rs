@@ -15,7 +15,7 @@ mod ops;
 pub use ops::smart_configuration;
 mod rest;
 mod search;
-mod time;
+pub(crate) mod time;
 mod views;
 
 use axum::Router;
