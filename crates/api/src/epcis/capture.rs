@@ -9,7 +9,8 @@
 //! 2. `Content-Type` `application/ld+json` or `application/json` (EPCIS 2.0 JSON-LD), or
 //!    `application/xml` or `text/xml` (EPCIS 2.0 or 1.2 XML); the body at most
 //!    [`MAX_CAPTURE_BYTES`] (`413` beyond), at most [`MAX_COMMITMENTS`] events;
-//! 3. the document, read by `medledger_gs1::epcis::parse_document`; each event's CBV words
+//! 3. a JSON-LD document against GS1's EPCIS 2.0 JSON schema ([`super::schema`]); the
+//!    document, read by `medledger_gs1::epcis::parse_document`; each event's CBV words
 //!    (`validate_cbv`: bizStep, disposition, business transaction, source and destination
 //!    types, error reasons);
 //! 4. each event's commitment against the ledger's current state (`supply::commitments_of`:
@@ -176,6 +177,9 @@ fn check(app: &AppState, epcis: &Epcis, bytes: &[u8], format: Format) -> Result<
         max_events: MAX_COMMITMENTS,
         ..Limits::default()
     };
+    if format == Format::JsonLd {
+        super::schema::check(bytes)?;
+    }
     let document = parse_document_with(bytes, format, &limits).map_err(|e| EpcisError::validation(e.to_string()))?;
     if document.events.is_empty() {
         return Err(EpcisError::validation("the document holds no event"));

@@ -28,6 +28,7 @@
 pub mod capture;
 pub mod query;
 pub mod render;
+pub mod schema;
 pub mod store;
 
 use axum::Router;
