@@ -4,7 +4,8 @@
 //! - `capture_query_and_refusals` (one validator, hospital-a given the manufacturer's
 //!   company prefix): commission and pack as JSON-LD, ship as EPCIS 2.0 XML with the DSCSA
 //!   transaction statement; jobs succeed; the query parameters find the events with the
-//!   hash IDs computed here; refusals (bad bizStep, bad check digit, clone, oversized,
+//!   hash IDs computed here; refusals (bad bizStep, bad check digit, GS1's JSON schema,
+//!   clone, oversized,
 //!   wrong media type, no token, hostile XML) store nothing; the attackers of
 //!   `docs/threat-model.md` (an outsider, a trading partner capturing for someone else's
 //!   items, an organisation querying an EPC it was not party to) are refused; the events
@@ -136,6 +137,12 @@ async fn capture_query_and_refusals() {
     let a = post_capture(&net, 0, Some(&tok), LD, bad_check.into_bytes()).await;
     assert_eq!(a.status, 400, "{}", a.text);
     assert!(a.body["detail"].as_str().unwrap().contains("event 0"), "{}", a.text);
+    // GS1's JSON schema: an EPCISDocument needs its schemaVersion (the reader would not mind).
+    let unversioned =
+        commission(&["Z8"], "LOT-Z", "2025-03-05T08:00:00.000Z").replace("\"schemaVersion\":\"2.0\",", "");
+    let a = post_capture(&net, 0, Some(&tok), LD, unversioned.into_bytes()).await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    assert!(a.body["detail"].as_str().unwrap().contains("JSON schema"), "{}", a.text);
     // A clone: Q1 commissioned again (another event, same serial).
     let clone = commission(&["Q1"], "LOT-Q", "2025-03-06T08:00:00.000Z");
     let a = post_capture(&net, 0, Some(&tok), LD, clone.clone().into_bytes()).await;
