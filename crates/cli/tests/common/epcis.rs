@@ -74,20 +74,27 @@ fn json_document(events: Vec<Value>) -> String {
     .to_string()
 }
 
-/// JSON-LD: commissioning of `serials` (lot `lot`) at `time`.
-pub fn commission(serials: &[&str], lot: &str, time: &str) -> String {
-    json_document(vec![json!({
+/// An ObjectEvent of `epcs` at `at` (read point), the fields every one here has.
+fn object_event(epcs: Vec<String>, action: &str, biz_step: &str, disposition: &str, at: &str, time: &str) -> Value {
+    json!({
         "type": "ObjectEvent",
         "eventTime": time,
         "eventTimeZoneOffset": "+00:00",
-        "epcList": serials.iter().map(|s| sgtin(s)).collect::<Vec<_>>(),
-        "action": "ADD",
-        "bizStep": "commissioning",
-        "disposition": "active",
-        "readPoint": {"id": MAKER_SGLN},
-        "bizLocation": {"id": MAKER_SGLN},
-        "ilmd": {"cbvmda:lotNumber": lot, "cbvmda:itemExpirationDate": "2027-06-30"}
-    })])
+        "epcList": epcs,
+        "action": action,
+        "bizStep": biz_step,
+        "disposition": disposition,
+        "readPoint": {"id": at}
+    })
+}
+
+/// JSON-LD: commissioning of `serials` (lot `lot`) at `time`.
+pub fn commission(serials: &[&str], lot: &str, time: &str) -> String {
+    let epcs = serials.iter().map(|s| sgtin(s)).collect();
+    let mut e = object_event(epcs, "ADD", "commissioning", "active", MAKER_SGLN, time);
+    e["bizLocation"] = json!({"id": MAKER_SGLN});
+    e["ilmd"] = json!({"cbvmda:lotNumber": lot, "cbvmda:itemExpirationDate": "2027-06-30"});
+    json_document(vec![e])
 }
 
 /// JSON-LD: packing `serials` into the case `case`.
@@ -168,47 +175,36 @@ pub fn receive_xml12(case: &str, from: &str, at: &str, time: &str) -> String {
 
 /// JSON-LD: shipping the case from `from` to `to`.
 pub fn ship_json(case: &str, from: &str, to: &str, time: &str) -> String {
-    json_document(vec![json!({
-        "type": "ObjectEvent",
-        "eventTime": time,
-        "eventTimeZoneOffset": "+00:00",
-        "epcList": [sscc(case)],
-        "action": "OBSERVE",
-        "bizStep": "shipping",
-        "disposition": "in_transit",
-        "readPoint": {"id": from},
-        "bizTransactionList": [{"type": "desadv", "bizTransaction": format!("urn:epcglobal:cbv:bt:4012345000122:ASN-{case}")}],
-        "sourceList": [{"type": "owning_party", "source": from}],
-        "destinationList": [{"type": "owning_party", "destination": to}]
-    })])
+    let mut e = object_event(vec![sscc(case)], "OBSERVE", "shipping", "in_transit", from, time);
+    e["bizTransactionList"] =
+        json!([{"type": "desadv", "bizTransaction": format!("urn:epcglobal:cbv:bt:4012345000122:ASN-{case}")}]);
+    e["sourceList"] = json!([{"type": "owning_party", "source": from}]);
+    e["destinationList"] = json!([{"type": "owning_party", "destination": to}]);
+    json_document(vec![e])
 }
 
 /// JSON-LD: receiving the case at `at`.
 pub fn receive_json(case: &str, at: &str, time: &str) -> String {
-    json_document(vec![json!({
-        "type": "ObjectEvent",
-        "eventTime": time,
-        "eventTimeZoneOffset": "+00:00",
-        "epcList": [sscc(case)],
-        "action": "OBSERVE",
-        "bizStep": "receiving",
-        "disposition": "in_progress",
-        "readPoint": {"id": at}
-    })])
+    json_document(vec![object_event(
+        vec![sscc(case)],
+        "OBSERVE",
+        "receiving",
+        "in_progress",
+        at,
+        time,
+    )])
 }
 
 /// JSON-LD: dispensing one pack at `at`.
 pub fn dispense(serial: &str, at: &str, time: &str) -> String {
-    json_document(vec![json!({
-        "type": "ObjectEvent",
-        "eventTime": time,
-        "eventTimeZoneOffset": "+00:00",
-        "epcList": [sgtin(serial)],
-        "action": "OBSERVE",
-        "bizStep": "dispensing",
-        "disposition": "dispensed",
-        "readPoint": {"id": at}
-    })])
+    json_document(vec![object_event(
+        vec![sgtin(serial)],
+        "OBSERVE",
+        "dispensing",
+        "dispensed",
+        at,
+        time,
+    )])
 }
 
 /// The hash IDs of a document's events, computed here.
