@@ -377,6 +377,7 @@ async fn dscsa_shipment_end_to_end() {
         "--receipts",
         receipts.to_str().unwrap(),
     ]);
+    eprintln!("{out}");
     assert!(out.starts_with(&sgtin("D1")), "{out}");
     for (n, h) in hashes.iter().enumerate() {
         assert!(out.contains(&format!("   hash ID  {h}")), "step {n} missing:\n{out}");
