@@ -340,7 +340,14 @@ pub async fn capture(State(app): State<AppState>, headers: HeaderMap, body: Body
     let bytes = axum::body::to_bytes(body, MAX_CAPTURE_BYTES)
         .await
         .map_err(|_| too_large())?;
-    let checked = check(&app, &epcis, &bytes, format)?;
+    // Parsing, the schema and the dry run take a while for a large document: off the
+    // async workers.
+    let checked = {
+        let (app, epcis) = (app.clone(), epcis.clone());
+        tokio::task::spawn_blocking(move || check(&app, &epcis, &bytes, format))
+            .await
+            .map_err(|_| EpcisError::unavailable("the capture check stopped"))??
+    };
     let capture_id = crate::fhir::new_id();
     let stored = stored_events(&checked, &capture_id);
     let digests: Vec<String> = stored.iter().map(|s| s.digest.clone()).collect();
