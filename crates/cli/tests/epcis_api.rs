@@ -237,6 +237,33 @@ async fn capture_query_and_refusals() {
     let reg = token(&net, 0, &admin(&net, "regulator-r"), "system/*.rs").await;
     let a = epcis_get(&net, 0, Some(&reg), "/epcis/events").await;
     assert_eq!(event_ids(&a.body).len(), 3, "{}", a.text);
+    // Capture jobs are the capturer's: another organisation gets 403, an unknown id 404.
+    let job_path = format!("/epcis/capture/{}", job["captureID"].as_str().unwrap());
+    assert_eq!(epcis_get(&net, 0, Some(&wholesaler), &job_path).await.status, 403);
+    assert_eq!(epcis_get(&net, 0, Some(&tok), "/epcis/capture/nope").await.status, 404);
+    // The GTIN's owner marks Q2 suspect with the CLI (`supply.recall`, second form).
+    let ca = net.ca.to_str().unwrap().to_owned();
+    let admin_key = net.dir.join("admins/hospital-a.json");
+    let q2 = sgtin("Q2");
+    common::ok(&[
+        "tx",
+        "supply-recall",
+        "--key",
+        admin_key.to_str().unwrap(),
+        "--node",
+        &net.urls[0],
+        "--ca",
+        &ca,
+        "--epc",
+        &q2,
+    ]);
+    let key = hex::encode(medledger_ledger::state::keys::supply_item(&q2));
+    let raw = net.ledger_get(0, &format!("/v1/state/{key}")).await;
+    let item = <medledger_ledger::supply::ItemRecord as medledger_types::codec::Decode>::decode(
+        &hex::decode(raw["value"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert!(item.suspect, "{item:?}");
     // A token without a wildcard scope.
     let narrow = token(&net, 0, &staff, "user/Observation.cruds").await;
     assert_eq!(epcis_get(&net, 0, Some(&narrow), "/epcis/events").await.status, 403);
