@@ -350,7 +350,7 @@ pub async fn capture(State(app): State<AppState>, headers: HeaderMap, body: Body
     };
     let capture_id = crate::fhir::new_id();
     let stored = stored_events(&checked, &capture_id);
-    let digests: Vec<String> = stored.iter().map(|s| s.digest.clone()).collect();
+    let digests: Vec<String> = stored.iter().map(super::store::key_of).collect();
     let keep = {
         let epcis = epcis.clone();
         tokio::task::spawn_blocking(move || epcis.events.put(stored))

@@ -22,7 +22,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// hash ID (hex of the SHA-256) → sealed [`StoredEvent`] JSON.
+/// [`key_of`] (the hex SHA-256 of the hash ID) → sealed [`StoredEvent`] JSON.
 const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("epcis_events");
 
 /// The fields a query filters on, taken from the parsed event.
@@ -75,8 +75,19 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 pub struct EventStore {
     db: redb::Database,
     kek: Arc<DataKey>,
-    /// By digest (hex), in memory.
+    /// By [`key_of`], in memory.
     events: RwLock<BTreeMap<String, Arc<StoredEvent>>>,
+}
+
+/// Where an event is kept: its digest, or for an error declaration (which has the declared
+/// event's hash ID, CBV 2.0 leaving `errorDeclaration` out of the hash) the digest and
+/// `/declaration`, so that it never replaces the event it declares erroneous.
+pub fn key_of(e: &StoredEvent) -> String {
+    if e.event.get("errorDeclaration").is_some() {
+        format!("{}/declaration", e.digest)
+    } else {
+        e.digest.clone()
+    }
 }
 
 fn aad(digest: &str) -> Vec<u8> {
@@ -96,11 +107,11 @@ impl EventStore {
             let t = r.open_table(EVENTS).map_err(err)?;
             for row in t.iter().map_err(err)? {
                 let (k, v) = row.map_err(err)?;
-                let digest = k.value().to_owned();
-                let plain = envelope::open(&kek, v.value(), &aad(&digest))
-                    .map_err(|_| err(format!("event {digest} does not open with this node's key")))?;
+                let key = k.value().to_owned();
+                let plain = envelope::open(&kek, v.value(), &aad(&key))
+                    .map_err(|_| err(format!("event {key} does not open with this node's key")))?;
                 let e: StoredEvent = serde_json::from_slice(&plain).map_err(err)?;
-                events.insert(digest, Arc::new(e));
+                events.insert(key, Arc::new(e));
             }
         }
         Ok(EventStore {
@@ -117,26 +128,27 @@ impl EventStore {
             let mut t = w.open_table(EVENTS).map_err(err)?;
             for e in &events {
                 let plain = serde_json::to_vec(e).map_err(err)?;
-                let sealed = envelope::seal(&self.kek, &plain, &aad(&e.digest));
-                t.insert(e.digest.as_str(), sealed.as_slice()).map_err(err)?;
+                let key = key_of(e);
+                let sealed = envelope::seal(&self.kek, &plain, &aad(&key));
+                t.insert(key.as_str(), sealed.as_slice()).map_err(err)?;
             }
         }
         w.commit().map_err(err)?;
         let mut map = self.events.write().unwrap_or_else(|p| p.into_inner());
         for e in events {
-            map.insert(e.digest.clone(), Arc::new(e));
+            map.insert(key_of(&e), Arc::new(e));
         }
         Ok(())
     }
 
-    /// Removes the events of a capture the ledger refused, unless a later capture of the
-    /// same hash (by another job) now holds them.
-    pub fn remove(&self, capture_id: &str, digests: &[String]) -> Result<(), StoreError> {
+    /// Removes the events of a capture the ledger refused (by [`key_of`]), unless a later
+    /// capture (another job) now holds them.
+    pub fn remove(&self, capture_id: &str, keys: &[String]) -> Result<(), StoreError> {
         let w = self.db.begin_write().map_err(err)?;
         let mut map = self.events.write().unwrap_or_else(|p| p.into_inner());
         {
             let mut t = w.open_table(EVENTS).map_err(err)?;
-            for d in digests {
+            for d in keys {
                 if map.get(d).is_some_and(|e| e.capture_id == capture_id) {
                     t.remove(d.as_str()).map_err(err)?;
                     map.remove(d);
@@ -147,7 +159,7 @@ impl EventStore {
         Ok(())
     }
 
-    /// Whether an event with this digest is held.
+    /// Whether an event (not a declaration) with this digest is held.
     pub fn contains(&self, digest: &str) -> bool {
         self.events
             .read()
@@ -166,5 +178,72 @@ impl EventStore {
             .collect();
         v.sort_by(|a, b| (a.index.event_time_ms, &a.digest).cmp(&(b.index.event_time_ms, &b.digest)));
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(digest: &str, capture_id: &str, event: Value) -> StoredEvent {
+        StoredEvent {
+            hash_id: format!("ni:///sha-256;{digest}?ver=CBV2.0"),
+            digest: digest.to_owned(),
+            capture_id: capture_id.to_owned(),
+            event,
+            index: EventIndex {
+                event_type: "ObjectEvent".into(),
+                action: None,
+                biz_step: None,
+                disposition: None,
+                epcs: Vec::new(),
+                parent_id: None,
+                epc_classes: Vec::new(),
+                canonical: Vec::new(),
+                event_time_ms: 0,
+                record_time_ms: 0,
+                read_point: None,
+                biz_location: None,
+                destinations: Vec::new(),
+            },
+        }
+    }
+
+    /// Events survive a reopen, sealed (the file holds no plaintext); an error declaration
+    /// is kept beside the event it declares, and removing a refused capture's keys leaves
+    /// the other capture's event.
+    #[test]
+    fn events_are_sealed_durable_and_declarations_kept_apart() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("epcis.redb");
+        let kek = Arc::new(DataKey::generate());
+        let d = "ab".repeat(32);
+        let original = stored(
+            &d,
+            "job-1",
+            serde_json::json!({"type": "ObjectEvent", "marker": "plain-text-marker"}),
+        );
+        let declared = stored(
+            &d,
+            "job-2",
+            serde_json::json!({"type": "ObjectEvent", "errorDeclaration": {}}),
+        );
+        {
+            let s = EventStore::open(&path, kek.clone()).expect("open");
+            s.put(vec![original.clone()]).expect("put");
+            s.put(vec![declared.clone()]).expect("put");
+            assert_eq!(s.all().len(), 2);
+            s.remove("job-2", &[key_of(&declared)]).expect("remove");
+            assert_eq!(s.all().len(), 1);
+        }
+        let raw = std::fs::read(&path).expect("file");
+        assert!(!raw.windows(17).any(|w| w == b"plain-text-marker"), "sealed at rest");
+        let s = EventStore::open(&path, kek).expect("reopen");
+        assert_eq!(s.all().as_slice(), [Arc::new(original)].as_slice());
+        assert!(s.contains(&d));
+        assert!(
+            EventStore::open(&path, Arc::new(DataKey::generate())).is_err(),
+            "another key opens nothing"
+        );
     }
 }
