@@ -28,13 +28,22 @@ const T: Duration = Duration::from_secs(120);
 const LD: &str = "application/ld+json";
 const XML: &str = "application/xml";
 
+/// An `n`-validator network where hospital-a holds the manufacturer's company prefix,
+/// started, every node's API up.
+async fn started(dir: &std::path::Path, n: usize) -> Net {
+    let mut net = Net::init(dir, n);
+    give_company_prefix(&net, "hospital-a");
+    net.start_all();
+    for i in 0..n {
+        common::eventually(&format!("node{i}'s API"), T, async || net.status(i).await.is_some()).await;
+    }
+    net
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_query_and_refusals() {
     let dir = tempfile::tempdir().unwrap();
-    let mut net = Net::init(dir.path(), 1);
-    give_company_prefix(&net, "hospital-a");
-    net.start_all();
-    common::eventually("node0's API", T, async || net.status(0).await.is_some()).await;
+    let mut net = started(dir.path(), 1).await;
     let staff = register(&net, 0, "hospital-a", "supply-clerk", MemberKind::Practitioner).await;
     let tok = token(&net, 0, &staff, "user/*.cruds").await;
     let here = sgln(&gln_of(&net, "hospital-a"));
@@ -218,22 +227,16 @@ async fn capture_query_and_refusals() {
     assert!(event_ids(&a.body).is_empty(), "{}", a.text);
     // The addressee of the shipment (the wholesaler: the case is in transit to it) sees
     // the events of what it is shipped; the regulator sees everything.
-    let a = epcis_get(
-        &net,
-        0,
-        Some(&wholesaler),
-        &format!("/epcis/epcs/{}/events", sscc("0000000201")),
-    )
-    .await;
-    assert_eq!(event_ids(&a.body), vec![hp.clone(), hs.clone()], "{}", a.text);
-    let a = epcis_get(
-        &net,
-        0,
-        Some(&wholesaler),
-        &format!("/epcis/epcs/{}/events", sgtin("Q2")),
-    )
-    .await;
-    assert_eq!(event_ids(&a.body), vec![hc.clone(), hp.clone()], "{}", a.text);
+    let events_of = async |t: &str, epc: &str| {
+        let a = epcis_get(&net, 0, Some(t), &format!("/epcis/epcs/{epc}/events")).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        event_ids(&a.body)
+    };
+    assert_eq!(
+        events_of(&wholesaler, &sscc("0000000201")).await,
+        vec![hp.clone(), hs.clone()]
+    );
+    assert_eq!(events_of(&wholesaler, &sgtin("Q2")).await, vec![hc.clone(), hp.clone()]);
     let reg = token(&net, 0, &admin(&net, "regulator-r"), "system/*.rs").await;
     let a = epcis_get(&net, 0, Some(&reg), "/epcis/events").await;
     assert_eq!(event_ids(&a.body).len(), 3, "{}", a.text);
@@ -298,12 +301,7 @@ fn height_of(job: &serde_json::Value) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dscsa_shipment_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let mut net = Net::init(dir.path(), 4);
-    give_company_prefix(&net, "hospital-a");
-    net.start_all();
-    for i in 0..4 {
-        common::eventually(&format!("node{i}'s API"), T, async || net.status(i).await.is_some()).await;
-    }
+    let mut net = started(dir.path(), 4).await;
     // One clerk per trading partner, each with a token from its own organisation's node.
     let mut toks = Vec::new();
     for (i, org) in ["hospital-a", "clinic-b", "pharmacy-c"].iter().enumerate() {
