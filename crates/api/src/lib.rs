@@ -16,6 +16,7 @@
 //! | `GET /dscsa/verify/01/{gtin}/10/{lot}/21/{serial}` | DSCSA product identifier verification (GS1 Lightweight Messaging): see [`dscsa`] |
 //! | `POST /auth/token` | SMART Backend Services-style token exchange (EdDSA client assertion) |
 //! | `/fhir/…` | FHIR R4 REST: see [`fhir`] and `docs/fhir.md` |
+//! | `/epcis/…` | EPCIS 2.0 capture and query of the supply chain's events: see [`epcis`] and `docs/api.md` |
 //! | `POST /node/v1/records/fetch` | node-to-node record transfer (signed request, mutual TLS, HPKE re-wrap) |
 //!
 //! "Members" routes need a member's bearer token unless `api.public_ledger` is set (see
@@ -30,6 +31,7 @@ pub mod auth;
 mod chain;
 mod ct;
 pub mod dscsa;
+pub mod epcis;
 mod error;
 pub mod fhir;
 pub mod serve;
@@ -61,6 +63,8 @@ pub struct AppState {
     pub validator: Arc<medledger_fhir::Validator>,
     /// Bulk exports (`$export`); `None` until [`AppState::with_exports`] names a folder.
     pub exports: Option<Arc<fhir::export::Exports>>,
+    /// EPCIS events captured here; `None` on a node without a service identity.
+    pub epcis: Option<Arc<epcis::capture::Epcis>>,
 }
 
 impl FromRef<AppState> for Node {
@@ -78,7 +82,19 @@ impl AppState {
             tokens: Arc::new(auth::Tokens::default()),
             validator: Arc::new(medledger_fhir::Validator::new()?),
             exports: None,
+            epcis: None,
         })
+    }
+
+    /// Captures EPCIS events for `service`'s organisation, keeping them in `path`.
+    pub fn with_epcis(
+        mut self,
+        path: &std::path::Path,
+        service: medledger_node::home::ServiceIdentity,
+    ) -> Result<AppState, epcis::store::StoreError> {
+        let events = epcis::store::EventStore::open(path, service.kek.clone())?;
+        self.epcis = Some(Arc::new(epcis::capture::Epcis::new(events, service)));
+        Ok(self)
     }
 
     /// Keeps bulk export files, sealed, in `dir` (deleting what an earlier run left).
@@ -105,6 +121,7 @@ pub fn router_with(state: AppState) -> Router {
     let fhir_limit = node.config().fhir.max_bundle_bytes;
     Router::new()
         .merge(fhir::routes().layer(axum::extract::DefaultBodyLimit::max(fhir_limit)))
+        .merge(epcis::routes())
         .route("/auth/token", post(auth::token))
         .route("/dscsa/verify/01/{gtin}/10/{lot}/21/{serial}", get(dscsa::verify))
         .route("/.well-known/smart-configuration", get(fhir::smart_configuration))

@@ -14,6 +14,7 @@ mod load;
 mod proof;
 mod run;
 mod token;
+mod trace;
 mod tx;
 mod verify;
 
@@ -62,6 +63,9 @@ enum Command {
     Proof(proof::ProofCommand),
     /// Measure throughput and latency of a local node under load.
     Bench(bench::BenchArgs),
+    /// The path of a pack from commissioning to dispensing, each step with its ledger
+    /// receipt verified offline.
+    Trace(trace::TraceArgs),
     /// Get a FHIR access token for a member (SMART Backend Services-style).
     Token(token::TokenArgs),
     /// Load FHIR transaction Bundles (Synthea output, EHR exports) into a node.
@@ -100,6 +104,7 @@ fn main() -> std::process::ExitCode {
         Command::Proof(cmd) => proof::run(cmd),
         Command::Bench(args) => bench::run(args),
         Command::Token(args) => token::run(args),
+        Command::Trace(args) => trace::run(args),
         Command::Load(args) => load::run(args),
         Command::Epcis(cmd) => epcis::run(cmd),
         Command::Gs1(cmd) => gs1::run(cmd),

@@ -254,6 +254,12 @@ impl Running {
         let state = medledger_api::AppState::new(self.node.clone(), custody)
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .with_exports(self.home.data_dir().join("exports"));
+        let state = match self.home.service.clone() {
+            Some(service) => state
+                .with_epcis(&self.home.data_dir().join("epcis.redb"), service)
+                .map_err(|e| anyhow::anyhow!("opening the EPCIS event store: {e}"))?,
+            None => state,
+        };
         let stopped = async move {
             let _ = api_stop.wait_for(|s| *s).await;
         };

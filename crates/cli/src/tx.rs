@@ -159,6 +159,26 @@ pub enum TxCommand {
         #[arg(long = "gln", value_name = "GLN")]
         glns: Vec<String>,
     },
+    /// The GTIN's owner (an admin of the organisation holding its company prefix) or a
+    /// regulator recalls a lot (`--gtin` and `--lot`), or marks serials suspect
+    /// (`--epc`, repeatable; `--clear` lifts the mark): `supply.recall`. Every holder's
+    /// shipping and dispensing of them is refused from the next block on.
+    SupplyRecall {
+        #[command(flatten)]
+        common: Common,
+        /// The GTIN-14 of the lot to recall.
+        #[arg(long, requires = "lot", conflicts_with = "epc")]
+        gtin: Option<medledger_gs1::ident::Gtin>,
+        /// The lot (batch) to recall.
+        #[arg(long, requires = "gtin")]
+        lot: Option<medledger_gs1::ident::Lot>,
+        /// A serial to mark suspect, as an SGTIN or SSCC EPC URN.
+        #[arg(long, required_unless_present = "gtin")]
+        epc: Vec<medledger_gs1::ident::EpcUri>,
+        /// Clear the suspect mark of the --epc serials instead.
+        #[arg(long, requires = "epc")]
+        clear: bool,
+    },
     /// An organisation admin registers a research study it sponsors, or replaces its
     /// investigators; a patient's consent to the study opens records to them.
     RegisterStudy {
@@ -435,6 +455,23 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
                     investigators: list,
                 }),
             )
+        }
+        TxCommand::SupplyRecall {
+            common,
+            gtin,
+            lot,
+            epc,
+            clear,
+        } => {
+            use medledger_ledger::supply::recall::SupplyRecall;
+            let recall = match (gtin, lot) {
+                (Some(gtin), Some(lot)) => SupplyRecall::Lot { gtin, lot },
+                _ => SupplyRecall::Suspect {
+                    epcs: epc,
+                    suspect: !clear,
+                },
+            };
+            (common, Payload::SupplyRecall(recall))
         }
         TxCommand::VoteOrg {
             common, org, suspend, ..

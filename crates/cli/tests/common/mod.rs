@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod attack;
+pub mod epcis;
 pub mod fhir;
 pub mod net;
 pub mod s3;

@@ -54,6 +54,11 @@ mod time;
 mod xml;
 
 pub use cbv::{CbvValue, Vocabulary, validate_cbv};
+
+/// GS1's EPCIS 2.0 JSON Schema (draft-07), as published with the standard; provenance in
+/// `crates/gs1/schema/README.md`. Only the text: a caller compiles it with its own schema
+/// engine.
+pub const JSON_SCHEMA: &str = include_str!("../../schema/EPCIS-JSON-Schema.json");
 pub use hash::EventHashId;
 pub use model::{
     Action, BizTransaction, Document, DocumentKind, Element, ElementName, Epc, ErrorDeclaration, Event, EventId,

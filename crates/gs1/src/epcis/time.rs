@@ -131,6 +131,15 @@ impl Timestamp {
     }
 }
 
+impl std::str::FromStr for Timestamp {
+    type Err = &'static str;
+
+    /// `YYYY-MM-DDThh:mm:ss[.fraction](Z|±hh:mm)`; the error says what is wrong.
+    fn from_str(text: &str) -> Result<Timestamp, &'static str> {
+        Timestamp::parse(text).map_err(TimeProblem::describe)
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hash_form())

@@ -255,8 +255,9 @@ fn ni_uri(hash_id: &Hash32) -> String {
     format!("ni:///sha-256;{}?ver=CBV2.0", hash_id.to_hex())
 }
 
-/// An SGTIN or SSCC, as an EPC URN or a GS1 Digital Link, under a registered prefix.
-fn tracked_epc(epc: &Epc, state: &dyn StateRead) -> Result<EpcUri, FromEpcisError> {
+/// An SGTIN or SSCC, as an EPC URN or a GS1 Digital Link, under a registered prefix, as
+/// its canonical EPC URN.
+pub fn tracked_epc(epc: &Epc, state: &dyn StateRead) -> Result<EpcUri, FromEpcisError> {
     let text = epc.as_str();
     let unsupported = |reason: String| FromEpcisError::UnsupportedEpc {
         epc: shown(text),

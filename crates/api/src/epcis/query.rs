@@ -1,0 +1,389 @@
+//! `GET /epcis/events` and `GET /epcis/epcs/{epc}/events` (EPCIS 2.0 §8.2.7.1
+//! SimpleEventQuery parameters, REST binding §12.3), answering an `EPCISQueryDocument` in
+//! JSON-LD.
+//!
+//! Parameters (each at most once; a list's values separated by `|`):
+//!
+//! | parameter | matches |
+//! |---|---|
+//! | `eventType` | the event type |
+//! | `EQ_action` | `ADD`, `OBSERVE`, `DELETE` |
+//! | `EQ_bizStep`, `EQ_disposition` | CBV words (bare, URN or Web URI) or other URIs |
+//! | `EQ_readPoint`, `EQ_bizLocation` | the location id as written |
+//! | `MATCH_epc` | `epcList` and `childEPCs` |
+//! | `MATCH_parentID` | `parentID` |
+//! | `MATCH_anyEPC` | any instance EPC of the event, `parentID` included |
+//! | `MATCH_epcClass` | the quantity lists' classes |
+//! | `GE_eventTime`, `LT_eventTime`, `GE_recordTime`, `LT_recordTime` | timestamps with a zone |
+//! | `perPage` (1–1000, default 30), `nextPageToken` | pages, oldest event first |
+//!
+//! An EPC value matches as written or as its canonical EPC URN (a Digital Link of a
+//! registered SGTIN or SSCC matches its URN); a value ending in `*` matches by prefix.
+//! An unknown parameter, a repeated one or a bad value is a `400`
+//! `QueryParameterException`.
+//!
+//! What is served: the events this node holds whose commitment the ledger records as
+//! captured by this node's organisation, and of those only what the caller may see
+//! ([`super`]): all of them to this organisation and to a regulator, to any other
+//! organisation the events that name an EPC it holds or is being shipped (ledger
+//! state), or that name it (by GLN) as the `owning_party` destination. Events captured by
+//! other organisations are served by their nodes: nodes do not forward queries yet.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use medledger_fhir::scope::Interaction;
+use medledger_gs1::epcis::{CbvValue, Epc, Timestamp, Vocabulary};
+use medledger_gs1::ident::{DigitalLink, ElementString};
+use medledger_ledger::StateRead;
+use medledger_ledger::identity::OrgRole;
+use medledger_ledger::supply::{self, ItemState};
+use medledger_types::{Hash32, OrgId};
+use serde_json::{Value, json};
+
+use super::store::StoredEvent;
+use super::{EpcisError, authenticate, render};
+use crate::AppState;
+
+const DEFAULT_PER_PAGE: usize = 30;
+const MAX_PER_PAGE: usize = 1000;
+
+/// A parsed query.
+#[derive(Default, Debug)]
+pub struct Query {
+    event_type: Option<Vec<String>>,
+    action: Option<Vec<String>>,
+    biz_step: Option<Vec<String>>,
+    disposition: Option<Vec<String>>,
+    read_point: Option<Vec<String>>,
+    biz_location: Option<Vec<String>>,
+    match_epc: Option<Vec<String>>,
+    match_parent: Option<Vec<String>>,
+    match_any: Option<Vec<String>>,
+    match_class: Option<Vec<String>>,
+    ge_event_time: Option<i64>,
+    lt_event_time: Option<i64>,
+    ge_record_time: Option<i64>,
+    lt_record_time: Option<i64>,
+    per_page: usize,
+    offset: usize,
+}
+
+fn time(name: &str, v: &str) -> Result<i64, EpcisError> {
+    v.parse::<Timestamp>()
+        .map(|t| t.unix_millis_rounded())
+        .map_err(|e| EpcisError::query_parameter(format!("{name}: {e}")))
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split('|').map(str::to_owned).collect()
+}
+
+fn cbv_list(vocabulary: Vocabulary, v: &str) -> Vec<String> {
+    v.split('|').map(|w| CbvValue::parse(vocabulary, w).to_uri()).collect()
+}
+
+impl Query {
+    /// Parses the query string.
+    pub fn parse(raw: Option<&str>) -> Result<Query, EpcisError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+            .map_err(|e| EpcisError::query_parameter(format!("the query string: {e}")))?;
+        let mut q = Query {
+            per_page: DEFAULT_PER_PAGE,
+            ..Query::default()
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, v) in pairs {
+            if !seen.insert(name.clone()) {
+                return Err(EpcisError::query_parameter(format!("{name} is given twice")));
+            }
+            if v.is_empty() {
+                return Err(EpcisError::query_parameter(format!("{name} has no value")));
+            }
+            match name.as_str() {
+                "eventType" => {
+                    let types = list(&v);
+                    if let Some(t) = types.iter().find(|t| {
+                        !matches!(
+                            t.as_str(),
+                            "ObjectEvent"
+                                | "AggregationEvent"
+                                | "TransactionEvent"
+                                | "TransformationEvent"
+                                | "AssociationEvent"
+                        )
+                    }) {
+                        return Err(EpcisError::query_parameter(format!(
+                            "eventType: {t:?} is not an EPCIS event type"
+                        )));
+                    }
+                    q.event_type = Some(types);
+                }
+                "EQ_action" => q.action = Some(list(&v)),
+                "EQ_bizStep" => q.biz_step = Some(cbv_list(Vocabulary::BizStep, &v)),
+                "EQ_disposition" => q.disposition = Some(cbv_list(Vocabulary::Disposition, &v)),
+                "EQ_readPoint" => q.read_point = Some(list(&v)),
+                "EQ_bizLocation" => q.biz_location = Some(list(&v)),
+                "MATCH_epc" => q.match_epc = Some(list(&v)),
+                "MATCH_parentID" => q.match_parent = Some(list(&v)),
+                "MATCH_anyEPC" => q.match_any = Some(list(&v)),
+                "MATCH_epcClass" => q.match_class = Some(list(&v)),
+                "GE_eventTime" => q.ge_event_time = Some(time(&name, &v)?),
+                "LT_eventTime" => q.lt_event_time = Some(time(&name, &v)?),
+                "GE_recordTime" => q.ge_record_time = Some(time(&name, &v)?),
+                "LT_recordTime" => q.lt_record_time = Some(time(&name, &v)?),
+                "perPage" => {
+                    q.per_page = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_PER_PAGE).contains(n))
+                        .ok_or_else(|| EpcisError::query_parameter(format!("perPage must be 1 to {MAX_PER_PAGE}")))?;
+                }
+                "nextPageToken" => {
+                    q.offset = v
+                        .parse::<usize>()
+                        .map_err(|_| EpcisError::query_parameter("nextPageToken is not one this server gave"))?;
+                }
+                other => {
+                    return Err(EpcisError::query_parameter(format!(
+                        "{:?} is not a query parameter this server supports",
+                        other.chars().take(64).collect::<String>()
+                    )));
+                }
+            }
+        }
+        Ok(q)
+    }
+
+    /// Whether the event matches every given parameter.
+    pub fn matches(&self, e: &StoredEvent) -> bool {
+        let i = &e.index;
+        let one_of = |wanted: &Option<Vec<String>>, have: Option<&str>| {
+            wanted
+                .as_ref()
+                .is_none_or(|w| have.is_some_and(|h| w.iter().any(|x| x == h)))
+        };
+        let epcs_match = |wanted: &Option<Vec<String>>, have: &[&String]| {
+            wanted.as_ref().is_none_or(|w| {
+                w.iter().any(|pattern| {
+                    have.iter().any(|h| match pattern.strip_suffix('*') {
+                        Some(prefix) => h.starts_with(prefix),
+                        None => *h == pattern,
+                    })
+                })
+            })
+        };
+        let listed: Vec<&String> = i.epcs.iter().chain(&i.canonical).collect();
+        let parent: Vec<&String> = i
+            .parent_id
+            .iter()
+            .chain(i.canonical.first().filter(|_| i.parent_id.is_some()))
+            .collect();
+        let any: Vec<&String> = i.epcs.iter().chain(&i.parent_id).chain(&i.canonical).collect();
+        let classes: Vec<&String> = i.epc_classes.iter().collect();
+        let in_range = |t: i64, ge: Option<i64>, lt: Option<i64>| ge.is_none_or(|g| t >= g) && lt.is_none_or(|l| t < l);
+        one_of(&self.event_type, Some(&i.event_type))
+            && one_of(&self.action, i.action.as_deref())
+            && one_of(&self.biz_step, i.biz_step.as_deref())
+            && one_of(&self.disposition, i.disposition.as_deref())
+            && one_of(&self.read_point, i.read_point.as_deref())
+            && one_of(&self.biz_location, i.biz_location.as_deref())
+            && epcs_match(&self.match_epc, &listed)
+            && epcs_match(&self.match_parent, &parent)
+            && epcs_match(&self.match_any, &any)
+            && epcs_match(&self.match_class, &classes)
+            && in_range(i.event_time_ms, self.ge_event_time, self.lt_event_time)
+            && in_range(i.record_time_ms, self.ge_record_time, self.lt_record_time)
+    }
+}
+
+/// Who is asking, and what of the ledger they may see through.
+struct Viewer {
+    org: OrgId,
+    all: bool,
+}
+
+impl Viewer {
+    /// Whether `org` may see the event: it holds or is shipped one of its EPCs, or is its
+    /// `owning_party` destination.
+    fn sees(&self, state: &dyn StateRead, e: &StoredEvent) -> bool {
+        if self.all {
+            return true;
+        }
+        let holds = e.index.canonical.iter().any(|epc| {
+            supply::item(state, epc).is_some_and(|item| {
+                item.owner == self.org || matches!(&item.state, ItemState::InTransit { to } if *to == self.org)
+            })
+        });
+        holds
+            || e.index
+                .destinations
+                .iter()
+                .filter_map(|d| gln_of(d))
+                .any(|gln| supply::gln_owner(state, &gln).as_ref() == Some(&self.org))
+    }
+}
+
+/// The GLN of an SGLN or PGLN URN, or of a Digital Link (414)/(417).
+fn gln_of(id: &str) -> Option<String> {
+    if let Ok(uri) = medledger_gs1::ident::EpcUri::parse(id) {
+        return uri
+            .to_elements()
+            .ok()
+            .and_then(|es| es.get("414").or_else(|| es.get("417")).map(str::to_owned));
+    }
+    if let Some(rest) = id.strip_prefix("urn:epc:id:pgln:") {
+        let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+        if digits.len() == 12 {
+            let check = medledger_gs1::ident::check_digit(&digits)?;
+            return Some(format!("{digits}{check}"));
+        }
+    }
+    let dl = DigitalLink::parse(id).ok()?;
+    let es = dl.elements();
+    es.get("414").or_else(|| es.get("417")).map(str::to_owned)
+}
+
+struct Context {
+    state: medledger_store::StoreReader,
+    viewer: Viewer,
+    own: OrgId,
+}
+
+fn context(app: &AppState, headers: &HeaderMap) -> Result<Context, EpcisError> {
+    let caller = authenticate(app, headers, Interaction::Search)?;
+    let epcis = app.epcis()?;
+    let state = app
+        .node
+        .store()
+        .reader()
+        .map_err(|_| EpcisError::unavailable("the ledger cannot be read"))?;
+    let regulator =
+        medledger_ledger::identity::org_record(&state, &caller.actor.org).is_some_and(|o| o.role == OrgRole::Regulator);
+    let own = epcis.org().clone();
+    Ok(Context {
+        viewer: Viewer {
+            all: regulator || caller.actor.org == own,
+            org: caller.actor.org,
+        },
+        state,
+        own,
+    })
+}
+
+/// Whether the ledger records the event as captured by this node's organisation.
+fn on_ledger(state: &dyn StateRead, own: &OrgId, e: &StoredEvent) -> bool {
+    let Ok(bytes) = hex::decode(&e.digest) else {
+        return false;
+    };
+    let Ok(digest) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+        return false;
+    };
+    supply::event(state, &Hash32(digest)).is_some_and(|r| &r.capturer == own)
+}
+
+fn document(events: &[&StoredEvent]) -> Value {
+    json!({
+        "@context": render::context(),
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": crate::fhir::time::instant(medledger_node::node::now_ms().0),
+        "epcisBody": {
+            "queryResults": {
+                "queryName": "SimpleEventQuery",
+                "resultsBody": {"eventList": events.iter().map(|e| e.event.clone()).collect::<Vec<_>>()}
+            }
+        }
+    })
+}
+
+fn answer(events: Vec<&StoredEvent>, q: &Query, base: &str) -> Response {
+    let page: Vec<&StoredEvent> = events.iter().skip(q.offset).take(q.per_page).copied().collect();
+    let more = events.len() > q.offset + page.len();
+    let body = serde_json::to_vec(&document(&page)).unwrap_or_default();
+    let mut r = (StatusCode::OK, [("content-type", super::EPCIS_JSON)], body).into_response();
+    let h = r.headers_mut();
+    h.insert("gs1-epcis-version", HeaderValue::from_static("2.0.0"));
+    h.insert("gs1-cbv-version", HeaderValue::from_static("2.0.0"));
+    if more {
+        let next = q.offset + page.len();
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "<{base}perPage={}&nextPageToken={next}>; rel=\"next\"",
+            q.per_page
+        )) {
+            h.insert("link", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&next.to_string()) {
+            h.insert("gs1-next-page-token", v);
+        }
+    }
+    r
+}
+
+/// `GET /epcis/events`.
+pub async fn events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, EpcisError> {
+    let cx = context(&app, &headers)?;
+    let q = Query::parse(raw.as_deref())?;
+    let all = app.epcis()?.events.all();
+    let shown: Vec<&StoredEvent> = all
+        .iter()
+        .map(|e| e.as_ref())
+        .filter(|e| q.matches(e) && on_ledger(&cx.state, &cx.own, e) && cx.viewer.sees(&cx.state, e))
+        .collect();
+    Ok(answer(shown, &q, "/epcis/events?"))
+}
+
+/// The EPC in a path: an EPC URN, a Digital Link or a bracketed element string, as the
+/// canonical URN when it is a tracked SGTIN or SSCC under a registered prefix.
+pub fn resolve_epc(state: &dyn StateRead, text: &str) -> Result<Vec<String>, EpcisError> {
+    let bad = |e: String| EpcisError::query_parameter(format!("{:?}: {e}", text.chars().take(100).collect::<String>()));
+    let as_link = if text.starts_with('(') {
+        let es = ElementString::parse_bracketed(text).map_err(|e| bad(e.to_string()))?;
+        DigitalLink::from_elements(&es, "https://id.gs1.org")
+            .map_err(|e| bad(e.to_string()))?
+            .to_string()
+    } else {
+        text.to_owned()
+    };
+    let mut out = vec![text.to_owned()];
+    if let Ok(uri) = supply::from_epcis::tracked_epc(&Epc(as_link.clone()), state) {
+        out.push(uri.to_string());
+    } else if as_link != text {
+        out.push(as_link);
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// `GET /epcis/epcs/{epc}/events`: the events naming the EPC (as any of its EPCs or the
+/// parent), oldest first; `403` when the caller may see none of those held.
+pub async fn epc_events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(epc): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, EpcisError> {
+    let cx = context(&app, &headers)?;
+    let mut q = Query::parse(raw.as_deref())?;
+    if q.match_any.is_some() {
+        return Err(EpcisError::query_parameter("MATCH_anyEPC is the path's EPC here"));
+    }
+    q.match_any = Some(resolve_epc(&cx.state, &epc)?);
+    let all = app.epcis()?.events.all();
+    let named: Vec<&StoredEvent> = all
+        .iter()
+        .map(|e| e.as_ref())
+        .filter(|e| q.matches(e) && on_ledger(&cx.state, &cx.own, e))
+        .collect();
+    let shown: Vec<&StoredEvent> = named.iter().copied().filter(|e| cx.viewer.sees(&cx.state, e)).collect();
+    if !named.is_empty() && shown.is_empty() {
+        return Err(EpcisError::forbidden(
+            "the events of this EPC are shown to its trading partners and the regulator",
+        ));
+    }
+    Ok(answer(shown, &q, &format!("/epcis/epcs/{epc}/events?")))
+}
