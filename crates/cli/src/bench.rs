@@ -105,6 +105,14 @@ pub struct BenchArgs {
     /// With `--dscsa`: packs to commission.
     #[arg(long, default_value_t = 10_000)]
     pub serials: usize,
+    /// Benchmark EPCIS capture on a four-validator network instead: `--signers` concurrent
+    /// clients of Hospital A post documents of `--events-per-doc` commissioning events to
+    /// `POST /epcis/capture` for `--step-seconds`, each followed until committed.
+    #[arg(long, conflicts_with_all = ["fhir", "fhir_records", "dscsa"])]
+    pub epcis_capture: bool,
+    /// With `--epcis-capture`: events per document (1 to 1,000).
+    #[arg(long, default_value_t = 100)]
+    pub events_per_doc: usize,
     /// With `--fhir-records`: patients to load (2,000 is about 100,000 resources).
     #[arg(long, default_value_t = 2_000)]
     pub patients: usize,
@@ -299,6 +307,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
             args: &args,
         };
         return crate::bench_records::run(&resolved, args.patients, args.queries);
+    }
+    if args.epcis_capture {
+        let resolved = Resolved {
+            signers: args.signers.unwrap_or(16),
+            batch: 1,
+            args: &args,
+        };
+        return crate::bench_capture::run(&resolved);
     }
     if args.dscsa {
         let resolved = Resolved {

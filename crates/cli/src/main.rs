@@ -1,6 +1,7 @@
 //! `medledger`: run and operate a medledger network.
 
 mod bench;
+mod bench_capture;
 mod bench_dscsa;
 mod bench_fhir;
 mod bench_net;
