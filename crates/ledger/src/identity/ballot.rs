@@ -6,6 +6,7 @@ use medledger_types::OrgId;
 use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
 
 use crate::error::TxError;
+use crate::state::Overlay;
 
 /// Most organisations a ballot can hold (far above any consortium's size).
 const MAX_BALLOT: usize = 1024;
@@ -35,6 +36,22 @@ impl Ballot {
     pub fn voters(&self) -> &[OrgId] {
         &self.0
     }
+}
+
+/// Counts `voter`'s vote on the ballot stored at `key`; returns how many organisations have
+/// now voted and whether that reaches `quorum`. At the quorum the ballot is deleted (the
+/// caller makes the change, and the next ballot starts afresh); below it, it is stored.
+pub fn cast(state: &mut Overlay<'_>, key: Vec<u8>, voter: OrgId, quorum: u32) -> Result<(u32, bool), TxError> {
+    let mut ballot: Ballot = state.get_record(&key).unwrap_or_default();
+    ballot.add(voter)?;
+    let votes = ballot.len();
+    let carried = votes >= quorum;
+    if carried {
+        state.delete(key);
+    } else {
+        state.put_record(key, &ballot);
+    }
+    Ok((votes, carried))
 }
 
 impl Encode for Ballot {

@@ -17,7 +17,7 @@ use medledger_types::{MemberId, OrgId, PublicKey, TxKind};
 use serde::{Deserialize, Serialize};
 
 use super::vote_org::quorum;
-use super::{Ballot, KeyStatus, MemberKind, NodeRecord, is_node, member_record, require_org, signer_record};
+use super::{KeyStatus, MemberKind, NodeRecord, cast, is_node, member_record, require_org, signer_record};
 use crate::error::TxError;
 use crate::state::{Overlay, keys};
 use crate::{BlockContext, Event};
@@ -73,10 +73,12 @@ impl VoteNode {
         if is_node(state, &self.org, &self.member) == self.add {
             return Err(TxError::NodeStatusUnchanged);
         }
-        let ballot_key = keys::node_ballot(&self.org, &self.member);
-        let mut ballot: Ballot = state.get_record(&ballot_key).unwrap_or_default();
-        ballot.add(voter.org.clone())?;
-        let votes = ballot.len();
+        let (votes, carried) = cast(
+            state,
+            keys::node_ballot(&self.org, &self.member),
+            voter.org.clone(),
+            quorum,
+        )?;
         let mut events = vec![Event::NodeVoted {
             org: self.org.clone(),
             member: self.member.clone(),
@@ -85,8 +87,7 @@ impl VoteNode {
             votes,
             quorum,
         }];
-        if votes >= quorum {
-            state.delete(ballot_key);
+        if carried {
             let node_key = keys::node(&self.org, &self.member);
             if self.add {
                 state.put_record(node_key, &NodeRecord { added_at: ctx.height });
@@ -98,8 +99,6 @@ impl VoteNode {
                 member: self.member.clone(),
                 added: self.add,
             });
-        } else {
-            state.put_record(ballot_key, &ballot);
         }
         Ok(events)
     }

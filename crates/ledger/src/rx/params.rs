@@ -14,10 +14,10 @@ use medledger_types::codec::{Decode, DecodeError, Encode, Reader};
 use medledger_types::{Hash32, PublicKey, TxKind};
 use serde::{Deserialize, Serialize};
 
-use super::{RxParams, params, params_ballot};
+use super::{RxParams, params};
 use crate::error::TxError;
-use crate::identity::signer_admin;
 use crate::identity::vote_org::quorum;
+use crate::identity::{cast, signer_admin};
 use crate::state::{Overlay, keys};
 use crate::{BlockContext, Event};
 
@@ -68,21 +68,16 @@ impl RxParamsVote {
             return Err(TxError::RxParamsUnchanged);
         }
         let proposal = self.proposal();
-        let mut ballot = params_ballot(state, &proposal).unwrap_or_default();
-        ballot.add(voter.clone())?;
-        let votes = ballot.len();
+        let (votes, carried) = cast(state, keys::rx_params_ballot(&proposal), voter.clone(), quorum)?;
         let mut events = vec![Event::RxParamsVoted {
             proposal,
             voter,
             votes,
             quorum,
         }];
-        if votes >= quorum {
+        if carried {
             state.put_record(keys::rx_params(), &self.params);
-            state.delete(keys::rx_params_ballot(&proposal));
             events.push(Event::RxParamsChanged { proposal });
-        } else {
-            state.put_record(keys::rx_params_ballot(&proposal), &ballot);
         }
         Ok(events)
     }

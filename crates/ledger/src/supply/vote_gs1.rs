@@ -31,7 +31,7 @@ use super::{gln_owner, prefix_owner};
 use crate::Event;
 use crate::error::TxError;
 use crate::identity::vote_org::quorum;
-use crate::identity::{Ballot, KeyStatus, MemberKind, require_org, signer_record};
+use crate::identity::{KeyStatus, MemberKind, cast, require_org, signer_record};
 use crate::state::{Overlay, StateRead, keys, read};
 
 pub const KIND: TxKind = TxKind(0x0603);
@@ -139,10 +139,7 @@ impl VoteGs1 {
             self.check_owned(state)?;
         }
         let id = self.ballot_id();
-        let ballot_key = keys::gs1_ballot(&id);
-        let mut ballot: Ballot = state.get_record(&ballot_key).unwrap_or_default();
-        ballot.add(voter.org.clone())?;
-        let votes = ballot.len();
+        let (votes, carried) = cast(state, keys::gs1_ballot(&id), voter.org.clone(), quorum)?;
         let mut events = vec![Event::Gs1Voted {
             org: self.org.clone(),
             voter: voter.org,
@@ -151,11 +148,9 @@ impl VoteGs1 {
             votes,
             quorum,
         }];
-        if votes < quorum {
-            state.put_record(ballot_key, &ballot);
+        if !carried {
             return Ok(events);
         }
-        state.delete(ballot_key);
         let owner = self.org.encode();
         for p in &self.company_prefixes {
             if self.register {
