@@ -18,29 +18,43 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
+/// Why a request has no caller: the ledger cannot be read, or the bearer token is missing
+/// or not valid (its message).
+pub(crate) enum NoCaller {
+    Unavailable,
+    Token(String),
+}
+
 /// The caller behind the request's bearer token, checked against the ledger, and the
-/// ledger it was checked against: 503 when the ledger cannot be read, 401 (prefixed with
-/// `who_is_served`) without a valid token.
+/// ledger it was checked against. Each API family answers the refusal in its own format.
+pub(crate) fn token_caller(app: &AppState, headers: &HeaderMap) -> Result<(StoreReader, Caller), NoCaller> {
+    let state = app.node.store().reader().map_err(|_| NoCaller::Unavailable)?;
+    let caller = app
+        .tokens
+        .caller(headers, &state)
+        .map_err(|p| NoCaller::Token(p.message().to_string()))?;
+    Ok((state, caller))
+}
+
+/// [`token_caller`] with the ledger API's errors: 503 when the ledger cannot be read, 401
+/// (prefixed with `who_is_served`) without a valid token.
 pub(crate) fn member_caller(
     app: &AppState,
     headers: &HeaderMap,
     who_is_served: &str,
 ) -> Result<(StoreReader, Caller), ApiError> {
-    let state = app.node.store().reader().map_err(|_| {
-        ApiError::new(
+    token_caller(app, headers).map_err(|e| match e {
+        NoCaller::Unavailable => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "the ledger cannot be read",
-        )
-    })?;
-    let caller = app.tokens.caller(headers, &state).map_err(|p| {
-        ApiError::new(
+        ),
+        NoCaller::Token(message) => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "token_required",
-            format!("{who_is_served}: {}", p.message()),
-        )
-    })?;
-    Ok((state, caller))
+            format!("{who_is_served}: {message}"),
+        ),
+    })
 }
 
 /// An extractor that admits a request to the ledger's contents, or answers 401/403.

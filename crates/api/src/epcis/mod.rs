@@ -138,18 +138,11 @@ impl IntoResponse for EpcisError {
 /// Authenticates a request and checks the member kind and the scope for `interaction`
 /// (`Create` to capture, `Search` to query).
 pub fn authenticate(app: &AppState, headers: &HeaderMap, interaction: Interaction) -> Result<Caller, EpcisError> {
-    let state = app
-        .node
-        .store()
-        .reader()
-        .map_err(|_| EpcisError::unavailable("the ledger cannot be read"))?;
-    let caller = app.tokens.caller(headers, &state).map_err(|p| {
-        EpcisError::new(
-            StatusCode::UNAUTHORIZED,
-            "SecurityException",
-            "Unauthorized",
-            p.message(),
-        )
+    let (_, caller) = crate::access::token_caller(app, headers).map_err(|e| match e {
+        crate::access::NoCaller::Unavailable => EpcisError::unavailable("the ledger cannot be read"),
+        crate::access::NoCaller::Token(message) => {
+            EpcisError::new(StatusCode::UNAUTHORIZED, "SecurityException", "Unauthorized", message)
+        }
     })?;
     if !matches!(
         caller.actor.kind,
