@@ -30,6 +30,7 @@ pub mod access;
 pub mod auth;
 mod chain;
 mod ct;
+pub mod dry_run;
 pub mod dscsa;
 pub mod epcis;
 mod error;

@@ -330,6 +330,11 @@ impl Custody {
         &self.inner.service.member
     }
 
+    /// The node's service key, which signs the organisation's own transactions.
+    pub fn service_key(&self) -> &medledger_crypto::Keypair {
+        &self.inner.service.key
+    }
+
     /// Starts the ledger follower, the anchor batcher, the audit anchorer, and finishes
     /// erasures a crash interrupted.
     pub fn start(&self) {

@@ -42,10 +42,9 @@ use medledger_fhir::scope::Interaction;
 use medledger_gs1::epcis::{Document, Event, Format, Limits, parse_document_with, validate_cbv};
 use medledger_ledger::supply::capture::{KIND, MAX_COMMITMENTS, SupplyCapture};
 use medledger_ledger::supply::from_epcis::{EventCommitment, commitments_of};
-use medledger_ledger::{BlockContext, VerifiedTx};
 use medledger_node::home::ServiceIdentity;
 use medledger_types::codec::Encode;
-use medledger_types::{Hash32, Height, OrgId, Tx};
+use medledger_types::{Hash32, Height, OrgId};
 use serde_json::{Value, json};
 
 use super::store::{EventIndex, EventStore, StoredEvent};
@@ -215,29 +214,13 @@ fn check(app: &AppState, epcis: &Epcis, bytes: &[u8], format: Format) -> Result<
     }
     // The ledger's own rules, on a copy of the current state: an impossible step is
     // refused now, with its reason, rather than after a block.
-    let key = &epcis.service.key;
-    let tx = Tx {
-        chain_id: app.node.chain_id().clone(),
-        signer: key.public(),
-        nonce: medledger_ledger::next_nonce(&state, &key.public()),
-        kind: KIND,
-        body: body.clone(),
-    };
-    let verified = VerifiedTx::verify(key.sign_tx(tx)).map_err(|e| EpcisError::unavailable(e.to_string()))?;
-    let mut overlay = medledger_ledger::state::Overlay::new(&state);
-    let ctx = BlockContext {
-        chain_id: app.node.chain_id().clone(),
-        height: Height(app.node.head().height.0 + 1),
-        timestamp: medledger_node::node::now_ms(),
-    };
-    match medledger_ledger::apply_tx(&mut overlay, &verified, &ctx) {
-        Ok(applied) => {
-            if let Some(e) = applied.error {
-                let at = commitment_event(&e.to_string(), &commitments);
-                return Err(EpcisError::validation(format!("the ledger refuses it: {at}{e}")));
-            }
+    match crate::dry_run::dry_run(&app.node, &state, &epcis.service.key, KIND, body.clone()) {
+        Ok(None) => {}
+        Ok(Some(e)) => {
+            let at = commitment_event(&e.to_string(), &commitments);
+            return Err(EpcisError::validation(format!("the ledger refuses it: {at}{e}")));
         }
-        Err(r) => return Err(EpcisError::unavailable(format!("the node cannot sign captures: {r}"))),
+        Err(e) => return Err(EpcisError::unavailable(e.to_string())),
     }
     Ok(Checked {
         document,

@@ -208,6 +208,7 @@ async fn delete_checked(
         ));
     }
     if_match(headers, current.latest)?;
+    super::rx::check_delete(app, resource_type, id)?;
     let version = custody.reserve_version(resource_type, id, false)?;
     let now = medledger_node::node::now_ms().0;
     let last_updated = instant(now);

@@ -14,6 +14,7 @@ pub(crate) mod interact;
 mod ops;
 pub use ops::smart_configuration;
 mod rest;
+pub mod rx;
 mod search;
 pub(crate) mod time;
 mod views;

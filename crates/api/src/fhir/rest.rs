@@ -12,6 +12,7 @@ use medledger_ledger::audit::AuditOutcome;
 use serde_json::{Value, json};
 
 use super::guard::{Guard, Op, Target};
+use super::rx;
 use super::time::instant;
 use super::{
     Ctx, FhirError, Prepared, Written, base_url, check_id, fhir_json, interact, new_id, parse_body, supported_type,
@@ -249,8 +250,10 @@ pub async fn create_checked(
         .await?;
     let custody = app.custody()?;
     let id = new_id();
+    let mut resource = resource;
+    let step = rx::plan_write(app, ctx, resource_type, &id, &mut resource)?;
     let version = custody.reserve_version(resource_type, &id, true)?;
-    let prepared = match prepare(app, ctx, resource, resource_type, id.clone(), version, &|_, _| false) {
+    let prepared = match prepare_with_ledger(app, ctx, resource, resource_type, &id, version, step).await {
         Ok(p) => p,
         Err(e) => {
             custody.release_reserved(resource_type, &id, version);
@@ -259,6 +262,38 @@ pub async fn create_checked(
     };
     let w = store(app, ctx, prepared).await?;
     Ok(written_response(StatusCode::CREATED, app, &w, headers))
+}
+
+/// Prepares a write; for a prescription, a dispense or a cancellation, commits its ledger
+/// step first ([`rx`]): the record is stored only once the ledger has taken it, with the
+/// alerts a fill raised.
+async fn prepare_with_ledger(
+    app: &AppState,
+    ctx: &Ctx,
+    resource: Value,
+    resource_type: &'static str,
+    id: &str,
+    version: u64,
+    step: Option<rx::LedgerStep>,
+) -> Result<Prepared, FhirError> {
+    let prepared = prepare(app, ctx, resource, resource_type, id.to_string(), version, &|_, _| {
+        false
+    })?;
+    let Some(step) = step else {
+        return Ok(prepared);
+    };
+    rx::commit(app, &step).await?;
+    let rx::LedgerStep::Dispense(fill) = &step else {
+        return Ok(prepared);
+    };
+    let mut resource = prepared.resource.clone();
+    rx::add_alerts(app, &fill.id, &mut resource)?;
+    if resource == prepared.resource {
+        return Ok(prepared);
+    }
+    prepare(app, ctx, resource, resource_type, id.to_string(), version, &|_, _| {
+        false
+    })
 }
 
 /// `PUT /fhir/{type}/{id}`
@@ -302,22 +337,26 @@ pub async fn update_checked(
         .record_state(resource_type, id)?
         .ok_or_else(|| FhirError::not_found("no such resource (this server assigns ids on create)"))?;
     interact::if_match(headers, current.latest)?;
+    let mut resource = resource;
+    let step = rx::plan_write(app, ctx, resource_type, id, &mut resource)?;
     let version = custody.reserve_version(resource_type, id, false)?;
-    let prepared = match prepare(app, ctx, resource, resource_type, id.to_string(), version, &|_, _| {
-        false
-    }) {
+    let moved = |r: &Value| {
+        let placed = compartment::compartment(r);
+        placed.patient() != current.patient.as_deref()
+    };
+    if moved(&resource) {
+        custody.release_reserved(resource_type, id, version);
+        return Err(FhirError::unprocessable(
+            "an update may not move a record to another patient",
+        ));
+    }
+    let prepared = match prepare_with_ledger(app, ctx, resource, resource_type, id, version, step).await {
         Ok(p) => p,
         Err(e) => {
             custody.release_reserved(resource_type, id, version);
             return Err(e);
         }
     };
-    if current.patient != prepared.patient {
-        custody.release_reserved(resource_type, id, version);
-        return Err(FhirError::unprocessable(
-            "an update may not move a record to another patient",
-        ));
-    }
     let w = store(app, ctx, prepared).await?;
     Ok(written_response(StatusCode::OK, app, &w, headers))
 }
