@@ -87,14 +87,21 @@ impl AppState {
         })
     }
 
-    /// Captures EPCIS events for `service`'s organisation, keeping them in `path`.
+    /// Captures EPCIS events for `service`'s organisation, and for the `hosted` members
+    /// with their keys, keeping them in `path`.
     pub fn with_epcis(
         mut self,
         path: &std::path::Path,
         service: medledger_node::home::ServiceIdentity,
+        hosted: Vec<(medledger_types::OrgId, medledger_crypto::Keypair)>,
     ) -> Result<AppState, epcis::store::StoreError> {
         let events = epcis::store::EventStore::open(path, service.kek.clone())?;
-        self.epcis = Some(Arc::new(epcis::capture::Epcis::new(events, service)));
+        let epcis = hosted
+            .into_iter()
+            .fold(epcis::capture::Epcis::new(events, service), |e, (org, key)| {
+                e.hosting(org, key)
+            });
+        self.epcis = Some(Arc::new(epcis));
         Ok(self)
     }
 

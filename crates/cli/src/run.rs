@@ -228,6 +228,35 @@ pub async fn start(home: &Home) -> Result<Running> {
 }
 
 impl Running {
+    /// The keys of the members this node captures EPCIS events for (`api.epcis_hosted`).
+    fn hosted_keys(&self) -> Result<Vec<(medledger_types::OrgId, medledger_crypto::Keypair)>> {
+        let state = self.node.store().reader().ok();
+        let mut keys = Vec::new();
+        for h in &self.home.config.api.epcis_hosted {
+            let path = self.home.dir.join(&h.key);
+            let key = medledger_node::home::read_key(&path).with_context(|| {
+                format!(
+                    "reading the EPCIS key of hosted member {} from {}",
+                    h.org,
+                    path.display()
+                )
+            })?;
+            let registered = state
+                .as_ref()
+                .and_then(|s| medledger_ledger::identity::active_key(s, &key.public()))
+                .is_some_and(|r| r.org == h.org);
+            if !registered {
+                warn!(
+                    org = %h.org,
+                    key = %key.public(),
+                    "the hosted member's EPCIS key is not (yet) an active key of that organisation on the ledger: its captures are refused until its admin registers it"
+                );
+            }
+            keys.push((h.org.clone(), key));
+        }
+        Ok(keys)
+    }
+
     /// Serves the API and produces blocks until `shutdown`; then stops both cleanly.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -256,7 +285,7 @@ impl Running {
             .with_exports(self.home.data_dir().join("exports"));
         let state = match self.home.service.clone() {
             Some(service) => state
-                .with_epcis(&self.home.data_dir().join("epcis.redb"), service)
+                .with_epcis(&self.home.data_dir().join("epcis.redb"), service, self.hosted_keys()?)
                 .map_err(|e| anyhow::anyhow!("opening the EPCIS event store: {e}"))?,
             None => state,
         };

@@ -232,6 +232,21 @@ pub struct ApiConfig {
     /// manufacturer that runs no node of its own names the member whose node answers).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dscsa_answer_for: Vec<medledger_types::OrgId>,
+    /// EPCIS capture for member organisations that run no node (ADR 014 §13): for each,
+    /// a service key that the member registered on the ledger and gave to this node. The
+    /// node signs that member's captures with it and keeps its events.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub epcis_hosted: Vec<HostedMember>,
+}
+
+/// A member organisation whose EPCIS events this node captures and keeps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostedMember {
+    pub org: medledger_types::OrgId,
+    /// The member's service key file (the `medledger keygen` format), relative to the
+    /// node's home.
+    pub key: std::path::PathBuf,
 }
 
 /// The node's certificates. Two certificates, both from the consortium's authority: a
@@ -308,6 +323,7 @@ impl Default for ApiConfig {
             max_batch_txs: 10_000,
             commit_timeout_ms: 30_000,
             dscsa_answer_for: Vec::new(),
+            epcis_hosted: Vec::new(),
         }
     }
 }

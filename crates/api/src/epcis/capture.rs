@@ -38,6 +38,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use medledger_crypto::Keypair;
 use medledger_fhir::scope::Interaction;
 use medledger_gs1::epcis::{Document, Event, Format, Limits, parse_document_with, validate_cbv};
 use medledger_ledger::supply::capture::{KIND, MAX_COMMITMENTS, SupplyCapture};
@@ -57,10 +58,13 @@ pub const MAX_CAPTURE_BYTES: usize = 4 << 20;
 /// Capture jobs kept in memory.
 pub const MAX_JOBS: usize = 10_000;
 
-/// This node's EPCIS service: its events, the key it signs captures with, its jobs.
+/// This node's EPCIS service: its events, the keys it signs captures with, its jobs.
 pub struct Epcis {
     pub events: EventStore,
     service: ServiceIdentity,
+    /// Member organisations without a node of their own that this node captures for
+    /// (`api.epcis_hosted`), each with the service key it registered and gave to us.
+    hosted: BTreeMap<OrgId, Keypair>,
     jobs: Mutex<Jobs>,
 }
 
@@ -69,13 +73,35 @@ impl Epcis {
         Epcis {
             events,
             service,
+            hosted: BTreeMap::new(),
             jobs: Mutex::default(),
         }
+    }
+
+    /// Also captures for `org`, signing with `key` (ADR 014 §13).
+    pub fn hosting(mut self, org: OrgId, key: Keypair) -> Epcis {
+        self.hosted.insert(org, key);
+        self
     }
 
     /// The organisation this node captures for.
     pub fn org(&self) -> &OrgId {
         &self.service.org
+    }
+
+    /// The key that signs `org`'s captures here: this node's service key for its own
+    /// organisation, a hosted member's key for that member; `None` for anyone else.
+    pub fn signer_for(&self, org: &OrgId) -> Option<&Keypair> {
+        if org == self.org() {
+            Some(&self.service.key)
+        } else {
+            self.hosted.get(org)
+        }
+    }
+
+    /// The organisations this node captures for.
+    pub fn capturers(&self) -> impl Iterator<Item = &OrgId> {
+        std::iter::once(self.org()).chain(self.hosted.keys())
     }
 
     fn jobs(&self) -> std::sync::MutexGuard<'_, Jobs> {
@@ -85,6 +111,8 @@ impl Epcis {
 
 #[derive(Clone, Debug)]
 struct Job {
+    /// The capturing organisation: the job is shown to its members only.
+    org: OrgId,
     created_ms: u64,
     finished_ms: Option<u64>,
     success: bool,
@@ -170,7 +198,7 @@ struct Checked {
     body: Vec<u8>,
 }
 
-fn check(app: &AppState, epcis: &Epcis, bytes: &[u8], format: Format) -> Result<Checked, EpcisError> {
+fn check(app: &AppState, epcis: &Epcis, signer: &Keypair, bytes: &[u8], format: Format) -> Result<Checked, EpcisError> {
     let limits = Limits {
         max_bytes: MAX_CAPTURE_BYTES,
         max_events: MAX_COMMITMENTS,
@@ -214,7 +242,7 @@ fn check(app: &AppState, epcis: &Epcis, bytes: &[u8], format: Format) -> Result<
     }
     // The ledger's own rules, on a copy of the current state: an impossible step is
     // refused now, with its reason, rather than after a block.
-    match crate::dry_run::dry_run(&app.node, &state, &epcis.service.key, KIND, body.clone()) {
+    match crate::dry_run::dry_run(&app.node, &state, signer, KIND, body.clone()) {
         Ok(None) => {}
         Ok(Some(e)) => {
             let at = commitment_event(&e.to_string(), &commitments);
@@ -270,7 +298,7 @@ fn index_of(e: &Event, canonical: Vec<String>, record_time_ms: i64) -> EventInde
     }
 }
 
-fn stored_events(checked: &Checked, capture_id: &str) -> Vec<StoredEvent> {
+fn stored_events(checked: &Checked, capture_id: &str, capturer: &OrgId) -> Vec<StoredEvent> {
     let record_time_ms = now_ms() as i64;
     checked
         .document
@@ -295,6 +323,7 @@ fn stored_events(checked: &Checked, capture_id: &str) -> Vec<StoredEvent> {
                 hash_id: hash_id.clone(),
                 digest,
                 capture_id: capture_id.to_owned(),
+                capturer: Some(capturer.clone()),
                 event,
                 index: index_of(e, canonical, record_time_ms),
             }
@@ -306,11 +335,27 @@ fn stored_events(checked: &Checked, capture_id: &str) -> Vec<StoredEvent> {
 pub async fn capture(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, EpcisError> {
     let caller = authenticate(&app, &headers, Interaction::Create)?;
     let epcis = app.epcis()?.clone();
-    if &caller.actor.org != epcis.org() {
+    let org = caller.actor.org.clone();
+    let Some(signer) = epcis.signer_for(&org).cloned() else {
+        let names: Vec<String> = epcis.capturers().map(OrgId::to_string).collect();
         return Err(EpcisError::forbidden(format!(
-            "this node captures for {}: capture at your own organisation's node",
-            epcis.org()
+            "this node captures for {}: capture at your own organisation's node, or at the node that hosts it",
+            names.join(", ")
         )));
+    };
+    if &org != epcis.org() {
+        let state = app
+            .node
+            .store()
+            .reader()
+            .map_err(|_| EpcisError::unavailable("the ledger cannot be read"))?;
+        let active = medledger_ledger::identity::active_key(&state, &signer.public()).is_some_and(|k| k.org == org);
+        if !active {
+            return Err(EpcisError::forbidden(format!(
+                "the key this node holds to capture for {org} is not an active key of {org} on the ledger: {org}'s admin registers it as a service member ({})",
+                signer.public()
+            )));
+        }
     }
     if let Some(b) = headers.get("gs1-capture-error-behaviour")
         && b.as_bytes() != b"rollback"
@@ -326,13 +371,13 @@ pub async fn capture(State(app): State<AppState>, headers: HeaderMap, body: Body
     // Parsing, the schema and the dry run take a while for a large document: off the
     // async workers.
     let checked = {
-        let (app, epcis) = (app.clone(), epcis.clone());
-        tokio::task::spawn_blocking(move || check(&app, &epcis, &bytes, format))
+        let (app, epcis, signer) = (app.clone(), epcis.clone(), signer.clone());
+        tokio::task::spawn_blocking(move || check(&app, &epcis, &signer, &bytes, format))
             .await
             .map_err(|_| EpcisError::unavailable("the capture check stopped"))??
     };
     let capture_id = crate::fhir::new_id();
-    let stored = stored_events(&checked, &capture_id);
+    let stored = stored_events(&checked, &capture_id, &org);
     let digests: Vec<String> = stored.iter().map(super::store::key_of).collect();
     let keep = {
         let epcis = epcis.clone();
@@ -346,7 +391,7 @@ pub async fn capture(State(app): State<AppState>, headers: HeaderMap, body: Body
         }
         Err(_) => return Err(EpcisError::unavailable("the events could not be stored")),
     }
-    let accepted = match app.node.submit_own(&epcis.service.key, KIND, checked.body) {
+    let accepted = match app.node.submit_own(&signer, KIND, checked.body) {
         Ok(a) => a,
         Err(e) => {
             let _ = epcis.events.remove(&capture_id, &digests);
@@ -356,6 +401,7 @@ pub async fn capture(State(app): State<AppState>, headers: HeaderMap, body: Body
         }
     };
     let job = Job {
+        org,
         created_ms: now_ms(),
         finished_ms: None,
         success: false,
@@ -428,17 +474,18 @@ pub async fn job(
 ) -> Result<Response, EpcisError> {
     let caller = authenticate(&app, &headers, Interaction::Search)?;
     let epcis = app.epcis()?;
-    if &caller.actor.org != epcis.org() {
-        return Err(EpcisError::forbidden(
-            "capture jobs are shown to the capturing organisation",
-        ));
-    }
     let job = epcis
         .jobs()
         .by_id
         .get(&id)
         .cloned()
-        .ok_or_else(|| EpcisError::not_found("NoSuchResourceException", "no such capture job on this node"))?;
+        .filter(|j| j.org == caller.actor.org)
+        .ok_or_else(|| {
+            EpcisError::not_found(
+                "NoSuchResourceException",
+                "no such capture job of your organisation on this node",
+            )
+        })?;
     Ok((
         StatusCode::OK,
         [("content-type", "application/json")],

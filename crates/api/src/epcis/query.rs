@@ -200,14 +200,18 @@ impl Query {
 /// Who is asking, and what of the ledger they may see through.
 struct Viewer {
     org: OrgId,
+    /// The regulator sees every event.
     all: bool,
+    /// This node's organisation, the capturer of events stored without one.
+    own: OrgId,
 }
 
 impl Viewer {
-    /// Whether `org` may see the event: it holds or is shipped one of its EPCs, or is its
-    /// `owning_party` destination.
+    /// Whether `org` may see the event: it captured it, holds or is shipped one of its
+    /// EPCs, or is its `owning_party` destination. A node hosting another member's events
+    /// (ADR 014 §13) shows them to its own organisation by these rules only.
     fn sees(&self, state: &dyn StateRead, e: &StoredEvent) -> bool {
-        if self.all {
+        if self.all || capturer(e, &self.own) == &self.org {
             return true;
         }
         let holds = e.index.canonical.iter().any(|epc| {
@@ -263,16 +267,23 @@ fn context(app: &AppState, headers: &HeaderMap) -> Result<Context, EpcisError> {
     let own = epcis.org().clone();
     Ok(Context {
         viewer: Viewer {
-            all: regulator || caller.actor.org == own,
+            all: regulator,
             org: caller.actor.org,
+            own: own.clone(),
         },
         state,
         own,
     })
 }
 
-/// Whether the ledger records the event as captured by this node's organisation.
+/// The organisation that captured a stored event.
+fn capturer<'a>(e: &'a StoredEvent, own: &'a OrgId) -> &'a OrgId {
+    e.capturer.as_ref().unwrap_or(own)
+}
+
+/// Whether the ledger records the event as captured by the organisation it was stored for.
 fn on_ledger(state: &dyn StateRead, own: &OrgId, e: &StoredEvent) -> bool {
+    let own = capturer(e, own);
     let Ok(bytes) = hex::decode(&e.digest) else {
         return false;
     };

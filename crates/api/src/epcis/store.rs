@@ -59,6 +59,10 @@ pub struct StoredEvent {
     /// The hex SHA-256 inside the hash ID: the ledger's key of the event.
     pub digest: String,
     pub capture_id: String,
+    /// The organisation that captured it: a member this node hosts, or (`None`, as
+    /// events stored before hosting existed) this node's own organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capturer: Option<medledger_types::OrgId>,
     /// The event in EPCIS 2.0 JSON-LD.
     pub event: Value,
     pub index: EventIndex,
@@ -190,6 +194,7 @@ mod tests {
             hash_id: format!("ni:///sha-256;{digest}?ver=CBV2.0"),
             digest: digest.to_owned(),
             capture_id: capture_id.to_owned(),
+            capturer: None,
             event,
             index: EventIndex {
                 event_type: "ObjectEvent".into(),
