@@ -11,7 +11,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use medledger_ledger::Payload;
+use medledger_ledger::identity::MemberKind;
+use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_node::Home;
+use medledger_node::home::{HOSTED_MEMBER, read_key};
+use medledger_types::MemberId;
 use tokio::process::{Child, Command};
 
 use crate::run;
@@ -129,6 +134,13 @@ pub fn run(args: DevArgs) -> Result<()> {
             stop(&mut children).await;
             return Err(e.context(format!("the dev network did not start; see the logs in {}", logs.display())));
         }
+        let hosted = match register_hosted(&dir, &homes).await {
+            Ok(h) => h,
+            Err(e) => {
+                stop(&mut children).await;
+                return Err(e.context("registering the hosted members' EPCIS keys"));
+            }
+        };
         let height = current_height(&homes[0]).await.unwrap_or(0);
         println!();
         println!(
@@ -166,6 +178,9 @@ pub fn run(args: DevArgs) -> Result<()> {
                 members.join(", ")
             );
         }
+        for (host, org) in &hosted {
+            println!("  {org} captures EPCIS events at {host} (hosted: api.epcis_hosted)");
+        }
         println!("  home:       {}", dir.display());
         println!("  admin keys: {}", dir.join("admins").display());
         println!();
@@ -200,6 +215,37 @@ pub fn run(args: DevArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// Registers, signed by each hosted member's admin, the service key its host holds
+/// (`api.epcis_hosted`, ADR 014 §13), unless it already is. Returns (host, member) pairs.
+async fn register_hosted(dir: &Path, homes: &[Home]) -> Result<Vec<(String, String)>> {
+    let mut hosted = Vec::new();
+    for home in homes {
+        let client = crate::client::Client::new(&format!("http://{}", home.config.api.listen), None, None)?;
+        for h in &home.config.api.epcis_hosted {
+            let key = read_key(&home.dir.join(&h.key))?;
+            let admin_path = dir.join("admins").join(format!("{}.json", h.org));
+            let Ok(admin) = read_key(&admin_path) else {
+                // Not a key this dev network made: the member registers it itself.
+                continue;
+            };
+            let payload = Payload::RegisterMember(RegisterMember {
+                org: h.org.clone(),
+                member: MemberId::new(HOSTED_MEMBER)?,
+                kind: MemberKind::Service,
+                public_key: key.public(),
+            });
+            let answer = crate::tx::submit_signed(&client, &admin, &payload).await?;
+            // Registered on an earlier start: the member, or the key, exists.
+            let name = answer["outcome_name"].as_str().unwrap_or_default();
+            if !matches!(name, "ok" | "member_exists" | "key_in_use") {
+                anyhow::bail!("{}'s admin could not register the key: {answer}", h.org);
+            }
+            hosted.push((home.config.moniker.clone(), h.org.to_string()));
+        }
+    }
+    Ok(hosted)
 }
 
 async fn current_height(home: &Home) -> Option<u64> {

@@ -22,7 +22,7 @@ use medledger_node::home::{read_key, write_key};
 use medledger_types::codec::{Decode, Encode};
 use medledger_types::{ChainId, MemberId, Nonce, OrgId, PublicKey, SignedTx, Tx};
 
-use crate::client::NodeArg;
+use crate::client::{Client, NodeArg};
 use crate::run::runtime;
 
 #[derive(Args, Clone)]
@@ -552,24 +552,41 @@ fn random_consent_id() -> String {
     format!("consent-{}", hex::encode(b))
 }
 
-async fn sign_and_send(common: Common, payload: Payload) -> Result<()> {
-    let key = read_key(&common.key)?;
-    let client = common.node.client()?;
-    let chain_id = match &common.chain_id {
-        Some(c) => ChainId::new(c.as_str())?,
+/// Signs `payload` with `key` at its next nonce on `client`'s chain.
+async fn sign(
+    client: &Client,
+    key: &Keypair,
+    payload: &Payload,
+    chain_id: Option<&str>,
+    nonce: Option<u64>,
+) -> Result<SignedTx> {
+    let chain_id = match chain_id {
+        Some(c) => ChainId::new(c)?,
         None => client.chain_id().await?,
     };
-    let nonce = match common.nonce {
+    let nonce = match nonce {
         Some(n) => Nonce(n),
         None => client.next_nonce(&key.public()).await?,
     };
-    let tx = key.sign_tx(Tx {
+    Ok(key.sign_tx(Tx {
         chain_id,
         signer: key.public(),
         nonce,
         kind: payload.kind(),
         body: payload.body(),
-    });
+    }))
+}
+
+/// Signs `payload` with `key`, submits it and waits for its block; the node's answer.
+pub(crate) async fn submit_signed(client: &Client, key: &Keypair, payload: &Payload) -> Result<serde_json::Value> {
+    let tx = sign(client, key, payload, None, None).await?;
+    client.submit(&tx, true).await
+}
+
+async fn sign_and_send(common: Common, payload: Payload) -> Result<()> {
+    let key = read_key(&common.key)?;
+    let client = common.node.client()?;
+    let tx = sign(&client, &key, &payload, common.chain_id.as_deref(), common.nonce).await?;
     if let Some(out) = common.out {
         std::fs::write(&out, hex::encode(tx.encode())).with_context(|| format!("writing {}", out.display()))?;
         println!("{}", tx.hash());

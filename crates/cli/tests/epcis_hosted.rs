@@ -1,40 +1,23 @@
-//! EPCIS capture for a member without a node (ADR 014 §13): Manufacturer M (`maker-m`,
-//! company prefix `0614141`, no node of its own) registers a service key and gives it to
-//! Hospital A's node (`api.epcis_hosted`), which then captures for M — signing M's
-//! `supply.capture` with M's key and keeping M's events — while its own staff see M's
-//! events only as a trading partner would.
+//! EPCIS capture for a member without a node (ADR 014 §13): `medledger init` gives Hospital
+//! A's node (the first) a service key for Manufacturer M (`maker-m`, company prefix
+//! `0614141`, no node of its own) in `api.epcis_hosted`; once M's admin registers it, A's
+//! node captures for M — signing M's `supply.capture` with M's key and keeping M's events —
+//! while A's own staff see M's events only as a trading partner would.
 
 mod common;
-
-use std::path::Path;
 
 use common::epcis::{
     MAKER_SGLN, capture_ok, commission, epcis_get, event_ids, gln_of, pack, post_capture, sgln, sgtin, ship_json,
 };
 use common::fhir::{admin, submit, token};
-use medledger_crypto::Keypair;
 use medledger_ledger::Payload;
 use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::register_member::RegisterMember;
-use medledger_node::config::HostedMember;
-use medledger_node::home::{read_key, write_key};
+use medledger_node::home::read_key;
 use medledger_types::{MemberId, OrgId};
 
+/// Where `medledger init` puts, in the first node's home, the key it hosts for the maker.
 const HOSTED_KEY: &str = "hosted/maker-m.json";
-
-fn configure(home: &Path, i: usize) {
-    if i != 0 {
-        return;
-    }
-    std::fs::create_dir_all(home.join("hosted")).unwrap();
-    write_key(&home.join(HOSTED_KEY), &Keypair::generate(&mut rand::rngs::OsRng)).unwrap();
-    let mut config = medledger_node::Home::load(home).unwrap().config;
-    config.api.epcis_hosted = vec![HostedMember {
-        org: OrgId::new("maker-m").unwrap(),
-        key: HOSTED_KEY.into(),
-    }];
-    std::fs::write(home.join("config.toml"), config.to_toml()).unwrap();
-}
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode_upper(rand::random::<[u8; 4]>()))
@@ -42,7 +25,7 @@ fn unique(prefix: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_captures_for_a_member_that_runs_none() {
-    let net = common::net::shared(1, configure, |_| Vec::new());
+    let net = common::net::shared(1, |_, _| {}, |_| Vec::new());
     let maker = admin(&net, "maker-m");
     let tm = token(&net, 0, &maker, "system/*.cruds").await;
     let th = token(&net, 0, &admin(&net, "hospital-a"), "system/*.cruds").await;
@@ -122,7 +105,7 @@ async fn a_node_captures_for_a_member_that_runs_none() {
     );
 
     // A member this node does not host may not capture here.
-    let tw = token(&net, 0, &admin(&net, "wholesale-w"), "system/*.cruds").await;
+    let tw = token(&net, 0, &admin(&net, "regulator-r"), "system/*.cruds").await;
     let other = post_capture(&net, 0, Some(&tw), "application/ld+json", doc.into_bytes()).await;
     assert_eq!(other.status, 403, "{}", other.text);
     assert!(

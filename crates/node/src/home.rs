@@ -413,6 +413,14 @@ pub struct InitOutput {
 }
 
 /// Writes a new network under `out`, with fresh keys.
+/// Where a node keeps the service key of a member it hosts, relative to its home.
+pub fn hosted_key_path(org: &OrgId) -> PathBuf {
+    PathBuf::from("hosted").join(format!("{org}.json"))
+}
+
+/// The member id under which a hosted member registers the key its host holds.
+pub const HOSTED_MEMBER: &str = "epcis-host";
+
 pub fn init_network(out: &Path, opts: &InitOptions) -> Result<InitOutput, HomeError> {
     init_with(out, opts, &mut |_| Keypair::generate(&mut rand::rngs::OsRng))
 }
@@ -504,6 +512,16 @@ fn init_with(
                 .into(),
         });
     }
+    // The first node hosts the EPCIS capture of the members that capture but run no
+    // node (manufacturers and distributors), and answers DSCSA verifications for the
+    // manufacturers (ADR 014 §13): it holds a service key of each, which the member's
+    // admin registers on the ledger (`medledger dev` does it once the network runs).
+    let hosted: Vec<(OrgId, OrgRole, Keypair)> = opts
+        .members
+        .iter()
+        .filter(|(_, _, role)| matches!(role, OrgRole::Manufacturer | OrgRole::Distributor))
+        .map(|(id, _, role)| (id.clone(), *role, new_key("hosted")))
+        .collect();
     let port_of = |base: u16, i: usize| if base == 0 { 0 } else { base.saturating_add(i as u16) };
     let authority = if opts.tls { Some(write_authority(out)?) } else { None };
     let scheme = if opts.tls { "https" } else { "http" };
@@ -533,11 +551,32 @@ fn init_with(
             )?),
             None => None,
         };
+        let hosts = i == 0;
+        for (org, _, key) in hosted.iter().filter(|_| hosts) {
+            let path = home.join(hosted_key_path(org));
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(io_err(dir))?;
+            }
+            write_key(&path, key)?;
+        }
         let config = Config {
             moniker: format!("node{i}"),
             api: crate::config::ApiConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], port_of(opts.base_api_port, i))),
                 tls,
+                epcis_hosted: hosted
+                    .iter()
+                    .filter(|_| hosts)
+                    .map(|(org, _, _)| crate::config::HostedMember {
+                        org: org.clone(),
+                        key: hosted_key_path(org),
+                    })
+                    .collect(),
+                dscsa_answer_for: hosted
+                    .iter()
+                    .filter(|(_, role, _)| hosts && *role == OrgRole::Manufacturer)
+                    .map(|(org, _, _)| org.clone())
+                    .collect(),
                 ..Default::default()
             },
             p2p: crate::config::P2pConfig {
@@ -670,6 +709,16 @@ mod tests {
             Some("hospital-a".into()),
             "a care org that dispenses has a site GLN"
         );
+        // The first node hosts the EPCIS capture of the maker and the wholesaler, with a
+        // key of each (registered later by their admins), and answers DSCSA for the maker.
+        let first = Home::load(&out.node_homes[0]).unwrap();
+        let hosted: Vec<&str> = first.config.api.epcis_hosted.iter().map(|h| h.org.as_str()).collect();
+        assert_eq!(hosted, ["maker-m", "wholesale-w"]);
+        for h in &first.config.api.epcis_hosted {
+            read_key(&first.dir.join(&h.key)).unwrap();
+        }
+        assert_eq!(first.config.api.dscsa_answer_for, [OrgId::new("maker-m").unwrap()]);
+        assert!(home.config.api.epcis_hosted.is_empty(), "one host");
         assert!(matches!(
             init_with(dir.path(), &opts, &mut |_| Keypair::from_seed([0; 32])),
             Err(HomeError::Exists(_))
