@@ -4,8 +4,12 @@
 //!
 //! Tables: given the state earlier steps left, this transaction gives these events or
 //! this error. Block time starts on UTC day 20,000; each transaction is one block.
+//!
+//! `rx/preview.rs`: a draft previewed raises what its fill then raises.
 
 mod common;
+#[path = "rx/preview.rs"]
+mod preview;
 
 use std::collections::BTreeMap;
 
