@@ -8,7 +8,7 @@
 //! | `GET /v1/receipts/{hash}` | status, block, outcome and the receipt only (public) |
 //! | `GET /v1/nonce/{public_key}` | the key's next nonce (public) |
 //! | `GET /v1/blocks/{height}` | a block (`latest` for the newest); `?format=hex` for its canonical bytes (members) |
-//! | `GET /v1/state/{key}` | a state value (key in hex) with its proof against the state root (members) |
+//! | `GET /v1/state/{key}` | a state value (key in hex) with its proof against the state root (members; a patient's monitoring window `rx/patient/…` only to the regulator and this node's own service) |
 //! | `GET /v1/status` | chain, height, roots, mempool, validator set |
 //! | `GET /health` | liveness |
 //! | `GET /metrics` | Prometheus text format |
