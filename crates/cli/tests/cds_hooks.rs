@@ -439,8 +439,9 @@ async fn hostile_bodies_get_400_and_unknown_services_404() {
     let ok = hook_request("order-sign", &pid, vec![oxycodone_draft("a", &pid, 1)], None);
     let mut not_a_bundle = ok.clone();
     not_a_bundle["context"]["draftOrders"] = json!([oxycodone_draft("a", &pid, 1)]);
+    // Valid JSON, one byte over the 1 MiB limit (padded with spaces).
     let mut huge = serde_json::to_vec(&ok).unwrap();
-    huge.extend(std::iter::repeat_n(b' ', 2 * 1024 * 1024));
+    huge.resize((1 << 20) + 1, b' ');
     let cases: Vec<(&str, &str, Vec<u8>)> = vec![
         ("not JSON", SIGN, b"{\"hook\": ".to_vec()),
         ("deeply nested", SIGN, "[".repeat(50_000).into_bytes()),
@@ -466,6 +467,9 @@ async fn hostile_bodies_get_400_and_unknown_services_404() {
         assert_eq!(a.status, 400, "{what}: {}", a.text);
         assert_eq!(a.body["error"]["reason"], "invalid_request", "{what}: {}", a.text);
         assert!(!a.text.contains(&pid), "{what}: {}", a.text);
+        if what == "over 1 MiB" {
+            assert!(a.text.contains("larger than 1048576 bytes"), "{}", a.text);
+        }
     }
     let unknown = call(&net, "medledger-nothing", Some(&t), &ok).await;
     assert_eq!(unknown.status, 404, "{}", unknown.text);
