@@ -2,15 +2,20 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use medledger_ledger::audit::AuditOutcome;
+use medledger_ledger::consent::Purpose;
+use medledger_ledger::identity::{MemberKind, OrgRole, org_record};
+use medledger_ledger::records::valid_id;
 use medledger_node::Node;
 use medledger_types::Height;
 use medledger_types::codec::Encode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::access::LedgerReader;
+use crate::AppState;
+use crate::access::{LedgerReader, member_caller};
 use crate::error::{ApiError, ApiQuery};
 
 #[derive(Deserialize)]
@@ -55,7 +60,8 @@ pub async fn block(
 
 pub async fn state(
     _reader: LedgerReader,
-    State(node): State<Node>,
+    State(app): State<AppState>,
+    headers: HeaderMap,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let key = hex::decode(&key).map_err(|_| ApiError::bad_request("bad_key", "the state key must be hex"))?;
@@ -65,7 +71,10 @@ pub async fn state(
             "the state key must be 1 to 1024 bytes",
         ));
     }
-    let p = node.state_proof(&key)?;
+    if let Some(patient) = key.strip_prefix(MONITORING_WINDOW) {
+        monitoring_window_reader(&app, &headers, patient).await?;
+    }
+    let p = app.node.state_proof(&key)?;
     Ok(Json(json!({
         "key": hex::encode(&key),
         "value": p.value.as_ref().map(hex::encode),
@@ -73,6 +82,47 @@ pub async fn state(
         "state_root": p.state_root,
         "proof": p.proof,
     })))
+}
+
+/// The prefix of the patients' monitoring windows (`rx/patient/{pseudonym}`).
+const MONITORING_WINDOW: &[u8] = b"rx/patient/";
+
+/// A patient's monitoring window is served here only to the regulator's staff and to this
+/// node's own service (its tools), even on a public ledger, and the read is audited as a
+/// view of the monitoring (ADR 014 §14); practitioners and pharmacists see the alerts
+/// through the CDS service, which checks that they treat the patient.
+async fn monitoring_window_reader(app: &AppState, headers: &HeaderMap, patient: &[u8]) -> Result<(), ApiError> {
+    let (state, caller) = member_caller(app, headers, "a patient's monitoring window is shown to the regulator")?;
+    let custody = app.custody.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this node keeps no audit journal, so it serves no monitoring window",
+        )
+    })?;
+    let own_service = caller.actor.kind == MemberKind::Service && &caller.actor.org == custody.org();
+    let regulator = caller.actor.kind.is_staff()
+        && org_record(&state, &caller.actor.org).is_some_and(|o| o.role == OrgRole::Regulator);
+    let allowed = own_service || regulator;
+    // A pseudonym the ledger could not hold names no window, and no one to audit it for.
+    if let Some(p) = std::str::from_utf8(patient).ok().filter(|p| valid_id(p)) {
+        let outcome = if allowed {
+            AuditOutcome::Allowed
+        } else {
+            AuditOutcome::Denied
+        };
+        crate::cds::audit_view(custody, &caller, p, outcome, Purpose::Operations).await?;
+    }
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a patient's monitoring window is served here to the regulator and this node's own service; \
+             those who treat the patient see its alerts through POST /cds-services/{id}",
+        ))
+    }
 }
 
 pub async fn status(State(node): State<Node>) -> Json<Value> {

@@ -8,12 +8,13 @@
 //! | `GET /v1/receipts/{hash}` | status, block, outcome and the receipt only (public) |
 //! | `GET /v1/nonce/{public_key}` | the key's next nonce (public) |
 //! | `GET /v1/blocks/{height}` | a block (`latest` for the newest); `?format=hex` for its canonical bytes (members) |
-//! | `GET /v1/state/{key}` | a state value (key in hex) with its proof against the state root (members) |
+//! | `GET /v1/state/{key}` | a state value (key in hex) with its proof against the state root (members; a patient's monitoring window `rx/patient/…` only to the regulator and this node's own service) |
 //! | `GET /v1/status` | chain, height, roots, mempool, validator set |
 //! | `GET /health` | liveness |
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /ct/v1/…` | the transparency log in the RFC 6962 §4 JSON shape (`get-entries`: members) |
 //! | `GET /dscsa/verify/01/{gtin}/10/{lot}/21/{serial}` | DSCSA product identifier verification (GS1 Lightweight Messaging): see [`dscsa`] |
+//! | `GET /cds-services`, `POST /cds-services/{id}` | CDS Hooks 2.0 drug-monitoring alerts for `order-sign` and `order-select`: see [`cds`] |
 //! | `POST /auth/token` | SMART Backend Services-style token exchange (EdDSA client assertion) |
 //! | `/fhir/…` | FHIR R4 REST: see [`fhir`] and `docs/fhir.md` |
 //! | `/epcis/…` | EPCIS 2.0 capture and query of the supply chain's events: see [`epcis`] and `docs/api.md` |
@@ -28,6 +29,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod cds;
 mod chain;
 mod ct;
 pub mod dry_run;
@@ -130,6 +132,7 @@ pub fn router_with(state: AppState) -> Router {
     Router::new()
         .merge(fhir::routes().layer(axum::extract::DefaultBodyLimit::max(fhir_limit)))
         .merge(epcis::routes())
+        .merge(cds::routes())
         .route("/auth/token", post(auth::token))
         .route("/dscsa/verify/01/{gtin}/10/{lot}/21/{serial}", get(dscsa::verify))
         .route("/.well-known/smart-configuration", get(fhir::smart_configuration))

@@ -4,8 +4,15 @@
 //!
 //! Tables: given the state earlier steps left, this transaction gives these events or
 //! this error. Block time starts on UTC day 20,000; each transaction is one block.
+//!
+//! `rx/preview.rs`: a draft previewed raises what its fill then raises; `rx/view.rs`: who
+//! may see a patient's monitoring view.
 
 mod common;
+#[path = "rx/preview.rs"]
+mod preview;
+#[path = "rx/view.rs"]
+mod view;
 
 use std::collections::BTreeMap;
 
@@ -39,9 +46,10 @@ const PHARMACY_R: usize = 4;
 const PHARMACY_S: usize = 5;
 const MAKER: usize = 6;
 const LAB: usize = 7;
+const REGULATOR: usize = 8;
 
 /// `(organisation, role, practitioners)`, admin key seeds 1, 2, … in this order.
-const ORGS: [(&str, OrgRole, &[&str]); 8] = [
+const ORGS: [(&str, OrgRole, &[&str]); 9] = [
     ("hospital-a", OrgRole::Hospital, &["doc-1", "doc-2"]),
     ("clinic-b", OrgRole::Clinic, &["doc-3", "doc-4"]),
     ("pharmacy-p", OrgRole::Pharmacy, &["pharmacist-p"]),
@@ -50,6 +58,7 @@ const ORGS: [(&str, OrgRole, &[&str]); 8] = [
     ("pharmacy-s", OrgRole::Pharmacy, &[]),
     ("maker-m", OrgRole::Manufacturer, &[]),
     ("lab-l", OrgRole::Lab, &[]),
+    ("regulator-g", OrgRole::Regulator, &["inspector-g"]),
 ];
 
 // RxNorm ingredients (the drug table's) and products.

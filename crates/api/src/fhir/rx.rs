@@ -56,8 +56,10 @@ pub const RX_SYSTEM: &str = "urn:medledger:rx";
 pub const SCHEDULE_EXTENSION: &str = "https://medledger.dev/fhir/StructureDefinition/dea-schedule";
 /// The code system of the alerts' `DetectedIssue.code`.
 pub const ALERT_SYSTEM: &str = "https://medledger.dev/fhir/CodeSystem/rx-alert";
-const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
-const UCUM: &str = "http://unitsofmeasure.org";
+/// The RxNorm code system.
+pub const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
+/// UCUM, the code system of quantities' units.
+pub const UCUM: &str = "http://unitsofmeasure.org";
 const MEMBER_SYSTEM: &str = "urn:medledger:member";
 const V3_ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 /// A default validity ends this much before the ledger's limit, for clocks a little apart.
@@ -336,7 +338,7 @@ fn rxnorm(concept: Option<&Value>) -> Option<Result<RxCui, String>> {
             .ok()
             .filter(|n| *n > 0 && code.len() <= 10 && code.bytes().all(|b| b.is_ascii_digit()))
             .map(RxCui)
-            .ok_or_else(|| format!("{code:?} is not an RxNorm code")),
+            .ok_or_else(|| "an RxNorm code is a positive whole number".to_string()),
     )
 }
 
@@ -365,6 +367,13 @@ fn declared_schedule(r: &Value) -> Result<Option<Schedule>, String> {
     }
 }
 
+/// The RxNorm product a `MedicationRequest` orders (directly or through its contained
+/// `Medication`), if it names one.
+pub fn rxnorm_product(r: &Value) -> Option<Result<RxCui, String>> {
+    rxnorm(r.get("medicationCodeableConcept"))
+        .or_else(|| rxnorm(contained(r, r.get("medicationReference")).and_then(|m| m.get("code"))))
+}
+
 /// What a `MedicationRequest` prescribes, and the schedule it declares.
 pub fn medication_of(r: &Value) -> Result<(Medication, Option<Schedule>), String> {
     let med = contained(r, r.get("medicationReference"));
@@ -375,8 +384,7 @@ pub fn medication_of(r: &Value) -> Result<(Medication, Option<Schedule>), String
                 .into(),
         );
     }
-    let product = rxnorm(r.get("medicationCodeableConcept"))
-        .or_else(|| rxnorm(med.and_then(|m| m.get("code"))))
+    let product = rxnorm_product(r)
         .ok_or("the medication needs an RxNorm code (http://www.nlm.nih.gov/research/umls/rxnorm)")??;
     let med = med.ok_or(
         "the ledger needs the ingredient and strength: give a contained Medication with ingredient[].itemCodeableConcept (RxNorm) and strength",
@@ -431,15 +439,23 @@ fn strength_of(r: &Value, ratio: Option<&Value>) -> Result<Strength, String> {
         Some("ug") => Ok(Strength::Mcg { milli: value }),
         Some("ug/h") => {
             let repeat = r.pointer("/dosageInstruction/0/timing/repeat");
-            let period = whole(repeat.and_then(|t| t.get("period")));
-            let hours = match (period, repeat.and_then(|t| t.get("periodUnit")).and_then(Value::as_str)) {
-                (Some(p), Some("h")) => Some(p),
-                (Some(p), Some("d")) => p.checked_mul(24),
-                _ => None,
-            }
-            .and_then(|h| u16::try_from(h).ok())
-            .filter(|h| (1..=168).contains(h))
-            .ok_or("a ug/h (transdermal) strength needs the hours one is worn: dosageInstruction[0].timing.repeat.period in h or d, at most 168 hours")?;
+            let period = milli(repeat.and_then(|t| t.get("period")));
+            let per_unit = match repeat.and_then(|t| t.get("periodUnit")).and_then(Value::as_str) {
+                Some("h") => 1,
+                Some("d") => 24,
+                _ => {
+                    return Err("a ug/h (transdermal) strength needs the hours one is worn: dosageInstruction[0].timing.repeat.period with periodUnit h or d".into());
+                }
+            };
+            let hours = period
+                .and_then(|p| p.checked_mul(per_unit))
+                .filter(|h| h % 1000 == 0)
+                .map(|h| h / 1000)
+                .ok_or("dosageInstruction[0].timing.repeat.period must be a whole number of hours")?;
+            let hours = u16::try_from(hours)
+                .ok()
+                .filter(|h| (1..=168).contains(h))
+                .ok_or("a transdermal system is worn 1 to 168 hours")?;
             Ok(Strength::McgPerHour { milli: value, hours })
         }
         _ => Err("the strength's numerator is in mg, ug or ug/h (UCUM code)".into()),
@@ -468,13 +484,13 @@ fn milli(v: Option<&Value>) -> Option<u64> {
 }
 
 /// A JSON number that is a whole number (`60` or `60.0`).
-fn whole(v: Option<&Value>) -> Option<u64> {
+pub(crate) fn whole(v: Option<&Value>) -> Option<u64> {
     let m = milli(v)?;
     (m % 1000 == 0).then_some(m / 1000)
 }
 
 /// A FHIR Duration of whole days or weeks, as days (1 to 366).
-fn days_of(d: Option<&Value>) -> Result<u32, String> {
+pub(crate) fn days_of(d: Option<&Value>) -> Result<u32, String> {
     let d = d.ok_or("missing")?;
     let value = whole(d.get("value")).ok_or("a whole number of days or weeks")?;
     let unit = d
@@ -886,7 +902,7 @@ mod tests {
                 json!(2),
                 "per one unit",
             ),
-            ("/contained/0/code/coding/0/code", json!("12x"), "not an RxNorm code"),
+            ("/contained/0/code/coding/0/code", json!("12x"), "positive whole number"),
             (
                 "/medicationReference/reference",
                 json!("#other"),

@@ -32,7 +32,8 @@ pub enum AuditAction {
     Unreadable,
     /// A break-glass declaration (shown in access logs from `consent.break_glass`).
     BreakGlass,
-    /// Looking at the ledger's view of a patient: the access log or the consents.
+    /// Looking at the ledger's view of a patient: the access log, the consents, or the
+    /// drug-monitoring window (recorded with resource type `MedicationDispense`).
     LedgerView,
     /// A FHIR delete: a new, deleted version (history kept; erasure is separate).
     Delete,

@@ -6,7 +6,9 @@
 //! supply chain; the prescriber may cancel it ([`cancel`]). Every fill of an opioid or a
 //! benzodiazepine updates the patient's monitoring window and may raise alerts
 //! ([`monitor`]), computed from the compiled-in CDC table ([`table`]) in integer
-//! thousandths, with thresholds the consortium sets by vote ([`mod@params`]).
+//! thousandths, with thresholds the consortium sets by vote ([`mod@params`]). The same
+//! computation previews a draft order without writing anything ([`monitor::preview`]),
+//! for those [`view`] lets see the patient's monitoring.
 //!
 //! No clinical text reaches the ledger: a prescription holds codes and numbers (RxNorm
 //! codes, strength, quantity, days supply, repeats, schedule, validity), the patient's
@@ -29,6 +31,7 @@ pub mod monitor;
 pub mod params;
 pub mod prescribe;
 pub mod table;
+pub mod view;
 
 use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
 use medledger_types::{Hash32, Height, MemberId, OrgId, TimestampMs};

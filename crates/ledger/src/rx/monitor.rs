@@ -27,11 +27,22 @@
 //!
 //! Alerts never refuse a dispense: they are decision support, recorded with the fill and
 //! the table version, and returned as an event.
+//!
+//! [`preview`] answers the same question before anything is dispensed — for the draft
+//! orders of a prescriber's EHR (CDS Hooks) or a prescription a pharmacy is about to fill —
+//! by running [`admit`] on a copy of the patient's window. It writes nothing.
 
 use std::collections::BTreeSet;
 
-use super::table::{Drug, FactorUnit};
-use super::{Alert, DrugClass, MAX_DAYS_SUPPLY, MAX_WINDOW, MmeLevel, PatientWindow, RxParams, Strength, WindowFill};
+use medledger_types::{Hash32, MemberId, OrgId};
+
+use super::table::{Drug, FactorUnit, table};
+use super::{
+    Alert, DrugClass, MAX_DAYS_SUPPLY, MAX_WINDOW, Medication, MmeLevel, PatientWindow, RxParams, Strength, WindowFill,
+    params, prescription, window,
+};
+use crate::error::TxError;
+use crate::state::StateRead;
 
 /// The daily MME of a fill, in thousandths, or `None` when the drug's factor does not
 /// apply to the strength's unit (a drug without a factor gives 0).
@@ -142,4 +153,104 @@ pub fn admit(window: &mut PatientWindow, new: WindowFill, params: &RxParams) -> 
 
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A fill that has not happened: a draft order, or a prescription about to be filled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Draft {
+    pub medication: Medication,
+    pub quantity: u32,
+    pub days_supply: u32,
+    /// The prescription on the ledger this would fill (again), if it is one: its earlier
+    /// fills are not "another prescription" of the same drug, and a repeat may be early.
+    /// Ignored unless it is the same patient's.
+    pub prescription: Option<Hash32>,
+    /// The prescriber, when known (else the named prescription's).
+    pub prescriber: Option<(OrgId, MemberId)>,
+    /// The organisation that would dispense, when known (a draft order has none yet).
+    pub pharmacy: Option<OrgId>,
+    /// Who asks for the preview. An unknown prescriber or pharmacy is counted as the one
+    /// of the patient's latest monitored fill, so it never adds a provider; when the
+    /// patient has none, the asker stands in for it (one provider alone is no episode).
+    pub requester: (OrgId, MemberId),
+}
+
+/// What monitoring would raise for one draft.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preview {
+    /// The draft's own daily MME, in thousandths (0 for anything but an opioid).
+    pub milli_mme_per_day: u64,
+    /// The alerts, as [`admit`] and [`early_refill`] would raise them at the fill.
+    pub alerts: Vec<Alert>,
+    /// The drug table that computed them.
+    pub table_version: String,
+}
+
+/// What dispensing each draft today would raise against `patient`'s monitoring window and
+/// the thresholds in force, the drafts taken as filled one after the other in this order
+/// (two drafts signed together count together). Nothing is written. A draft that
+/// `rx.dispense` could not count (an opioid whose strength unit has no MME factor) gets
+/// that error and is left out of the window.
+pub fn preview(state: &dyn StateRead, patient: &str, drafts: &[Draft], today: u32) -> Vec<Result<Preview, TxError>> {
+    let Ok(table) = table() else {
+        return drafts.iter().map(|_| Err(TxError::DrugTableInvalid)).collect();
+    };
+    let thresholds = params(state);
+    let mut win = window(state, patient);
+    drafts
+        .iter()
+        .enumerate()
+        .map(|(n, draft)| {
+            let drug = table.get(draft.medication.ingredient);
+            let milli_mme = fill_milli_mme(drug, draft.medication.strength, draft.quantity, draft.days_supply)
+                .ok_or_else(|| TxError::NoMmeFactor {
+                    table: table.version.clone(),
+                })?;
+            let named = draft
+                .prescription
+                .and_then(|id| Some((id, prescription(state, &id)?)))
+                .filter(|(_, rx)| rx.order.patient == patient);
+            let mut alerts = Vec::new();
+            if let Some(class) = drug.map(|d| d.class) {
+                let latest = win.fills.last();
+                let prescriber = draft
+                    .prescriber
+                    .clone()
+                    .or_else(|| {
+                        named
+                            .as_ref()
+                            .map(|(_, rx)| (rx.org.clone(), rx.order.prescriber.clone()))
+                    })
+                    .or_else(|| latest.map(|f| (f.prescriber_org.clone(), f.prescriber.clone())))
+                    .unwrap_or_else(|| draft.requester.clone());
+                let pharmacy = draft
+                    .pharmacy
+                    .clone()
+                    .or_else(|| named.as_ref().and_then(|(_, rx)| rx.pharmacy.clone()))
+                    .or_else(|| latest.map(|f| f.pharmacy.clone()))
+                    .unwrap_or_else(|| draft.requester.0.clone());
+                let synthetic = |what: &[u8]| Hash32::digest(&[b"medledger/rx/preview/v1\0", what, &n.to_le_bytes()]);
+                let new = WindowFill {
+                    fill: synthetic(b"fill"),
+                    prescription: named.as_ref().map_or_else(|| synthetic(b"prescription"), |(id, _)| *id),
+                    ingredient: draft.medication.ingredient,
+                    class,
+                    milli_mme,
+                    start: today,
+                    end: today.saturating_add(draft.days_supply),
+                    prescriber_org: prescriber.0,
+                    prescriber: prescriber.1,
+                    pharmacy,
+                };
+                alerts = admit(&mut win, new, &thresholds);
+            }
+            let last_fill = named.and_then(|(_, rx)| rx.last_fill);
+            alerts.extend(early_refill(last_fill, today, &thresholds));
+            Ok(Preview {
+                milli_mme_per_day: milli_mme,
+                alerts,
+                table_version: table.version.clone(),
+            })
+        })
+        .collect()
 }
