@@ -308,6 +308,11 @@ async fn prescribe_fill_alert_refill_cancel() {
         "cancelled first",
     )
     .await;
+    // ... nor changed inside a Bundle, which takes no ledger step.
+    let in_bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "resource": edited, "request": {"method": "PUT", "url": format!("MedicationRequest/{tramadol_id}")}
+    }]});
+    refused_at(&net, A, &s.ta, "POST", "", Some(&in_bundle), "single update").await;
     // A note changes nothing on the ledger and is stored.
     let mut noted = tramadol.clone();
     noted["note"] = json!([{"text": "patient counselled"}]);
@@ -475,23 +480,36 @@ async fn what_the_ledger_cannot_take_is_refused_and_not_stored() {
         "ledger refuses this prescription",
     )
     .await;
-    // A Bundle may not carry a prescription.
+    assert_eq!(count(&net).await, 0, "nothing refused was stored");
+    // A Bundle stores records and takes no ledger step (imports, histories): the order is
+    // stored as a record, with no ledger id, so no pharmacy can fill it through the ledger.
     let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [{
         "fullUrl": "urn:uuid:0b1f2f7e-4f5e-4c59-9d6b-0d9c2d5b7a11",
         "resource": request(&p, "7804", 5.0, 20, 5, 0),
         "request": {"method": "POST", "url": "MedicationRequest"}
     }]});
     let a = send(&net, A, &s.ta, "POST", "", Some(&bundle)).await;
-    assert_eq!(a.status, 422, "{}", a.text);
-    assert!(a.diagnostics().contains("not in a Bundle"), "{}", a.text);
-    assert_eq!(count(&net).await, 0, "nothing refused was stored");
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(count(&net).await, 1);
+    let imported = send(&net, A, &s.ta, "GET", &format!("/MedicationRequest?patient={p}"), None).await;
+    assert!(
+        resources(&imported.body)[0].get("identifier").is_none(),
+        "{}",
+        imported.text
+    );
 
     // A request that is not an order with a dispenseRequest is an ordinary record.
     let mut plan = request(&p, "7804", 5.0, 20, 5, 0);
     plan["intent"] = json!("plan");
     let stored = created(&net, A, &s.ta, &plan).await;
     assert!(stored.get("identifier").is_none(), "{stored}");
-    assert_eq!(count(&net).await, 1);
+    assert_eq!(count(&net).await, 2);
+    // Nor is an order coded in another system than RxNorm.
+    let mut snomed = request(&p, "7804", 5.0, 20, 5, 0);
+    snomed["contained"][0]["code"]["coding"][0]["system"] = json!("http://snomed.info/sct");
+    snomed["contained"][0]["ingredient"][0]["itemCodeableConcept"]["coding"][0]["system"] =
+        json!("http://snomed.info/sct");
+    assert!(created(&net, A, &s.ta, &snomed).await.get("identifier").is_none());
 
     // A dispense naming a prescription that does not exist.
     refused_at(

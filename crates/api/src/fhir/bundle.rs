@@ -486,7 +486,7 @@ pub async fn transaction(State(app): State<AppState>, headers: HeaderMap, body: 
             }) => {
                 existing.push(None);
                 let r = resolve_refs(&app, &plan, &mut resource)
-                    .and_then(|()| super::rx::refuse_in_bundle(&app, &ctx, resource_type, &id, &resource))
+                    .and_then(|()| super::rx::refuse_ledger_record_in_bundle(&app, resource_type, &id))
                     .and_then(|()| prepare(&app, &ctx, resource, resource_type, id.clone(), version, &pending));
                 if r.is_err() {
                     app.custody()?.release_reserved(resource_type, &id, version);

@@ -11,6 +11,10 @@
 //!   a prescription by that identifier is a fill: `rx.dispense`, checked network-wide,
 //!   committed before the record is stored. The alerts drug monitoring raised are stored
 //!   with it as contained `DetectedIssue`s in `detectedIssue`.
+//! - Only single creates and updates take ledger steps. In a Bundle (an import, a
+//!   history) these resources are stored as the records they are, as every other entry: a
+//!   Bundle is written all or nothing, a ledger step one block at a time; and a prescription
+//!   that is not on the ledger cannot be filled through it.
 //!
 //! The ledger refuses what it refuses with its own reason (422, `business-rule`), and
 //! nothing is stored. Only codes and numbers reach the ledger (ADR 014 §7).
@@ -149,12 +153,15 @@ fn plan_request(
         )));
     }
     let status = r.get("status").and_then(Value::as_str).unwrap_or_default().to_string();
+    // A prescription for the ledger: an active order to dispense an RxNorm-coded product.
+    // Anything else (another code system, a plan, history) is an ordinary record.
     let ordered = status == "active"
         && matches!(
             r.get("intent").and_then(Value::as_str),
             Some("order" | "original-order")
         )
-        && r.get("dispenseRequest").is_some();
+        && r.get("dispenseRequest").is_some()
+        && rxnorm_product(r).is_some();
     let Some(existing) = medledger_ledger::rx::prescription(state, &rx_id) else {
         if !ordered {
             return Ok(None);
@@ -625,23 +632,25 @@ pub fn plan_write(
     )
 }
 
-/// A Bundle entry that would be a ledger step is refused: each prescription, dispense or
-/// cancellation is its own transaction, committed before its record is stored, which a
-/// Bundle's all-or-nothing write cannot wait for entry by entry.
-pub fn refuse_in_bundle(
-    app: &AppState,
-    ctx: &super::Ctx,
-    resource_type: &str,
-    id: &str,
-    resource: &Value,
-) -> Result<(), FhirError> {
-    match plan_write(app, ctx, resource_type, id, &mut resource.clone())? {
-        None => Ok(()),
-        Some(step) => Err(refuse(format!(
-            "a {} is a ledger transaction of its own: send this {resource_type} as a single create or update, not in a Bundle",
-            step.what()
-        ))),
+/// A Bundle entry writing a record that stands for a prescription or fill on the ledger is
+/// refused: such a record changes only by a single update, which keeps it and the ledger
+/// in step (Bundle entries take no ledger step).
+pub fn refuse_ledger_record_in_bundle(app: &AppState, resource_type: &str, id: &str) -> Result<(), FhirError> {
+    if !matches!(resource_type, "MedicationRequest" | "MedicationDispense") {
+        return Ok(());
     }
+    let org = app.custody()?.org().clone();
+    let state = read_state(app)?;
+    let on_ledger = match resource_type {
+        "MedicationRequest" => medledger_ledger::rx::prescription(&state, &prescription_id(&org, id)).is_some(),
+        _ => medledger_ledger::rx::fill(&state, &fill_id(&org, id)).is_some(),
+    };
+    if on_ledger {
+        return Err(refuse(format!(
+            "this {resource_type} stands for an entry on the ledger: change it with a single update, not in a Bundle"
+        )));
+    }
+    Ok(())
 }
 
 fn read_state(app: &AppState) -> Result<medledger_store::StoreReader, FhirError> {
