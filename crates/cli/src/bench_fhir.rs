@@ -109,10 +109,31 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// What one operation of a [`phase`] did. An operation may carry a batch: each item that
+/// succeeded counts once, with the operation's latency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Items {
+    pub ok: u64,
+    pub failed: u64,
+}
+
+impl From<bool> for Items {
+    fn from(ok: bool) -> Items {
+        Items {
+            ok: u64::from(ok),
+            failed: u64::from(!ok),
+        }
+    }
+}
+
+/// Runs `op(0)`, `op(1)`, … from `concurrency` clients for `seconds`, each client one
+/// operation at a time, and measures them: items per second, latency percentiles and the
+/// CPU the processes `pids` used.
 pub(crate) async fn phase<F, Fut>(seconds: u64, concurrency: usize, pids: &[u32], label: &str, op: F) -> Phase
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
+    Fut: std::future::Future + Send,
+    Fut::Output: Into<Items>,
 {
     let op = Arc::new(op);
     let counter = Arc::new(AtomicU64::new(0));
@@ -133,11 +154,10 @@ where
             while Instant::now() < deadline {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let t = Instant::now();
-                if op(n).await {
-                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                } else {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
+                let items: Items = op(n).await.into();
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                lat.extend(std::iter::repeat_n(ms, items.ok as usize));
+                failed.fetch_add(items.failed, Ordering::Relaxed);
             }
             lat
         });
@@ -173,7 +193,8 @@ where
 /// Writes a four-validator network for a FHIR or DSCSA bench (`<dir>/net`, `dir` from
 /// `--dir` or a temporary folder named `<name>-<pid>`), with the supply chain's
 /// organisations and GS1 registry as `init` writes them, the proposers' fill wait from
-/// `--block-interval-ms` and `configure` applied to each node's config.
+/// `--block-interval-ms`, the validators' pub-sub protocol from `--pubsub` and `configure`
+/// applied to each node's config.
 pub(crate) fn init_bench_network(
     args: &Resolved<'_>,
     name: &str,
@@ -209,6 +230,7 @@ pub(crate) fn init_bench_network(
     for home in &init.node_homes {
         let mut config = medledger_node::Home::load(home)?.config;
         config.block.interval_ms = args.block_interval_ms;
+        config.p2p.pubsub = args.pubsub;
         configure(&mut config);
         std::fs::write(home.join("config.toml"), config.to_toml())?;
     }
