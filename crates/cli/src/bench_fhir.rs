@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use indicatif::ProgressBar;
 use medledger_crypto::Keypair;
 use medledger_ledger::Payload;
 use medledger_ledger::consent::grant::ConsentGrant;
@@ -28,7 +29,8 @@ use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_node::home::{InitOptions, default_gs1, default_orgs, init_network, read_key, supply_chain_orgs};
 use medledger_types::codec::Encode;
-use medledger_types::{ChainId, MemberId, Nonce, OrgId, TimestampMs, Tx};
+use medledger_types::tx::encode_batch;
+use medledger_types::{ChainId, MemberId, Nonce, OrgId, PublicKey, SignedTx, TimestampMs, Tx};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -45,6 +47,7 @@ pub(crate) fn consecutive_free_ports(n: u16) -> Result<u16> {
     bail!("no {n} consecutive free ports on 127.0.0.1")
 }
 
+#[derive(Clone)]
 pub(crate) struct Client {
     http: reqwest::Client,
     chain: ChainId,
@@ -52,23 +55,78 @@ pub(crate) struct Client {
     ca: Option<std::path::PathBuf>,
 }
 
+/// Most transactions [`Client::submit_all`] sends in one request.
+const PER_REQUEST: usize = 1_000;
+
 impl Client {
-    pub async fn submit(&self, url: &str, key: &Keypair, payload: Payload) -> Result<()> {
+    /// The nonce `key`'s next transaction must carry at the node at `url`.
+    pub async fn next_nonce(&self, url: &str, key: &PublicKey) -> Result<u64> {
         let v: Value = self
             .http
-            .get(format!("{url}/v1/nonce/{}", key.public()))
+            .get(format!("{url}/v1/nonce/{key}"))
             .send()
             .await?
             .json()
             .await?;
-        let nonce = v["next_nonce"].as_u64().context("no next_nonce")?;
-        let tx = key.sign_tx(Tx {
+        v["next_nonce"].as_u64().context("no next_nonce")
+    }
+
+    /// `payload` signed by `key` with nonce `nonce`.
+    pub fn sign(&self, key: &Keypair, nonce: u64, payload: &Payload) -> SignedTx {
+        key.sign_tx(Tx {
             chain_id: self.chain.clone(),
             signer: key.public(),
             nonce: Nonce(nonce),
             kind: payload.kind(),
             body: payload.body(),
-        });
+        })
+    }
+
+    /// Posts `txs` as one batch to `POST /v1/txs?wait=true` and returns the node's answer
+    /// for each: once committed, its `outcome`; refused before a block, its `error`. A
+    /// batch refused for load (`429`) is sent again after its `Retry-After`.
+    pub async fn post_batch(&self, url: &str, txs: &[SignedTx]) -> Result<Vec<Value>> {
+        let body = encode_batch(txs);
+        loop {
+            let r = self
+                .http
+                .post(format!("{url}/v1/txs?wait=true"))
+                .header("content-type", "application/octet-stream")
+                .body(body.clone())
+                .send()
+                .await?;
+            if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                tokio::time::sleep(crate::bench::retry_after(&r)).await;
+                continue;
+            }
+            let status = r.status();
+            let mut v: Value = r.json().await?;
+            anyhow::ensure!(status.is_success(), "the batch was refused: {status}: {v}");
+            let Value::Array(results) = v["results"].take() else {
+                bail!("the batch's answer has no results: {v}");
+            };
+            return Ok(results);
+        }
+    }
+
+    /// Signs `payloads` with `key`'s next nonces and submits them in order, in batches
+    /// each waited for until committed; fails unless every one committed with outcome OK.
+    pub async fn submit_all(&self, url: &str, key: &Keypair, payloads: &[Payload], bar: &ProgressBar) -> Result<()> {
+        let mut nonce = self.next_nonce(url, &key.public()).await?;
+        for chunk in payloads.chunks(PER_REQUEST) {
+            let txs: Vec<SignedTx> = chunk.iter().zip(nonce..).map(|(p, n)| self.sign(key, n, p)).collect();
+            nonce += txs.len() as u64;
+            for answer in self.post_batch(url, &txs).await? {
+                anyhow::ensure!(answer["outcome"] == 0, "transaction failed: {answer}");
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        Ok(())
+    }
+
+    pub async fn submit(&self, url: &str, key: &Keypair, payload: Payload) -> Result<()> {
+        let nonce = self.next_nonce(url, &key.public()).await?;
+        let tx = self.sign(key, nonce, &payload);
         let a: Value = self
             .http
             .post(format!("{url}/v1/tx?wait=true"))
@@ -141,7 +199,7 @@ where
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let cpu0: f64 = pids.iter().map(|p| cpu_seconds_of(&p.to_string())).sum();
     let t0 = Instant::now();
-    let bar = indicatif::ProgressBar::new(seconds);
+    let bar = ProgressBar::new(seconds);
     bar.set_style(
         indicatif::ProgressStyle::with_template(&format!("{label:>28} {{bar:30}} {{pos}}/{{len}} s"))
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
