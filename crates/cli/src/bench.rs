@@ -48,10 +48,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200_000)]
     pub txs: usize,
     /// Signers, each sending its own stream of batches (default 64 for one validator,
-    /// 128 for a network).
+    /// 128 for a network, 16 pharmacists with `--dispense`).
     #[arg(long)]
     signers: Option<usize>,
-    /// Transactions per HTTP request (default 1000 for one validator, 250 for a network).
+    /// Transactions per HTTP request (default 1000 for one validator, 250 for a network,
+    /// 25 with `--dispense`).
     #[arg(long)]
     batch: Option<usize>,
     /// Most transactions per block.
@@ -110,12 +111,23 @@ pub struct BenchArgs {
     /// `POST /epcis/capture` for `--step-seconds`, each followed until committed.
     #[arg(long, conflicts_with_all = ["fhir", "fhir_records", "dscsa"])]
     pub epcis_capture: bool,
+    /// Benchmark dispensing checks with monitoring on a four-validator network instead:
+    /// Hospital A and Clinic B prescribe opioids and benzodiazepines with repeats for
+    /// `--patients` patients (not measured), then `--signers` concurrent pharmacist
+    /// clients of Pharmacy C send `rx.dispense` transactions in batches of `--batch`
+    /// (default 16 clients, batches of 25) to its node for `--step-seconds`, each waited
+    /// for until committed; reports committed dispenses per second, p50/p99, refusals by
+    /// outcome, CPU per dispense and the monitoring alerts raised.
+    #[arg(long, conflicts_with_all = ["fhir", "fhir_records", "dscsa", "epcis_capture"])]
+    pub dispense: bool,
     /// With `--epcis-capture`: events per document (1 to 1,000).
     #[arg(long, default_value_t = 100)]
     pub events_per_doc: usize,
-    /// With `--fhir-records`: patients to load (2,000 is about 100,000 resources).
-    #[arg(long, default_value_t = 2_000)]
-    pub patients: usize,
+    /// With `--fhir-records`: patients to load (default 2,000, about 100,000 resources).
+    /// With `--dispense`: patients to prescribe for, 17 fills each (default: enough for
+    /// 8,000 dispenses a second over `--step-seconds`).
+    #[arg(long)]
+    pub patients: Option<usize>,
     /// With `--fhir-records`: about how many searches each search phase runs.
     #[arg(long, default_value_t = 2_000)]
     pub queries: usize,
@@ -306,7 +318,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
             batch: 1,
             args: &args,
         };
-        return crate::bench_records::run(&resolved, args.patients, args.queries);
+        return crate::bench_records::run(&resolved, args.patients.unwrap_or(2_000), args.queries);
+    }
+    if args.dispense {
+        let resolved = Resolved {
+            signers: args.signers.unwrap_or(16),
+            batch: args.batch.unwrap_or(25),
+            args: &args,
+        };
+        return crate::bench_dispense::run(&resolved);
     }
     if args.epcis_capture {
         let resolved = Resolved {

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use indicatif::ProgressBar;
 use medledger_crypto::Keypair;
 use medledger_ledger::Payload;
 use medledger_ledger::consent::grant::ConsentGrant;
@@ -28,7 +29,8 @@ use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_node::home::{InitOptions, default_gs1, default_orgs, init_network, read_key, supply_chain_orgs};
 use medledger_types::codec::Encode;
-use medledger_types::{ChainId, MemberId, Nonce, OrgId, TimestampMs, Tx};
+use medledger_types::tx::encode_batch;
+use medledger_types::{ChainId, MemberId, Nonce, OrgId, PublicKey, SignedTx, TimestampMs, Tx};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -45,6 +47,7 @@ pub(crate) fn consecutive_free_ports(n: u16) -> Result<u16> {
     bail!("no {n} consecutive free ports on 127.0.0.1")
 }
 
+#[derive(Clone)]
 pub(crate) struct Client {
     http: reqwest::Client,
     chain: ChainId,
@@ -52,23 +55,78 @@ pub(crate) struct Client {
     ca: Option<std::path::PathBuf>,
 }
 
+/// Most transactions [`Client::submit_all`] sends in one request.
+const PER_REQUEST: usize = 1_000;
+
 impl Client {
-    pub async fn submit(&self, url: &str, key: &Keypair, payload: Payload) -> Result<()> {
+    /// The nonce `key`'s next transaction must carry at the node at `url`.
+    pub async fn next_nonce(&self, url: &str, key: &PublicKey) -> Result<u64> {
         let v: Value = self
             .http
-            .get(format!("{url}/v1/nonce/{}", key.public()))
+            .get(format!("{url}/v1/nonce/{key}"))
             .send()
             .await?
             .json()
             .await?;
-        let nonce = v["next_nonce"].as_u64().context("no next_nonce")?;
-        let tx = key.sign_tx(Tx {
+        v["next_nonce"].as_u64().context("no next_nonce")
+    }
+
+    /// `payload` signed by `key` with nonce `nonce`.
+    pub fn sign(&self, key: &Keypair, nonce: u64, payload: &Payload) -> SignedTx {
+        key.sign_tx(Tx {
             chain_id: self.chain.clone(),
             signer: key.public(),
             nonce: Nonce(nonce),
             kind: payload.kind(),
             body: payload.body(),
-        });
+        })
+    }
+
+    /// Posts `txs` as one batch to `POST /v1/txs?wait=true` and returns the node's answer
+    /// for each: once committed, its `outcome`; refused before a block, its `error`. A
+    /// batch refused for load (`429`) is sent again after its `Retry-After`.
+    pub async fn post_batch(&self, url: &str, txs: &[SignedTx]) -> Result<Vec<Value>> {
+        let body = encode_batch(txs);
+        loop {
+            let r = self
+                .http
+                .post(format!("{url}/v1/txs?wait=true"))
+                .header("content-type", "application/octet-stream")
+                .body(body.clone())
+                .send()
+                .await?;
+            if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                tokio::time::sleep(crate::bench::retry_after(&r)).await;
+                continue;
+            }
+            let status = r.status();
+            let mut v: Value = r.json().await?;
+            anyhow::ensure!(status.is_success(), "the batch was refused: {status}: {v}");
+            let Value::Array(results) = v["results"].take() else {
+                bail!("the batch's answer has no results: {v}");
+            };
+            return Ok(results);
+        }
+    }
+
+    /// Signs `payloads` with `key`'s next nonces and submits them in order, in batches
+    /// each waited for until committed; fails unless every one committed with outcome OK.
+    pub async fn submit_all(&self, url: &str, key: &Keypair, payloads: &[Payload], bar: &ProgressBar) -> Result<()> {
+        let mut nonce = self.next_nonce(url, &key.public()).await?;
+        for chunk in payloads.chunks(PER_REQUEST) {
+            let txs: Vec<SignedTx> = chunk.iter().zip(nonce..).map(|(p, n)| self.sign(key, n, p)).collect();
+            nonce += txs.len() as u64;
+            for answer in self.post_batch(url, &txs).await? {
+                anyhow::ensure!(answer["outcome"] == 0, "transaction failed: {answer}");
+            }
+            bar.inc(chunk.len() as u64);
+        }
+        Ok(())
+    }
+
+    pub async fn submit(&self, url: &str, key: &Keypair, payload: Payload) -> Result<()> {
+        let nonce = self.next_nonce(url, &key.public()).await?;
+        let tx = self.sign(key, nonce, &payload);
         let a: Value = self
             .http
             .post(format!("{url}/v1/tx?wait=true"))
@@ -109,10 +167,31 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// What one operation of a [`phase`] did. An operation may carry a batch: each item that
+/// succeeded counts once, with the operation's latency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Items {
+    pub ok: u64,
+    pub failed: u64,
+}
+
+impl From<bool> for Items {
+    fn from(ok: bool) -> Items {
+        Items {
+            ok: u64::from(ok),
+            failed: u64::from(!ok),
+        }
+    }
+}
+
+/// Runs `op(0)`, `op(1)`, … from `concurrency` clients for `seconds`, each client one
+/// operation at a time, and measures them: items per second, latency percentiles and the
+/// CPU the processes `pids` used.
 pub(crate) async fn phase<F, Fut>(seconds: u64, concurrency: usize, pids: &[u32], label: &str, op: F) -> Phase
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
+    Fut: std::future::Future + Send,
+    Fut::Output: Into<Items>,
 {
     let op = Arc::new(op);
     let counter = Arc::new(AtomicU64::new(0));
@@ -120,7 +199,7 @@ where
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let cpu0: f64 = pids.iter().map(|p| cpu_seconds_of(&p.to_string())).sum();
     let t0 = Instant::now();
-    let bar = indicatif::ProgressBar::new(seconds);
+    let bar = ProgressBar::new(seconds);
     bar.set_style(
         indicatif::ProgressStyle::with_template(&format!("{label:>28} {{bar:30}} {{pos}}/{{len}} s"))
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -133,11 +212,10 @@ where
             while Instant::now() < deadline {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let t = Instant::now();
-                if op(n).await {
-                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                } else {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
+                let items: Items = op(n).await.into();
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                lat.extend(std::iter::repeat_n(ms, items.ok as usize));
+                failed.fetch_add(items.failed, Ordering::Relaxed);
             }
             lat
         });
@@ -173,7 +251,8 @@ where
 /// Writes a four-validator network for a FHIR or DSCSA bench (`<dir>/net`, `dir` from
 /// `--dir` or a temporary folder named `<name>-<pid>`), with the supply chain's
 /// organisations and GS1 registry as `init` writes them, the proposers' fill wait from
-/// `--block-interval-ms` and `configure` applied to each node's config.
+/// `--block-interval-ms`, the validators' pub-sub protocol from `--pubsub` and `configure`
+/// applied to each node's config.
 pub(crate) fn init_bench_network(
     args: &Resolved<'_>,
     name: &str,
@@ -209,6 +288,7 @@ pub(crate) fn init_bench_network(
     for home in &init.node_homes {
         let mut config = medledger_node::Home::load(home)?.config;
         config.block.interval_ms = args.block_interval_ms;
+        config.p2p.pubsub = args.pubsub;
         configure(&mut config);
         std::fs::write(home.join("config.toml"), config.to_toml())?;
     }

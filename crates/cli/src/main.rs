@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_capture;
+mod bench_dispense;
 mod bench_dscsa;
 mod bench_fhir;
 mod bench_net;

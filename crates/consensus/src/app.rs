@@ -434,13 +434,19 @@ impl Host {
             self.stream(height, round, Round::Nil, &ex.block).await;
             return Some(BlockValue(hash));
         }
-        // Give transactions a moment to arrive: up to two thirds of the propose timeout
-        // when idle (so an idle chain makes few empty blocks), then the block interval
-        // to let a started block fill.
+        // Give transactions a moment to arrive: on an idle chain up to two thirds of the
+        // propose timeout for a first one (so that it makes few empty blocks), then the
+        // block interval to let a started block fill. A busy chain (a transaction came in
+        // within that idle wait) waits the block interval only: until this proposal is
+        // answered, the engine hands this validator nothing else — not the other
+        // validators' gossip either — so transactions on their way here would be held
+        // back for the whole idle wait.
         let started = tokio::time::Instant::now();
         let cfg = self.node.config().block.clone();
         let idle = (timeout * 2 / 3).min(Duration::from_secs(2));
-        self.node.wait_for_txs(1, started + idle).await;
+        if self.node.since_last_admitted().is_none_or(|d| d >= idle) {
+            self.node.wait_for_txs(1, started + idle).await;
+        }
         self.node
             .wait_for_txs(
                 cfg.max_txs,

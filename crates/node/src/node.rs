@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use medledger_crypto::Keypair;
 use medledger_ledger::{Genesis, Rejection, VerifiedTx};
@@ -110,6 +110,8 @@ struct Inner {
     mempool: Mutex<Mempool>,
     waiters: Mutex<HashMap<Hash32, Vec<Waiter>>>,
     txs_ready: Notify,
+    /// When the mempool last admitted a transaction (from a client, a peer or this node).
+    last_admitted: Mutex<Option<Instant>>,
     metrics: Metrics,
     started: Instant,
     consensus: RwLock<ConsensusStatus>,
@@ -259,6 +261,7 @@ impl Node {
                 fatal: tokio::sync::watch::channel(None).0,
                 waiters: Mutex::new(HashMap::new()),
                 txs_ready: Notify::new(),
+                last_admitted: Mutex::new(None),
                 metrics: Metrics::default(),
                 started: Instant::now(),
                 // A node of a multi-validator network says "starting" until its
@@ -467,6 +470,7 @@ impl Node {
         Metrics::add(&inner.metrics.txs_submitted, accepted);
         Metrics::add(&inner.metrics.txs_rejected, results.len() as u64 - accepted);
         if accepted > 0 {
+            *lock(&inner.last_admitted) = Some(Instant::now());
             inner.txs_ready.notify_one();
         }
         results
@@ -518,6 +522,7 @@ impl Node {
             self.forward([signed]);
         }
         Metrics::add(&inner.metrics.txs_submitted, 1);
+        *lock(&inner.last_admitted) = Some(Instant::now());
         inner.txs_ready.notify_one();
         Ok(Accepted {
             hash,
@@ -889,6 +894,12 @@ impl Node {
             }
             notified.await;
         }
+    }
+
+    /// How long ago the mempool last admitted a transaction (from a client, another
+    /// validator or this node); `None` if it has admitted none since the node started.
+    pub fn since_last_admitted(&self) -> Option<Duration> {
+        lock(&self.inner.last_admitted).map(|t| t.elapsed())
     }
 
     /// Waits until the mempool holds at least `min` transactions or `deadline` passes.
