@@ -470,8 +470,7 @@ impl Node {
         Metrics::add(&inner.metrics.txs_submitted, accepted);
         Metrics::add(&inner.metrics.txs_rejected, results.len() as u64 - accepted);
         if accepted > 0 {
-            *lock(&inner.last_admitted) = Some(Instant::now());
-            inner.txs_ready.notify_one();
+            self.admitted();
         }
         results
     }
@@ -522,8 +521,7 @@ impl Node {
             self.forward([signed]);
         }
         Metrics::add(&inner.metrics.txs_submitted, 1);
-        *lock(&inner.last_admitted) = Some(Instant::now());
-        inner.txs_ready.notify_one();
+        self.admitted();
         Ok(Accepted {
             hash,
             committed: Some(rx),
@@ -894,6 +892,12 @@ impl Node {
             }
             notified.await;
         }
+    }
+
+    /// The mempool has admitted transactions: stamps the time and wakes block building.
+    fn admitted(&self) {
+        *lock(&self.inner.last_admitted) = Some(Instant::now());
+        self.inner.txs_ready.notify_one();
     }
 
     /// How long ago the mempool last admitted a transaction (from a client, another

@@ -54,20 +54,13 @@ pub fn is_rxnorm_coded(request: &Value) -> bool {
 
 /// The prescription a `MedicationRequest` names by its ledger id, if any.
 pub fn prescription_of(request: &Value) -> Result<Option<Hash32>, String> {
-    let Some(identifiers) = request.get("identifier").and_then(Value::as_array) else {
-        return Ok(None);
-    };
-    let Some(id) = identifiers
-        .iter()
-        .find(|i| i["system"].as_str() == Some(PRESCRIPTION_SYSTEM))
-    else {
-        return Ok(None);
-    };
-    id["value"]
-        .as_str()
-        .and_then(|v| v.parse::<Hash32>().ok())
-        .map(Some)
-        .ok_or_else(|| format!("an identifier under {PRESCRIPTION_SYSTEM} must be 64 hex digits"))
+    fhir_rx::rx_identifiers(request)
+        .next()
+        .map(|v| {
+            v.parse::<Hash32>()
+                .map_err(|_| format!("an identifier under {PRESCRIPTION_SYSTEM} must be 64 hex digits"))
+        })
+        .transpose()
 }
 
 #[cfg(test)]

@@ -206,7 +206,7 @@ fn plan_request(
 }
 
 /// The identifier values in [`RX_SYSTEM`].
-fn rx_identifiers(r: &Value) -> impl Iterator<Item = &str> {
+pub(crate) fn rx_identifiers(r: &Value) -> impl Iterator<Item = &str> {
     r.get("identifier")
         .and_then(Value::as_array)
         .into_iter()
@@ -632,25 +632,37 @@ pub fn plan_write(
     )
 }
 
+/// What the ledger holds for the record `{resource_type}/{id}` of this node's organisation.
+enum LedgerEntry {
+    Prescription { active: bool },
+    Fill,
+}
+
+fn ledger_entry(app: &AppState, resource_type: &str, id: &str) -> Result<Option<LedgerEntry>, FhirError> {
+    if !matches!(resource_type, "MedicationRequest" | "MedicationDispense") {
+        return Ok(None);
+    }
+    let org = app.custody()?.org().clone();
+    let state = read_state(app)?;
+    Ok(if resource_type == "MedicationRequest" {
+        medledger_ledger::rx::prescription(&state, &prescription_id(&org, id)).map(|p| LedgerEntry::Prescription {
+            active: p.status == RxStatus::Active,
+        })
+    } else {
+        medledger_ledger::rx::fill(&state, &fill_id(&org, id)).map(|_| LedgerEntry::Fill)
+    })
+}
+
 /// A Bundle entry writing a record that stands for a prescription or fill on the ledger is
 /// refused: such a record changes only by a single update, which keeps it and the ledger
 /// in step (Bundle entries take no ledger step).
 pub fn refuse_ledger_record_in_bundle(app: &AppState, resource_type: &str, id: &str) -> Result<(), FhirError> {
-    if !matches!(resource_type, "MedicationRequest" | "MedicationDispense") {
-        return Ok(());
-    }
-    let org = app.custody()?.org().clone();
-    let state = read_state(app)?;
-    let on_ledger = match resource_type {
-        "MedicationRequest" => medledger_ledger::rx::prescription(&state, &prescription_id(&org, id)).is_some(),
-        _ => medledger_ledger::rx::fill(&state, &fill_id(&org, id)).is_some(),
-    };
-    if on_ledger {
-        return Err(refuse(format!(
+    match ledger_entry(app, resource_type, id)? {
+        Some(_) => Err(refuse(format!(
             "this {resource_type} stands for an entry on the ledger: change it with a single update, not in a Bundle"
-        )));
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn read_state(app: &AppState) -> Result<medledger_store::StoreReader, FhirError> {
@@ -666,23 +678,13 @@ fn read_state(app: &AppState) -> Result<medledger_store::StoreReader, FhirError>
 /// A prescription on the ledger that may still be filled, or a fill, is not deleted: the
 /// record is what its ledger entry stands for. Cancel a prescription instead.
 pub fn check_delete(app: &AppState, resource_type: &str, id: &str) -> Result<(), FhirError> {
-    if !matches!(resource_type, "MedicationRequest" | "MedicationDispense") {
-        return Ok(());
-    }
-    let org = app.custody()?.org().clone();
-    let state = read_state(app)?;
-    if resource_type == "MedicationRequest"
-        && medledger_ledger::rx::prescription(&state, &prescription_id(&org, id))
-            .is_some_and(|p| p.status == RxStatus::Active)
-    {
-        return Err(refuse(
+    match ledger_entry(app, resource_type, id)? {
+        Some(LedgerEntry::Prescription { active: true }) => Err(refuse(
             "this MedicationRequest is an active prescription on the ledger: set its status to cancelled first",
-        ));
+        )),
+        Some(LedgerEntry::Fill) => Err(refuse("this MedicationDispense is a fill on the ledger, which is kept")),
+        _ => Ok(()),
     }
-    if resource_type == "MedicationDispense" && medledger_ledger::rx::fill(&state, &fill_id(&org, id)).is_some() {
-        return Err(refuse("this MedicationDispense is a fill on the ledger, which is kept"));
-    }
-    Ok(())
 }
 
 /// Checks `step` against the ledger as the node's own transaction, submits it and waits
