@@ -8,6 +8,7 @@ mod common;
 
 use std::path::Path;
 
+use common::epcis::commitment;
 use common::fhir::{Member, admin, register, submit, token};
 use common::net::Net;
 use medledger_gs1::ident::{CompanyPrefixLen, EpcUri, Gtin, Lot, Serial, check_digit};
@@ -15,7 +16,7 @@ use medledger_ledger::Payload;
 use medledger_ledger::identity::MemberKind;
 use medledger_ledger::supply::capture::{Commitment, Step, SupplyCapture};
 use medledger_ledger::supply::recall::SupplyRecall;
-use medledger_types::{Hash32, OrgId};
+use medledger_types::OrgId;
 use serde_json::Value;
 
 const WHOLESALER_GLN: &str = "4012345000122";
@@ -46,19 +47,6 @@ fn epc(gtin: &str, serial: &str) -> EpcUri {
         gtin: Gtin::parse(gtin).unwrap(),
         serial: Serial::parse(serial).unwrap(),
         company_prefix_len: CompanyPrefixLen::new(7).unwrap(),
-    }
-}
-
-fn commitment(step: Step, epcs: Vec<EpcUri>) -> Commitment {
-    Commitment {
-        hash_id: Hash32::digest(&[&rand::random::<[u8; 16]>()]),
-        step,
-        epcs,
-        parent: None,
-        destination: None,
-        lot: None,
-        expiry: None,
-        corrects: Vec::new(),
     }
 }
 

@@ -7,13 +7,14 @@
 
 mod common;
 
+use common::epcis::commitment;
 use common::fhir::{Answer, Member, admin, fhir, patient, register, resources, submit, token};
 use common::net::Net;
 use medledger_gs1::ident::{CompanyPrefixLen, EpcUri, Gtin, Lot, Serial, check_digit};
 use medledger_ledger::Payload;
 use medledger_ledger::identity::MemberKind;
-use medledger_ledger::supply::capture::{Commitment, Step, SupplyCapture};
-use medledger_types::{Hash32, OrgId};
+use medledger_ledger::supply::capture::{Step, SupplyCapture};
+use medledger_types::OrgId;
 use serde_json::{Value, json};
 
 const A: usize = 0; // hospital-a
@@ -136,16 +137,8 @@ static SIGNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn capture(net: &Net, org: &str, step: Step, epcs: Vec<EpcUri>, to: Option<&str>) {
     let _turn = SIGNING.lock().await;
     let commissioning = step == Step::Commission;
-    let mut c = Commitment {
-        hash_id: Hash32::digest(&[&rand::random::<[u8; 16]>()]),
-        step,
-        epcs,
-        parent: None,
-        destination: to.map(|o| OrgId::new(o).unwrap()),
-        lot: None,
-        expiry: None,
-        corrects: Vec::new(),
-    };
+    let mut c = commitment(step, epcs);
+    c.destination = to.map(|o| OrgId::new(o).unwrap());
     if commissioning {
         c.lot = Some(Lot::parse("FHIRRX1").unwrap());
         c.expiry = Some("301231".into());

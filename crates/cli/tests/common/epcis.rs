@@ -9,6 +9,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use medledger_gs1::ident::EpcUri;
+use medledger_ledger::supply::capture::{Commitment, Step};
+use medledger_types::Hash32;
 use serde_json::{Value, json};
 
 use super::fhir::{Answer, answer};
@@ -278,4 +281,19 @@ pub fn event_ids(doc: &Value) -> Vec<String> {
 /// Whether `path` exists (for the store file).
 pub fn exists(path: &Path) -> bool {
     path.exists()
+}
+
+/// A `supply.capture` commitment of `step` on `epcs` with a random hash ID and nothing
+/// else set (for tests that sign captures with an admin key).
+pub fn commitment(step: Step, epcs: Vec<EpcUri>) -> Commitment {
+    Commitment {
+        hash_id: Hash32::digest(&[&rand::random::<[u8; 16]>()]),
+        step,
+        epcs,
+        parent: None,
+        destination: None,
+        lot: None,
+        expiry: None,
+        corrects: Vec::new(),
+    }
 }
