@@ -179,7 +179,7 @@ pub fn run(args: DevArgs) -> Result<()> {
             );
         }
         for (host, org) in &hosted {
-            println!("  {org} captures EPCIS events at {host} (hosted: api.epcis_hosted)");
+            println!("  {org} captures and queries EPCIS events at {host} (hosted: api.epcis_hosted)");
         }
         println!("  home:       {}", dir.display());
         println!("  admin keys: {}", dir.join("admins").display());

@@ -1,9 +1,10 @@
 //! `trace`: the path of one pack, case or pallet from commissioning to dispensing, each
 //! step with its ledger receipt checked offline.
 //!
-//! 1. The events naming the EPC are asked of every node given (`--node`, then each
-//!    `--peer`: the trading partners' nodes, since each keeps the events its organisation
-//!    captured), with a token fetched from each for the member's key.
+//! 1. The events naming the EPC are asked of every node given (`--node`, which asks the
+//!    other organisations' nodes for the member's organisation when it signs for it, then
+//!    each `--peer`, for events a node does not forward), with a token fetched from each
+//!    for the member's key.
 //! 2. Each event's CBV 2.0 hash ID is computed here from the event itself, not taken from
 //!    a node, and looked up in the ledger state of `--node` (`supply/event/{hash ID}`:
 //!    capturer and block height).
@@ -41,7 +42,8 @@ pub struct TraceArgs {
     /// The member's client id, `<org>/<member>`.
     #[arg(long)]
     client_id: String,
-    /// Another node to ask for events (a trading partner's); repeatable.
+    /// Another node to ask for events (a trading partner's, when `--node` neither is the
+    /// member's organisation's nor hosts it, so does not ask the others); repeatable.
     #[arg(long = "peer")]
     peers: Vec<String>,
     /// The network's genesis, to verify each receipt offline.

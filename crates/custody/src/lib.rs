@@ -335,6 +335,18 @@ impl Custody {
         &self.inner.service.key
     }
 
+    /// The other organisations' nodes this node knows (from `p2p.peers`), each with the
+    /// base URLs of its API.
+    pub fn peer_apis(&self) -> &BTreeMap<OrgId, Vec<String>> {
+        &self.inner.peers_by_org
+    }
+
+    /// The HTTP client for calls to `org`'s node: over TLS it presents this node's
+    /// certificate and accepts only a certificate holding a node key of `org`.
+    pub fn peer_client(&self, org: &OrgId) -> Result<reqwest::Client, CustodyError> {
+        self.inner.peer_clients.client_for(org)
+    }
+
     /// Starts the ledger follower, the anchor batcher, the audit anchorer, and finishes
     /// erasures a crash interrupted.
     pub fn start(&self) {

@@ -343,7 +343,7 @@ impl PeerClients {
         }
     }
 
-    fn client_for(&self, org: &OrgId) -> Result<reqwest::Client, CustodyError> {
+    pub(super) fn client_for(&self, org: &OrgId) -> Result<reqwest::Client, CustodyError> {
         if let Some(c) = lock(&self.clients).get(org) {
             return Ok(c.clone());
         }

@@ -513,13 +513,14 @@ fn init_with(
         });
     }
     // The first node hosts the EPCIS capture of the members that capture but run no
-    // node (manufacturers and distributors), and answers DSCSA verifications for the
-    // manufacturers (ADR 014 §13): it holds a service key of each, which the member's
-    // admin registers on the ledger (`medledger dev` does it once the network runs).
+    // node (manufacturers and distributors) and the regulator's EPCIS queries, and answers
+    // DSCSA verifications for the manufacturers (ADR 014 §13, §15): it holds a service key
+    // of each, which the member's admin registers on the ledger (`medledger dev` does it
+    // once the network runs), and asks the other nodes for their events with it.
     let hosted: Vec<(OrgId, OrgRole, Keypair)> = opts
         .members
         .iter()
-        .filter(|(_, _, role)| matches!(role, OrgRole::Manufacturer | OrgRole::Distributor))
+        .filter(|(_, _, role)| matches!(role, OrgRole::Manufacturer | OrgRole::Distributor | OrgRole::Regulator))
         .map(|(id, _, role)| (id.clone(), *role, new_key("hosted")))
         .collect();
     let port_of = |base: u16, i: usize| if base == 0 { 0 } else { base.saturating_add(i as u16) };
@@ -713,7 +714,7 @@ mod tests {
         // key of each (registered later by their admins), and answers DSCSA for the maker.
         let first = Home::load(&out.node_homes[0]).unwrap();
         let hosted: Vec<&str> = first.config.api.epcis_hosted.iter().map(|h| h.org.as_str()).collect();
-        assert_eq!(hosted, ["maker-m", "wholesale-w"]);
+        assert_eq!(hosted, ["maker-m", "wholesale-w", "regulator-r"]);
         for h in &first.config.api.epcis_hosted {
             read_key(&first.dir.join(&h.key)).unwrap();
         }

@@ -66,6 +66,8 @@ pub struct Epcis {
     /// (`api.epcis_hosted`), each with the service key it registered and gave to us.
     hosted: BTreeMap<OrgId, Keypair>,
     jobs: Mutex<Jobs>,
+    /// The other nodes' asks already served ([`super::share`]).
+    pub(super) seen_asks: super::share::SeenAsks,
 }
 
 impl Epcis {
@@ -75,6 +77,7 @@ impl Epcis {
             service,
             hosted: BTreeMap::new(),
             jobs: Mutex::default(),
+            seen_asks: super::share::SeenAsks::default(),
         }
     }
 

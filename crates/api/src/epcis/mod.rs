@@ -7,10 +7,13 @@
 //! | `GET /epcis/capture/{id}` | the capture job |
 //! | `GET /epcis/events` | the events this node holds, filtered by the EPCIS query parameters ([`query`]) |
 //! | `GET /epcis/epcs/{epc}/events` | the events of one EPC (URN, Digital Link or element string) |
+//! | `POST /node/v1/epcis/events` | another node asks the events its organisation may see ([`share`]) |
 //!
 //! The full events stay with the organisation that captured them: this node keeps the
 //! events its own organisation captured, sealed at rest ([`store`]); the ledger gets their
-//! commitments in a `supply.capture` signed with the node's service key.
+//! commitments in a `supply.capture` signed with the node's service key. A query also
+//! asks the other organisations' nodes, for the organisations this node signs for
+//! ([`share`]).
 //!
 //! **Who may call.** A bearer token (`POST /auth/token`) of an active admin, practitioner
 //! or service member; patients, devices and privacy officers are refused. EPCIS has no
@@ -29,6 +32,7 @@ pub mod capture;
 pub mod query;
 pub mod render;
 pub mod schema;
+pub mod share;
 pub mod store;
 
 use axum::Router;
@@ -54,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/epcis/capture/{id}", get(capture::job))
         .route("/epcis/events", get(query::events))
         .route("/epcis/epcs/{epc}/events", get(query::epc_events))
+        .route(share::ROUTE, post(share::node_events))
 }
 
 /// An EPCIS exception (EPCIS 2.0 §12.6: the REST binding's RFC 7807 problem details).

@@ -26,8 +26,10 @@
 //! captured by this node's organisation, and of those only what the caller may see
 //! ([`super`]): all of them to this organisation and to a regulator, to any other
 //! organisation the events that name an EPC it holds or is being shipped (ledger
-//! state), or that name it (by GLN) as the `owning_party` destination. Events captured by
-//! other organisations are served by their nodes: nodes do not forward queries yet.
+//! state), or that name it (by GLN) as the `owning_party` destination. Events captured
+//! at other nodes are asked of those nodes, for a caller of an organisation this node
+//! signs for ([`super::share`]), and merged into the same order: event time, then the
+//! event's key; the `nextPageToken` is the last shown event's place in that order.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -66,7 +68,47 @@ pub struct Query {
     ge_record_time: Option<i64>,
     lt_record_time: Option<i64>,
     per_page: usize,
-    offset: usize,
+    /// Where the page starts: after this place in the order (`nextPageToken`).
+    after: Option<Place>,
+}
+
+/// An event's place in the order every node pages in: event time, then the event's key in
+/// the store (its digest, `/declaration` after an error declaration's). The
+/// `nextPageToken` is the last shown event's place, so pages merged from several nodes
+/// continue where they stopped.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place(pub i64, pub String);
+
+impl Place {
+    pub fn of(e: &StoredEvent) -> Place {
+        Place(e.index.event_time_ms, super::store::key_of(e))
+    }
+
+    /// The token: `<event time ms>.<key>` (`/` in the key written as `.`).
+    pub fn token(&self) -> String {
+        format!("{}.{}", self.0, self.1.replace('/', "."))
+    }
+
+    pub fn parse(token: &str) -> Option<Place> {
+        let (ms, key) = token.split_once('.')?;
+        let ms = ms.parse::<i64>().ok()?;
+        let (digest, rest) = key.split_at_checked(64)?;
+        if !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        match rest {
+            "" => Some(Place(ms, digest.to_owned())),
+            ".declaration" => Some(Place(ms, format!("{digest}/declaration"))),
+            _ => None,
+        }
+    }
+}
+
+/// An event as a query answers it: its place in the order and its JSON-LD.
+#[derive(Clone, Debug)]
+pub struct Shown {
+    pub place: Place,
+    pub event: Value,
 }
 
 fn time(name: &str, v: &str) -> Result<i64, EpcisError> {
@@ -140,9 +182,10 @@ impl Query {
                         .ok_or_else(|| EpcisError::query_parameter(format!("perPage must be 1 to {MAX_PER_PAGE}")))?;
                 }
                 "nextPageToken" => {
-                    q.offset = v
-                        .parse::<usize>()
-                        .map_err(|_| EpcisError::query_parameter("nextPageToken is not one this server gave"))?;
+                    q.after = Some(
+                        Place::parse(&v)
+                            .ok_or_else(|| EpcisError::query_parameter("nextPageToken is not one this server gave"))?,
+                    );
                 }
                 other => {
                     return Err(EpcisError::query_parameter(format!(
@@ -153,6 +196,15 @@ impl Query {
             }
         }
         Ok(q)
+    }
+
+    /// Restricts the query to the path's EPC, in the forms [`resolve_epc`] gives.
+    pub(super) fn of_epc(&mut self, state: &dyn StateRead, epc: &str) -> Result<(), EpcisError> {
+        if self.match_any.is_some() {
+            return Err(EpcisError::query_parameter("MATCH_anyEPC is the path's EPC here"));
+        }
+        self.match_any = Some(resolve_epc(state, epc)?);
+        Ok(())
     }
 
     /// Whether the event matches every given parameter.
@@ -198,15 +250,21 @@ impl Query {
 }
 
 /// Who is asking, and what of the ledger they may see through.
-struct Viewer {
-    org: OrgId,
+pub(super) struct Viewer {
+    pub(super) org: OrgId,
     /// The regulator sees every event.
-    all: bool,
+    pub(super) all: bool,
     /// This node's organisation, the capturer of events stored without one.
-    own: OrgId,
+    pub(super) own: OrgId,
 }
 
 impl Viewer {
+    /// The view of `org` on the events this node holds.
+    pub(super) fn of(state: &dyn StateRead, org: OrgId, own: OrgId) -> Viewer {
+        let all = medledger_ledger::identity::org_record(state, &org).is_some_and(|o| o.role == OrgRole::Regulator);
+        Viewer { org, all, own }
+    }
+
     /// Whether `org` may see the event: it captured it, holds or is shipped one of its
     /// EPCs, or is its `owning_party` destination. A node hosting another member's events
     /// (ADR 014 §13) shows them to its own organisation by these rules only.
@@ -251,29 +309,55 @@ fn gln_of(id: &str) -> Option<String> {
 struct Context {
     state: medledger_store::StoreReader,
     viewer: Viewer,
-    own: OrgId,
 }
 
 fn context(app: &AppState, headers: &HeaderMap) -> Result<Context, EpcisError> {
     let caller = authenticate(app, headers, Interaction::Search)?;
-    let epcis = app.epcis()?;
+    let own = app.epcis()?.org().clone();
     let state = app
         .node
         .store()
         .reader()
         .map_err(|_| EpcisError::unavailable("the ledger cannot be read"))?;
-    let regulator =
-        medledger_ledger::identity::org_record(&state, &caller.actor.org).is_some_and(|o| o.role == OrgRole::Regulator);
-    let own = epcis.org().clone();
     Ok(Context {
-        viewer: Viewer {
-            all: regulator,
-            org: caller.actor.org,
-            own: own.clone(),
-        },
+        viewer: Viewer::of(&state, caller.actor.org, own),
         state,
-        own,
     })
+}
+
+/// What a query found among the events this node holds.
+pub(super) struct Found {
+    /// Those the viewer may see, after the query's place, in order: at most a page and one.
+    pub(super) shown: Vec<Shown>,
+    /// Whether some matched that the viewer may not see.
+    pub(super) hidden: bool,
+}
+
+/// The events held here that match `q` and are on the ledger, as `viewer` may see them.
+pub(super) fn find(app: &AppState, state: &dyn StateRead, viewer: &Viewer, q: &Query) -> Result<Found, EpcisError> {
+    let all = app.epcis()?.events.all();
+    let mut found = Found {
+        shown: Vec::new(),
+        hidden: false,
+    };
+    for e in all.iter().map(|e| e.as_ref()) {
+        if found.shown.len() > q.per_page {
+            break;
+        }
+        let place = Place::of(e);
+        if q.after.as_ref().is_some_and(|a| &place <= a) || !q.matches(e) || !on_ledger(state, &viewer.own, e) {
+            continue;
+        }
+        if viewer.sees(state, e) {
+            found.shown.push(Shown {
+                place,
+                event: e.event.clone(),
+            });
+        } else {
+            found.hidden = true;
+        }
+    }
+    Ok(found)
 }
 
 /// The organisation that captured a stored event.
@@ -293,7 +377,7 @@ fn on_ledger(state: &dyn StateRead, own: &OrgId, e: &StoredEvent) -> bool {
     supply::event(state, &Hash32(digest)).is_some_and(|r| &r.capturer == own)
 }
 
-fn document(events: &[&StoredEvent]) -> Value {
+fn document(events: &[Shown]) -> Value {
     json!({
         "@context": render::context(),
         "type": "EPCISQueryDocument",
@@ -308,44 +392,56 @@ fn document(events: &[&StoredEvent]) -> Value {
     })
 }
 
-fn answer(events: Vec<&StoredEvent>, q: &Query, base: &str) -> Response {
-    let page: Vec<&StoredEvent> = events.iter().skip(q.offset).take(q.per_page).copied().collect();
-    let more = events.len() > q.offset + page.len();
-    let body = serde_json::to_vec(&document(&page)).unwrap_or_default();
+/// The page of `shown` (in order, deduplicated) the query asks for, with the link to the
+/// next one, and the organisations whose nodes did not answer in a header.
+fn answer(mut shown: Vec<Shown>, q: &Query, base: &str, unanswered: &[OrgId]) -> Response {
+    shown.sort_by(|a, b| a.place.cmp(&b.place));
+    shown.dedup_by(|a, b| a.place == b.place);
+    let more = shown.len() > q.per_page;
+    shown.truncate(q.per_page);
+    let body = serde_json::to_vec(&document(&shown)).unwrap_or_default();
     let mut r = (StatusCode::OK, [("content-type", super::EPCIS_JSON)], body).into_response();
     let h = r.headers_mut();
     h.insert("gs1-epcis-version", HeaderValue::from_static("2.0.0"));
     h.insert("gs1-cbv-version", HeaderValue::from_static("2.0.0"));
-    if more {
-        let next = q.offset + page.len();
+    if let (true, Some(last)) = (more, shown.last()) {
+        let next = last.place.token();
         if let Ok(v) = HeaderValue::from_str(&format!(
             "<{base}perPage={}&nextPageToken={next}>; rel=\"next\"",
             q.per_page
         )) {
             h.insert("link", v);
         }
-        if let Ok(v) = HeaderValue::from_str(&next.to_string()) {
+        if let Ok(v) = HeaderValue::from_str(&next) {
             h.insert("gs1-next-page-token", v);
+        }
+    }
+    if !unanswered.is_empty() {
+        let names: Vec<&str> = unanswered.iter().map(OrgId::as_str).collect();
+        if let Ok(v) = HeaderValue::from_str(&names.join(", ")) {
+            h.insert(super::share::UNANSWERED_HEADER, v);
         }
     }
     r
 }
 
-/// `GET /epcis/events`.
+/// `GET /epcis/events`: what this node holds and, for an organisation it signs for, what
+/// the other organisations' nodes show that organisation ([`super::share`]).
 pub async fn events(
     State(app): State<AppState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, EpcisError> {
-    let cx = context(&app, &headers)?;
     let q = Query::parse(raw.as_deref())?;
-    let all = app.epcis()?.events.all();
-    let shown: Vec<&StoredEvent> = all
-        .iter()
-        .map(|e| e.as_ref())
-        .filter(|e| q.matches(e) && on_ledger(&cx.state, &cx.own, e) && cx.viewer.sees(&cx.state, e))
-        .collect();
-    Ok(answer(shown, &q, "/epcis/events?"))
+    let (viewer, found) = {
+        let cx = context(&app, &headers)?;
+        let found = find(&app, &cx.state, &cx.viewer, &q)?;
+        (cx.viewer, found)
+    };
+    let mut shown = found.shown;
+    let elsewhere = super::share::forward(&app, &viewer.org, raw.as_deref().unwrap_or(""), None).await;
+    shown.extend(elsewhere.shown);
+    Ok(answer(shown, &q, "/epcis/events?", &elsewhere.unanswered))
 }
 
 /// The EPC in a path: an EPC URN, a Digital Link or a bracketed element string, as the
@@ -371,30 +467,33 @@ pub fn resolve_epc(state: &dyn StateRead, text: &str) -> Result<Vec<String>, Epc
 }
 
 /// `GET /epcis/epcs/{epc}/events`: the events naming the EPC (as any of its EPCs or the
-/// parent), oldest first; `403` when the caller may see none of those held.
+/// parent), oldest first, here and (as for `/epcis/events`) at the other nodes; `403` when
+/// the caller may see none of those found.
 pub async fn epc_events(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(epc): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, EpcisError> {
-    let cx = context(&app, &headers)?;
     let mut q = Query::parse(raw.as_deref())?;
-    if q.match_any.is_some() {
-        return Err(EpcisError::query_parameter("MATCH_anyEPC is the path's EPC here"));
-    }
-    q.match_any = Some(resolve_epc(&cx.state, &epc)?);
-    let all = app.epcis()?.events.all();
-    let named: Vec<&StoredEvent> = all
-        .iter()
-        .map(|e| e.as_ref())
-        .filter(|e| q.matches(e) && on_ledger(&cx.state, &cx.own, e))
-        .collect();
-    let shown: Vec<&StoredEvent> = named.iter().copied().filter(|e| cx.viewer.sees(&cx.state, e)).collect();
-    if !named.is_empty() && shown.is_empty() {
+    let (viewer, found) = {
+        let cx = context(&app, &headers)?;
+        q.of_epc(&cx.state, &epc)?;
+        let found = find(&app, &cx.state, &cx.viewer, &q)?;
+        (cx.viewer, found)
+    };
+    let mut shown = found.shown;
+    let elsewhere = super::share::forward(&app, &viewer.org, raw.as_deref().unwrap_or(""), Some(&epc)).await;
+    shown.extend(elsewhere.shown);
+    if shown.is_empty() && (found.hidden || elsewhere.hidden) {
         return Err(EpcisError::forbidden(
             "the events of this EPC are shown to its trading partners and the regulator",
         ));
     }
-    Ok(answer(shown, &q, &format!("/epcis/epcs/{epc}/events?")))
+    Ok(answer(
+        shown,
+        &q,
+        &format!("/epcis/epcs/{epc}/events?"),
+        &elsewhere.unanswered,
+    ))
 }

@@ -171,17 +171,18 @@ impl EventStore {
             .contains_key(digest)
     }
 
-    /// Every event held, ordered by event time then digest.
+    /// Every event held, ordered by event time then [`key_of`] (the order queries page in,
+    /// on every node).
     pub fn all(&self) -> Vec<Arc<StoredEvent>> {
-        let mut v: Vec<Arc<StoredEvent>> = self
+        let mut v: Vec<(i64, String, Arc<StoredEvent>)> = self
             .events
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
+            .iter()
+            .map(|(k, e)| (e.index.event_time_ms, k.clone(), e.clone()))
             .collect();
-        v.sort_by(|a, b| (a.index.event_time_ms, &a.digest).cmp(&(b.index.event_time_ms, &b.digest)));
-        v
+        v.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        v.into_iter().map(|(_, _, e)| e).collect()
     }
 }
 
