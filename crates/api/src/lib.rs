@@ -90,7 +90,8 @@ impl AppState {
     }
 
     /// Captures EPCIS events for `service`'s organisation, and for the `hosted` members
-    /// with their keys, keeping them in `path`.
+    /// with their keys, keeping them in `path`; finishes (in the background, on a Tokio
+    /// runtime) the capture jobs a restart interrupted.
     pub fn with_epcis(
         mut self,
         path: &std::path::Path,
@@ -100,10 +101,14 @@ impl AppState {
         let events = epcis::store::EventStore::open(path, service.kek.clone())?;
         let epcis = hosted
             .into_iter()
-            .fold(epcis::capture::Epcis::new(events, service), |e, (org, key)| {
+            .fold(epcis::capture::Epcis::new(events, service)?, |e, (org, key)| {
                 e.hosting(org, key)
             });
-        self.epcis = Some(Arc::new(epcis));
+        let epcis = Arc::new(epcis);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            epcis.resume(self.node.clone());
+        }
+        self.epcis = Some(epcis);
         Ok(self)
     }
 

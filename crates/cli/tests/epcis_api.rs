@@ -280,6 +280,21 @@ async fn capture_query_and_refusals() {
     let a = epcis_get(&net, 0, Some(&tok), "/epcis/events").await;
     assert_eq!(event_ids(&a.body), vec![hc, hp, hs], "{}", a.text);
     assert!(exists(&net.homes[0].join("data").join("epcis.redb")));
+    // So are the capture jobs: the first one answers as it did before the restart.
+    let location = format!("/epcis/capture/{}", job["captureID"].as_str().unwrap());
+    let again = epcis_get(&net, 0, Some(&tok), &location).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    for field in [
+        "captureID",
+        "createdAt",
+        "finishedAt",
+        "running",
+        "success",
+        "eventIDs",
+        "ledger",
+    ] {
+        assert_eq!(again.body[field], job[field], "{field}: {}", again.text);
+    }
     net.stop_all();
 }
 

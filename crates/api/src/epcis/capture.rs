@@ -27,9 +27,13 @@
 //! with the reason, and the stored events are deleted. Only `GS1-Capture-Error-Behaviour:
 //! rollback` is offered: a capture is one ledger transaction, all or nothing.
 //!
-//! Jobs are kept in memory, the newest [`MAX_JOBS`]; a restart forgets them (the events
-//! and their commitments are durable; a job's outcome can be read from the ledger by its
-//! transaction hash).
+//! Jobs are durable, the newest [`MAX_JOBS`] (sealed in the event store: a job is written
+//! with its events in one transaction, again with its ledger transaction's hash once
+//! submitted, and when it finishes). A job a restart interrupted is finished from the
+//! ledger after the restart ([`Epcis::resume`]): by its transaction's outcome, or, when the
+//! node stopped before it knew the hash, by whether the ledger holds its events'
+//! commitments as this organisation's; one still not committed [`RESUME_WAIT`] after the
+//! restart fails, and its events are deleted.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -55,7 +59,10 @@ use crate::AppState;
 /// The largest capture body.
 pub const MAX_CAPTURE_BYTES: usize = 4 << 20;
 
-/// Capture jobs kept in memory.
+/// How long after a restart a job left running may still be committed.
+pub const RESUME_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Capture jobs kept.
 pub const MAX_JOBS: usize = 10_000;
 
 /// This node's EPCIS service: its events, the keys it signs captures with, its jobs.
@@ -71,13 +78,41 @@ pub struct Epcis {
 }
 
 impl Epcis {
-    pub fn new(events: EventStore, service: ServiceIdentity) -> Epcis {
-        Epcis {
+    /// This node's EPCIS service over `events`, with the capture jobs it kept.
+    pub fn new(events: EventStore, service: ServiceIdentity) -> Result<Epcis, super::store::StoreError> {
+        let mut kept: Vec<(String, Job)> = Vec::new();
+        for (id, json) in events.jobs()? {
+            match serde_json::from_slice::<Job>(&json) {
+                Ok(job) => kept.push((id, job)),
+                Err(e) => tracing::warn!(capture = %id, "a kept capture job does not read: {e}"),
+            }
+        }
+        kept.sort_by(|a, b| (a.1.created_ms, &a.0).cmp(&(b.1.created_ms, &b.0)));
+        let mut jobs = Jobs::default();
+        for (id, job) in kept {
+            jobs.insert(id, job);
+        }
+        Ok(Epcis {
             events,
             service,
             hosted: BTreeMap::new(),
-            jobs: Mutex::default(),
+            jobs: Mutex::new(jobs),
             seen_asks: super::share::SeenAsks::default(),
+        })
+    }
+
+    /// Finishes, from the ledger, the jobs an earlier run of the node left running.
+    pub fn resume(self: &Arc<Self>, node: medledger_node::Node) {
+        let left: Vec<String> = self
+            .jobs()
+            .by_id
+            .iter()
+            .filter(|(_, j)| j.finished_ms.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !left.is_empty() {
+            tracing::info!(jobs = left.len(), "finishing the capture jobs a restart interrupted");
+            tokio::spawn(finish_left(self.clone(), node, left));
         }
     }
 
@@ -110,9 +145,19 @@ impl Epcis {
     fn jobs(&self) -> std::sync::MutexGuard<'_, Jobs> {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The store keys of the events a capture stored.
+    fn keys_of_capture(&self, capture_id: &str) -> Vec<String> {
+        self.events
+            .all()
+            .iter()
+            .filter(|e| e.capture_id == capture_id)
+            .map(|e| super::store::key_of(e))
+            .collect()
+    }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Job {
     /// The capturing organisation: the job is shown to its members only.
     org: OrgId,
@@ -132,14 +177,30 @@ struct Jobs {
 }
 
 impl Jobs {
-    fn insert(&mut self, id: String, job: Job) {
+    /// Adds a job; returns the ids of the oldest ones it pushed out.
+    fn insert(&mut self, id: String, job: Job) -> Vec<String> {
+        let mut forgotten = Vec::new();
         while self.order.len() >= MAX_JOBS {
             if let Some(old) = self.order.pop_front() {
                 self.by_id.remove(&old);
+                forgotten.push(old);
             }
         }
         self.order.push_back(id.clone());
         self.by_id.insert(id, job);
+        forgotten
+    }
+}
+
+/// Keeps a job durably (a failure is logged: the job still answers from memory).
+fn keep_job(store: &EventStore, id: &str, job: &Job, forget: &[String]) {
+    let json = serde_json::to_vec(job).unwrap_or_default();
+    if let Err(e) = store.put_job(super::store::JobRow {
+        id,
+        json: &json,
+        forget,
+    }) {
+        tracing::error!(capture = id, "the capture job could not be kept: {e}");
     }
 }
 
@@ -157,8 +218,8 @@ fn job_json(id: &str, j: &Job) -> Value {
     if let Some(f) = j.finished_ms {
         v["finishedAt"] = json!(time(f));
     }
-    if let Some(tx) = &j.tx {
-        v["ledger"] = json!({"tx": tx, "height": j.height});
+    if j.tx.is_some() || j.height.is_some() {
+        v["ledger"] = json!({"tx": j.tx, "height": j.height});
     }
     v
 }
@@ -382,38 +443,63 @@ pub async fn capture(State(app): State<AppState>, headers: HeaderMap, body: Body
     let capture_id = crate::fhir::new_id();
     let stored = stored_events(&checked, &capture_id, &org);
     let digests: Vec<String> = stored.iter().map(super::store::key_of).collect();
-    let keep = {
-        let epcis = epcis.clone();
-        tokio::task::spawn_blocking(move || epcis.events.put(stored))
-    };
-    match keep.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            tracing::error!("{e}");
-            return Err(EpcisError::unavailable("the events could not be stored"));
-        }
-        Err(_) => return Err(EpcisError::unavailable("the events could not be stored")),
-    }
-    let accepted = match app.node.submit_own(&signer, KIND, checked.body) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = epcis.events.remove(&capture_id, &digests);
-            return Err(EpcisError::unavailable(format!(
-                "the ledger did not take the capture: {e}"
-            )));
-        }
-    };
-    let job = Job {
+    let mut job = Job {
         org,
         created_ms: now_ms(),
         finished_ms: None,
         success: false,
         errors: Vec::new(),
-        tx: Some(accepted.hash),
+        tx: None,
         height: None,
         event_ids: checked.hash_ids.clone(),
     };
-    epcis.jobs().insert(capture_id.clone(), job.clone());
+    let forgotten = epcis.jobs().insert(capture_id.clone(), job.clone());
+    let keep = {
+        let (epcis, id, json) = (
+            epcis.clone(),
+            capture_id.clone(),
+            serde_json::to_vec(&job).unwrap_or_default(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let row = super::store::JobRow {
+                id: &id,
+                json: &json,
+                forget: &forgotten,
+            };
+            epcis.events.put_with_job(stored, Some(row))
+        })
+    };
+    match keep.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!("{e}");
+            epcis.jobs().by_id.remove(&capture_id);
+            return Err(EpcisError::unavailable("the events could not be stored"));
+        }
+        Err(_) => {
+            epcis.jobs().by_id.remove(&capture_id);
+            return Err(EpcisError::unavailable("the events could not be stored"));
+        }
+    }
+    let accepted = match app.node.submit_own(&signer, KIND, checked.body) {
+        Ok(a) => a,
+        Err(e) => {
+            let reason = format!("the ledger did not take the capture: {e}");
+            let failed = fail_job(&epcis, &capture_id, &digests, reason.clone()).await;
+            if failed.is_none() {
+                tracing::warn!(capture = %capture_id, "a refused capture's job was already gone");
+            }
+            return Err(EpcisError::unavailable(reason));
+        }
+    };
+    job.tx = Some(accepted.hash);
+    if let Some(j) = epcis.jobs().by_id.get_mut(&capture_id) {
+        j.tx = Some(accepted.hash);
+    }
+    {
+        let (epcis, id, job) = (epcis.clone(), capture_id.clone(), job.clone());
+        let _ = tokio::task::spawn_blocking(move || keep_job(&epcis.events, &id, &job, &[])).await;
+    }
     let answer = job_json(&capture_id, &job);
     tokio::spawn(finish(epcis, capture_id.clone(), digests, accepted));
     let mut r = (
@@ -449,23 +535,134 @@ async fn finish(epcis: Arc<Epcis>, id: String, digests: Vec<String>, accepted: m
             Ok(Ok(c)) => Ok(c.height),
         },
     };
-    if outcome.is_err() {
-        let store = epcis.clone();
-        let (id2, d2) = (id.clone(), digests);
-        let _ = tokio::task::spawn_blocking(move || store.events.remove(&id2, &d2)).await;
-    }
-    let mut jobs = epcis.jobs();
-    if let Some(j) = jobs.by_id.get_mut(&id) {
-        j.finished_ms = Some(now_ms());
-        match outcome {
-            Ok(h) => {
-                j.success = true;
-                j.height = Some(h);
-            }
-            Err(e) => j
-                .errors
-                .push(EpcisError::new(StatusCode::CONFLICT, "ValidationException", "Capture refused", e).body()),
+    match outcome {
+        Ok(h) => succeed_job(&epcis, &id, h).await,
+        Err(e) => {
+            fail_job(&epcis, &id, &digests, e).await;
         }
+    }
+}
+
+/// Marks the job committed at `height`, durably.
+async fn succeed_job(epcis: &Arc<Epcis>, id: &str, height: Height) {
+    let done = {
+        let mut jobs = epcis.jobs();
+        jobs.by_id.get_mut(id).map(|j| {
+            j.finished_ms = Some(now_ms());
+            j.success = true;
+            j.height = Some(height);
+            j.clone()
+        })
+    };
+    if let Some(job) = done {
+        let (epcis, id) = (epcis.clone(), id.to_owned());
+        let _ = tokio::task::spawn_blocking(move || keep_job(&epcis.events, &id, &job, &[])).await;
+    }
+}
+
+/// Marks the job refused with `reason` and deletes its events, durably; the job, if it
+/// was still known.
+async fn fail_job(epcis: &Arc<Epcis>, id: &str, digests: &[String], reason: String) -> Option<Job> {
+    let done = {
+        let mut jobs = epcis.jobs();
+        jobs.by_id.get_mut(id).map(|j| {
+            j.finished_ms = Some(now_ms());
+            j.errors
+                .push(EpcisError::new(StatusCode::CONFLICT, "ValidationException", "Capture refused", reason).body());
+            j.clone()
+        })
+    };
+    let (store, id, digests, job) = (epcis.clone(), id.to_owned(), digests.to_vec(), done.clone());
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = store.events.remove(&id, &digests) {
+            tracing::error!(capture = %id, "a refused capture's events could not be deleted: {e}");
+        }
+        if let Some(job) = job {
+            keep_job(&store.events, &id, &job, &[]);
+        }
+    })
+    .await;
+    done
+}
+
+/// What the ledger says of a job a restart interrupted: `Some(Ok(height))` committed,
+/// `Some(Err(reason))` refused, `None` not (yet) in a block.
+fn left_outcome(
+    node: &medledger_node::Node,
+    state: &dyn medledger_ledger::StateRead,
+    job: &Job,
+) -> Option<Result<Height, String>> {
+    if let Some(tx) = &job.tx {
+        return match node.tx_status(tx) {
+            Ok(Some(medledger_node::node::TxStatus::Committed { location, .. })) if location.outcome.is_ok() => {
+                Some(Ok(location.height))
+            }
+            Ok(Some(medledger_node::node::TxStatus::Committed { location, .. })) => Some(Err(format!(
+                "the ledger refused the capture (outcome {}) at height {}",
+                location.outcome.0, location.height
+            ))),
+            _ => None,
+        };
+    }
+    // Stopped before the transaction's hash was kept: committed if the ledger holds every
+    // event's commitment as this organisation's.
+    let mut height = None;
+    for id in &job.event_ids {
+        let digest = id
+            .strip_prefix("ni:///sha-256;")
+            .and_then(|r| r.split('?').next())
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())?;
+        let record = medledger_ledger::supply::event(state, &Hash32(digest)).filter(|r| r.capturer == job.org)?;
+        height = height.max(Some(record.height));
+    }
+    height.map(Ok)
+}
+
+/// Follows the ledger until each job left running is committed or refused, failing those
+/// still open [`RESUME_WAIT`] after the restart.
+async fn finish_left(epcis: Arc<Epcis>, node: medledger_node::Node, mut left: Vec<String>) {
+    let deadline = tokio::time::Instant::now() + RESUME_WAIT;
+    let mut durable = node.durable_height();
+    loop {
+        let mut decided = Vec::new();
+        if let Ok(state) = node.store().reader() {
+            let jobs = epcis.jobs();
+            for id in &left {
+                if let Some(outcome) = jobs.by_id.get(id).and_then(|j| left_outcome(&node, &state, j)) {
+                    decided.push((id.clone(), outcome));
+                }
+            }
+        }
+        for (id, outcome) in decided {
+            left.retain(|l| *l != id);
+            match outcome {
+                Ok(h) => succeed_job(&epcis, &id, h).await,
+                Err(e) => {
+                    let digests = epcis.keys_of_capture(&id);
+                    fail_job(&epcis, &id, &digests, e).await;
+                }
+            }
+        }
+        if left.is_empty() {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, durable.changed()).await.is_err() {
+            break;
+        }
+    }
+    for id in left {
+        let digests = epcis.keys_of_capture(&id);
+        fail_job(
+            &epcis,
+            &id,
+            &digests,
+            format!(
+                "the node restarted before the capture was in a block, and it was not committed within {} s after: capture the document again",
+                RESUME_WAIT.as_secs()
+            ),
+        )
+        .await;
     }
 }
 

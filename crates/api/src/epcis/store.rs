@@ -24,6 +24,8 @@ use serde_json::Value;
 
 /// [`key_of`] (the hex SHA-256 of the hash ID) → sealed [`StoredEvent`] JSON.
 const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("epcis_events");
+/// Capture id → the sealed capture job (its JSON, which the capture module defines).
+const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("epcis_jobs");
 
 /// The fields a query filters on, taken from the parsed event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,12 +100,25 @@ fn aad(digest: &str) -> Vec<u8> {
     [b"medledger epcis event ".as_slice(), digest.as_bytes()].concat()
 }
 
+fn job_aad(id: &str) -> Vec<u8> {
+    [b"medledger epcis job ".as_slice(), id.as_bytes()].concat()
+}
+
+/// A capture job to keep: its id, its JSON, and older jobs' ids to forget with it.
+#[derive(Clone, Copy)]
+pub struct JobRow<'a> {
+    pub id: &'a str,
+    pub json: &'a [u8],
+    pub forget: &'a [String],
+}
+
 impl EventStore {
     /// Opens (or creates) the store at `path` and reads every event into memory.
     pub fn open(path: &Path, kek: Arc<DataKey>) -> Result<EventStore, StoreError> {
         let db = redb::Database::create(path).map_err(err)?;
         let w = db.begin_write().map_err(err)?;
         w.open_table(EVENTS).map_err(err)?;
+        w.open_table(JOBS).map_err(err)?;
         w.commit().map_err(err)?;
         let mut events = BTreeMap::new();
         {
@@ -127,6 +142,12 @@ impl EventStore {
 
     /// Keeps `events` durably (one fsync'd transaction), replacing any with the same hash.
     pub fn put(&self, events: Vec<StoredEvent>) -> Result<(), StoreError> {
+        self.put_with_job(events, None)
+    }
+
+    /// Keeps `events` and, in the same fsync'd transaction, a capture job (`(id, JSON)`,
+    /// see [`EventStore::put_job`]).
+    pub fn put_with_job(&self, events: Vec<StoredEvent>, job: Option<JobRow<'_>>) -> Result<(), StoreError> {
         let w = self.db.begin_write().map_err(err)?;
         {
             let mut t = w.open_table(EVENTS).map_err(err)?;
@@ -135,6 +156,9 @@ impl EventStore {
                 let key = key_of(e);
                 let sealed = envelope::seal(&self.kek, &plain, &aad(&key));
                 t.insert(key.as_str(), sealed.as_slice()).map_err(err)?;
+            }
+            if let Some(job) = job {
+                self.write_job(&mut w.open_table(JOBS).map_err(err)?, job)?;
             }
         }
         w.commit().map_err(err)?;
@@ -161,6 +185,38 @@ impl EventStore {
         }
         w.commit().map_err(err)?;
         Ok(())
+    }
+
+    /// Keeps a capture job durably (one fsync'd transaction), replacing the one with its
+    /// id, and forgets the jobs `job.forget` names.
+    pub fn put_job(&self, job: JobRow<'_>) -> Result<(), StoreError> {
+        let w = self.db.begin_write().map_err(err)?;
+        self.write_job(&mut w.open_table(JOBS).map_err(err)?, job)?;
+        w.commit().map_err(err)
+    }
+
+    fn write_job(&self, t: &mut redb::Table<'_, &str, &[u8]>, job: JobRow<'_>) -> Result<(), StoreError> {
+        let sealed = envelope::seal(&self.kek, job.json, &job_aad(job.id));
+        t.insert(job.id, sealed.as_slice()).map_err(err)?;
+        for old in job.forget {
+            t.remove(old.as_str()).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Every capture job kept, as `(id, JSON)`, in no particular order.
+    pub fn jobs(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let r = self.db.begin_read().map_err(err)?;
+        let t = r.open_table(JOBS).map_err(err)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(err)? {
+            let (k, v) = row.map_err(err)?;
+            let id = k.value().to_owned();
+            let plain = envelope::open(&self.kek, v.value(), &job_aad(&id))
+                .map_err(|_| err(format!("capture job {id} does not open with this node's key")))?;
+            out.push((id, plain));
+        }
+        Ok(out)
     }
 
     /// Whether an event (not a declaration) with this digest is held.
@@ -251,5 +307,45 @@ mod tests {
             EventStore::open(&path, Arc::new(DataKey::generate())).is_err(),
             "another key opens nothing"
         );
+    }
+
+    /// A job is kept with its events in one transaction, replaced by id, forgotten when a
+    /// newer one pushes it out, sealed at rest, and read back after a reopen.
+    #[test]
+    fn capture_jobs_are_sealed_durable_and_forgotten_when_pushed_out() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("epcis.redb");
+        let kek = Arc::new(DataKey::generate());
+        let row = |id: &'static str, json: &'static [u8], forget: &'static [String]| JobRow { id, json, forget };
+        {
+            let s = EventStore::open(&path, kek.clone()).expect("open");
+            let e = stored(&"cd".repeat(32), "job-1", serde_json::json!({"type": "ObjectEvent"}));
+            s.put_with_job(vec![e], Some(row("job-1", b"{\"job-marker\": 1}", &[])))
+                .expect("put");
+            s.put_job(row("job-1", b"{\"job-marker\": 2}", &[])).expect("replace");
+            s.put_job(row("job-2", b"{}", &[])).expect("second");
+        }
+        let raw = std::fs::read(&path).expect("file");
+        assert!(!raw.windows(10).any(|w| w == b"job-marker"), "sealed at rest");
+        let s = EventStore::open(&path, kek).expect("reopen");
+        let mut jobs = s.jobs().expect("jobs");
+        jobs.sort();
+        assert_eq!(
+            jobs,
+            vec![
+                ("job-1".to_owned(), b"{\"job-marker\": 2}".to_vec()),
+                ("job-2".to_owned(), b"{}".to_vec())
+            ]
+        );
+        assert_eq!(s.all().len(), 1);
+        static FORGET: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| vec!["job-1".to_owned()]);
+        s.put_job(JobRow {
+            id: "job-3",
+            json: b"{}",
+            forget: &FORGET,
+        })
+        .expect("third");
+        let ids: Vec<String> = s.jobs().expect("jobs").into_iter().map(|(id, _)| id).collect();
+        assert!(!ids.contains(&"job-1".to_owned()) && ids.len() == 2, "{ids:?}");
     }
 }
