@@ -10,6 +10,10 @@ pub struct Limits {
     pub fuel_per_call: u64,
     /// Fuel charged for each host function call, on top of one unit per byte moved.
     pub host_call_fuel: u64,
+    /// Most host function calls per call. Beyond metering, this bounds the native stack:
+    /// wasmi's tail-call dispatch keeps it flat in optimised builds, but unoptimised builds
+    /// grow it by a few hundred bytes per host call (ADR 015).
+    pub max_host_calls: u32,
     /// Largest linear memory, in 64 KiB pages.
     pub max_memory_pages: u32,
     /// Largest input and output, in bytes.
@@ -34,6 +38,7 @@ impl Default for Limits {
             max_code_bytes: 512 * 1024,
             fuel_per_call: 10_000_000,
             host_call_fuel: 200,
+            max_host_calls: 1024,
             max_memory_pages: 16,
             max_input_bytes: 64 * 1024,
             max_output_bytes: 64 * 1024,
@@ -80,6 +85,7 @@ impl Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LimitKind {
     Memory,
+    HostCalls,
     Input,
     Output,
     KeySize,

@@ -66,6 +66,7 @@ pub(crate) struct CallState<'h> {
     pub output: Vec<u8>,
     /// The call's writes over the host's state (`None` deletes), in key order.
     pub overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub host_calls: u32,
     pub write_count: usize,
     pub write_bytes: usize,
     pub events: Vec<Event>,
@@ -83,6 +84,7 @@ impl<'h> CallState<'h> {
             input,
             output: Vec::new(),
             overlay: BTreeMap::new(),
+            host_calls: 0,
             write_count: 0,
             write_bytes: 0,
             events: Vec::new(),
@@ -131,9 +133,24 @@ fn write(caller: &mut Ctx<'_, '_>, ptr: i32, bytes: &[u8]) -> Result<(), wasmi::
     Ok(())
 }
 
-/// Charges a host call: the fixed cost plus one unit per byte moved.
+/// Enters a host function: counts the call and charges its fixed cost. Every host function
+/// starts with this.
+fn enter(caller: &mut Ctx<'_, '_>) -> Result<(), wasmi::Error> {
+    let state = caller.data_mut();
+    state.host_calls += 1;
+    if state.host_calls > state.limits.max_host_calls {
+        return Err(fault(Fault::Limit(LimitKind::HostCalls)));
+    }
+    let fixed = state.limits.host_call_fuel;
+    consume(caller, fixed)
+}
+
+/// Charges one unit of fuel per byte moved.
 fn charge(caller: &mut Ctx<'_, '_>, bytes: usize) -> Result<(), wasmi::Error> {
-    let cost = caller.data().limits.host_call_fuel.saturating_add(bytes as u64);
+    consume(caller, bytes as u64)
+}
+
+fn consume(caller: &mut Ctx<'_, '_>, cost: u64) -> Result<(), wasmi::Error> {
     let fuel = caller.get_fuel()?;
     match fuel.checked_sub(cost) {
         Some(left) => caller.set_fuel(left),
@@ -189,7 +206,7 @@ pub(crate) fn linker<'h>(engine: &wasmi::Engine) -> Result<Linker<CallState<'h>>
     let mut l = Linker::<CallState<'h>>::new(engine);
     let m = HOST_MODULE;
     l.func_wrap(m, "input_len", |mut c: Ctx<'_, 'h>| -> Result<i32, wasmi::Error> {
-        charge(&mut c, 0)?;
+        enter(&mut c)?;
         // Inputs are bounded by max_input_bytes before the call starts.
         i32::try_from(c.data().input.len()).map_err(|_| fault(Fault::Limit(LimitKind::Input)))
     })?;
@@ -197,12 +214,14 @@ pub(crate) fn linker<'h>(engine: &wasmi::Engine) -> Result<Linker<CallState<'h>>
         m,
         "input_read",
         |mut c: Ctx<'_, 'h>, ptr: i32| -> Result<(), wasmi::Error> {
+            enter(&mut c)?;
             let input = c.data().input;
             charge(&mut c, input.len())?;
             write(&mut c, ptr, input)
         },
     )?;
     l.func_wrap(m, "output_write", |mut c: Ctx<'_, 'h>, ptr: i32, len: i32| {
+        enter(&mut c)?;
         let len = check_len(len, c.data().limits.max_output_bytes, LimitKind::Output)?;
         charge(&mut c, len)?;
         let bytes = read(&c, ptr, len)?;
@@ -213,6 +232,7 @@ pub(crate) fn linker<'h>(engine: &wasmi::Engine) -> Result<Linker<CallState<'h>>
         m,
         "state_get",
         |mut c: Ctx<'_, 'h>, kp: i32, kl: i32, vp: i32, vc: i32| {
+            enter(&mut c)?;
             let key = read_key(&mut c, kp, kl)?;
             let state = c.data();
             let value = match state.overlay.get(&key) {
@@ -226,6 +246,7 @@ pub(crate) fn linker<'h>(engine: &wasmi::Engine) -> Result<Linker<CallState<'h>>
         m,
         "state_set",
         |mut c: Ctx<'_, 'h>, kp: i32, kl: i32, vp: i32, vl: i32| {
+            enter(&mut c)?;
             let key = read_key(&mut c, kp, kl)?;
             let len = check_len(vl, c.data().limits.max_value_bytes, LimitKind::ValueSize)?;
             charge(&mut c, len)?;
@@ -234,6 +255,7 @@ pub(crate) fn linker<'h>(engine: &wasmi::Engine) -> Result<Linker<CallState<'h>>
         },
     )?;
     l.func_wrap(m, "state_delete", |mut c: Ctx<'_, 'h>, kp: i32, kl: i32| {
+        enter(&mut c)?;
         let key = read_key(&mut c, kp, kl)?;
         buffer_write(&mut c, key, None)
     })?;
@@ -241,6 +263,7 @@ pub(crate) fn linker<'h>(engine: &wasmi::Engine) -> Result<Linker<CallState<'h>>
         m,
         "fact_get",
         |mut c: Ctx<'_, 'h>, kp: i32, kl: i32, vp: i32, vc: i32| {
+            enter(&mut c)?;
             let key = read_key(&mut c, kp, kl)?;
             let value = c.data().host.fact_get(&key);
             copy_out(&mut c, value, vp, vc)
@@ -250,6 +273,7 @@ pub(crate) fn linker<'h>(engine: &wasmi::Engine) -> Result<Linker<CallState<'h>>
         m,
         "emit_event",
         |mut c: Ctx<'_, 'h>, tp: i32, tl: i32, dp: i32, dl: i32| {
+            enter(&mut c)?;
             let topic = read_key(&mut c, tp, tl)?;
             let len = check_len(dl, c.data().limits.max_event_bytes, LimitKind::EventBytes)?;
             charge(&mut c, len)?;
@@ -268,13 +292,14 @@ pub(crate) fn linker<'h>(engine: &wasmi::Engine) -> Result<Linker<CallState<'h>>
         },
     )?;
     l.func_wrap(m, "block_time", |mut c: Ctx<'_, 'h>| -> Result<i64, wasmi::Error> {
-        charge(&mut c, 0)?;
+        enter(&mut c)?;
         Ok(c.data().host.block_time_s())
     })?;
     l.func_wrap(
         m,
         "abort",
         |mut c: Ctx<'_, 'h>, ptr: i32, len: i32| -> Result<(), wasmi::Error> {
+            enter(&mut c)?;
             let len = unsigned(len).min(MAX_ABORT_MESSAGE);
             charge(&mut c, len)?;
             let bytes = read(&c, ptr, len)?;

@@ -91,14 +91,20 @@ fn running_out_of_fuel_is_an_outcome_and_the_engine_goes_on() {
 }
 
 #[test]
-fn host_calls_cost_fuel() {
+fn host_calls_are_metered_and_bounded() {
     let engine = engine();
-    // A loop of host calls runs dry even though each iteration is a few instructions.
+    let host = MemoryHost::default();
+    // A loop of host calls runs dry even though each iteration is a few instructions…
     let code = wat_contract("(loop $l (drop (call $block_time)) (br $l)) (i32.const 0)");
     let checked = engine.check(&code).expect("check");
     assert_eq!(
-        engine.call(&checked, "call", &[], &MemoryHost::default()),
+        engine.call_with_fuel(&checked, "call", &[], &host, 100_000),
         Outcome::OutOfFuel
+    );
+    // …and with fuel to spare it stops at the host call limit.
+    assert_eq!(
+        engine.call(&checked, "call", &[], &host),
+        Outcome::LimitExceeded(LimitKind::HostCalls)
     );
 }
 
