@@ -1,0 +1,1 @@
+pub const REMITTANCE: &str = "005010X221A1";
