@@ -305,7 +305,7 @@ fn render_999(group: &GroupAck, control: &str) -> Result<Vec<String>, WriteError
     codes.truncate(5);
     ak9.extend(codes);
     w.segment("AK9", &ak9);
-    Ok(w.finish("999", control, ACKNOWLEDGEMENT))
+    Ok(w.finish("999", control, Some(ACKNOWLEDGEMENT)))
 }
 
 impl fmt::Display for Ack {

@@ -96,9 +96,13 @@ impl SetWriter {
     }
 
     /// The set's segments between ST and SE, wrapped in ST/SE with SE01 counting both.
-    pub(crate) fn finish(self, id: &str, control: &str, convention: &str) -> Vec<String> {
+    /// `convention` is ST03, left out where the guide does not use it (the 835).
+    pub(crate) fn finish(self, id: &str, control: &str, convention: Option<&str>) -> Vec<String> {
         let mut all = Vec::with_capacity(self.segments.len() + 2);
-        all.push(format!("ST*{id}*{control}*{convention}"));
+        match convention {
+            Some(convention) => all.push(format!("ST*{id}*{control}*{convention}")),
+            None => all.push(format!("ST*{id}*{control}")),
+        }
         let count = self.segments.len() + 2;
         all.extend(self.segments);
         all.push(format!("SE*{count}*{control}"));
