@@ -21,7 +21,7 @@ use crate::claim::{Claim, ClaimKind, read_claims};
 use crate::envelope::{self, GroupError, InterchangeError, SetError};
 use crate::error::SegmentError;
 use crate::syntax::{Isa, Limits};
-use crate::write::{EnvelopeHeader, GroupContent, SetWriter, WriteError, clean, interchange};
+use crate::write::{EnvelopeHeader, GroupContent, SetWriter, WriteError, interchange, sanitize};
 
 /// GS08/ST03 of a 999.
 pub const ACKNOWLEDGEMENT: &str = "005010X231A1";
@@ -128,7 +128,7 @@ pub fn receive(bytes: &[u8], limits: &Limits) -> Receipt {
     let read = match envelope::read(bytes, limits) {
         Ok(read) => read,
         Err(error) => {
-            let isa = crate::syntax::read_isa(bytes).ok().map(|(_, isa)| isa);
+            let isa = crate::syntax::read_isa_fields(bytes).ok();
             return Receipt {
                 ack: Ack {
                     isa,
@@ -202,10 +202,14 @@ impl Ack {
     /// The TA1 segment's elements, when one is due: on an interchange error, or when the
     /// sender asked for one (ISA14 = 1).
     fn ta1(&self) -> Option<String> {
-        let (control, date, time) = match &self.isa {
-            Some(isa) => (isa.get(13).to_owned(), isa.get(9).to_owned(), isa.get(10).to_owned()),
-            None => ("000000000".to_owned(), "000101".to_owned(), "0000".to_owned()),
+        // Echoed from the ISA when they read as what they should be, else placeholders.
+        let echo = |n: usize, width: usize, fallback: &str| match &self.isa {
+            Some(isa) if isa.get(n).len() == width && isa.get(n).bytes().all(|b| b.is_ascii_digit()) => {
+                isa.get(n).to_owned()
+            }
+            _ => fallback.to_owned(),
         };
+        let (control, date, time) = (echo(13, 9, "000000000"), echo(9, 6, "000101"), echo(10, 4, "0000"));
         match self.interchange_errors.first() {
             Some(error) => Some(format!("TA1*{control}*{date}*{time}*R*{}", error.ta1_note())),
             None if self.isa.as_ref().is_some_and(|isa| isa.get(14) == "1") => {
@@ -260,15 +264,20 @@ impl Ack {
 
 fn render_999(group: &GroupAck, control: &str) -> Result<Vec<String>, WriteError> {
     let mut w = SetWriter::default();
-    for value in [&group.functional_id, &group.control, &group.version] {
-        clean("AK1", value)?;
-    }
-    w.segment("AK1", &[&group.functional_id, &group.control, &group.version]);
+    // Echoed values are cut to the 999's element sizes (AK1: 2, 9, 12; AK2: 3, 9, 35).
+    let ak1 = [
+        sanitize(&group.functional_id, 2, "XX"),
+        sanitize(&group.control, 9, "0"),
+        sanitize(&group.version, 12, ""),
+    ];
+    w.segment("AK1", &[&ak1[0], &ak1[1], &ak1[2]]);
     for set in &group.sets {
-        for value in [&set.id, &set.control, &set.convention] {
-            clean("AK2", value)?;
-        }
-        w.segment("AK2", &[&set.id, &set.control, &set.convention]);
+        let ak2 = [
+            sanitize(&set.id, 3, "000"),
+            sanitize(&set.control, 9, "0000"),
+            sanitize(&set.convention, 35, ""),
+        ];
+        w.segment("AK2", &[&ak2[0], &ak2[1], &ak2[2]]);
         for e in &set.segment_errors {
             let position = e.position_in_set.to_string();
             w.segment(
@@ -280,14 +289,7 @@ fn render_999(group: &GroupAck, control: &str) -> Result<Vec<String>, WriteError
                     Some(c) => format!("{}:{c}", element.element),
                     None => element.element.to_string(),
                 };
-                let bad: String = element
-                    .bad_data
-                    .as_deref()
-                    .unwrap_or("")
-                    .chars()
-                    .filter(|c| !"*:^~".contains(*c))
-                    .take(99)
-                    .collect();
+                let bad = sanitize(element.bad_data.as_deref().unwrap_or(""), 99, "");
                 w.segment("IK4", &[&at, &element.reference.to_string(), element.code.code(), &bad]);
             }
         }

@@ -42,7 +42,7 @@ pub enum InterchangeError {
         id: String,
         expected: &'static str,
     },
-    #[error("the interchange has no functional group")]
+    #[error("the interchange has no functional group (and no TA1)")]
     NoGroups,
 }
 
@@ -52,7 +52,8 @@ impl InterchangeError {
         match self {
             InterchangeError::Syntax(e) => match e {
                 SyntaxError::IsaFieldWidth { element, .. } => isa_element_note(*element),
-                SyntaxError::InvalidDelimiter { which, .. } | SyntaxError::DuplicateDelimiter { first: which, .. } => {
+                // For a duplicate, the later delimiter is the one that repeats an earlier one.
+                SyntaxError::InvalidDelimiter { which, .. } | SyntaxError::DuplicateDelimiter { second: which, .. } => {
                     match which {
                         crate::syntax::DelimiterKind::Element => "026",
                         crate::syntax::DelimiterKind::Component => "027",
@@ -306,6 +307,12 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<Interchange, InterchangeErr
     let mut groups: Vec<Group> = Vec::new();
     let mut at = 0;
     let end_position = segments.last().map_or(2, |s| s.position + 1);
+    // TA1 interchange acknowledgements may precede the groups (or stand alone).
+    let mut acknowledgements = 0;
+    while segments.get(at).is_some_and(|s| s.id == "TA1") {
+        acknowledgements += 1;
+        at += 1;
+    }
     while at < segments.len() && segments[at].id != "IEA" {
         let segment = &segments[at];
         if segment.id != "GS" {
@@ -353,7 +360,7 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<Interchange, InterchangeErr
             }
         }
     }
-    if groups.is_empty() && errors.is_empty() {
+    if groups.is_empty() && acknowledgements == 0 && errors.is_empty() {
         errors.push(InterchangeError::NoGroups);
     }
     Ok(Interchange {
@@ -382,7 +389,7 @@ fn check_isa(isa: &Isa) -> Result<(), InterchangeError> {
         (6, !isa.get(6).trim().is_empty()),
         (7, !isa.get(7).trim().is_empty()),
         (8, !isa.get(8).trim().is_empty()),
-        (9, digits(9) && valid_month_day(&isa.get(9)[2..])),
+        (9, digits(9) && valid_month_day(isa.get(9).get(2..).unwrap_or(""))),
         (10, digits(10) && valid_time(isa.get(10))),
         (13, digits(13)),
         (14, matches!(isa.get(14), "0" | "1")),

@@ -200,6 +200,20 @@ fn is_valid_delimiter(b: u8) -> bool {
 
 /// Reads the ISA: the delimiters and the sixteen elements.
 pub fn read_isa(bytes: &[u8]) -> Result<(Delimiters, Isa), SyntaxError> {
+    let isa = read_isa_fields(bytes)?;
+    let delimiters = Delimiters {
+        element: bytes[3],
+        repetition: bytes[82],
+        component: bytes[104],
+        segment: bytes[105],
+    };
+    check_delimiters(&delimiters)?;
+    Ok((delimiters, isa))
+}
+
+/// Reads the ISA's sixteen fixed-width elements without judging the delimiters (enough to
+/// address a TA1 to the sender of an interchange whose delimiters are wrong).
+pub fn read_isa_fields(bytes: &[u8]) -> Result<Isa, SyntaxError> {
     if !bytes.starts_with(b"ISA") {
         return Err(SyntaxError::NotAnInterchange);
     }
@@ -221,9 +235,10 @@ pub fn read_isa(bytes: &[u8]) -> Result<(Delimiters, Isa), SyntaxError> {
             .iter()
             .position(|&b| b == element)
             .unwrap_or(bytes.len() - at);
-        // A separator inside the field, or none right after it (ISA16 is followed by the
-        // terminator instead), means the field is not its fixed width.
-        let wrong_width = if index < 15 { found != *width } else { found < *width };
+        // A separator inside the field, or none right after it, means the field is not its
+        // fixed width. ISA16 is the one byte before the terminator, whatever it is (a
+        // component separator equal to another delimiter is refused below, by name).
+        let wrong_width = index < 15 && found != *width;
         if wrong_width {
             return Err(SyntaxError::IsaFieldWidth {
                 element: index + 1,
@@ -237,14 +252,7 @@ pub fn read_isa(bytes: &[u8]) -> Result<(Delimiters, Isa), SyntaxError> {
         elements[index] = String::from_utf8_lossy(field).into_owned();
         at += width + 1;
     }
-    let delimiters = Delimiters {
-        element,
-        repetition: bytes[82],
-        component: bytes[104],
-        segment: bytes[105],
-    };
-    check_delimiters(&delimiters)?;
-    Ok((delimiters, Isa { elements }))
+    Ok(Isa { elements })
 }
 
 fn check_delimiters(d: &Delimiters) -> Result<(), SyntaxError> {

@@ -76,6 +76,22 @@ pub(crate) fn clean(field: &'static str, value: &str) -> Result<(), WriteError> 
     }
 }
 
+/// A value echoed from received data, made safe to write back: printable ASCII without
+/// our delimiters, at most `max` characters; `fallback` when nothing is left.
+pub(crate) fn sanitize(value: &str, max: usize, fallback: &str) -> String {
+    let kept: String = value
+        .chars()
+        .filter(|c| (' '..='~').contains(c) && !"*:^~".contains(*c))
+        .take(max)
+        .collect();
+    let trimmed = kept.trim();
+    if trimmed.is_empty() {
+        fallback.to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
 /// Accumulates the segments of one transaction set, then wraps them.
 #[derive(Debug, Default)]
 pub(crate) struct SetWriter {
