@@ -223,11 +223,8 @@ impl Ack {
     /// receiver back to the sender.
     pub fn to_x12(&self, reply: &ReplyControl) -> Result<String, WriteError> {
         let field = |n: usize, fallback: &str| {
-            self.isa
-                .as_ref()
-                .map(|isa| isa.get(n).trim().to_owned())
-                .filter(|v| !v.is_empty())
-                .unwrap_or(fallback.into())
+            let width = if n % 2 == 1 { 2 } else { 15 };
+            sanitize(self.isa.as_ref().map_or("", |isa| isa.get(n)), width, fallback)
         };
         let header = EnvelopeHeader {
             sender_qualifier: field(7, "ZZ"),
