@@ -277,10 +277,10 @@ fn render_999(group: &GroupAck, control: &str) -> Result<Vec<String>, WriteError
         w.segment("AK2", &[&ak2[0], &ak2[1], &ak2[2]]);
         for e in &set.segment_errors {
             let position = e.position_in_set.to_string();
-            w.segment(
-                "IK3",
-                &[&e.segment_id, &position, e.loop_id.unwrap_or(""), e.code.code()],
-            );
+            // IK303 is X12 element 447, at most four characters: `2300` and `2400` fit,
+            // `2010AA` does not and is left out (the loop stays in the `Display` text).
+            let loop_id = e.loop_id.filter(|l| l.len() <= 4).unwrap_or("");
+            w.segment("IK3", &[&e.segment_id, &position, loop_id, e.code.code()]);
             for element in &e.elements {
                 let at = match element.component {
                     Some(c) => format!("{}:{c}", element.element),

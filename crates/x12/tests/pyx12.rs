@@ -92,3 +92,43 @@ fn x12valid_catches_a_broken_835() {
     let verdict = std::panic::catch_unwind(|| x12valid(std::slice::from_ref(&file)));
     assert!(verdict.is_err(), "x12valid accepted an 835 with CAS01 XX");
 }
+
+/// The 999s listing errors. (TA1-only replies, to a rejected interchange, are left out:
+/// X12.5 allows an interchange holding only a TA1, but pyx12's control map requires a GS
+/// loop in every interchange. Our own reader checks those replies in `envelope_errors.rs`.)
+#[test]
+fn our_999s_for_broken_837s_pass_x12valid() {
+    let example = include_str!("data/837p_example.x12");
+    let broken = [
+        ("se_count", example.replacen("SE*29*", "SE*30*", 1)),
+        ("ge_count", example.replacen("GE*1*", "GE*2*", 1)),
+        ("hl_parent", example.replacen("HL*2*1*22*0~", "HL*2*3*22*0~", 1)),
+        ("replacement_without_ref_f8", example.replacen("11:B:1*", "11:B:7*", 1)),
+        (
+            "bad_npi_and_amount",
+            example
+                .replacen("XX*1234567893~", "XX*1234567890~", 1)
+                .replacen("*100*UN*", "*1O0*UN*", 1),
+        ),
+        (
+            "missing_billing_provider",
+            example.replacen("NM1*85*2*RIVERSIDE CLINIC*****XX*1234567893~\n", "", 1),
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let reply = ReplyControl {
+        interchange_control: 901,
+        group_control: 901,
+        date: "20260105".into(),
+        time: "1300".into(),
+    };
+    let files: Vec<_> = broken
+        .iter()
+        .map(|(name, text)| {
+            let ack = check(text.as_bytes());
+            assert!(!ack.accepted(), "{name} was accepted");
+            write(dir.path(), &format!("{name}.999"), &ack.to_x12(&reply).expect("reply"))
+        })
+        .collect();
+    x12valid(&files);
+}
