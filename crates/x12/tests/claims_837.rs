@@ -123,3 +123,38 @@ fn line_breaks_after_terminators_and_other_delimiters_are_read() {
     let ack = check(swapped.as_bytes());
     assert!(ack.accepted(), "{ack}");
 }
+
+#[test]
+fn a_group_with_one_good_and_one_bad_set_is_partially_accepted() {
+    let text = String::from_utf8_lossy(EXAMPLE_837P);
+    let lines: Vec<&str> = text.lines().collect();
+    let st = lines.iter().position(|l| l.starts_with("ST*")).expect("ST");
+    let se = lines.iter().position(|l| l.starts_with("SE*")).expect("SE");
+    let second: Vec<String> = lines[st..=se]
+        .iter()
+        .map(|l| {
+            l.replace("*0001", "*0002")
+                .replace("11:B:1*", "11:B:8*")
+                .replace("PCN0001", "PCN0009")
+        })
+        .collect();
+    let mut all: Vec<String> = lines[..=se].iter().map(|l| (*l).to_owned()).collect();
+    all.extend(second);
+    all.push("GE*2*101~".into());
+    all.push(lines[lines.len() - 1].to_owned());
+    let receipt = receive(all.join("\n").as_bytes(), &Limits::default());
+    let group = &receipt.ack.groups[0];
+    assert_eq!(
+        (group.code(), group.sets.len(), group.accepted_sets()),
+        ("P", 2, 1),
+        "{}",
+        receipt.ack
+    );
+    assert!(group.sets[0].accepted() && !group.sets[1].accepted());
+    assert_eq!(
+        group.sets[1].segment_errors[0].segment_id, "REF",
+        "the void lacks REF*F8"
+    );
+    let ids: Vec<_> = receipt.claims.iter().map(|c| c.claim_id.as_str()).collect();
+    assert_eq!(ids, ["PCN0001"], "claims come only from accepted sets");
+}

@@ -1,215 +1,12 @@
-//! 837 health care claims in: professional (005010X222A1) and institutional
-//! (005010X223A2), read from a transaction set into [`Claim`]s.
-//!
-//! The rules checked here, with the guides' sections:
-//!
-//! - Header: BHT follows ST; the submitter (1000A, `NM1*41`) and receiver (1000B,
-//!   `NM1*40`) are present.
-//! - Hierarchy (guides §2.3.2.1, the HL structure): HL01 starts at 1 and goes up by one;
-//!   a billing provider HL (level 20, loop 2000A) has no parent; a subscriber HL (22,
-//!   2000B) has a 20 as parent; a patient HL (23, 2000C) has a 22 as parent; HL04 says
-//!   whether children follow (1) or not (0) and must be right. A 2000C is used only when
-//!   the patient is not the subscriber (SBR02 is then not `18`).
-//! - Parties: 2010AA billing provider `NM1*85` with an NPI (`XX`, ten digits, Luhn check
-//!   digit over the `80840` prefix); 2010BA subscriber `NM1*IL` with a member id (`MI` or
-//!   `II`); 2010BB payer `NM1*PR` (`PI` or `XV`); 2010CA patient `NM1*QC`.
-//! - Claim (2300): CLM01 claim id, CLM02 total charge, CLM05 the place of service (837P,
-//!   CLM05-2 `B`) or facility type (837I, CLM05-2 `A`), CLM05-3 the frequency code `1`
-//!   original, `7` replacement, `8` void; for `7` and `8` the payer's claim control number
-//!   of the original (`REF*F8`) is required. CLM02 equals the sum of the line charges.
-//! - Diagnoses (HI): `ABK` principal and `ABF` other (ICD-10-CM); for 837I also `BK`/`BF`
-//!   (ICD-9-CM). Other HI qualifiers (conditions, occurrences, values, procedures) are
-//!   accepted and not modelled.
-//! - Rendering provider: `NM1*82` at claim level (837P 2310B, 837I 2310D).
-//! - Lines (2400): LX01 numbered from 1; 837P `SV1` (`HC:code:mod1..mod4`, charge, `UN`
-//!   or `MJ`, quantity, place of service) with a required `DTP*472` service date; 837I
-//!   `SV2` (revenue code, optional `HC` procedure, charge, `UN` or `DA`, quantity).
-//!
-//! Money is [`Amount`] (cents) and units are [`Quantity`] (thousandths): no floats.
+//! The 837 reader: one pass over the set's segments, tracking the loop it is in, checking
+//! the hierarchy and the claim rules listed in the parent module, collecting every error.
 
-use crate::amount::{Amount, Quantity};
-use crate::envelope::TransactionSet;
+use super::{Claim, ClaimKind, Diagnosis, Frequency, Npi, Payer, Person, Provider, ServiceDate, ServiceLine};
+use crate::amount::Amount;
 use crate::error::{ElementCode, ElementError, SegmentCode, SegmentError};
 use crate::syntax::Segment;
 
-/// GS08/ST03 of an 837 professional claim.
-pub const PROFESSIONAL: &str = "005010X222A1";
-/// GS08/ST03 of an 837 institutional claim.
-pub const INSTITUTIONAL: &str = "005010X223A2";
-
-/// Professional (837P) or institutional (837I).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimKind {
-    Professional,
-    Institutional,
-}
-
-impl ClaimKind {
-    /// The kind an implementation guide reference (GS08 / ST03) names.
-    pub fn from_convention(convention: &str) -> Option<ClaimKind> {
-        match convention {
-            PROFESSIONAL => Some(ClaimKind::Professional),
-            INSTITUTIONAL => Some(ClaimKind::Institutional),
-            _ => None,
-        }
-    }
-
-    fn rendering_loop(self) -> &'static str {
-        match self {
-            ClaimKind::Professional => "2310B",
-            ClaimKind::Institutional => "2310D",
-        }
-    }
-}
-
-/// A National Provider Identifier: ten digits, the last a Luhn check digit computed with
-/// the `80840` prefix (45 CFR 162.406).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Npi(String);
-
-impl Npi {
-    pub fn parse(text: &str) -> Option<Npi> {
-        if text.len() != 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let mut sum = 24; // the Luhn contribution of the 80840 prefix
-        for (i, b) in text.bytes().rev().enumerate() {
-            let mut digit = u32::from(b - b'0');
-            if i % 2 == 1 {
-                digit *= 2;
-                if digit > 9 {
-                    digit -= 9;
-                }
-            }
-            sum += digit;
-        }
-        (sum % 10 == 0).then(|| Npi(text.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A provider: organisation or person name, and NPI.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provider {
-    pub name: String,
-    pub npi: Npi,
-}
-
-/// The subscriber or the patient.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Person {
-    pub last_name: String,
-    pub first_name: String,
-    /// The payer's member id (2010BA NM109); `None` for a 2010CA patient.
-    pub member_id: Option<String>,
-}
-
-/// The payer (2010BB).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Payer {
-    pub name: String,
-    pub id: String,
-}
-
-/// CLM05-3, the claim frequency type code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Frequency {
-    /// `1`: an original claim.
-    Original,
-    /// `7`: replaces an earlier claim.
-    Replacement,
-    /// `8`: voids an earlier claim.
-    Void,
-}
-
-impl Frequency {
-    pub fn parse(code: &str) -> Option<Frequency> {
-        match code {
-            "1" => Some(Frequency::Original),
-            "7" => Some(Frequency::Replacement),
-            "8" => Some(Frequency::Void),
-            _ => None,
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Frequency::Original => "1",
-            Frequency::Replacement => "7",
-            Frequency::Void => "8",
-        }
-    }
-}
-
-/// One diagnosis from an HI segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnosis {
-    /// The principal diagnosis (`ABK`/`BK`) rather than another (`ABF`/`BF`).
-    pub principal: bool,
-    /// ICD-9-CM (`BK`/`BF`) rather than ICD-10-CM (`ABK`/`ABF`).
-    pub icd9: bool,
-    pub code: String,
-}
-
-/// A procedure: qualifier (`HC` HCPCS/CPT), code and up to four modifiers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Procedure {
-    pub qualifier: String,
-    pub code: String,
-    pub modifiers: Vec<String>,
-}
-
-/// DTP*472: one day or a range (`CCYYMMDD`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceDate {
-    Day(String),
-    Range(String, String),
-}
-
-/// One service line (2400).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceLine {
-    /// LX01.
-    pub number: u32,
-    /// SV201, the revenue code (837I).
-    pub revenue_code: Option<String>,
-    /// SV101 (837P, required) or SV202 (837I, when given).
-    pub procedure: Option<Procedure>,
-    pub charge: Amount,
-    /// `UN` units, `MJ` minutes (837P) or `DA` days (837I).
-    pub unit: String,
-    pub quantity: Quantity,
-    /// SV105 (837P), when it differs from the claim's.
-    pub place_of_service: Option<String>,
-    pub date: Option<ServiceDate>,
-}
-
-/// One claim read from an 837.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claim {
-    pub kind: ClaimKind,
-    /// ST02 of the set it came in.
-    pub set_control: String,
-    pub billing_provider: Provider,
-    pub subscriber: Person,
-    /// Present only when the patient is not the subscriber (2000C).
-    pub patient: Option<Person>,
-    pub payer: Payer,
-    /// CLM01, the provider's patient control number.
-    pub claim_id: String,
-    pub total_charge: Amount,
-    /// CLM05-1: place of service (837P) or facility type (837I).
-    pub facility_code: String,
-    pub frequency: Frequency,
-    /// REF*F8: the payer's claim control number of the claim replaced or voided.
-    pub original_reference: Option<String>,
-    pub diagnoses: Vec<Diagnosis>,
-    pub rendering_provider: Option<Provider>,
-    pub lines: Vec<ServiceLine>,
-}
+use super::service::{sv1, sv2};
 
 /// Segment identifiers that occur in 837P/837I sets. Anything else is not part of the set.
 const KNOWN_SEGMENTS: [&str; 40] = [
@@ -218,15 +15,6 @@ const KNOWN_SEGMENTS: [&str; 40] = [
     "LIN", "CTP", "LQ", "FRM", "SVD", "CAS",
 ];
 const OTHER_KNOWN_SEGMENTS: [&str; 4] = ["OI", "MOA", "MIA", "SE"];
-
-/// Reads every claim of an 837 set; `Err` lists every segment in error.
-pub fn read_claims(set: &TransactionSet, kind: ClaimKind) -> Result<Vec<Claim>, Vec<SegmentError>> {
-    let mut reader = Reader::new(kind, set.control().to_owned());
-    for (index, segment) in set.segments.iter().enumerate() {
-        reader.segment(index + 1, segment);
-    }
-    reader.finish(set.segments.last())
-}
 
 #[derive(Debug, Clone)]
 struct Hl {
@@ -259,7 +47,7 @@ struct LineDraft {
     line: Option<ServiceLine>,
 }
 
-struct Reader {
+pub(super) struct Reader {
     kind: ClaimKind,
     set_control: String,
     errors: Vec<SegmentError>,
@@ -277,7 +65,7 @@ struct Reader {
     claims: Vec<Claim>,
 }
 
-fn element(element: usize, reference: u32, code: ElementCode, bad: &str) -> ElementError {
+pub(super) fn element(element: usize, reference: u32, code: ElementCode, bad: &str) -> ElementError {
     ElementError {
         element,
         component: None,
@@ -287,7 +75,13 @@ fn element(element: usize, reference: u32, code: ElementCode, bad: &str) -> Elem
     }
 }
 
-fn component(element_pos: usize, component: usize, reference: u32, code: ElementCode, bad: &str) -> ElementError {
+pub(super) fn component(
+    element_pos: usize,
+    component: usize,
+    reference: u32,
+    code: ElementCode,
+    bad: &str,
+) -> ElementError {
     ElementError {
         component: Some(component),
         ..element(element_pos, reference, code, bad)
@@ -313,7 +107,7 @@ fn valid_date(text: &str) -> bool {
 }
 
 impl Reader {
-    fn new(kind: ClaimKind, set_control: String) -> Reader {
+    pub(super) fn new(kind: ClaimKind, set_control: String) -> Reader {
         Reader {
             kind,
             set_control,
@@ -376,7 +170,7 @@ impl Reader {
         self.hls.last()
     }
 
-    fn segment(&mut self, at: usize, s: &Segment) {
+    pub(super) fn segment(&mut self, at: usize, s: &Segment) {
         if at == 2 {
             if s.id == "BHT" {
                 self.seen_bht = true;
@@ -956,7 +750,7 @@ impl Reader {
         });
     }
 
-    fn finish(mut self, se: Option<&Segment>) -> Result<Vec<Claim>, Vec<SegmentError>> {
+    pub(super) fn finish(mut self, se: Option<&Segment>) -> Result<Vec<Claim>, Vec<SegmentError>> {
         self.close_claim();
         self.close_hl();
         let end_position = se.map_or(0, |s| s.position);
@@ -993,112 +787,4 @@ impl Reader {
             Err(self.errors)
         }
     }
-}
-
-fn procedure(s: &Segment, n: usize, qualifiers: &[&str], problems: &mut Vec<ElementError>) -> Option<Procedure> {
-    let qualifier = s.comp(n, 1);
-    if !qualifiers.contains(&qualifier) {
-        problems.push(component(n, 1, 235, ElementCode::InvalidCode, qualifier));
-        return None;
-    }
-    if s.comp(n, 2).is_empty() {
-        problems.push(component(n, 2, 234, ElementCode::RequiredMissing, ""));
-        return None;
-    }
-    let modifiers = (3..=6)
-        .map(|c| s.comp(n, c))
-        .filter(|m| !m.is_empty())
-        .map(str::to_owned)
-        .collect();
-    Some(Procedure {
-        qualifier: qualifier.to_owned(),
-        code: s.comp(n, 2).to_owned(),
-        modifiers,
-    })
-}
-
-fn amount(s: &Segment, n: usize, problems: &mut Vec<ElementError>) -> Amount {
-    Amount::parse(s.el(n)).unwrap_or_else(|_| {
-        let code = if s.el(n).is_empty() {
-            ElementCode::RequiredMissing
-        } else {
-            ElementCode::InvalidCharacter
-        };
-        problems.push(element(n, 782, code, s.el(n)));
-        Amount::ZERO
-    })
-}
-
-fn quantity(s: &Segment, n: usize, problems: &mut Vec<ElementError>) -> Quantity {
-    match Quantity::parse(s.el(n)) {
-        Ok(q) if q.0 > 0 => q,
-        _ => {
-            let code = if s.el(n).is_empty() {
-                ElementCode::RequiredMissing
-            } else {
-                ElementCode::InvalidCharacter
-            };
-            problems.push(element(n, 380, code, s.el(n)));
-            Quantity::default()
-        }
-    }
-}
-
-fn unit(s: &Segment, n: usize, allowed: &[&str], problems: &mut Vec<ElementError>) -> String {
-    if !allowed.contains(&s.el(n)) {
-        let code = if s.el(n).is_empty() {
-            ElementCode::RequiredMissing
-        } else {
-            ElementCode::InvalidCode
-        };
-        problems.push(element(n, 355, code, s.el(n)));
-    }
-    s.el(n).to_owned()
-}
-
-/// SV1 (837P 2400): procedure, charge, unit, quantity, place of service.
-fn sv1(s: &Segment) -> (ServiceLine, Vec<ElementError>) {
-    let mut problems = Vec::new();
-    let procedure = procedure(s, 1, &["HC", "ER", "IV", "WK"], &mut problems);
-    let line = ServiceLine {
-        number: 0,
-        revenue_code: None,
-        procedure,
-        charge: amount(s, 2, &mut problems),
-        unit: unit(s, 3, &["UN", "MJ"], &mut problems),
-        quantity: quantity(s, 4, &mut problems),
-        place_of_service: (!s.el(5).is_empty()).then(|| s.el(5).to_owned()),
-        date: None,
-    };
-    (line, problems)
-}
-
-/// SV2 (837I 2400): revenue code, optional procedure, charge, unit, quantity.
-fn sv2(s: &Segment) -> (ServiceLine, Vec<ElementError>) {
-    let mut problems = Vec::new();
-    let revenue = s.el(1);
-    if revenue.is_empty() || !revenue.bytes().all(|b| b.is_ascii_digit()) {
-        let code = if revenue.is_empty() {
-            ElementCode::RequiredMissing
-        } else {
-            ElementCode::InvalidCode
-        };
-        problems.push(element(1, 234, code, revenue));
-    }
-    let procedure = if s.el(2).is_empty() {
-        None
-    } else {
-        procedure(s, 2, &["HC", "ER", "HP", "IV", "WK"], &mut problems)
-    };
-    let line = ServiceLine {
-        number: 0,
-        revenue_code: Some(revenue.to_owned()),
-        procedure,
-        charge: amount(s, 3, &mut problems),
-        unit: unit(s, 4, &["UN", "DA"], &mut problems),
-        quantity: quantity(s, 5, &mut problems),
-        place_of_service: None,
-        date: None,
-    };
-    (line, problems)
 }
