@@ -324,7 +324,7 @@ pub fn read(bytes: &[u8], limits: &Limits) -> Result<Interchange, InterchangeErr
             at += 1;
             continue;
         }
-        let (mut group, next) = read_group(&segments, at);
+        let (mut group, next) = read_group(&segments, at, &mut errors);
         if groups.iter().any(|g| g.control() == group.control()) {
             group.errors.push(GroupError::ControlNotUnique {
                 position: group.gs.position,
@@ -417,7 +417,7 @@ fn valid_time(hhmm: &str) -> bool {
 }
 
 /// Reads the group starting at `segments[start]` (a GS); returns it and the index after it.
-fn read_group(segments: &[Segment], start: usize) -> (Group, usize) {
+fn read_group(segments: &[Segment], start: usize, stray: &mut Vec<InterchangeError>) -> (Group, usize) {
     let gs = segments[start].clone();
     let mut errors = Vec::new();
     let control = gs.el(6);
@@ -471,12 +471,14 @@ fn read_group(segments: &[Segment], start: usize) -> (Group, usize) {
                 }
                 return (Group { gs, sets, errors }, at + 1);
             }
-            // A segment between sets: the previous set lost its SE, or it is stray; either
-            // way the group's structure is broken where it stands.
             _ if matches!(segment.id.as_str(), "GS" | "IEA") => break,
+            // A segment after an SE and before the next ST or the GE belongs to no set: the
+            // control structure itself is broken (TA1 022).
             _ => {
-                errors.push(GroupError::TrailerMissing {
+                stray.push(InterchangeError::UnexpectedSegment {
                     position: segment.position,
+                    id: segment.id.clone(),
+                    expected: "ST or GE",
                 });
                 at += 1;
                 while segments

@@ -316,3 +316,18 @@ fn input_that_is_not_x12_gets_a_ta1_without_panicking() {
         reply(&ack);
     }
 }
+
+#[test]
+fn a_segment_between_sets_breaks_the_control_structure() {
+    let ack = check(edited("SE*29*0001~", "SE*29*0001~\nSE*29*0001~").as_bytes());
+    let (error, text) = ta1(&ack);
+    assert_eq!(
+        error,
+        &InterchangeError::UnexpectedSegment {
+            position: 32,
+            id: "SE".into(),
+            expected: "ST or GE"
+        }
+    );
+    assert!(text.contains("*R*022~"), "{text}");
+}
