@@ -331,3 +331,16 @@ fn a_segment_between_sets_breaks_the_control_structure() {
     );
     assert!(text.contains("*R*022~"), "{text}");
 }
+
+#[test]
+fn the_subscriber_relationship_must_agree_with_the_hierarchy() {
+    // SBR02 left out, yet no patient HL follows.
+    let ack = check(edited("SBR*P*18*", "SBR*P**").as_bytes());
+    let e = &ack.groups[0].sets[0].segment_errors[0];
+    assert_eq!((e.segment_id.as_str(), e.position_in_set), ("SBR", 13), "{ack}");
+    assert_eq!(
+        (e.elements[0].element, e.elements[0].reference, e.elements[0].code),
+        (2, 1069, ElementCode::RequiredMissing)
+    );
+    assert!(reply(&ack).contains("IK3*SBR*13**8~\nIK4*2*1069*1~"), "{}", reply(&ack));
+}

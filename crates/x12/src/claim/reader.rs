@@ -189,7 +189,7 @@ impl Reader {
             "ST" | "SE" | "BHT" => {}
             "NM1" => self.nm1(at, s),
             "HL" => self.hl(at, s),
-            "SBR" if matches!(self.loop_id, "2000B") => self.subscriber_is_patient = s.el(2) == "18",
+            "SBR" if matches!(self.loop_id, "2000B") => self.sbr(at, s),
             "CLM" => self.clm(at, s),
             "REF" if s.el(1) == "F8" && self.loop_id == "2300" => {
                 if let Some(claim) = self.claim.as_mut() {
@@ -468,6 +468,32 @@ impl Reader {
                 SegmentCode::RequiredMissing,
                 reason,
             );
+        }
+    }
+
+    /// SBR02 is `18` exactly when the subscriber is the patient, that is when no patient HL
+    /// (2000C) follows (X222A1/X223A2 2000B SBR02 and 2000C notes).
+    fn sbr(&mut self, at: usize, s: &Segment) {
+        let relationship = s.el(2);
+        self.subscriber_is_patient = relationship == "18";
+        let has_patient_hl = self.current_hl().is_some_and(|h| h.children);
+        let problem = match (relationship, has_patient_hl) {
+            ("18", false) | ("", true) => None,
+            ("18", true) => Some((
+                ElementCode::PatternMismatch,
+                "the subscriber is the patient (18), yet a patient HL follows",
+            )),
+            ("", false) => Some((
+                ElementCode::RequiredMissing,
+                "no patient HL follows, so SBR02 must be 18 (self)",
+            )),
+            _ => Some((
+                ElementCode::InvalidCode,
+                "SBR02 is 18 (self) or left out when a patient HL follows",
+            )),
+        };
+        if let Some((code, reason)) = problem {
+            self.element_error(at, s, element(2, 1069, code, relationship), reason.into());
         }
     }
 
