@@ -5,7 +5,7 @@
 //!   accepted or `R` rejected, the note code (X12 I18) naming the problem: `001` control
 //!   numbers differ, `021` wrong group count, `023` premature end, `026`/`027`/`004` bad
 //!   delimiters, `005`–`020` a bad ISA element. A rejected interchange gets the TA1 only.
-//! - 999 (X231A1 §2.4): `AK1` echoes GS01/GS06/GS08; one `AK2` per transaction set echoes
+//! - 999 (X231A1 transaction set): `AK1` echoes GS01/GS06/GS08; one `AK2` per transaction set echoes
 //!   ST01/ST02/ST03; `IK3` (segment id, position in the set with ST = 1, loop id, code
 //!   X12 720) and `IK4` (element position `element:component`, data element number, code
 //!   X12 621, a copy of the bad value) report errors inside a set; `IK5` accepts (`A`) or

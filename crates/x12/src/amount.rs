@@ -1,7 +1,7 @@
 //! Fixed-point numbers for X12 `R` (decimal) elements: money in cents ([`Amount`]) and
-//! quantities in thousandths ([`Quantity`]). No floats anywhere (X12.6 §3.6.6: a decimal
-//! number has an optional leading minus sign, digits, an optional decimal point; no plus
-//! sign, no exponent, no thousands separators).
+//! quantities in thousandths ([`Quantity`]). No floats anywhere. X12.6 defines the `R`
+//! type: an optional leading minus sign, digits, an optional decimal point; no plus sign,
+//! no exponent, no thousands separators.
 
 use std::fmt;
 

@@ -188,8 +188,8 @@ impl Isa {
     }
 }
 
-/// The characters X12 allows in data: printable ASCII (the extended character set of
-/// X12.6 §3.3.2 minus what we never expect). Control characters are refused.
+/// The characters accepted in data: printable ASCII (X12.6's basic and extended character
+/// sets, less what 5010 trading partners never send). Control characters are refused.
 fn is_data_byte(b: u8) -> bool {
     (0x20..=0x7e).contains(&b)
 }

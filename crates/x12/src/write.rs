@@ -1,5 +1,5 @@
 //! Writing interchanges: the fixed-width ISA, GS/GE and ST/SE with their counts, the
-//! delimiters of [`Delimiters::default`], trailing empty elements dropped (X12.6 §3.7).
+//! delimiters of [`Delimiters::default`], trailing empty elements dropped (X12.6: no trailing element separators).
 
 use crate::syntax::Delimiters;
 

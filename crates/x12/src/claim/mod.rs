@@ -5,7 +5,7 @@
 //!
 //! - Header: BHT follows ST; the submitter (1000A, `NM1*41`) and receiver (1000B,
 //!   `NM1*40`) are present.
-//! - Hierarchy (guides §2.3.2.1, the HL structure): HL01 starts at 1 and goes up by one;
+//! - Hierarchy (the guides' HL structure, section 2.3.2.1): HL01 starts at 1 and goes up by one;
 //!   a billing provider HL (level 20, loop 2000A) has no parent; a subscriber HL (22,
 //!   2000B) has a 20 as parent; a patient HL (23, 2000C) has a 22 as parent; HL04 says
 //!   whether children follow (1) or not (0) and must be right. A 2000C is used only when
