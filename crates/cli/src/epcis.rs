@@ -53,7 +53,7 @@ pub fn run(cmd: EpcisCommand) -> Result<()> {
 
 fn hash(args: HashArgs) -> Result<()> {
     let name = display_name(&args.file);
-    let bytes = read_bounded(&args.file, Limits::default().max_bytes)?;
+    let bytes = read_bounded(&args.file, Limits::default().max_bytes, "EPCIS parser")?;
     let format = match args.format {
         Some(FormatArg::Json) => Format::JsonLd,
         Some(FormatArg::Xml) => Format::Xml,
@@ -79,27 +79,28 @@ fn hash(args: HashArgs) -> Result<()> {
 /// The bytes of `path` (stdin for `-`), refused with [`BadInput`] once they pass `limit`:
 /// a regular file by its size before any byte is read, anything else (a pipe) after at most
 /// `limit + 1` bytes.
-fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>> {
+/// Reads a file (`-`: stdin) of at most `limit` bytes, the limit of `reader`.
+pub(crate) fn read_bounded(path: &Path, limit: usize, reader: &str) -> Result<Vec<u8>> {
     let name = display_name(path);
     let limit_bytes = u64::try_from(limit).unwrap_or(u64::MAX);
-    let reader: Box<dyn Read> = if is_stdin(path) {
+    let input: Box<dyn Read> = if is_stdin(path) {
         Box::new(std::io::stdin().lock())
     } else {
         let file = File::open(path).with_context(|| format!("opening {name}"))?;
         let size = file.metadata().with_context(|| format!("reading {name}"))?.len();
         if size > limit_bytes {
-            let message = format!("{name}: {size} bytes, over the EPCIS parser's limit of {limit}");
+            let message = format!("{name}: {size} bytes, over the {reader}'s limit of {limit}");
             return Err(BadInput(message).into());
         }
         Box::new(file)
     };
     let mut bytes = Vec::new();
-    reader
+    input
         .take(limit_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .with_context(|| format!("reading {name}"))?;
     if bytes.len() > limit {
-        let message = format!("{name}: more than the EPCIS parser's limit of {limit} bytes");
+        let message = format!("{name}: more than the {reader}'s limit of {limit} bytes");
         return Err(BadInput(message).into());
     }
     Ok(bytes)
@@ -109,7 +110,7 @@ fn is_stdin(path: &Path) -> bool {
     path == Path::new("-")
 }
 
-fn display_name(path: &Path) -> String {
+pub(crate) fn display_name(path: &Path) -> String {
     if is_stdin(path) {
         "stdin".to_string()
     } else {

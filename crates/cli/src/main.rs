@@ -19,6 +19,7 @@ mod token;
 mod trace;
 mod tx;
 mod verify;
+mod x12;
 
 use std::path::PathBuf;
 
@@ -78,6 +79,9 @@ enum Command {
     /// GS1 identifiers, offline: element strings, Digital Link URIs, EPC URNs.
     #[command(subcommand)]
     Gs1(gs1::Gs1Command),
+    /// X12 5010 interchanges, offline: the acknowledgement an 837 would get.
+    #[command(subcommand)]
+    X12(x12::X12Command),
 }
 
 /// Something the user gave is malformed (a document, an identifier): exit code 2, as clap
@@ -110,6 +114,7 @@ fn main() -> std::process::ExitCode {
         Command::Load(args) => load::run(args),
         Command::Epcis(cmd) => epcis::run(cmd),
         Command::Gs1(cmd) => gs1::run(cmd),
+        Command::X12(cmd) => x12::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
