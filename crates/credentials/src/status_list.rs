@@ -63,7 +63,7 @@ impl std::fmt::Debug for StatusList {
 impl StatusList {
     /// A list of `entries` zero bits.
     pub fn new(entries: usize) -> Result<StatusList, StatusListError> {
-        if entries < MIN_ENTRIES || entries % 8 != 0 {
+        if entries < MIN_ENTRIES || !entries.is_multiple_of(8) {
             return Err(StatusListError::Size(entries));
         }
         Ok(StatusList {
