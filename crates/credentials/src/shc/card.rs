@@ -9,8 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
-use p256::ecdsa::signature::{Signer, Verifier};
-use p256::ecdsa::{Signature, VerifyingKey};
+use p256::ecdsa::Signature;
+use p256::ecdsa::signature::Signer;
 use serde_json::{Map, Value, json};
 use std::io::{Read, Write};
 
@@ -264,7 +264,7 @@ pub struct VerifiedCard {
 pub fn verify(jws: &str, jwks: &Jwks, at: UnixTime, crl: Option<&Crl>) -> Result<VerifiedCard, ShcError> {
     let parts = split(jws)?;
     let jwk = jwks.find(&parts.header.kid)?;
-    let key: &VerifyingKey = jwk.key.as_ref().map_err(|reason| ShcError::KeyUnusable {
+    let key = jwk.key.as_ref().map_err(|reason| ShcError::KeyUnusable {
         kid: jwk.kid.clone(),
         reason,
     })?;
@@ -278,8 +278,10 @@ pub fn verify(jws: &str, jwks: &Jwks, at: UnixTime, crl: Option<&Crl>) -> Result
             ShcError::SignatureLength(signature.len())
         });
     }
-    let signature = Signature::from_slice(&signature).map_err(|_| ShcError::BadSignature)?;
-    key.verify(parts.signing_input.as_bytes(), &signature)
+    // ring's P-256 verifier (fixed-width r‖s, SHA-256): several times faster than the
+    // p256 crate's here, and already in the build through the crypto crate.
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &key.0)
+        .verify(parts.signing_input.as_bytes(), &signature)
         .map_err(|_| ShcError::BadSignature)?;
     let payload = decode_payload(parts.payload_b64)?;
     let now = at.0 as f64;

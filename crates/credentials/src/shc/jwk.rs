@@ -18,12 +18,17 @@ pub fn thumbprint(x_b64: &str, y_b64: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
+/// A P-256 public key checked to be on the curve, kept as its uncompressed SEC1 point
+/// (`04 ‖ x ‖ y`), the form ring's verifier takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey(pub(crate) [u8; 65]);
+
 /// One entry of a key set, as far as verification needs it.
 #[derive(Debug, Clone)]
 pub struct Jwk {
     pub kid: String,
     /// The key, or why it cannot verify cards.
-    pub key: Result<VerifyingKey, &'static str>,
+    pub key: Result<PublicKey, &'static str>,
     /// The revocation list counter the issuer publishes for this key.
     pub crl_version: Option<u64>,
 }
@@ -83,7 +88,7 @@ impl Jwks {
 }
 
 /// Checks a JWK against the specification's rules for an issuer's signing key.
-fn signing_key_of(k: &Value, kid: &str) -> Result<VerifyingKey, &'static str> {
+fn signing_key_of(k: &Value, kid: &str) -> Result<PublicKey, &'static str> {
     let field = |name: &str| k.get(name).and_then(Value::as_str);
     if field("kty") != Some("EC") {
         return Err("kty is not EC");
@@ -111,11 +116,11 @@ fn signing_key_of(k: &Value, kid: &str) -> Result<VerifyingKey, &'static str> {
     sec1[0] = 4;
     sec1[1..33].copy_from_slice(&coordinate(x)?);
     sec1[33..].copy_from_slice(&coordinate(y)?);
-    let key = VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| "not a point on P-256")?;
+    VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| "not a point on P-256")?;
     if thumbprint(x, y) != kid {
         return Err("kid is not the key's RFC 7638 thumbprint");
     }
-    Ok(key)
+    Ok(PublicKey(sec1))
 }
 
 /// An issuer's signing key.
