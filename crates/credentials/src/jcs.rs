@@ -11,17 +11,21 @@
 //! - object members sorted by their names compared as arrays of UTF-16 code units, not
 //!   UTF-8 bytes, not locale (§3.2.3); array order is kept.
 //!
-//! JCS requires I-JSON (RFC 7493) input. `serde_json` keeps integers that do not fit a
-//! double exactly as `u64`/`i64`; ECMAScript would silently round them, which would sign a
-//! different number than the one shown, so an integer whose magnitude exceeds 2^53 is
-//! refused ([`JcsError::IntegerOutOfRange`]). `serde_json` never holds NaN or infinities.
+//! JCS requires I-JSON (RFC 7493) input, where every number is a double. `serde_json`
+//! keeps integers as `u64`/`i64`; ECMAScript would silently round one that no double
+//! holds exactly (e.g. 2^53 + 1), which would sign a different number than the one shown,
+//! so such an integer is refused ([`JcsError::IntegerOutOfRange`]). An integer is accepted
+//! at any size when ECMAScript writes its double as the same digits (e.g.
+//! `10740699298590093000`, ECMAScript's text for the double 10740699298590093312), so the
+//! canonical form shows what was signed and JCS output always canonicalises again.
+//! `serde_json` never holds NaN or infinities.
 
 use serde_json::{Map, Number, Value};
 use thiserror::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum JcsError {
-    #[error("integer {0} is outside the I-JSON range (magnitude at most 2^53)")]
+    #[error("integer {0} would change when read as an IEEE 754 double (I-JSON)")]
     IntegerOutOfRange(String),
     #[error("number {0} is not finite")]
     NotFinite(String),
@@ -91,15 +95,17 @@ fn write_object(map: &Map<String, Value>, out: &mut String, depth: usize) -> Res
 /// Writes a number as ECMAScript does.
 fn write_number(n: &Number, out: &mut String) -> Result<(), JcsError> {
     let f = if let Some(u) = n.as_u64() {
-        if u > MAX_SAFE {
+        let f = u as f64;
+        if u > MAX_SAFE && !writes_back_as(f, &u.to_string()) {
             return Err(JcsError::IntegerOutOfRange(u.to_string()));
         }
-        u as f64
+        f
     } else if let Some(i) = n.as_i64() {
-        if i.unsigned_abs() > MAX_SAFE {
+        let f = i as f64;
+        if i.unsigned_abs() > MAX_SAFE && !writes_back_as(f, &i.to_string()) {
             return Err(JcsError::IntegerOutOfRange(i.to_string()));
         }
-        i as f64
+        f
     } else {
         match n.as_f64() {
             Some(f) if f.is_finite() => f,
@@ -107,6 +113,13 @@ fn write_number(n: &Number, out: &mut String) -> Result<(), JcsError> {
         }
     };
     write_f64(f, out)
+}
+
+/// Whether ECMAScript writes the double `f` as exactly `text`: then reading the integer as
+/// a double, as JCS does, loses nothing that the text shows.
+fn writes_back_as(f: f64, text: &str) -> bool {
+    let mut out = String::new();
+    write_f64(f, &mut out).is_ok() && out == text
 }
 
 /// ECMAScript `Number.prototype.toString` of a finite double; `-0` is written `0`.
@@ -155,10 +168,20 @@ mod tests {
     }
 
     #[test]
-    fn refuses_unsafe_integers() {
+    fn refuses_integers_no_double_holds() {
         assert!(canonicalize(&json!(9_007_199_254_740_992u64)).is_ok());
         assert!(canonicalize(&json!(9_007_199_254_740_993u64)).is_err());
         assert!(canonicalize(&json!(-9_007_199_254_740_993i64)).is_err());
+        assert!(canonicalize(&json!(u64::MAX)).is_err());
+        assert!(canonicalize(&json!(i64::MIN + 1)).is_err());
+        // Large, and ECMAScript writes its double with the same digits.
+        assert_eq!(
+            canonicalize(&json!(10_740_699_298_590_093_000u64)).unwrap(),
+            "10740699298590093000"
+        );
+        // A double exactly, but ECMAScript writes other digits: the text would change.
+        assert!(canonicalize(&json!(10_740_699_298_590_093_312u64)).is_err());
+        assert!(canonicalize(&json!(i64::MIN)).is_err());
         assert_eq!(canonicalize(&json!(-0.0)).unwrap(), "0");
     }
 
