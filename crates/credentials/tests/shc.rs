@@ -355,6 +355,26 @@ fn issue_then_verify_round_trip_through_qr() {
 }
 
 #[test]
+fn what_verification_refuses_is_not_issued() {
+    let key = example_key();
+    let mut payload = CardPayload::new(
+        EXAMPLE_ISSUER,
+        UnixTime(1_700_000_000),
+        json!({"resourceType": "Bundle"}),
+    );
+    payload.rid = Some("not a rid".into());
+    assert!(matches!(shc::issue(&payload, &key), Err(ShcError::Payload(_))));
+    let mut payload = CardPayload::new(
+        "http://insecure.example",
+        UnixTime(1_700_000_000),
+        json!({"resourceType": "Bundle"}),
+    );
+    assert!(matches!(shc::issue(&payload, &key), Err(ShcError::Payload(_))));
+    payload.iss = format!("{EXAMPLE_ISSUER}/");
+    assert!(matches!(shc::issue(&payload, &key), Err(ShcError::Payload(_))));
+}
+
+#[test]
 fn minification_follows_the_rules() {
     // The specification's example bundle is already minified: minifying it changes nothing.
     let bundle: Value = serde_json::from_str(&data("example-00-a-fhirBundle.json")).unwrap();

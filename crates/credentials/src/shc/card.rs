@@ -139,6 +139,11 @@ fn seconds(t: f64) -> Value {
 
 /// Signs `payload` as a card: the compact JWS.
 pub fn issue(payload: &CardPayload, key: &IssuerKey) -> Result<String, ShcError> {
+    // What verification would refuse is never signed.
+    if payload.rid.as_deref().is_some_and(|r| !is_rid(r)) {
+        return Err(ShcError::Payload("rid is not 1-24 base64url characters"));
+    }
+    CardPayload::from_json(&payload.to_json())?;
     let header = json!({"alg": "ES256", "zip": "DEF", "kid": key.kid()});
     let json = serde_json::to_vec(&payload.to_json()).map_err(|_| ShcError::Sign)?;
     let mut deflate = DeflateEncoder::new(Vec::new(), Compression::best());
