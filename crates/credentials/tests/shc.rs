@@ -202,6 +202,45 @@ fn a_zlib_wrapped_payload_is_refused() {
 }
 
 #[test]
+fn inflation_is_bounded() {
+    // 8 MiB of spaces deflate to a few KiB; signed by the example issuer, still refused.
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), Compression::best());
+    deflate.write_all(&vec![b' '; 8 << 20]).unwrap();
+    let bomb = deflate.finish().unwrap();
+    assert!(bomb.len() < 64 * 1024);
+    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "ES256", "zip": "DEF", "kid": EXAMPLE_KID}).to_string());
+    let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(&bomb));
+    use p256::ecdsa::signature::Signer;
+    let private: Value = serde_json::from_str(&data("issuer.jwks.private.json")).unwrap();
+    let d = URL_SAFE_NO_PAD
+        .decode(private["keys"][0]["d"].as_str().unwrap())
+        .unwrap();
+    let sig: p256::ecdsa::Signature = p256::ecdsa::SigningKey::from_slice(&d).unwrap().sign(input.as_bytes());
+    let jws = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()));
+    assert_eq!(
+        shc::verify(&jws, &jwks(), NOW, None),
+        Err(ShcError::PayloadTooLarge(shc::MAX_PAYLOAD_BYTES))
+    );
+    assert_eq!(
+        card::decode_unverified(&jws).map(|_| ()),
+        Err(ShcError::PayloadTooLarge(shc::MAX_PAYLOAD_BYTES))
+    );
+    // Not DEFLATE at all.
+    let garbage = format!(
+        "{header}.{}.{}",
+        URL_SAFE_NO_PAD.encode([0xff; 40]),
+        URL_SAFE_NO_PAD.encode([0; 64])
+    );
+    assert_eq!(card::decode_unverified(&garbage).map(|_| ()), Err(ShcError::Inflate));
+    // Longer than any card.
+    let long = "a".repeat(shc::MAX_JWS_CHARS + 1);
+    assert_eq!(
+        shc::verify(&long, &jwks(), NOW, None),
+        Err(ShcError::TooLong(shc::MAX_JWS_CHARS))
+    );
+}
+
+#[test]
 fn expiry_and_not_before_are_checked_at_the_given_time() {
     let key = example_key();
     let mut payload = CardPayload::new(
