@@ -4,6 +4,7 @@
 //! This crate reads no clock: every check that depends on the time takes a
 //! [`UnixTime`] from its caller.
 
+use medledger_types::calendar::{civil_from_days, days_from_civil, days_in_month};
 use thiserror::Error;
 
 /// Seconds since 1970-01-01T00:00:00Z (leap seconds ignored, as in POSIX and RFC 7519).
@@ -42,7 +43,7 @@ impl UnixTime {
         if !(MIN_YEAR..=MAX_YEAR).contains(&year)
             || !(1..=12).contains(&month)
             || day < 1
-            || day > days_in_month(year, month)
+            || day > i64::from(days_in_month(year, u32::try_from(month).unwrap_or(0)))
             || hour > 23
             || minute > 59
             || second > 60
@@ -74,7 +75,8 @@ impl UnixTime {
             }
             _ => return Err(err()),
         };
-        let days = days_from_civil(year, month, day);
+        // In range: checked above.
+        let days = days_from_civil(year, month as u32, day as u32);
         Ok(UnixTime(
             days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset,
         ))
@@ -92,42 +94,6 @@ impl UnixTime {
             secs % 60
         )
     }
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
 pub mod block;
+pub mod calendar;
 pub mod codec;
 pub mod ids;
 pub mod log;

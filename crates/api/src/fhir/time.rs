@@ -1,6 +1,9 @@
 //! FHIR `instant` text for node times, and HTTP dates (RFC 9110 IMF-fixdate) for
 //! `Last-Modified` and `If-Modified-Since`.
 
+pub(crate) use medledger_types::calendar::civil_from_days;
+use medledger_types::calendar::days_from_civil;
+
 /// `2024-05-01T12:34:56.789Z` for milliseconds since the Unix epoch.
 pub fn instant(ms: u64) -> String {
     let secs = ms / 1000;
@@ -51,31 +54,6 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     }
     let days = days_from_civil(y, m, d);
     Some((days as u64 * 86_400 + h * 3600 + mi * 60 + se) * 1000)
-}
-
-/// (year, month, day) to days since 1970-01-01, proleptic Gregorian.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use medledger_types::calendar::{civil_from_days, days_from_civil, days_in_month};
+
 /// The zone-free reason a timestamp text was refused; the parser adds event and field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TimeProblem {
@@ -75,7 +77,7 @@ impl Timestamp {
         if year == 0
             || !(1..=12).contains(&month)
             || day == 0
-            || day > days_in_month(year, month)
+            || day > days_in_month(i64::from(year), month)
             || hour > 23
             || minute > 59
             || second > 59
@@ -194,44 +196,6 @@ fn digits(b: &[u8]) -> Result<u32, TimeProblem> {
         n = n * 10 + u32::from(c - b'0');
     }
     Ok(n)
-}
-
-fn is_leap(year: u32) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
