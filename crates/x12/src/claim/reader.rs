@@ -211,6 +211,26 @@ impl Reader {
         }
     }
 
+    /// Whether NM108/NM109 give an id under one of `qualifiers`; records the element error
+    /// (NM109 missing, else NM108 not one of them) otherwise.
+    fn has_id(&mut self, at: usize, s: &Segment, qualifiers: &[&str], reason: &str) -> bool {
+        if qualifiers.contains(&s.el(8)) && !s.el(9).is_empty() {
+            return true;
+        }
+        let (n, r, v) = if s.el(9).is_empty() {
+            (9, 67, s.el(9))
+        } else {
+            (8, 66, s.el(8))
+        };
+        let code = if v.is_empty() {
+            ElementCode::RequiredMissing
+        } else {
+            ElementCode::InvalidCode
+        };
+        self.element_error(at, s, element(n, r, code, v), reason.into());
+        false
+    }
+
     fn npi(&mut self, at: usize, s: &Segment) -> Option<Npi> {
         if s.el(8) != "XX" {
             let e = element(8, 66, ElementCode::InvalidCode, s.el(8));
@@ -267,23 +287,7 @@ impl Reader {
             }
             "IL" if level == "22" && !in_claim => {
                 self.loop_id = "2010BA";
-                if !matches!(s.el(8), "MI" | "II") || s.el(9).is_empty() {
-                    let (n, r, v) = if s.el(9).is_empty() {
-                        (9, 67, s.el(9))
-                    } else {
-                        (8, 66, s.el(8))
-                    };
-                    let code = if v.is_empty() {
-                        ElementCode::RequiredMissing
-                    } else {
-                        ElementCode::InvalidCode
-                    };
-                    self.element_error(
-                        at,
-                        s,
-                        element(n, r, code, v),
-                        "the subscriber needs a member id (MI or II)".into(),
-                    );
+                if !self.has_id(at, s, &["MI", "II"], "the subscriber needs a member id (MI or II)") {
                     return;
                 }
                 self.subscriber = Some(Person {
@@ -295,18 +299,7 @@ impl Reader {
             }
             "PR" if level == "22" && !in_claim => {
                 self.loop_id = "2010BB";
-                if !matches!(s.el(8), "PI" | "XV") || s.el(9).is_empty() {
-                    let (n, r, v) = if s.el(9).is_empty() {
-                        (9, 67, s.el(9))
-                    } else {
-                        (8, 66, s.el(8))
-                    };
-                    let code = if v.is_empty() {
-                        ElementCode::RequiredMissing
-                    } else {
-                        ElementCode::InvalidCode
-                    };
-                    self.element_error(at, s, element(n, r, code, v), "the payer needs an id (PI or XV)".into());
+                if !self.has_id(at, s, &["PI", "XV"], "the payer needs an id (PI or XV)") {
                     return;
                 }
                 self.payer = Some(Payer {
