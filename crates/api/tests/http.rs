@@ -50,6 +50,7 @@ async fn start_with(public_ledger: bool) -> TestNode {
     let validator = Keypair::from_seed([9; 32]);
     let genesis = Genesis {
         break_glass: None,
+        contracts: None,
         suspend_quorum: None,
         chain_id: ChainId::new("api-test").unwrap(),
         genesis_time: TimestampMs(1_000),

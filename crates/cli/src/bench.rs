@@ -188,6 +188,7 @@ pub(crate) fn genesis(signers: &[Keypair], validator: &Keypair) -> Result<Genesi
         .collect::<Result<Vec<_>>>()?;
     Ok(Genesis {
         break_glass: None,
+        contracts: None,
         suspend_quorum: None,
         chain_id: ChainId::new("medledger-bench")?,
         genesis_time: TimestampMs(0),

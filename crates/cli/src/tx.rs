@@ -9,6 +9,9 @@ use medledger_ledger::Payload;
 use medledger_ledger::consent::grant::ConsentGrant;
 use medledger_ledger::consent::revoke::ConsentRevoke;
 use medledger_ledger::consent::{ConsentScope, Grantee, Purpose};
+use medledger_ledger::contracts::deploy::ContractDeploy;
+use medledger_ledger::contracts::vote::ContractVote;
+use medledger_ledger::contracts::{CodeId, ContractName, INTERFACE_V1};
 use medledger_ledger::identity::MemberKind;
 use medledger_ledger::identity::register_member::RegisterMember;
 use medledger_ledger::identity::revoke_member::RevokeMember;
@@ -178,6 +181,46 @@ pub enum TxCommand {
         /// Clear the suspect mark of the --epc serials instead.
         #[arg(long, requires = "epc")]
         clear: bool,
+    },
+    /// An organisation admin deploys the next version of one of its contracts
+    /// (`contract.deploy`): a WebAssembly module the ledger checks under the consensus
+    /// limits. Active at once, or pending the consortium's vote when genesis sets
+    /// `contracts.require_vote`.
+    ContractDeploy {
+        #[command(flatten)]
+        common: Common,
+        /// The deploying organisation (the signer must be one of its admins).
+        #[arg(long)]
+        org: OrgId,
+        /// The contract's name: 1 to 64 of a-z, 0-9 and '-'.
+        #[arg(long)]
+        name: ContractName,
+        /// The compiled module (`contracts/build.sh` writes one per example).
+        #[arg(long)]
+        wasm: PathBuf,
+        /// The ABI the module is written for.
+        #[arg(long, default_value_t = INTERFACE_V1)]
+        interface: u32,
+        /// The version to deploy. Default: the latest active version plus one, read from
+        /// the node's state (which needs a member's --token).
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// An admin of another organisation votes for a pending contract version
+    /// (`contract.vote`); it becomes active at the genesis' suspend_quorum.
+    ContractVote {
+        #[command(flatten)]
+        common: Common,
+        /// The organisation that deployed it.
+        #[arg(long)]
+        org: OrgId,
+        #[arg(long)]
+        name: ContractName,
+        #[arg(long)]
+        version: u32,
+        /// The SHA-256 of the pending version's code (hex), as in its `contract_deployed` event.
+        #[arg(long)]
+        code: medledger_types::Hash32,
     },
     /// An organisation admin registers a research study it sponsors, or replaces its
     /// investigators; a patient's consent to the study opens records to them.
@@ -492,6 +535,44 @@ async fn run_async(cmd: TxCommand) -> Result<()> {
             ..
         } => (common, Payload::VoteGs1(gs1_vote(org, register, prefixes, glns)?)),
         TxCommand::ConsentImport { common, file } => (common, consent_import(&file)?),
+        TxCommand::ContractDeploy {
+            common,
+            org,
+            name,
+            wasm,
+            interface,
+            version,
+        } => {
+            let code = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+            let version = match version {
+                Some(v) => v,
+                None => next_contract_version(&common.node.client()?, &org, &name).await?,
+            };
+            eprintln!("deploying {org}/{name} version {version}, code {}", CodeId::of(&code));
+            let deploy = ContractDeploy {
+                org,
+                name,
+                version,
+                interface,
+                code,
+            };
+            (common, Payload::ContractDeploy(deploy))
+        }
+        TxCommand::ContractVote {
+            common,
+            org,
+            name,
+            version,
+            code,
+        } => (
+            common,
+            Payload::ContractVote(ContractVote {
+                org,
+                name,
+                version,
+                code,
+            }),
+        ),
         TxCommand::Submit { file, node, no_wait } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let raw = hex::decode(text.trim()).context("the file must hold a hex-encoded signed transaction")?;
@@ -598,6 +679,23 @@ async fn sign_and_send(common: Common, payload: Payload) -> Result<()> {
         anyhow::bail!("the transaction was committed but failed: {}", answer["outcome_name"]);
     }
     Ok(())
+}
+
+/// The latest active version of `org`'s contract `name` plus one, from the node's state.
+async fn next_contract_version(client: &Client, org: &OrgId, name: &ContractName) -> Result<u32> {
+    let key = medledger_ledger::contracts::keys::latest(org, name);
+    let answer = client
+        .get(&format!("/v1/state/{}", hex::encode(&key)))
+        .await
+        .context("reading the contract's latest version (give --version, or a member's --token)")?;
+    let latest = match answer["value"].as_str() {
+        None => 0,
+        Some(v) => {
+            let raw = hex::decode(v).context("the node's state value is not hex")?;
+            u64::decode(&raw).context("the latest version does not decode")?
+        }
+    };
+    u32::try_from(latest + 1).context("no versions left")
 }
 
 /// A vote on a change of the GS1 registry, in the canonical order every organisation's

@@ -19,6 +19,7 @@ use medledger_types::{ChainId, Hash32, Height, MemberId, OrgId, TimestampMs, com
 fn genesis(validators: &[Keypair]) -> Genesis {
     Genesis {
         break_glass: None,
+        contracts: None,
         suspend_quorum: None,
         chain_id: ChainId::new("bft-test").unwrap(),
         genesis_time: TimestampMs(0),

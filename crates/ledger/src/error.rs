@@ -182,6 +182,22 @@ pub enum TxError {
     BadRxParams,
     #[error("these monitoring thresholds are already in force")]
     RxParamsUnchanged,
+    #[error("contract code refused: {reason}")]
+    ContractCodeTooLarge { reason: String },
+    #[error("contract code refused: {reason}")]
+    ContractCodeFloat { reason: String },
+    #[error("contract code refused: {reason}")]
+    ContractCodeInvalid { reason: String },
+    #[error("contract code refused: {reason}")]
+    ContractCodeImports { reason: String },
+    #[error("contract code refused: {reason}")]
+    ContractCodeExports { reason: String },
+    #[error("contract code refused: {reason}")]
+    ContractCodeMemory { reason: String },
+    #[error("contract interface {got} is not supported (ABI v1 is 1)")]
+    ContractInterface { got: u32 },
+    #[error("no pending contract version with that code")]
+    ContractNotPending,
 }
 
 impl TxError {
@@ -249,6 +265,14 @@ impl TxError {
             TxError::DrugTableInvalid => 59,
             TxError::BadRxParams => 60,
             TxError::RxParamsUnchanged => 61,
+            TxError::ContractCodeTooLarge { .. } => 62,
+            TxError::ContractCodeFloat { .. } => 63,
+            TxError::ContractCodeInvalid { .. } => 64,
+            TxError::ContractCodeImports { .. } => 65,
+            TxError::ContractCodeExports { .. } => 66,
+            TxError::ContractCodeMemory { .. } => 67,
+            TxError::ContractInterface { .. } => 68,
+            TxError::ContractNotPending => 69,
         })
     }
 
@@ -315,6 +339,14 @@ impl TxError {
             TxError::DrugTableInvalid => "drug_table_invalid",
             TxError::BadRxParams => "bad_rx_params",
             TxError::RxParamsUnchanged => "rx_params_unchanged",
+            TxError::ContractCodeTooLarge { .. } => "contract_code_too_large",
+            TxError::ContractCodeFloat { .. } => "contract_code_float",
+            TxError::ContractCodeInvalid { .. } => "contract_code_invalid",
+            TxError::ContractCodeImports { .. } => "contract_code_imports",
+            TxError::ContractCodeExports { .. } => "contract_code_exports",
+            TxError::ContractCodeMemory { .. } => "contract_code_memory",
+            TxError::ContractInterface { .. } => "contract_interface",
+            TxError::ContractNotPending => "contract_not_pending",
         }
     }
 }
@@ -384,6 +416,14 @@ pub fn describe_outcome(code: OutcomeCode) -> &'static str {
         59 => "drug_table_invalid",
         60 => "bad_rx_params",
         61 => "rx_params_unchanged",
+        62 => "contract_code_too_large",
+        63 => "contract_code_float",
+        64 => "contract_code_invalid",
+        65 => "contract_code_imports",
+        66 => "contract_code_exports",
+        67 => "contract_code_memory",
+        68 => "contract_interface",
+        69 => "contract_not_pending",
         _ => "unknown_error",
     }
 }

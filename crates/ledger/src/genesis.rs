@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::consent::break_glass::{BreakGlassRules, MAX_GRANT_MINUTES, MAX_PER_DAY};
+use crate::contracts::ContractParams;
 use crate::identity::records::MAX_ORG_NAME;
 use crate::identity::{KeyRecord, KeyStatus, MemberKind, MemberRecord, NodeRecord, OrgRecord, OrgRole};
 use crate::state::{Writes, keys};
@@ -31,6 +32,11 @@ pub struct Genesis {
     /// 60 minutes per declaration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<BreakGlassRules>,
+    /// The consortium's rules for contract deployments (`contracts/params`). Absent: the
+    /// defaults (no vote), and the initial state (and the genesis hash) is what it was
+    /// before contracts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contracts: Option<ContractParams>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +131,8 @@ pub enum GenesisError {
     DuplicateCompanyPrefix(String),
     #[error("GLN {0} is listed twice")]
     DuplicateGln(String),
+    #[error("contracts.require_vote needs a suspend_quorum: the quorum is who approves a deployment")]
+    ContractVoteWithoutQuorum,
     #[error("break_glass: patients_per_day must be 1 to {MAX_PER_DAY} and grant_minutes 1 to {MAX_GRANT_MINUTES}")]
     BadBreakGlass,
 }
@@ -188,6 +196,9 @@ impl Genesis {
         self.validate_gs1()?;
         if self.break_glass.is_some_and(|r| !r.is_valid()) {
             return Err(GenesisError::BadBreakGlass);
+        }
+        if self.contracts.is_some_and(|c| c.require_vote) && self.suspend_quorum.is_none() {
+            return Err(GenesisError::ContractVoteWithoutQuorum);
         }
         if let Some(q) = self.suspend_quorum {
             let max = self.orgs.len() - 1;
@@ -304,6 +315,9 @@ impl Genesis {
         }
         if let Some(rules) = &self.break_glass {
             w.insert(keys::break_glass_rules(), Some(rules.encode()));
+        }
+        if let Some(params) = &self.contracts {
+            w.insert(crate::contracts::keys::params(), Some(params.encode()));
         }
         for v in &self.validators {
             let mut value = Vec::new();

@@ -18,6 +18,7 @@
 
 pub mod audit;
 pub mod consent;
+pub mod contracts;
 pub mod error;
 pub mod genesis;
 pub mod identity;
@@ -195,6 +196,28 @@ pub enum Event {
     },
     RxParamsChanged {
         proposal: medledger_types::Hash32,
+    },
+    /// A contract version deployed (`contract.deploy`): active at once, or pending the
+    /// consortium's vote.
+    ContractDeployed {
+        org: OrgId,
+        name: contracts::ContractName,
+        version: u32,
+        code: medledger_types::Hash32,
+        active: bool,
+    },
+    ContractVoted {
+        org: OrgId,
+        name: contracts::ContractName,
+        version: u32,
+        voter: OrgId,
+        votes: u32,
+        quorum: u32,
+    },
+    ContractActivated {
+        org: OrgId,
+        name: contracts::ContractName,
+        version: u32,
     },
 }
 

@@ -6,6 +6,7 @@ use medledger_types::{PublicKey, TxKind};
 
 use crate::audit::record as audit_record;
 use crate::consent::{break_glass, grant, revoke};
+use crate::contracts::{deploy, vote as contract_vote};
 use crate::error::{Rejection, TxError};
 use crate::identity::{register_member, revoke_member, rotate_key, set_client_keys, vote_node, vote_org};
 use crate::records::{anchor, erase};
@@ -37,6 +38,8 @@ pub enum Payload {
     RxDispense(dispense::RxDispense),
     RxCancel(cancel::RxCancel),
     RxParams(params::RxParamsVote),
+    ContractDeploy(deploy::ContractDeploy),
+    ContractVote(contract_vote::ContractVote),
 }
 
 impl Payload {
@@ -62,6 +65,8 @@ impl Payload {
             dispense::KIND => Payload::RxDispense(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             cancel::KIND => Payload::RxCancel(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             params::KIND => Payload::RxParams(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            deploy::KIND => Payload::ContractDeploy(Decode::decode(body).map_err(Rejection::MalformedBody)?),
+            contract_vote::KIND => Payload::ContractVote(Decode::decode(body).map_err(Rejection::MalformedBody)?),
             other => return Err(Rejection::UnknownKind(other)),
         };
         Ok(p)
@@ -89,6 +94,8 @@ impl Payload {
             Payload::RxDispense(_) => dispense::KIND,
             Payload::RxCancel(_) => cancel::KIND,
             Payload::RxParams(_) => params::KIND,
+            Payload::ContractDeploy(_) => deploy::KIND,
+            Payload::ContractVote(_) => contract_vote::KIND,
         }
     }
 
@@ -115,6 +122,8 @@ impl Payload {
             Payload::RxDispense(_) => "rx.dispense",
             Payload::RxCancel(_) => "rx.cancel",
             Payload::RxParams(_) => "rx.params",
+            Payload::ContractDeploy(_) => "contract.deploy",
+            Payload::ContractVote(_) => "contract.vote",
         }
     }
 
@@ -140,6 +149,8 @@ impl Payload {
             Payload::RxDispense(p) => p.encode(),
             Payload::RxCancel(p) => p.encode(),
             Payload::RxParams(p) => p.encode(),
+            Payload::ContractDeploy(p) => p.encode(),
+            Payload::ContractVote(p) => p.encode(),
         }
     }
 
@@ -170,6 +181,8 @@ impl Payload {
             Payload::RxDispense(p) => p.apply(state, signer, ctx),
             Payload::RxCancel(p) => p.apply(state, signer, ctx),
             Payload::RxParams(p) => p.apply(state, signer, ctx),
+            Payload::ContractDeploy(p) => p.apply(state, signer, ctx),
+            Payload::ContractVote(p) => p.apply(state, signer, ctx),
         }
     }
 }

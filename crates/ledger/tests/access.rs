@@ -104,6 +104,7 @@ impl World {
             }],
             suspend_quorum: Some(2),
             break_glass: rules,
+            contracts: None,
         };
         genesis.validate().unwrap();
         World {

@@ -40,6 +40,7 @@ fn genesis(quorum: Option<u32>) -> Genesis {
     Genesis {
         suspend_quorum: quorum,
         break_glass: None,
+        contracts: None,
         chain_id: ChainId::new("gov-chain").unwrap(),
         genesis_time: TimestampMs(0),
         orgs: ORGS

@@ -49,6 +49,7 @@ fn world() -> World {
     let genesis = Genesis {
         suspend_quorum: None,
         break_glass: None,
+        contracts: None,
         chain_id: ChainId::new("test-chain").unwrap(),
         genesis_time: TimestampMs(0),
         orgs: vec![
@@ -455,6 +456,7 @@ fn genesis_validation_names_the_problem() {
     let empty = Genesis {
         suspend_quorum: None,
         break_glass: None,
+        contracts: None,
         chain_id: w.chain.clone(),
         genesis_time: TimestampMs(0),
         orgs: vec![],
@@ -469,6 +471,7 @@ fn genesis_validation_names_the_problem() {
     let base = Genesis {
         suspend_quorum: None,
         break_glass: None,
+        contracts: None,
         chain_id: w.chain.clone(),
         genesis_time: TimestampMs(0),
         orgs: vec![GenesisOrg {
@@ -666,16 +669,24 @@ fn outcome_names_match_the_errors() {
         TxError::DrugTableInvalid,
         TxError::BadRxParams,
         TxError::RxParamsUnchanged,
+        TxError::ContractCodeTooLarge { reason: "r".into() },
+        TxError::ContractCodeFloat { reason: "r".into() },
+        TxError::ContractCodeInvalid { reason: "r".into() },
+        TxError::ContractCodeImports { reason: "r".into() },
+        TxError::ContractCodeExports { reason: "r".into() },
+        TxError::ContractCodeMemory { reason: "r".into() },
+        TxError::ContractInterface { got: 2 },
+        TxError::ContractNotPending,
     ];
     let mut codes = std::collections::BTreeSet::new();
     for e in &errors {
         assert!(codes.insert(e.code().0), "code {:?} used twice", e.code());
         assert_eq!(medledger_ledger::describe_outcome(e.code()), e.reason());
     }
-    // The codes are stable and dense: 1 to 61, in declaration order.
-    assert_eq!(codes, (1..=61).collect());
+    // The codes are stable and dense: 1 to 69, in declaration order.
+    assert_eq!(codes, (1..=69).collect());
     assert_eq!(
-        medledger_ledger::describe_outcome(medledger_types::OutcomeCode(62)),
+        medledger_ledger::describe_outcome(medledger_types::OutcomeCode(70)),
         "unknown_error"
     );
     assert_eq!(

@@ -61,6 +61,7 @@ fn world() -> World {
     let genesis = Genesis {
         suspend_quorum: None,
         break_glass: None,
+        contracts: None,
         chain_id: ChainId::new("test-chain").unwrap(),
         genesis_time: TimestampMs(0),
         orgs: vec![mk("hospital-a", &admin_a, &node_a), mk("clinic-b", &admin_b, &node_b)],

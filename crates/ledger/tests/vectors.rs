@@ -32,6 +32,9 @@ use medledger_ledger::consent::break_glass::{BreakGlass, BreakGlassRules};
 use medledger_ledger::consent::grant::ConsentGrant;
 use medledger_ledger::consent::revoke::ConsentRevoke;
 use medledger_ledger::consent::{ConsentRecord, ConsentScope, Grantee, Purpose};
+use medledger_ledger::contracts::deploy::ContractDeploy;
+use medledger_ledger::contracts::vote::ContractVote;
+use medledger_ledger::contracts::{self, CodeId, ContractName, ContractParams, ContractVersion};
 use medledger_ledger::genesis::{GENESIS_HASH_DOMAIN, GenesisAdmin, GenesisOrg, GenesisValidator};
 use medledger_ledger::identity::Ballot;
 use medledger_ledger::identity::register_member::RegisterMember;
@@ -118,11 +121,13 @@ fn kind_index(p: &Payload) -> usize {
         Payload::RxDispense(_) => 17,
         Payload::RxCancel(_) => 18,
         Payload::RxParams(_) => 19,
+        Payload::ContractDeploy(_) => 20,
+        Payload::ContractVote(_) => 21,
     }
 }
 
 /// How many kinds [`kind_index`] knows.
-const KINDS: usize = 20;
+const KINDS: usize = 22;
 
 /// Decodes stored bytes, checks they give the constructed value and re-encode to the
 /// same bytes.
@@ -179,6 +184,7 @@ fn fixture() -> Fixture {
     let genesis = Genesis {
         suspend_quorum: None,
         break_glass: None,
+        contracts: None,
         chain_id: chain_id.clone(),
         genesis_time: TimestampMs(1_700_000_000_000),
         orgs: vec![
@@ -447,6 +453,23 @@ fn fixture() -> Fixture {
         ..RxParams::default()
     };
     let params_vote = Payload::RxParams(RxParamsVote { params: rx_params });
+    // The smallest WebAssembly module: the vectors pin the encoding, not the check.
+    let wasm = b"\0asm\x01\0\0\0".to_vec();
+    let code_id = CodeId::of(&wasm);
+    let contract = ContractName::new("coverage-basic").expect("valid contract name");
+    let deploy = Payload::ContractDeploy(ContractDeploy {
+        org: org("pharmacy-b"),
+        name: contract.clone(),
+        version: 2,
+        interface: contracts::INTERFACE_V1,
+        code: wasm,
+    });
+    let contract_vote = Payload::ContractVote(ContractVote {
+        org: org("pharmacy-b"),
+        name: contract.clone(),
+        version: 2,
+        code: Hash32(code_id.0),
+    });
     let txs = vec![
         ("tx.register_member", register.clone(), sign(&admin_a, 0, &register)),
         ("tx.revoke_member", revoke.clone(), sign(&admin_a, 1, &revoke)),
@@ -481,6 +504,12 @@ fn fixture() -> Fixture {
         ("tx.rx_dispense", dispense.clone(), sign(&rotated, 5, &dispense)),
         ("tx.rx_cancel", cancel.clone(), sign(&practitioner, 3, &cancel)),
         ("tx.rx_params", params_vote.clone(), sign(&admin_a, 2, &params_vote)),
+        ("tx.contract_deploy", deploy.clone(), sign(&rotated, 6, &deploy)),
+        (
+            "tx.contract_vote",
+            contract_vote.clone(),
+            sign(&admin_a, 3, &contract_vote),
+        ),
     ];
 
     let records = vec![
@@ -769,6 +798,37 @@ fn fixture() -> Fixture {
                 ballot.add(org("pharmacy-b")).expect("a first vote");
                 ballot
             },
+        ),
+        record(
+            "state.contract_version",
+            Some(contracts::keys::version(&org("pharmacy-b"), &contract, 2)),
+            ContractVersion {
+                code: Hash32(code_id.0),
+                interface: contracts::INTERFACE_V1,
+                deployed_at: Height(7),
+                deployed_time: TimestampMs(1_700_000_070_000),
+                deployer: member("admin-b"),
+                activated_at: Some(Height(9)),
+            },
+        ),
+        record(
+            "state.contract_latest",
+            Some(contracts::keys::latest(&org("pharmacy-b"), &contract)),
+            2u64,
+        ),
+        record(
+            "state.contract_ballot",
+            Some(contracts::keys::ballot(&org("pharmacy-b"), &contract, 2, &code_id)),
+            {
+                let mut ballot = Ballot::default();
+                ballot.add(org("hospital-a")).expect("a first vote");
+                ballot
+            },
+        ),
+        record(
+            "state.contract_params",
+            Some(contracts::keys::params()),
+            ContractParams { require_vote: true },
         ),
         // Not stored under a key of its own: the unit of `audit.record`.
         record("audit_entry", None, entry),

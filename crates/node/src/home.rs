@@ -490,6 +490,7 @@ fn init_with(
     let genesis = Genesis {
         break_glass: Some(medledger_ledger::consent::break_glass::BreakGlassRules::default()),
         suspend_quorum: Genesis::default_suspend_quorum(orgs.len()),
+        contracts: None,
         chain_id: opts.chain_id.clone(),
         genesis_time: opts.genesis_time,
         orgs,

@@ -360,6 +360,7 @@ mod tests {
         let admin = Keypair::from_seed([1; 32]);
         let g = Genesis {
             break_glass: None,
+            contracts: None,
             suspend_quorum: None,
             chain_id: ChainId::new("t").unwrap(),
             genesis_time: TimestampMs(0),

@@ -17,6 +17,7 @@ use sha2::Sha256;
 fn genesis(chain: &str) -> Genesis {
     Genesis {
         break_glass: None,
+        contracts: None,
         suspend_quorum: None,
         chain_id: ChainId::new(chain).unwrap(),
         genesis_time: TimestampMs(5),

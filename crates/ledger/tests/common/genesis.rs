@@ -30,6 +30,7 @@ pub fn genesis(chain: &str, orgs: Vec<GenesisOrg>, validator_org: &str) -> Genes
     Genesis {
         suspend_quorum: None,
         break_glass: None,
+        contracts: None,
         chain_id: ChainId::new(chain).unwrap(),
         genesis_time: TimestampMs(0),
         orgs,
