@@ -19,6 +19,7 @@ mod token;
 mod trace;
 mod tx;
 mod verify;
+mod verify_card;
 mod x12;
 
 use std::path::PathBuf;
@@ -82,6 +83,9 @@ enum Command {
     /// X12 5010 interchanges, offline: the acknowledgement an 837 would get.
     #[command(subcommand)]
     X12(x12::X12Command),
+    /// SMART Health Cards, offline: check a card file, QR text or QR image against a given
+    /// issuer's keys (`--jwks`) and revocation list (`--crl`).
+    VerifyCard(verify_card::VerifyCardArgs),
 }
 
 /// Something the user gave is malformed (a document, an identifier): exit code 2, as clap
@@ -115,6 +119,7 @@ fn main() -> std::process::ExitCode {
         Command::Epcis(cmd) => epcis::run(cmd),
         Command::Gs1(cmd) => gs1::run(cmd),
         Command::X12(cmd) => x12::run(cmd),
+        Command::VerifyCard(args) => verify_card::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
