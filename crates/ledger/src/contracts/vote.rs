@@ -17,8 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CodeId, ContractName, keys, version};
 use crate::error::TxError;
-use crate::identity::vote_org::quorum;
-use crate::identity::{KeyStatus, MemberKind, cast, require_org, signer_record};
+use crate::identity::cast;
 use crate::state::Overlay;
 use crate::{BlockContext, Event};
 
@@ -60,23 +59,18 @@ impl ContractVote {
         signer: &PublicKey,
         ctx: &BlockContext,
     ) -> Result<Vec<Event>, TxError> {
-        require_org(state, &self.org)?;
-        let voter = signer_record(state, signer)?;
-        if voter.status != KeyStatus::Active || voter.kind != MemberKind::Admin || voter.org == self.org {
-            return Err(TxError::NotAuthorized);
-        }
-        let quorum = quorum(state).ok_or(TxError::NoGovernance)?;
+        let (voter_org, quorum) = crate::identity::voter(state, signer, &self.org)?;
         let mut pending = version(state, &self.org, &self.name, self.version)
             .filter(|v| !v.is_active() && v.code == self.code)
             .ok_or(TxError::ContractNotPending)?;
         let code = CodeId(self.code.0);
         let ballot = keys::ballot(&self.org, &self.name, self.version, &code);
-        let (votes, carried) = cast(state, ballot, voter.org.clone(), quorum)?;
+        let (votes, carried) = cast(state, ballot, voter_org.clone(), quorum)?;
         let mut events = vec![Event::ContractVoted {
             org: self.org.clone(),
             name: self.name.clone(),
             version: self.version,
-            voter: voter.org,
+            voter: voter_org,
             votes,
             quorum,
         }];

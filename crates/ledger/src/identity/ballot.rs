@@ -2,8 +2,8 @@
 //! Every governance vote (nodes, GS1 identifiers) keeps one under its own key until the
 //! change reaches the genesis' `suspend_quorum` and happens.
 
-use medledger_types::OrgId;
 use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
+use medledger_types::{OrgId, PublicKey};
 
 use crate::error::TxError;
 use crate::state::Overlay;
@@ -36,6 +36,19 @@ impl Ballot {
     pub fn voters(&self) -> &[OrgId] {
         &self.0
     }
+}
+
+/// Who votes on a change concerning `subject` (which must exist): the signer, an active
+/// admin of another organisation, while genesis sets a quorum. Returns the voter's
+/// organisation and the quorum.
+pub fn voter(state: &Overlay<'_>, signer: &PublicKey, subject: &OrgId) -> Result<(OrgId, u32), TxError> {
+    super::require_org(state, subject)?;
+    let voter = super::signer_record(state, signer)?;
+    if voter.status != super::KeyStatus::Active || voter.kind != super::MemberKind::Admin || voter.org == *subject {
+        return Err(TxError::NotAuthorized);
+    }
+    let quorum = super::vote_org::quorum(state).ok_or(TxError::NoGovernance)?;
+    Ok((voter.org, quorum))
 }
 
 /// Counts `voter`'s vote on the ballot stored at `key`; returns how many organisations have

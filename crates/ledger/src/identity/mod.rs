@@ -32,7 +32,7 @@ pub mod set_client_keys;
 pub mod vote_node;
 pub mod vote_org;
 
-pub use ballot::{Ballot, cast};
+pub use ballot::{Ballot, cast, voter};
 pub use records::{KeyRecord, KeyStatus, MemberKind, MemberRecord, NodeRecord, OrgRecord, OrgRole, PatientRecord};
 
 use medledger_types::{MemberId, OrgId, PublicKey};

@@ -16,8 +16,7 @@ use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
 use medledger_types::{MemberId, OrgId, PublicKey, TxKind};
 use serde::{Deserialize, Serialize};
 
-use super::vote_org::quorum;
-use super::{KeyStatus, MemberKind, NodeRecord, cast, is_node, member_record, require_org, signer_record};
+use super::{MemberKind, NodeRecord, cast, is_node, member_record};
 use crate::error::TxError;
 use crate::state::{Overlay, keys};
 use crate::{BlockContext, Event};
@@ -57,12 +56,7 @@ impl VoteNode {
         signer: &PublicKey,
         ctx: &BlockContext,
     ) -> Result<Vec<Event>, TxError> {
-        require_org(state, &self.org)?;
-        let voter = signer_record(state, signer)?;
-        if voter.status != KeyStatus::Active || voter.kind != MemberKind::Admin || voter.org == self.org {
-            return Err(TxError::NotAuthorized);
-        }
-        let quorum = quorum(state).ok_or(TxError::NoGovernance)?;
+        let (voter_org, quorum) = crate::identity::voter(state, signer, &self.org)?;
         let member = member_record(state, &self.org, &self.member)?;
         if self.add && (!member.active || member.kind != MemberKind::Service) {
             return Err(TxError::NotAService {
@@ -76,13 +70,13 @@ impl VoteNode {
         let (votes, carried) = cast(
             state,
             keys::node_ballot(&self.org, &self.member),
-            voter.org.clone(),
+            voter_org.clone(),
             quorum,
         )?;
         let mut events = vec![Event::NodeVoted {
             org: self.org.clone(),
             member: self.member.clone(),
-            voter: voter.org,
+            voter: voter_org,
             add: self.add,
             votes,
             quorum,

@@ -13,7 +13,7 @@ use medledger_types::codec::{Decode, DecodeError, Encode, Reader, put};
 use medledger_types::{Height, OrgId, PublicKey, TxKind};
 use serde::{Deserialize, Serialize};
 
-use super::{KeyStatus, MemberKind, require_org, signer_record};
+use super::MemberKind;
 use crate::error::TxError;
 use crate::state::{Overlay, StateRead, keys};
 use crate::{BlockContext, Event};
@@ -126,24 +126,19 @@ impl VoteOrg {
         signer: &PublicKey,
         ctx: &BlockContext,
     ) -> Result<Vec<Event>, TxError> {
-        require_org(state, &self.org)?;
-        let voter = signer_record(state, signer)?;
-        if voter.status != KeyStatus::Active || voter.kind != MemberKind::Admin || voter.org == self.org {
-            return Err(TxError::NotAuthorized);
-        }
-        let quorum = quorum(state).ok_or(TxError::NoGovernance)?;
+        let (voter_org, quorum) = crate::identity::voter(state, signer, &self.org)?;
         let mut st = status(state, &self.org);
         if st.suspended == self.suspend {
             return Err(TxError::OrgStatusUnchanged);
         }
-        if st.ballot.contains(&voter.org) {
+        if st.ballot.contains(&voter_org) {
             return Err(TxError::AlreadyVoted);
         }
-        st.ballot.push(voter.org.clone());
+        st.ballot.push(voter_org.clone());
         let votes = st.ballot.len() as u32;
         let mut events = vec![Event::OrgVoted {
             org: self.org.clone(),
-            voter: voter.org,
+            voter: voter_org,
             suspend: self.suspend,
             votes,
             quorum,

@@ -30,8 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::{gln_owner, prefix_owner};
 use crate::Event;
 use crate::error::TxError;
-use crate::identity::vote_org::quorum;
-use crate::identity::{KeyStatus, MemberKind, cast, require_org, signer_record};
+use crate::identity::cast;
 use crate::state::{Overlay, StateRead, keys, read};
 
 pub const KIND: TxKind = TxKind(0x0603);
@@ -127,22 +126,17 @@ impl VoteGs1 {
     }
 
     pub fn apply(&self, state: &mut Overlay<'_>, signer: &PublicKey) -> Result<Vec<Event>, TxError> {
-        require_org(state, &self.org)?;
-        let voter = signer_record(state, signer)?;
-        if voter.status != KeyStatus::Active || voter.kind != MemberKind::Admin || voter.org == self.org {
-            return Err(TxError::NotAuthorized);
-        }
-        let quorum = quorum(state).ok_or(TxError::NoGovernance)?;
+        let (voter_org, quorum) = crate::identity::voter(state, signer, &self.org)?;
         if self.register {
             self.check_free(state)?;
         } else {
             self.check_owned(state)?;
         }
         let id = self.ballot_id();
-        let (votes, carried) = cast(state, keys::gs1_ballot(&id), voter.org.clone(), quorum)?;
+        let (votes, carried) = cast(state, keys::gs1_ballot(&id), voter_org.clone(), quorum)?;
         let mut events = vec![Event::Gs1Voted {
             org: self.org.clone(),
-            voter: voter.org,
+            voter: voter_org,
             register: self.register,
             ballot: id,
             votes,
